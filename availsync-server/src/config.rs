@@ -1,0 +1,72 @@
+//! How a server is started.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::domain::clock::Clock;
+
+/// Default listen address.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8787";
+/// Default session lifetime: 7 days.
+pub const DEFAULT_SESSION_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// Everything a server needs to start.
+///
+/// ```
+/// use availsync_server::ServerConfig;
+///
+/// let config = ServerConfig::new("/tmp/availsync-data");
+/// assert_eq!(config.listen.to_string(), "127.0.0.1:8787");
+/// assert!(!config.insecure_http);
+/// ```
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Address to listen on; port 0 picks a free port.
+    pub listen: SocketAddr,
+    /// Directory holding the database.
+    pub data_dir: PathBuf,
+    /// Public URL of the server (for the Origin check); default
+    /// `http://<bound address>`.
+    pub public_url: Option<String>,
+    /// Drops the cookie's `Secure` flag, for plain-HTTP local use.
+    pub insecure_http: bool,
+    /// How long a human session lasts.
+    pub session_ttl: Duration,
+    /// The clock decisions are made with.
+    pub clock: Clock,
+}
+
+impl ServerConfig {
+    /// The defaults, with data in `data_dir`.
+    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            listen: DEFAULT_LISTEN
+                .parse()
+                .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 8787))),
+            data_dir: data_dir.into(),
+            public_url: None,
+            insecure_http: false,
+            session_ttl: DEFAULT_SESSION_TTL,
+            clock: Clock::system(),
+        }
+    }
+
+    /// A server for tests and examples: loopback, a free port, plain HTTP.
+    pub fn ephemeral(data_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            insecure_http: true,
+            ..Self::new(data_dir)
+        }
+    }
+}
+
+/// The platform's data directory plus `availsync` (e.g.
+/// `~/.local/share/availsync` on Linux), or `./availsync-data` when the
+/// platform has none.
+pub fn default_data_dir() -> PathBuf {
+    dirs::data_dir()
+        .map(|d| d.join("availsync"))
+        .unwrap_or_else(|| PathBuf::from("availsync-data"))
+}

@@ -1,0 +1,125 @@
+//! How a `run/start` is decided: what blocks a claim, and how that is told.
+
+use availsync_types::{Holder, Plan, Reason, ReasonCode, ResourceKey, Timestamp};
+
+/// What the store knows about a resource and a workspace at decision time,
+/// read in the same transaction that grants.
+#[derive(Debug, Clone)]
+pub struct ClaimState {
+    /// The live claim on the resource, if any.
+    pub holder: Option<Holder>,
+    /// Live claims in the workspace.
+    pub live_claims: u32,
+    /// When the first of those lapses.
+    pub earliest_expiry: Option<Timestamp>,
+    /// The workspace's plan.
+    pub plan: Plan,
+}
+
+/// Why a claim cannot be granted now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Blocker {
+    /// Another live claim holds the resource.
+    Claimed(Holder),
+    /// The workspace is at its plan's limit of live claims.
+    PlanLimit {
+        /// The limit.
+        limit: u32,
+        /// When the first live claim lapses.
+        earliest_expiry: Timestamp,
+    },
+}
+
+impl ClaimState {
+    /// What, if anything, blocks a new claim. A held resource is reported
+    /// before the plan limit: it is the more specific reason.
+    pub fn blocker(&self, now: Timestamp) -> Option<Blocker> {
+        if let Some(holder) = &self.holder {
+            return Some(Blocker::Claimed(holder.clone()));
+        }
+        let limit = self.plan.limits().active_claims?;
+        (self.live_claims >= limit).then(|| Blocker::PlanLimit {
+            limit,
+            earliest_expiry: self.earliest_expiry.unwrap_or(now),
+        })
+    }
+}
+
+impl Blocker {
+    /// The reason told to the caller, and the seconds until the block lapses
+    /// unless extended.
+    pub fn explain(&self, resource: &ResourceKey, now: Timestamp) -> (Reason, u64) {
+        match self {
+            Self::Claimed(holder) => (
+                Reason {
+                    code: ReasonCode::ResourceClaimed,
+                    message: format!(
+                        "{resource} is claimed by agent '{}' (run {}) until {}",
+                        holder.agent_name, holder.run_id, holder.expires_at
+                    ),
+                    holder: Some(holder.clone()),
+                },
+                now.seconds_until(holder.expires_at),
+            ),
+            Self::PlanLimit {
+                limit,
+                earliest_expiry,
+            } => (
+                Reason {
+                    code: ReasonCode::PlanLimitActiveClaims,
+                    message: format!(
+                        "the workspace already holds {limit} active work claims, the most its plan allows; the first lapses at {earliest_expiry}"
+                    ),
+                    holder: None,
+                },
+                now.seconds_until(*earliest_expiry),
+            ),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn holder(expires_ms: i64) -> Holder {
+        Holder {
+            agent_id: "agt_1".into(),
+            agent_name: "ci-bot".into(),
+            run_id: "run_1".into(),
+            expires_at: Timestamp::from_unix_millis(expires_ms),
+        }
+    }
+
+    fn state(holder: Option<Holder>, live: u32, plan: Plan) -> ClaimState {
+        ClaimState {
+            holder,
+            live_claims: live,
+            earliest_expiry: Some(Timestamp::from_unix_millis(40_500)),
+            plan,
+        }
+    }
+
+    #[test]
+    fn a_held_resource_blocks_with_its_holder_and_rounded_up_retry() {
+        let now = Timestamp::from_unix_millis(10_000);
+        let blocker = state(Some(holder(20_001)), 1, Plan::Free)
+            .blocker(now)
+            .unwrap();
+        let (reason, retry) = blocker.explain(&"repo:a/b".parse().unwrap(), now);
+        assert_eq!(reason.code, ReasonCode::ResourceClaimed);
+        assert!(reason.message.contains("ci-bot"));
+        assert_eq!(retry, 11);
+    }
+
+    #[test]
+    fn plan_limit_blocks_only_at_the_limit() {
+        let now = Timestamp::from_unix_millis(10_000);
+        assert_eq!(state(None, 2, Plan::Free).blocker(now), None);
+        let blocker = state(None, 3, Plan::Free).blocker(now).unwrap();
+        let (reason, retry) = blocker.explain(&"repo:a/b".parse().unwrap(), now);
+        assert_eq!(reason.code, ReasonCode::PlanLimitActiveClaims);
+        assert_eq!(retry, 31);
+        assert_eq!(state(None, 10_000, Plan::Business).blocker(now), None);
+    }
+}

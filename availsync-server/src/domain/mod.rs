@@ -1,0 +1,9 @@
+//! The rules of the service, free of HTTP and SQL: who may claim what, how a
+//! decision is reached, how secrets are made and checked.
+
+pub mod clock;
+pub mod ids;
+pub mod lease;
+pub mod password;
+pub mod secrets;
+pub mod validate;

@@ -1,0 +1,209 @@
+//! Checks on request fields that serde's types cannot express, each naming
+//! the field at fault.
+
+use availsync_types::{
+    DEFAULT_TTL_SECONDS, MAX_TTL_SECONDS, MIN_TTL_SECONDS, ResourceKey, is_valid_run_id,
+};
+
+use super::password::{MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS};
+
+/// Longest display name of a workspace or an agent, in characters.
+pub const MAX_NAME_CHARS: usize = 100;
+/// Longest `purpose` of a run or hold, in characters.
+pub const MAX_PURPOSE_CHARS: usize = 500;
+/// Longest `summary` of a finished run, in characters.
+pub const MAX_SUMMARY_CHARS: usize = 2000;
+/// Longest email address, in characters.
+pub const MAX_EMAIL_CHARS: usize = 254;
+
+/// A field that failed validation.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct Invalid {
+    /// What kind of fault it is.
+    pub kind: InvalidKind,
+    /// The request field at fault.
+    pub field: &'static str,
+    /// One human sentence.
+    pub message: String,
+}
+
+/// Kinds of validation fault, each with its own error code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InvalidKind {
+    /// `invalid_request`
+    Request,
+    /// `invalid_resource`
+    Resource,
+}
+
+fn invalid(field: &'static str, message: impl Into<String>) -> Invalid {
+    Invalid {
+        kind: InvalidKind::Request,
+        field,
+        message: message.into(),
+    }
+}
+
+/// A resource key for a work claim: valid, and of a claimable type.
+pub fn claim_resource(field: &'static str, raw: &str) -> Result<ResourceKey, Invalid> {
+    let key = any_resource(field, raw)?;
+    if !key.is_claimable() {
+        return Err(Invalid {
+            kind: InvalidKind::Resource,
+            field,
+            message: format!(
+                "work claims accept 'repo:' and 'project:' resources, not '{}:'",
+                key.resource_type()
+            ),
+        });
+    }
+    Ok(key)
+}
+
+/// Any valid resource key.
+pub fn any_resource(field: &'static str, raw: &str) -> Result<ResourceKey, Invalid> {
+    ResourceKey::parse(raw).map_err(|e| Invalid {
+        kind: InvalidKind::Resource,
+        field,
+        message: e.to_string(),
+    })
+}
+
+/// A lease length: 10-3600 seconds, default 300.
+pub fn ttl_seconds(raw: Option<u32>) -> Result<u32, Invalid> {
+    let ttl = raw.unwrap_or(DEFAULT_TTL_SECONDS);
+    if (MIN_TTL_SECONDS..=MAX_TTL_SECONDS).contains(&ttl) {
+        Ok(ttl)
+    } else {
+        Err(invalid(
+            "ttl_seconds",
+            format!(
+                "ttl_seconds must be between {MIN_TTL_SECONDS} and {MAX_TTL_SECONDS}, got {ttl}"
+            ),
+        ))
+    }
+}
+
+/// A client-chosen run id.
+pub fn run_id(field: &'static str, raw: &str) -> Result<(), Invalid> {
+    if is_valid_run_id(raw) {
+        Ok(())
+    } else {
+        Err(invalid(
+            field,
+            format!("{field} must be 1-128 characters of A-Z, a-z, 0-9, '.', '_', ':' or '-'"),
+        ))
+    }
+}
+
+/// Optional free text with a length bound; blank becomes `None`.
+pub fn optional_text(
+    field: &'static str,
+    raw: Option<String>,
+    max_chars: usize,
+) -> Result<Option<String>, Invalid> {
+    match raw {
+        Some(text) if text.chars().count() > max_chars => Err(invalid(
+            field,
+            format!("{field} must be at most {max_chars} characters"),
+        )),
+        Some(text) if text.trim().is_empty() => Ok(None),
+        other => Ok(other),
+    }
+}
+
+/// A display name: 1-100 characters, not blank, no control characters.
+pub fn name(field: &'static str, raw: &str) -> Result<String, Invalid> {
+    let trimmed = raw.trim();
+    if trimmed.is_empty() {
+        return Err(invalid(field, format!("{field} must not be empty")));
+    }
+    if trimmed.chars().count() > MAX_NAME_CHARS {
+        return Err(invalid(
+            field,
+            format!("{field} must be at most {MAX_NAME_CHARS} characters"),
+        ));
+    }
+    if trimmed.chars().any(char::is_control) {
+        return Err(invalid(
+            field,
+            format!("{field} must not contain control characters"),
+        ));
+    }
+    Ok(trimmed.to_owned())
+}
+
+/// An email address; answers the lower-cased form used to compare emails.
+pub fn email(raw: &str) -> Result<String, Invalid> {
+    let bad = || invalid("email", "email must be an address such as ana@example.com");
+    if raw.chars().count() > MAX_EMAIL_CHARS
+        || raw.chars().any(|c| c.is_whitespace() || c.is_control())
+    {
+        return Err(bad());
+    }
+    let (local, domain) = raw.rsplit_once('@').ok_or_else(bad)?;
+    if local.is_empty() || domain.is_empty() || domain.starts_with('.') || domain.ends_with('.') {
+        return Err(bad());
+    }
+    Ok(normalise_email(raw))
+}
+
+/// The form in which emails are compared.
+pub fn normalise_email(raw: &str) -> String {
+    raw.to_lowercase()
+}
+
+/// A new password: 10-1024 characters.
+pub fn new_password(raw: &str) -> Result<(), Invalid> {
+    let chars = raw.chars().count();
+    if chars < MIN_PASSWORD_CHARS {
+        return Err(invalid(
+            "password",
+            format!("password must be at least {MIN_PASSWORD_CHARS} characters"),
+        ));
+    }
+    if chars > MAX_PASSWORD_CHARS {
+        return Err(invalid(
+            "password",
+            format!("password must be at most {MAX_PASSWORD_CHARS} characters"),
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ttl_bounds_are_inclusive_and_named() {
+        assert_eq!(ttl_seconds(None), Ok(300));
+        assert_eq!(ttl_seconds(Some(10)), Ok(10));
+        assert_eq!(ttl_seconds(Some(3600)), Ok(3600));
+        assert_eq!(ttl_seconds(Some(9)).unwrap_err().field, "ttl_seconds");
+        assert!(ttl_seconds(Some(3601)).is_err());
+    }
+
+    #[test]
+    fn only_repo_and_project_are_claimable() {
+        assert!(claim_resource("resource", "repo:a/b").is_ok());
+        let err = claim_resource("resource", "calendar:eng").unwrap_err();
+        assert_eq!(err.kind, InvalidKind::Resource);
+    }
+
+    #[test]
+    fn emails_compare_case_insensitively() {
+        assert_eq!(email("Ana@Example.COM").unwrap(), "ana@example.com");
+        assert!(email("no-at-sign").is_err());
+        assert!(email("a b@example.com").is_err());
+        assert!(email("@example.com").is_err());
+    }
+
+    #[test]
+    fn names_are_trimmed_and_bounded() {
+        assert_eq!(name("name", "  ci bot ").unwrap(), "ci bot");
+        assert!(name("name", "   ").is_err());
+        assert!(name("name", &"x".repeat(101)).is_err());
+    }
+}

@@ -1,0 +1,170 @@
+//! Human sign-up, log-in, log-out and session.
+
+use availsync_types::{
+    AuthResponse, ErrorBody, ErrorCode, LoginRequest, PlanInfo, SESSION_COOKIE, SessionResponse,
+    SignupRequest,
+};
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use super::AppState;
+use super::caller::Human;
+use super::error::ApiError;
+use super::json::ApiJson;
+use crate::domain::password::{hash_password, verify_password};
+use crate::domain::secrets::{Secret, new_session_token};
+use crate::domain::validate;
+use crate::store::{
+    LOGIN_FAILURE_WINDOW_MS, MAX_LOGIN_FAILURES, NewSession, NewSignup, SessionContext,
+};
+
+/// Runs CPU-heavy password work off the async threads.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(ApiError::internal)
+}
+
+impl AppState {
+    fn new_session(&self) -> (Secret, NewSession) {
+        let token = new_session_token();
+        let session = NewSession {
+            token_hash: token.hash(),
+            ttl_ms: i64::try_from(self.config.session_ttl.as_millis()).unwrap_or(i64::MAX),
+        };
+        (token, session)
+    }
+
+    fn session_cookie(&self, value: &str, max_age_secs: u64) -> Option<HeaderValue> {
+        let secure = if self.config.secure_cookies {
+            "; Secure"
+        } else {
+            ""
+        };
+        HeaderValue::from_str(&format!(
+            "{SESSION_COOKIE}={value}; HttpOnly; SameSite=Strict; Path=/; Max-Age={max_age_secs}{secure}"
+        ))
+        .ok()
+    }
+
+    fn signed_in(&self, status: StatusCode, token: &Secret, ctx: SessionContext) -> Response {
+        let mut response = (
+            status,
+            Json(AuthResponse {
+                user: ctx.user,
+                workspace: ctx.workspace,
+            }),
+        )
+            .into_response();
+        if let Some(cookie) = self.session_cookie(token.expose(), self.config.session_ttl.as_secs())
+        {
+            response.headers_mut().insert(header::SET_COOKIE, cookie);
+        }
+        response
+    }
+}
+
+/// Creates a workspace and its first user, and signs in.
+#[utoipa::path(post, path = "/v1/auth/signup", tag = "auth", request_body = SignupRequest,
+    responses((status = 201, body = AuthResponse, description = "Signed up; sets the session cookie"),
+              (status = 400, body = ErrorBody), (status = 409, body = ErrorBody, description = "email_taken")))]
+pub async fn signup(
+    State(state): State<AppState>,
+    ApiJson(request): ApiJson<SignupRequest>,
+) -> Result<Response, ApiError> {
+    let email_norm = validate::email(&request.email)?;
+    validate::new_password(&request.password)?;
+    let workspace_name = validate::name("workspace_name", &request.workspace_name)?;
+    let password = request.password;
+    let password_hash = blocking(move || hash_password(&password))
+        .await?
+        .map_err(ApiError::internal)?;
+    let (token, session) = state.new_session();
+    let ctx = state
+        .store
+        .signup(NewSignup {
+            email: request.email,
+            email_norm,
+            password_hash,
+            workspace_name,
+            session,
+        })
+        .await?;
+    Ok(state.signed_in(StatusCode::CREATED, &token, ctx))
+}
+
+/// Signs in with email and password.
+#[utoipa::path(post, path = "/v1/auth/login", tag = "auth", request_body = LoginRequest,
+    responses((status = 200, body = AuthResponse, description = "Signed in; sets the session cookie"),
+              (status = 401, body = ErrorBody), (status = 429, body = ErrorBody, description = "Too many failures; see Retry-After")))]
+pub async fn login(
+    State(state): State<AppState>,
+    ApiJson(request): ApiJson<LoginRequest>,
+) -> Result<Response, ApiError> {
+    let email_norm = validate::normalise_email(&request.email);
+    let failures = state.store.recent_login_failures(&email_norm).await?;
+    if failures.count >= MAX_LOGIN_FAILURES {
+        let clears_at = failures
+            .oldest
+            .unwrap_or(failures.now)
+            .add_millis(LOGIN_FAILURE_WINDOW_MS);
+        return Err(ApiError::new(
+            ErrorCode::RateLimited,
+            "too many failed logins for this email; wait before trying again",
+        )
+        .with_retry_after(failures.now.seconds_until(clears_at).max(1)));
+    }
+    let credentials = state.store.login_credentials(&email_norm).await?;
+    let stored_hash = credentials.as_ref().map(|c| c.password_hash.clone());
+    let password = request.password;
+    let verified = blocking(move || verify_password(&password, stored_hash.as_deref())).await?;
+    let user = match (verified, credentials) {
+        (true, Some(user)) => user,
+        (_, credentials) => {
+            state
+                .store
+                .record_login_failure(&email_norm, credentials)
+                .await?;
+            return Err(ApiError::unauthenticated("the email or password is wrong"));
+        }
+    };
+    let (token, session) = state.new_session();
+    let ctx = state.store.login(&user.user_id, session).await?;
+    Ok(state.signed_in(StatusCode::OK, &token, ctx))
+}
+
+/// Ends the session.
+#[utoipa::path(post, path = "/v1/auth/logout", tag = "auth",
+    responses((status = 204, description = "Logged out; the cookie is cleared"), (status = 401, body = ErrorBody)),
+    security(("session_cookie" = [])))]
+pub async fn logout(
+    State(state): State<AppState>,
+    Human(session): Human,
+) -> Result<Response, ApiError> {
+    state.store.logout(&session).await?;
+    let mut response = StatusCode::NO_CONTENT.into_response();
+    if let Some(cookie) = state.session_cookie("", 0) {
+        response.headers_mut().insert(header::SET_COOKIE, cookie);
+    }
+    Ok(response)
+}
+
+/// The signed-in user, workspace and plan.
+#[utoipa::path(get, path = "/v1/session", tag = "auth",
+    responses((status = 200, body = SessionResponse), (status = 401, body = ErrorBody)),
+    security(("session_cookie" = [])))]
+pub async fn session(Human(session): Human) -> Json<SessionResponse> {
+    let plan = session.workspace.plan;
+    Json(SessionResponse {
+        user: session.user,
+        workspace: session.workspace,
+        plan: PlanInfo {
+            name: plan,
+            limits: plan.limits(),
+        },
+    })
+}

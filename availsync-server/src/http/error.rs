@@ -1,0 +1,137 @@
+//! The one error type of the HTTP layer, turned into the SPEC's error
+//! envelope in one place.
+
+use availsync_types::{ErrorBody, ErrorCode, ErrorDetail};
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use super::request_id;
+use crate::domain::validate::{Invalid, InvalidKind};
+use crate::store::StoreError;
+
+/// An error answered to a client.
+#[derive(Debug)]
+pub struct ApiError {
+    code: ErrorCode,
+    message: String,
+    field: Option<String>,
+    retry_after: Option<u64>,
+}
+
+impl ApiError {
+    /// An error with a code and one human sentence.
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+            field: None,
+            retry_after: None,
+        }
+    }
+
+    /// Names the request field at fault.
+    pub fn with_field(mut self, field: impl Into<String>) -> Self {
+        self.field = Some(field.into());
+        self
+    }
+
+    /// Sets `Retry-After` (seconds).
+    pub fn with_retry_after(mut self, seconds: u64) -> Self {
+        self.retry_after = Some(seconds);
+        self
+    }
+
+    /// `invalid_request` naming a field.
+    pub fn invalid(field: &str, message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::InvalidRequest, message).with_field(field)
+    }
+
+    /// `401 unauthenticated`.
+    pub fn unauthenticated(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::Unauthenticated, message)
+    }
+
+    /// `500 internal`; the cause is logged, never answered.
+    pub fn internal(cause: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %cause, "internal error");
+        Self::new(
+            ErrorCode::Internal,
+            "the server failed to handle this request; it has been logged",
+        )
+    }
+
+    /// The error's code.
+    pub fn code(&self) -> ErrorCode {
+        self.code
+    }
+
+    /// The request field at fault, if any.
+    pub fn field(&self) -> Option<&str> {
+        self.field.as_deref()
+    }
+}
+
+impl From<Invalid> for ApiError {
+    fn from(invalid: Invalid) -> Self {
+        let code = match invalid.kind {
+            InvalidKind::Request => ErrorCode::InvalidRequest,
+            InvalidKind::Resource => ErrorCode::InvalidResource,
+        };
+        Self::new(code, invalid.message).with_field(invalid.field)
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound(what) => Self::new(ErrorCode::NotFound, format!("no such {what}")),
+            StoreError::EmailTaken => Self::new(
+                ErrorCode::EmailTaken,
+                "an account with this email already exists; log in instead",
+            )
+            .with_field("email"),
+            StoreError::PlanLimitAgents { limit } => Self::new(
+                ErrorCode::PlanLimitAgents,
+                format!("the workspace's plan allows {limit} agents; delete one or change plan"),
+            ),
+            StoreError::LeaseLost { run_id, why, at } => Self::new(
+                ErrorCode::LeaseLost,
+                format!(
+                    "run {run_id} no longer holds its lease ({why} at {at}); stop the work and start a new run"
+                ),
+            ),
+            StoreError::RunIdReused { run_id, resource } => Self::new(
+                ErrorCode::RunIdReused,
+                format!("run_id {run_id} was already used for {resource}; choose a new run_id"),
+            )
+            .with_field("run_id"),
+            other @ (StoreError::Ambiguous(_) | StoreError::Backend(_)) => Self::internal(other),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status =
+            StatusCode::from_u16(self.code.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: self.code.as_str().to_owned(),
+                message: self.message,
+                request_id: request_id::current(),
+                field: self.field,
+                retry_after: self.retry_after,
+                conflicts: None,
+            },
+        };
+        let mut response = (status, Json(body)).into_response();
+        if let Some(value) = self
+            .retry_after
+            .and_then(|seconds| HeaderValue::from_str(&seconds.to_string()).ok())
+        {
+            response.headers_mut().insert(header::RETRY_AFTER, value);
+        }
+        response
+    }
+}

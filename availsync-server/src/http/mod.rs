@@ -1,0 +1,94 @@
+//! The HTTP API: routes, extractors, and the one place errors become
+//! responses.
+
+mod accounts;
+mod agents;
+mod caller;
+mod error;
+mod health;
+mod json;
+pub(crate) mod openapi;
+mod paging;
+mod request_id;
+mod work;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use availsync_types::MAX_BODY_BYTES;
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, patch, post};
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::store::{AgentContext, Store};
+
+pub use error::ApiError;
+
+/// Settings the HTTP layer needs.
+#[derive(Debug, Clone)]
+pub struct HttpConfig {
+    /// The server's public origin (`scheme://host:port`), for the Origin check.
+    pub public_origin: String,
+    /// Whether session cookies carry `Secure`.
+    pub secure_cookies: bool,
+    /// How long a session lasts.
+    pub session_ttl: Duration,
+}
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    /// The store.
+    pub store: Arc<dyn Store>,
+    /// HTTP settings.
+    pub config: Arc<HttpConfig>,
+}
+
+impl AppState {
+    /// Refreshes an agent's `last_used_at` in the background when it is
+    /// stale; a failure there must not fail the request.
+    fn note_key_use(&self, agent: &AgentContext) {
+        let stale = agent.last_used_at.is_none_or(|at| {
+            at.add_millis(crate::store::TOUCH_INTERVAL_MS) < availsync_types::Timestamp::now()
+        });
+        if stale {
+            let store = Arc::clone(&self.store);
+            let agent_id = agent.agent_id.clone();
+            tokio::spawn(async move {
+                if let Err(e) = store.touch_agent(&agent_id).await {
+                    tracing::warn!(error = %e, "could not record key use");
+                }
+            });
+        }
+    }
+}
+
+/// The whole API as an axum router.
+pub fn router(state: AppState) -> Router {
+    let v1 = Router::new()
+        .route("/auth/signup", post(accounts::signup))
+        .route("/auth/login", post(accounts::login))
+        .route("/auth/logout", post(accounts::logout))
+        .route("/session", get(accounts::session))
+        .route("/agents", post(agents::create).get(agents::list))
+        .route("/agents/{id}", patch(agents::update).delete(agents::delete))
+        .route("/agents/{id}/rotate-key", post(agents::rotate_key))
+        .route("/work/run/start", post(work::start))
+        .route("/work/run/extend", post(work::extend))
+        .route("/work/run/finish", post(work::finish))
+        .route("/work/check", post(work::check))
+        .route("/work/runs", get(work::list_runs));
+    Router::new()
+        .route("/health", get(health::health))
+        .route("/openapi.json", get(openapi::serve))
+        .nest("/v1", v1)
+        .fallback(request_id::not_found)
+        .method_not_allowed_fallback(request_id::method_not_allowed)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(CatchPanicLayer::custom(request_id::panic_response))
+        .layer(TraceLayer::new_for_http())
+        .layer(axum::middleware::from_fn(request_id::middleware))
+        .with_state(state)
+}

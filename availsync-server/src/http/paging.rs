@@ -1,0 +1,24 @@
+//! `?limit=` and `?cursor=` for lists.
+
+use availsync_types::{DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT, MIN_PAGE_LIMIT};
+
+use super::error::ApiError;
+use crate::store::{PageRequest, cursor};
+
+/// Validates `limit` (1-200, default 50) and decodes `cursor`.
+pub fn page_request(limit: Option<u32>, cursor: Option<&str>) -> Result<PageRequest, ApiError> {
+    let limit = limit.unwrap_or(DEFAULT_PAGE_LIMIT);
+    if !(MIN_PAGE_LIMIT..=MAX_PAGE_LIMIT).contains(&limit) {
+        return Err(ApiError::invalid(
+            "limit",
+            format!("limit must be between {MIN_PAGE_LIMIT} and {MAX_PAGE_LIMIT}, got {limit}"),
+        ));
+    }
+    let after = match cursor {
+        None | Some("") => None,
+        Some(raw) => Some(cursor::decode(raw).ok_or_else(|| {
+            ApiError::invalid("cursor", "cursor is not one this server handed out")
+        })?),
+    };
+    Ok(PageRequest { limit, after })
+}

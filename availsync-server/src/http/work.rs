@@ -1,0 +1,184 @@
+//! Work coordination: start, check, extend, finish, list.
+
+use availsync_types::{
+    CheckRequest, CheckResponse, ErrorBody, ExtendRunRequest, ExtendRunResponse, FinishRunRequest,
+    FinishRunResponse, Mode, Page, Run, StartRunRequest, StartRunResponse,
+};
+use axum::Json;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use serde::Deserialize;
+
+use super::AppState;
+use super::caller::{AgentKey, Caller};
+use super::error::ApiError;
+use super::json::{ApiJson, ApiQuery};
+use super::paging::page_request;
+use crate::domain::ids::{IdKind, new_id};
+use crate::domain::validate::{self, MAX_PURPOSE_CHARS, MAX_SUMMARY_CHARS};
+use crate::store::{FinishRun, RunFilter, StartRun};
+
+/// Header that stands in for `run_id` when the body has none.
+const IDEMPOTENCY_KEY: &str = "idempotency-key";
+
+/// Starts a run: claims the resource (`proceed`) or says why not (`skip_run`).
+#[utoipa::path(post, path = "/v1/work/run/start", tag = "work", request_body = StartRunRequest,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Acts as run_id when the body has none")),
+    responses((status = 200, body = StartRunResponse, description = "A decision: proceed or skip_run"),
+              (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+              (status = 403, body = ErrorBody, description = "agent_key_required"),
+              (status = 409, body = ErrorBody, description = "run_id_reused")),
+    security(("agent_key" = [])))]
+pub async fn start(
+    State(state): State<AppState>,
+    AgentKey(agent): AgentKey,
+    headers: HeaderMap,
+    ApiJson(request): ApiJson<StartRunRequest>,
+) -> Result<Json<StartRunResponse>, ApiError> {
+    let resource = validate::claim_resource("resource", &request.resource)?;
+    let ttl_seconds = validate::ttl_seconds(request.ttl_seconds)?;
+    let run_id = match (request.run_id, headers.get(IDEMPOTENCY_KEY)) {
+        (Some(run_id), _) => {
+            validate::run_id("run_id", &run_id)?;
+            run_id
+        }
+        (None, Some(header)) => {
+            let key = header.to_str().unwrap_or_default().to_owned();
+            validate::run_id("Idempotency-Key", &key)?;
+            key
+        }
+        (None, None) => new_id(IdKind::Run),
+    };
+    let purpose = validate::optional_text("purpose", request.purpose, MAX_PURPOSE_CHARS)?;
+    let answer = state
+        .store
+        .start_run(
+            &agent,
+            StartRun {
+                resource,
+                ttl_seconds,
+                run_id,
+                purpose,
+                observe_requested: request.mode == Some(Mode::Observe),
+                metadata: request.metadata,
+            },
+        )
+        .await?;
+    Ok(Json(answer))
+}
+
+/// Whether a resource is free now; changes nothing.
+#[utoipa::path(post, path = "/v1/work/check", tag = "work", request_body = CheckRequest,
+    responses((status = 200, body = CheckResponse), (status = 400, body = ErrorBody)),
+    security(("agent_key" = []), ("session_cookie" = [])))]
+pub async fn check(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(request): ApiJson<CheckRequest>,
+) -> Result<Json<CheckResponse>, ApiError> {
+    let resource = validate::claim_resource("resource", &request.resource)?;
+    let answer = state
+        .store
+        .check_resource(caller.workspace_id(), &resource)
+        .await?;
+    Ok(Json(answer))
+}
+
+/// Extends a run's lease to now + ttl.
+#[utoipa::path(post, path = "/v1/work/run/extend", tag = "work", request_body = ExtendRunRequest,
+    responses((status = 200, body = ExtendRunResponse),
+              (status = 404, body = ErrorBody, description = "No such run of this agent"),
+              (status = 409, body = ErrorBody, description = "lease_lost: expired, finished or released")),
+    security(("agent_key" = [])))]
+pub async fn extend(
+    State(state): State<AppState>,
+    AgentKey(agent): AgentKey,
+    ApiJson(request): ApiJson<ExtendRunRequest>,
+) -> Result<Json<ExtendRunResponse>, ApiError> {
+    validate::run_id("run_id", &request.run_id)?;
+    let ttl = request
+        .ttl_seconds
+        .map(|ttl| validate::ttl_seconds(Some(ttl)))
+        .transpose()?;
+    let answer = state.store.extend_run(&agent, &request.run_id, ttl).await?;
+    Ok(Json(answer))
+}
+
+/// Finishes a run and releases its lease. Idempotent.
+#[utoipa::path(post, path = "/v1/work/run/finish", tag = "work", request_body = FinishRunRequest,
+    responses((status = 200, body = FinishRunResponse), (status = 404, body = ErrorBody)),
+    security(("agent_key" = [])))]
+pub async fn finish(
+    State(state): State<AppState>,
+    AgentKey(agent): AgentKey,
+    ApiJson(request): ApiJson<FinishRunRequest>,
+) -> Result<Json<FinishRunResponse>, ApiError> {
+    validate::run_id("run_id", &request.run_id)?;
+    let summary = validate::optional_text("summary", request.summary, MAX_SUMMARY_CHARS)?;
+    let answer = state
+        .store
+        .finish_run(
+            &agent,
+            FinishRun {
+                run_id: request.run_id,
+                outcome: request.outcome,
+                summary,
+            },
+        )
+        .await?;
+    Ok(Json(answer))
+}
+
+/// Query of `GET /v1/work/runs`.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct RunsQuery {
+    /// `active` (holding a live lease) or `all` (default).
+    status: Option<String>,
+    /// Only runs on this resource.
+    resource: Option<String>,
+    /// 1-200, default 50.
+    limit: Option<u32>,
+    /// `next_cursor` of the previous page.
+    cursor: Option<String>,
+}
+
+/// The workspace's runs, newest first.
+#[utoipa::path(get, path = "/v1/work/runs", tag = "work", params(RunsQuery),
+    responses((status = 200, body = Page<Run>), (status = 400, body = ErrorBody)),
+    security(("agent_key" = []), ("session_cookie" = [])))]
+pub async fn list_runs(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiQuery(query): ApiQuery<RunsQuery>,
+) -> Result<Json<Page<Run>>, ApiError> {
+    let active_only = match query.status.as_deref() {
+        None | Some("all") => false,
+        Some("active") => true,
+        Some(other) => {
+            return Err(ApiError::invalid(
+                "status",
+                format!("status must be 'active' or 'all', got '{other}'"),
+            ));
+        }
+    };
+    let resource = query
+        .resource
+        .as_deref()
+        .map(|r| validate::any_resource("resource", r))
+        .transpose()?;
+    let page = page_request(query.limit, query.cursor.as_deref())?;
+    let runs = state
+        .store
+        .list_runs(
+            caller.workspace_id(),
+            RunFilter {
+                active_only,
+                resource,
+            },
+            page,
+        )
+        .await?;
+    Ok(Json(runs))
+}

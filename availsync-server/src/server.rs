@@ -1,0 +1,150 @@
+//! Binding, serving and shutting down.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use crate::config::ServerConfig;
+use crate::http::{AppState, HttpConfig, router};
+use crate::store::Store;
+use crate::store::sqlite::{OpenError, SqliteStore};
+
+/// Why a server could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StartError {
+    /// The store could not be opened.
+    #[error(transparent)]
+    Store(#[from] OpenError),
+    /// The listen address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+}
+
+/// A server running in the background of this process.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+/// use availsync_server::{RunningServer, ServerConfig};
+///
+/// let dir = tempfile::tempdir()?;
+/// let server = RunningServer::start(ServerConfig::ephemeral(dir.path())).await?;
+/// println!("listening on {}", server.url());
+/// server.shutdown().await;
+/// # Ok(()) }
+/// ```
+pub struct RunningServer {
+    addr: SocketAddr,
+    store: Arc<dyn Store>,
+    shutdown: oneshot::Sender<()>,
+    task: JoinHandle<std::io::Result<()>>,
+}
+
+impl RunningServer {
+    /// Opens the store, binds, and serves in a background task.
+    pub async fn start(config: ServerConfig) -> Result<Self, StartError> {
+        let (shutdown, signal) = oneshot::channel::<()>();
+        let store = open_store(&config)?;
+        let (addr, serve) = bind_with_store(config, Arc::clone(&store), async {
+            let _ = signal.await;
+        })
+        .await?;
+        let task = tokio::spawn(serve);
+        Ok(Self {
+            addr,
+            store,
+            shutdown,
+            task,
+        })
+    }
+
+    /// The bound address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The server's store, for operator actions (such as changing a plan)
+    /// in tests and embedding programs.
+    pub fn store(&self) -> Arc<dyn Store> {
+        Arc::clone(&self.store)
+    }
+
+    /// The base URL, e.g. `http://127.0.0.1:40123`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Stops accepting, finishes in-flight requests, and waits.
+    pub async fn shutdown(self) {
+        let _ = self.shutdown.send(());
+        match self.task.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::error!(error = %e, "server stopped with an error"),
+            Err(e) => tracing::error!(error = %e, "server task failed"),
+        }
+    }
+}
+
+fn open_store(config: &ServerConfig) -> Result<Arc<dyn Store>, StartError> {
+    Ok(Arc::new(SqliteStore::open(
+        &config.data_dir,
+        config.clock.clone(),
+    )?))
+}
+
+/// Opens the store and binds; the returned future serves until `shutdown`
+/// completes, then drains in-flight requests.
+pub async fn bind(
+    config: ServerConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(SocketAddr, impl Future<Output = std::io::Result<()>> + Send), StartError> {
+    let store = open_store(&config)?;
+    bind_with_store(config, store, shutdown).await
+}
+
+async fn bind_with_store(
+    config: ServerConfig,
+    store: Arc<dyn Store>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(SocketAddr, impl Future<Output = std::io::Result<()>> + Send), StartError> {
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .map_err(|source| StartError::Bind {
+            addr: config.listen,
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(|source| StartError::Bind {
+        addr: config.listen,
+        source,
+    })?;
+    let public_origin = config
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{addr}"))
+        .trim_end_matches('/')
+        .to_owned();
+    let state = AppState {
+        store,
+        config: Arc::new(HttpConfig {
+            public_origin,
+            secure_cookies: !config.insecure_http,
+            session_ttl: config.session_ttl,
+        }),
+    };
+    let app = router(state);
+    let serve = async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await
+    };
+    Ok((addr, serve))
+}

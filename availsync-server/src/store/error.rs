@@ -1,0 +1,58 @@
+//! What a store operation can fail with.
+
+use availsync_types::Timestamp;
+
+/// A store operation's failure: a rule that refused it, or a backend fault.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// No such object in the caller's workspace.
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// An account with this email exists.
+    #[error("an account with this email already exists")]
+    EmailTaken,
+    /// The plan allows no more agents.
+    #[error("the workspace's plan allows {limit} agents")]
+    PlanLimitAgents {
+        /// The plan's agent limit.
+        limit: u32,
+    },
+    /// The run's lease is no longer live.
+    #[error("the lease of run {run_id} is no longer held: {why}")]
+    LeaseLost {
+        /// The run.
+        run_id: String,
+        /// `expired`, `finished` or `released`.
+        why: &'static str,
+        /// When the claim lapsed or was released.
+        at: Timestamp,
+    },
+    /// A `run_id` was reused for another resource.
+    #[error("run_id {run_id} was already used for {resource}")]
+    RunIdReused {
+        /// The run.
+        run_id: String,
+        /// The resource it was first used for.
+        resource: String,
+    },
+    /// The workspace name given to an operator command matches several
+    /// workspaces.
+    #[error("{0} workspaces have this name; use the workspace id")]
+    Ambiguous(usize),
+    /// The backend failed (I/O, corruption, a bug). Never shown to users.
+    #[error("storage failure: {0}")]
+    Backend(String),
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        Self::Backend(e.to_string())
+    }
+}
+
+impl From<serde_json::Error> for StoreError {
+    fn from(e: serde_json::Error) -> Self {
+        Self::Backend(format!("stored JSON: {e}"))
+    }
+}

@@ -1,0 +1,139 @@
+//! Durable state behind one trait, so that the embedded SQLite store and a
+//! shared PostgreSQL store can serve the same HTTP layer.
+//!
+//! Every method that changes state is one transaction: it reads what the
+//! decision needs, decides with the rules in [`crate::domain`], writes the
+//! result and the events that describe it, and answers only once that is
+//! durable.
+
+pub mod cursor;
+mod error;
+mod model;
+pub mod sqlite;
+
+use async_trait::async_trait;
+use availsync_types::{
+    Agent, CheckResponse, ExtendRunResponse, FinishRunResponse, Page, Plan, ResourceKey,
+    StartRunResponse, Workspace,
+};
+
+pub use error::StoreError;
+pub use model::*;
+
+/// Failed logins are counted over this window (15 minutes).
+pub const LOGIN_FAILURE_WINDOW_MS: i64 = 15 * 60 * 1000;
+/// Failed logins within the window after which attempts are refused.
+pub const MAX_LOGIN_FAILURES: u32 = 5;
+/// How stale an agent's `last_used_at` may get before a request refreshes it.
+pub const TOUCH_INTERVAL_MS: i64 = 60_000;
+
+/// Everything the server keeps.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Answers when the store can read.
+    async fn health(&self) -> Result<(), StoreError>;
+
+    /// Creates a workspace, its first user and a session. Fails with
+    /// [`StoreError::EmailTaken`] when the email is in use.
+    async fn signup(&self, signup: NewSignup) -> Result<SessionContext, StoreError>;
+
+    /// The stored password hash for an email (lower-cased), if any.
+    async fn login_credentials(&self, email_norm: &str) -> Result<Option<Credentials>, StoreError>;
+
+    /// Failed logins for an email within the throttle window.
+    async fn recent_login_failures(&self, email_norm: &str) -> Result<LoginFailures, StoreError>;
+
+    /// Records a failed login (and its audit event).
+    async fn record_login_failure(
+        &self,
+        email_norm: &str,
+        user: Option<Credentials>,
+    ) -> Result<(), StoreError>;
+
+    /// Opens a session after a successful login, clearing earlier failures.
+    async fn login(&self, user_id: &str, session: NewSession)
+    -> Result<SessionContext, StoreError>;
+
+    /// The live session with this token hash, if any.
+    async fn session(&self, token_hash: &[u8]) -> Result<Option<SessionContext>, StoreError>;
+
+    /// Revokes a session.
+    async fn logout(&self, session: &SessionContext) -> Result<(), StoreError>;
+
+    /// Creates an agent with its key hash, within the plan's agent limit.
+    async fn create_agent(
+        &self,
+        actor: &SessionContext,
+        agent: NewAgent,
+    ) -> Result<Agent, StoreError>;
+
+    /// The workspace's agents, oldest first.
+    async fn list_agents(&self, workspace_id: &str) -> Result<Vec<Agent>, StoreError>;
+
+    /// Renames an agent or changes its mode.
+    async fn update_agent(
+        &self,
+        actor: &SessionContext,
+        agent_id: &str,
+        update: AgentUpdate,
+    ) -> Result<Agent, StoreError>;
+
+    /// Replaces an agent's key; the old key stops working at once.
+    async fn rotate_agent_key(
+        &self,
+        actor: &SessionContext,
+        agent_id: &str,
+        key: NewKey,
+    ) -> Result<Agent, StoreError>;
+
+    /// Deletes an agent: its key stops working and its live claims are
+    /// released.
+    async fn delete_agent(&self, actor: &SessionContext, agent_id: &str) -> Result<(), StoreError>;
+
+    /// The live agent with this key hash, if any.
+    async fn agent_by_key(&self, key_hash: &[u8]) -> Result<Option<AgentContext>, StoreError>;
+
+    /// Notes that an agent's key was used (at most about once a minute).
+    async fn touch_agent(&self, agent_id: &str) -> Result<(), StoreError>;
+
+    /// Decides a `run/start` and records the run, in one transaction.
+    async fn start_run(
+        &self,
+        agent: &AgentContext,
+        start: StartRun,
+    ) -> Result<StartRunResponse, StoreError>;
+
+    /// Whether a resource is free, changing nothing.
+    async fn check_resource(
+        &self,
+        workspace_id: &str,
+        resource: &ResourceKey,
+    ) -> Result<CheckResponse, StoreError>;
+
+    /// Extends a run's lease from now.
+    async fn extend_run(
+        &self,
+        agent: &AgentContext,
+        run_id: &str,
+        ttl_seconds: Option<u32>,
+    ) -> Result<ExtendRunResponse, StoreError>;
+
+    /// Finishes a run, releasing its live claim. Idempotent.
+    async fn finish_run(
+        &self,
+        agent: &AgentContext,
+        finish: FinishRun,
+    ) -> Result<FinishRunResponse, StoreError>;
+
+    /// The workspace's runs, newest first.
+    async fn list_runs(
+        &self,
+        workspace_id: &str,
+        filter: RunFilter,
+        page: PageRequest,
+    ) -> Result<Page<availsync_types::Run>, StoreError>;
+
+    /// Changes a workspace's plan (operator only). `workspace` is an id or a
+    /// unique name.
+    async fn set_plan(&self, workspace: &str, plan: Plan) -> Result<Workspace, StoreError>;
+}

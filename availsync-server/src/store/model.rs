@@ -1,0 +1,196 @@
+//! Inputs and contexts that cross the store boundary (answers use the wire
+//! types of `availsync-types`).
+
+use availsync_types::{Mode, Outcome, ResourceKey, Timestamp, User, Workspace};
+
+/// Who changed something, for the audit log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Actor {
+    /// A human user.
+    User {
+        /// `usr_…`
+        id: String,
+        /// The user's email.
+        name: String,
+    },
+    /// An agent.
+    Agent {
+        /// `agt_…`
+        id: String,
+        /// The agent's name.
+        name: String,
+    },
+    /// The server itself (expiry, sweeps).
+    System,
+}
+
+/// A signed-in human.
+#[derive(Debug, Clone)]
+pub struct SessionContext {
+    /// The user.
+    pub user: User,
+    /// The user's workspace.
+    pub workspace: Workspace,
+    /// The session's token hash.
+    pub token_hash: Vec<u8>,
+    /// When the session lapses.
+    pub expires_at: Timestamp,
+}
+
+impl SessionContext {
+    /// The user as an audit actor.
+    pub fn actor(&self) -> Actor {
+        Actor::User {
+            id: self.user.id.clone(),
+            name: self.user.email.clone(),
+        }
+    }
+}
+
+/// An authenticated agent.
+#[derive(Debug, Clone)]
+pub struct AgentContext {
+    /// `agt_…`
+    pub agent_id: String,
+    /// Its name.
+    pub agent_name: String,
+    /// Its mode.
+    pub mode: Mode,
+    /// Its workspace.
+    pub workspace_id: String,
+    /// When its key was last used.
+    pub last_used_at: Option<Timestamp>,
+}
+
+impl AgentContext {
+    /// The agent as an audit actor.
+    pub fn actor(&self) -> Actor {
+        Actor::Agent {
+            id: self.agent_id.clone(),
+            name: self.agent_name.clone(),
+        }
+    }
+}
+
+/// A new session token's hash and lifetime.
+#[derive(Debug, Clone)]
+pub struct NewSession {
+    /// SHA-256 of the token.
+    pub token_hash: Vec<u8>,
+    /// Session lifetime in milliseconds.
+    pub ttl_ms: i64,
+}
+
+/// What signup stores.
+#[derive(Debug, Clone)]
+pub struct NewSignup {
+    /// The email as given.
+    pub email: String,
+    /// The email lower-cased.
+    pub email_norm: String,
+    /// argon2id PHC string.
+    pub password_hash: String,
+    /// The new workspace's name.
+    pub workspace_name: String,
+    /// The first session.
+    pub session: NewSession,
+}
+
+/// A user's stored password hash.
+#[derive(Debug, Clone)]
+pub struct Credentials {
+    /// `usr_…`
+    pub user_id: String,
+    /// The user's email.
+    pub email: String,
+    /// The user's workspace.
+    pub workspace_id: String,
+    /// argon2id PHC string.
+    pub password_hash: String,
+}
+
+/// Recent failed logins for one email.
+#[derive(Debug, Clone, Copy)]
+pub struct LoginFailures {
+    /// How many within the window.
+    pub count: u32,
+    /// The oldest of them.
+    pub oldest: Option<Timestamp>,
+    /// The store's clock.
+    pub now: Timestamp,
+}
+
+/// A new agent key's hash and recognisable prefix.
+#[derive(Debug, Clone)]
+pub struct NewKey {
+    /// SHA-256 of the key.
+    pub key_hash: Vec<u8>,
+    /// The first characters of the key.
+    pub key_prefix: String,
+}
+
+/// What creating an agent stores.
+#[derive(Debug, Clone)]
+pub struct NewAgent {
+    /// Display name.
+    pub name: String,
+    /// Mode.
+    pub mode: Mode,
+    /// Its key.
+    pub key: NewKey,
+}
+
+/// Changes to an agent.
+#[derive(Debug, Clone, Default)]
+pub struct AgentUpdate {
+    /// New name.
+    pub name: Option<String>,
+    /// New mode.
+    pub mode: Option<Mode>,
+}
+
+/// A validated `run/start`.
+#[derive(Debug, Clone)]
+pub struct StartRun {
+    /// The resource (claimable, normalised).
+    pub resource: ResourceKey,
+    /// Lease length.
+    pub ttl_seconds: u32,
+    /// The run id (client's or new).
+    pub run_id: String,
+    /// Purpose.
+    pub purpose: Option<String>,
+    /// True when the request asked for observe mode.
+    pub observe_requested: bool,
+    /// Metadata object.
+    pub metadata: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+/// A validated `run/finish`.
+#[derive(Debug, Clone)]
+pub struct FinishRun {
+    /// The run.
+    pub run_id: String,
+    /// How it ended.
+    pub outcome: Outcome,
+    /// Summary.
+    pub summary: Option<String>,
+}
+
+/// Which runs to list.
+#[derive(Debug, Clone, Default)]
+pub struct RunFilter {
+    /// Only runs holding a live lease (or live observe runs).
+    pub active_only: bool,
+    /// Only runs on this resource.
+    pub resource: Option<ResourceKey>,
+}
+
+/// A page request: how many, and after which cursor.
+#[derive(Debug, Clone)]
+pub struct PageRequest {
+    /// 1-200.
+    pub limit: u32,
+    /// Position after which to continue (decoded cursor).
+    pub after: Option<i64>,
+}

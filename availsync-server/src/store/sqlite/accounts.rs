@@ -1,0 +1,482 @@
+//! Workspaces, users, sessions, login throttling and agents.
+
+use availsync_types::{Agent, Mode, Plan, Timestamp, Workspace};
+use rusqlite::{Connection, ErrorCode, OptionalExtension, params};
+use serde_json::json;
+
+use super::events::{AuditEvent, record_audit};
+use super::rows::{self, AGENT_COLUMNS, Sql, USER_COLUMNS, WORKSPACE_COLUMNS};
+use crate::domain::ids::{IdKind, new_id};
+use crate::store::{
+    Actor, AgentContext, AgentUpdate, Credentials, LOGIN_FAILURE_WINDOW_MS, LoginFailures,
+    NewAgent, NewKey, NewSession, NewSignup, SessionContext, StoreError, TOUCH_INTERVAL_MS,
+};
+
+/// A refusal that is committed together with the events that record it.
+pub(super) type Refusable<T> = Result<Result<T, StoreError>, StoreError>;
+
+pub(super) fn signup(
+    conn: &Connection,
+    now: Timestamp,
+    signup: NewSignup,
+) -> Result<SessionContext, StoreError> {
+    let workspace_id = new_id(IdKind::Workspace);
+    let user_id = new_id(IdKind::User);
+    conn.execute(
+        "INSERT INTO workspaces (id, name, plan, created_at) VALUES (?1, ?2, 'free', ?3)",
+        params![workspace_id, signup.workspace_name, now.unix_millis()],
+    )?;
+    let inserted = conn.execute(
+        "INSERT INTO users (id, workspace_id, email, email_norm, password_hash, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![
+            user_id,
+            workspace_id,
+            signup.email,
+            signup.email_norm,
+            signup.password_hash,
+            now.unix_millis()
+        ],
+    );
+    match inserted {
+        Err(rusqlite::Error::SqliteFailure(e, _)) if e.code == ErrorCode::ConstraintViolation => {
+            return Err(StoreError::EmailTaken);
+        }
+        other => other?,
+    };
+    insert_session(conn, now, &user_id, &signup.session)?;
+    let actor = Actor::User {
+        id: user_id.clone(),
+        name: signup.email.clone(),
+    };
+    record_audit(
+        conn,
+        now,
+        AuditEvent {
+            workspace_id: Some(&workspace_id),
+            actor: &actor,
+            action: "signup",
+            resource: None,
+            detail: json!({"workspace_name": signup.workspace_name}),
+        },
+    )?;
+    session(conn, now, &signup.session.token_hash)?
+        .ok_or_else(|| StoreError::Backend("new session not readable".into()))
+}
+
+fn insert_session(
+    conn: &Connection,
+    now: Timestamp,
+    user_id: &str,
+    session: &NewSession,
+) -> Result<(), StoreError> {
+    conn.execute(
+        "INSERT INTO sessions (token_hash, user_id, created_at, expires_at) VALUES (?1, ?2, ?3, ?4)",
+        params![
+            session.token_hash,
+            user_id,
+            now.unix_millis(),
+            now.add_millis(session.ttl_ms).unix_millis()
+        ],
+    )?;
+    Ok(())
+}
+
+pub(super) fn credentials(
+    conn: &Connection,
+    email_norm: &str,
+) -> Result<Option<Credentials>, StoreError> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT id, email, workspace_id, password_hash FROM users WHERE email_norm = ?1",
+        )?
+        .query_row([email_norm], |row| {
+            Ok(Credentials {
+                user_id: row.get(0)?,
+                email: row.get(1)?,
+                workspace_id: row.get(2)?,
+                password_hash: row.get(3)?,
+            })
+        })
+        .optional()?)
+}
+
+pub(super) fn login_failures(
+    conn: &Connection,
+    now: Timestamp,
+    email_norm: &str,
+) -> Result<LoginFailures, StoreError> {
+    let (count, oldest) = conn
+        .prepare_cached(
+            "SELECT COUNT(*), MIN(at) FROM login_failures WHERE email_norm = ?1 AND at > ?2",
+        )?
+        .query_row(
+            params![email_norm, now.unix_millis() - LOGIN_FAILURE_WINDOW_MS],
+            |row| Ok((row.get::<_, u32>(0)?, row.get::<_, Option<i64>>(1)?)),
+        )?;
+    Ok(LoginFailures {
+        count,
+        oldest: oldest.map(rows::ts),
+        now,
+    })
+}
+
+pub(super) fn record_login_failure(
+    conn: &Connection,
+    now: Timestamp,
+    email_norm: &str,
+    user: Option<Credentials>,
+) -> Result<(), StoreError> {
+    conn.execute(
+        "DELETE FROM login_failures WHERE email_norm = ?1 AND at <= ?2",
+        params![email_norm, now.unix_millis() - LOGIN_FAILURE_WINDOW_MS],
+    )?;
+    conn.execute(
+        "INSERT INTO login_failures (email_norm, at) VALUES (?1, ?2)",
+        params![email_norm, now.unix_millis()],
+    )?;
+    // Only failures against a real account land in a workspace's audit log;
+    // unknown emails are recorded without a workspace.
+    let (workspace_id, actor) = match &user {
+        Some(user) => (
+            Some(user.workspace_id.as_str()),
+            Actor::User {
+                id: user.user_id.clone(),
+                name: user.email.clone(),
+            },
+        ),
+        None => (None, Actor::System),
+    };
+    record_audit(
+        conn,
+        now,
+        AuditEvent {
+            workspace_id,
+            actor: &actor,
+            action: "login_failed",
+            resource: None,
+            detail: json!({"email": email_norm}),
+        },
+    )
+}
+
+pub(super) fn login(
+    conn: &Connection,
+    now: Timestamp,
+    user_id: &str,
+    new_session: NewSession,
+) -> Result<SessionContext, StoreError> {
+    insert_session(conn, now, user_id, &new_session)?;
+    let ctx = session(conn, now, &new_session.token_hash)?
+        .ok_or_else(|| StoreError::Backend("new session not readable".into()))?;
+    conn.execute(
+        "DELETE FROM login_failures WHERE email_norm = ?1",
+        [ctx.user.email.to_lowercase()],
+    )?;
+    record_audit(
+        conn,
+        now,
+        AuditEvent {
+            workspace_id: Some(&ctx.workspace.id),
+            actor: &ctx.actor(),
+            action: "login",
+            resource: None,
+            detail: json!({}),
+        },
+    )?;
+    Ok(ctx)
+}
+
+pub(super) fn session(
+    conn: &Connection,
+    now: Timestamp,
+    token_hash: &[u8],
+) -> Result<Option<SessionContext>, StoreError> {
+    let sql = format!(
+        "SELECT {USER_COLUMNS}, {WORKSPACE_COLUMNS}, s.expires_at
+         FROM sessions s JOIN users u ON u.id = s.user_id JOIN workspaces w ON w.id = u.workspace_id
+         WHERE s.token_hash = ?1 AND s.revoked_at IS NULL AND s.expires_at > ?2"
+    );
+    Ok(conn
+        .prepare_cached(&sql)?
+        .query_row(params![token_hash, now.unix_millis()], |row| {
+            Ok(SessionContext {
+                user: rows::user(row, 0)?,
+                workspace: rows::workspace(row, 4)?,
+                token_hash: token_hash.to_vec(),
+                expires_at: rows::ts(row.get(8)?),
+            })
+        })
+        .optional()?)
+}
+
+pub(super) fn logout(
+    conn: &Connection,
+    now: Timestamp,
+    ctx: &SessionContext,
+) -> Result<(), StoreError> {
+    let revoked = conn.execute(
+        "UPDATE sessions SET revoked_at = ?1 WHERE token_hash = ?2 AND revoked_at IS NULL",
+        params![now.unix_millis(), ctx.token_hash],
+    )?;
+    if revoked > 0 {
+        record_audit(
+            conn,
+            now,
+            AuditEvent {
+                workspace_id: Some(&ctx.workspace.id),
+                actor: &ctx.actor(),
+                action: "logout",
+                resource: None,
+                detail: json!({}),
+            },
+        )?;
+    }
+    Ok(())
+}
+
+pub(super) fn plan_of(conn: &Connection, workspace_id: &str) -> Result<Plan, StoreError> {
+    Ok(conn
+        .prepare_cached("SELECT plan FROM workspaces WHERE id = ?1")?
+        .query_row([workspace_id], |row| row.get::<_, Sql<Plan>>(0))?
+        .0)
+}
+
+pub(super) fn create_agent(
+    conn: &Connection,
+    now: Timestamp,
+    actor: &SessionContext,
+    agent: NewAgent,
+) -> Refusable<Agent> {
+    let workspace_id = &actor.workspace.id;
+    let plan = plan_of(conn, workspace_id)?;
+    if let Some(limit) = plan.limits().agents {
+        let count: u32 = conn.query_row(
+            "SELECT COUNT(*) FROM agents WHERE workspace_id = ?1 AND deleted_at IS NULL",
+            [workspace_id],
+            |row| row.get(0),
+        )?;
+        if count >= limit {
+            record_audit(
+                conn,
+                now,
+                AuditEvent {
+                    workspace_id: Some(workspace_id),
+                    actor: &actor.actor(),
+                    action: "plan_limit_reached",
+                    resource: None,
+                    detail: json!({"limit": "agents", "plan": plan.as_str(), "value": limit}),
+                },
+            )?;
+            return Ok(Err(StoreError::PlanLimitAgents { limit }));
+        }
+    }
+    let id = new_id(IdKind::Agent);
+    conn.execute(
+        "INSERT INTO agents (id, workspace_id, name, mode, key_hash, key_prefix, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        params![
+            id,
+            workspace_id,
+            agent.name,
+            Sql(agent.mode),
+            agent.key.key_hash,
+            agent.key.key_prefix,
+            now.unix_millis()
+        ],
+    )?;
+    record_audit(
+        conn,
+        now,
+        AuditEvent {
+            workspace_id: Some(workspace_id),
+            actor: &actor.actor(),
+            action: "agent_created",
+            resource: None,
+            detail: json!({"agent_id": id, "name": agent.name, "mode": agent.mode, "key_prefix": agent.key.key_prefix}),
+        },
+    )?;
+    Ok(Ok(
+        find_agent(conn, workspace_id, &id)?.ok_or(StoreError::NotFound("agent"))?
+    ))
+}
+
+pub(super) fn list_agents(conn: &Connection, workspace_id: &str) -> Result<Vec<Agent>, StoreError> {
+    let sql = format!(
+        "SELECT {AGENT_COLUMNS} FROM agents a
+         WHERE a.workspace_id = ?1 AND a.deleted_at IS NULL ORDER BY a.created_at, a.id"
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let agents = stmt
+        .query_map([workspace_id], |row| rows::agent(row, 0))?
+        .collect::<Result<_, _>>()?;
+    Ok(agents)
+}
+
+fn find_agent(
+    conn: &Connection,
+    workspace_id: &str,
+    agent_id: &str,
+) -> Result<Option<Agent>, StoreError> {
+    let sql = format!(
+        "SELECT {AGENT_COLUMNS} FROM agents a
+         WHERE a.id = ?1 AND a.workspace_id = ?2 AND a.deleted_at IS NULL"
+    );
+    Ok(conn
+        .prepare_cached(&sql)?
+        .query_row([agent_id, workspace_id], |row| rows::agent(row, 0))
+        .optional()?)
+}
+
+pub(super) fn update_agent(
+    conn: &Connection,
+    now: Timestamp,
+    actor: &SessionContext,
+    agent_id: &str,
+    update: AgentUpdate,
+) -> Result<Agent, StoreError> {
+    let workspace_id = &actor.workspace.id;
+    let before = find_agent(conn, workspace_id, agent_id)?.ok_or(StoreError::NotFound("agent"))?;
+    let name = update.name.clone().unwrap_or_else(|| before.name.clone());
+    let mode: Mode = update.mode.unwrap_or(before.mode);
+    conn.execute(
+        "UPDATE agents SET name = ?1, mode = ?2 WHERE id = ?3",
+        params![name, Sql(mode), agent_id],
+    )?;
+    record_audit(
+        conn,
+        now,
+        AuditEvent {
+            workspace_id: Some(workspace_id),
+            actor: &actor.actor(),
+            action: "agent_updated",
+            resource: None,
+            detail: json!({
+                "agent_id": agent_id,
+                "name": {"from": before.name, "to": name},
+                "mode": {"from": before.mode, "to": mode},
+            }),
+        },
+    )?;
+    find_agent(conn, workspace_id, agent_id)?.ok_or(StoreError::NotFound("agent"))
+}
+
+pub(super) fn rotate_key(
+    conn: &Connection,
+    now: Timestamp,
+    actor: &SessionContext,
+    agent_id: &str,
+    key: NewKey,
+) -> Result<Agent, StoreError> {
+    let workspace_id = &actor.workspace.id;
+    let before = find_agent(conn, workspace_id, agent_id)?.ok_or(StoreError::NotFound("agent"))?;
+    conn.execute(
+        "UPDATE agents SET key_hash = ?1, key_prefix = ?2 WHERE id = ?3",
+        params![key.key_hash, key.key_prefix, agent_id],
+    )?;
+    record_audit(
+        conn,
+        now,
+        AuditEvent {
+            workspace_id: Some(workspace_id),
+            actor: &actor.actor(),
+            action: "agent_key_rotated",
+            resource: None,
+            detail: json!({"agent_id": agent_id, "old_key_prefix": before.key_prefix, "key_prefix": key.key_prefix}),
+        },
+    )?;
+    find_agent(conn, workspace_id, agent_id)?.ok_or(StoreError::NotFound("agent"))
+}
+
+pub(super) fn delete_agent(
+    conn: &Connection,
+    now: Timestamp,
+    actor: &SessionContext,
+    agent_id: &str,
+) -> Result<(), StoreError> {
+    let workspace_id = &actor.workspace.id;
+    let agent = find_agent(conn, workspace_id, agent_id)?.ok_or(StoreError::NotFound("agent"))?;
+    let released =
+        super::work::release_agent_claims(conn, now, workspace_id, &agent, &actor.actor())?;
+    conn.execute(
+        "UPDATE agents SET deleted_at = ?1 WHERE id = ?2",
+        params![now.unix_millis(), agent_id],
+    )?;
+    record_audit(
+        conn,
+        now,
+        AuditEvent {
+            workspace_id: Some(workspace_id),
+            actor: &actor.actor(),
+            action: "agent_deleted",
+            resource: None,
+            detail: json!({"agent_id": agent_id, "name": agent.name, "claims_released": released}),
+        },
+    )
+}
+
+pub(super) fn agent_by_key(
+    conn: &Connection,
+    key_hash: &[u8],
+) -> Result<Option<AgentContext>, StoreError> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT id, name, mode, workspace_id, last_used_at FROM agents
+             WHERE key_hash = ?1 AND deleted_at IS NULL",
+        )?
+        .query_row([key_hash], |row| {
+            Ok(AgentContext {
+                agent_id: row.get(0)?,
+                agent_name: row.get(1)?,
+                mode: row.get::<_, Sql<Mode>>(2)?.0,
+                workspace_id: row.get(3)?,
+                last_used_at: row.get::<_, Option<i64>>(4)?.map(rows::ts),
+            })
+        })
+        .optional()?)
+}
+
+pub(super) fn touch_agent(
+    conn: &Connection,
+    now: Timestamp,
+    agent_id: &str,
+) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "UPDATE agents SET last_used_at = ?1
+         WHERE id = ?2 AND (last_used_at IS NULL OR last_used_at < ?3)",
+    )?
+    .execute(params![
+        now.unix_millis(),
+        agent_id,
+        now.unix_millis() - TOUCH_INTERVAL_MS
+    ])?;
+    Ok(())
+}
+
+pub(super) fn set_plan(
+    conn: &Connection,
+    workspace: &str,
+    plan: Plan,
+) -> Result<Workspace, StoreError> {
+    let ids: Vec<String> = conn
+        .prepare("SELECT id FROM workspaces WHERE id = ?1 OR name = ?1")?
+        .query_map([workspace], |row| row.get(0))?
+        .collect::<Result<_, _>>()?;
+    let id = match ids.as_slice() {
+        [] => return Err(StoreError::NotFound("workspace")),
+        [one] => one.clone(),
+        many => {
+            // An exact id match wins over names.
+            match many.iter().find(|id| id.as_str() == workspace) {
+                Some(id) => id.clone(),
+                None => return Err(StoreError::Ambiguous(many.len())),
+            }
+        }
+    };
+    conn.execute(
+        "UPDATE workspaces SET plan = ?1 WHERE id = ?2",
+        params![Sql(plan), id],
+    )?;
+    let sql = format!("SELECT {WORKSPACE_COLUMNS} FROM workspaces w WHERE w.id = ?1");
+    Ok(conn.query_row(&sql, [&id], |row| rows::workspace(row, 0))?)
+}

@@ -1,0 +1,323 @@
+//! The embedded default store: SQLite in WAL mode with `synchronous=FULL`,
+//! one group-committing writer thread and a few reader threads.
+
+mod accounts;
+mod events;
+mod migrations;
+mod readers;
+mod rows;
+mod work;
+mod writer;
+
+use std::path::{Path, PathBuf};
+
+use async_trait::async_trait;
+use availsync_types::{
+    Agent, CheckResponse, ExtendRunResponse, FinishRunResponse, Page, Plan, ResourceKey, Run,
+    StartRunResponse, Workspace,
+};
+use rusqlite::{Connection, OpenFlags};
+
+use self::readers::Readers;
+use self::writer::Writer;
+use super::{
+    AgentContext, AgentUpdate, Credentials, FinishRun, LoginFailures, NewAgent, NewKey, NewSession,
+    NewSignup, PageRequest, RunFilter, SessionContext, StartRun, Store, StoreError,
+};
+use crate::domain::clock::Clock;
+
+/// File name of the database inside the data directory.
+pub const DATABASE_FILE: &str = "availsync.db";
+
+/// Reader threads; two cores are the common deployment, and reads are short.
+const READERS: usize = 2;
+
+/// The SQLite store.
+pub struct SqliteStore {
+    writer: Writer,
+    readers: Readers,
+    clock: Clock,
+    path: PathBuf,
+}
+
+/// Why the store could not be opened.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum OpenError {
+    /// The data directory could not be created.
+    #[error("cannot create data directory {path}: {source}")]
+    DataDir {
+        /// The directory.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// SQLite refused to open or configure the database.
+    #[error("cannot open database {path}: {source}")]
+    Sqlite {
+        /// The database file.
+        path: PathBuf,
+        /// SQLite's error.
+        source: rusqlite::Error,
+    },
+    /// The schema could not be brought up to date.
+    #[error("cannot migrate database {path}: {message}")]
+    Migration {
+        /// The database file.
+        path: PathBuf,
+        /// What failed.
+        message: String,
+    },
+    /// A store thread could not be started.
+    #[error("cannot start a store thread: {0}")]
+    Thread(std::io::Error),
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database in `data_dir` and brings its
+    /// schema up to date.
+    pub fn open(data_dir: &Path, clock: Clock) -> Result<Self, OpenError> {
+        std::fs::create_dir_all(data_dir).map_err(|source| OpenError::DataDir {
+            path: data_dir.to_owned(),
+            source,
+        })?;
+        let path = data_dir.join(DATABASE_FILE);
+        let sqlite = |source| OpenError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let mut conn = Connection::open(&path).map_err(sqlite)?;
+        configure(&conn).map_err(sqlite)?;
+        migrations::apply(&mut conn).map_err(|message| OpenError::Migration {
+            path: path.clone(),
+            message,
+        })?;
+        let mut reader_conns = Vec::with_capacity(READERS);
+        for _ in 0..READERS {
+            let reader = Connection::open_with_flags(
+                &path,
+                OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            )
+            .map_err(sqlite)?;
+            reader
+                .busy_timeout(std::time::Duration::from_secs(5))
+                .map_err(sqlite)?;
+            reader_conns.push(reader);
+        }
+        Ok(Self {
+            writer: Writer::start(conn).map_err(OpenError::Thread)?,
+            readers: Readers::start(reader_conns).map_err(OpenError::Thread)?,
+            clock,
+            path,
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    async fn write<T, F>(&self, job: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection, availsync_types::Timestamp) -> Result<T, StoreError>
+            + Send
+            + 'static,
+    {
+        let clock = self.clock.clone();
+        // The clock is read inside the transaction, after the writer lock is
+        // held, so decisions are ordered the same way as their timestamps.
+        self.writer.write(move |conn| job(conn, clock.now())).await
+    }
+
+    async fn read<T, F>(&self, job: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection, availsync_types::Timestamp) -> Result<T, StoreError>
+            + Send
+            + 'static,
+    {
+        let clock = self.clock.clone();
+        self.readers.read(move |conn| job(conn, clock.now())).await
+    }
+}
+
+fn configure(conn: &Connection) -> rusqlite::Result<()> {
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    // FULL: a commit is on disk before it is acknowledged, even on power loss.
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    Ok(())
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn health(&self) -> Result<(), StoreError> {
+        self.read(|conn, _| Ok(conn.query_row("SELECT 1", [], |_| Ok(()))?))
+            .await
+    }
+
+    async fn signup(&self, signup: NewSignup) -> Result<SessionContext, StoreError> {
+        self.write(move |conn, now| accounts::signup(conn, now, signup))
+            .await
+    }
+
+    async fn login_credentials(&self, email_norm: &str) -> Result<Option<Credentials>, StoreError> {
+        let email_norm = email_norm.to_owned();
+        self.read(move |conn, _| accounts::credentials(conn, &email_norm))
+            .await
+    }
+
+    async fn recent_login_failures(&self, email_norm: &str) -> Result<LoginFailures, StoreError> {
+        let email_norm = email_norm.to_owned();
+        self.read(move |conn, now| accounts::login_failures(conn, now, &email_norm))
+            .await
+    }
+
+    async fn record_login_failure(
+        &self,
+        email_norm: &str,
+        user: Option<Credentials>,
+    ) -> Result<(), StoreError> {
+        let email_norm = email_norm.to_owned();
+        self.write(move |conn, now| accounts::record_login_failure(conn, now, &email_norm, user))
+            .await
+    }
+
+    async fn login(
+        &self,
+        user_id: &str,
+        session: NewSession,
+    ) -> Result<SessionContext, StoreError> {
+        let user_id = user_id.to_owned();
+        self.write(move |conn, now| accounts::login(conn, now, &user_id, session))
+            .await
+    }
+
+    async fn session(&self, token_hash: &[u8]) -> Result<Option<SessionContext>, StoreError> {
+        let token_hash = token_hash.to_vec();
+        self.read(move |conn, now| accounts::session(conn, now, &token_hash))
+            .await
+    }
+
+    async fn logout(&self, session: &SessionContext) -> Result<(), StoreError> {
+        let session = session.clone();
+        self.write(move |conn, now| accounts::logout(conn, now, &session))
+            .await
+    }
+
+    async fn create_agent(
+        &self,
+        actor: &SessionContext,
+        agent: NewAgent,
+    ) -> Result<Agent, StoreError> {
+        let actor = actor.clone();
+        self.write(move |conn, now| accounts::create_agent(conn, now, &actor, agent))
+            .await?
+    }
+
+    async fn list_agents(&self, workspace_id: &str) -> Result<Vec<Agent>, StoreError> {
+        let workspace_id = workspace_id.to_owned();
+        self.read(move |conn, _| accounts::list_agents(conn, &workspace_id))
+            .await
+    }
+
+    async fn update_agent(
+        &self,
+        actor: &SessionContext,
+        agent_id: &str,
+        update: AgentUpdate,
+    ) -> Result<Agent, StoreError> {
+        let (actor, agent_id) = (actor.clone(), agent_id.to_owned());
+        self.write(move |conn, now| accounts::update_agent(conn, now, &actor, &agent_id, update))
+            .await
+    }
+
+    async fn rotate_agent_key(
+        &self,
+        actor: &SessionContext,
+        agent_id: &str,
+        key: NewKey,
+    ) -> Result<Agent, StoreError> {
+        let (actor, agent_id) = (actor.clone(), agent_id.to_owned());
+        self.write(move |conn, now| accounts::rotate_key(conn, now, &actor, &agent_id, key))
+            .await
+    }
+
+    async fn delete_agent(&self, actor: &SessionContext, agent_id: &str) -> Result<(), StoreError> {
+        let (actor, agent_id) = (actor.clone(), agent_id.to_owned());
+        self.write(move |conn, now| accounts::delete_agent(conn, now, &actor, &agent_id))
+            .await
+    }
+
+    async fn agent_by_key(&self, key_hash: &[u8]) -> Result<Option<AgentContext>, StoreError> {
+        let key_hash = key_hash.to_vec();
+        self.read(move |conn, _| accounts::agent_by_key(conn, &key_hash))
+            .await
+    }
+
+    async fn touch_agent(&self, agent_id: &str) -> Result<(), StoreError> {
+        let agent_id = agent_id.to_owned();
+        self.write(move |conn, now| accounts::touch_agent(conn, now, &agent_id))
+            .await
+    }
+
+    async fn start_run(
+        &self,
+        agent: &AgentContext,
+        start: StartRun,
+    ) -> Result<StartRunResponse, StoreError> {
+        let agent = agent.clone();
+        self.write(move |conn, now| work::start_run(conn, now, &agent, start))
+            .await
+    }
+
+    async fn check_resource(
+        &self,
+        workspace_id: &str,
+        resource: &ResourceKey,
+    ) -> Result<CheckResponse, StoreError> {
+        let (workspace_id, resource) = (workspace_id.to_owned(), resource.clone());
+        self.read(move |conn, now| work::check(conn, now, &workspace_id, &resource))
+            .await
+    }
+
+    async fn extend_run(
+        &self,
+        agent: &AgentContext,
+        run_id: &str,
+        ttl_seconds: Option<u32>,
+    ) -> Result<ExtendRunResponse, StoreError> {
+        let (agent, run_id) = (agent.clone(), run_id.to_owned());
+        self.write(move |conn, now| work::extend(conn, now, &agent, &run_id, ttl_seconds))
+            .await?
+    }
+
+    async fn finish_run(
+        &self,
+        agent: &AgentContext,
+        finish: FinishRun,
+    ) -> Result<FinishRunResponse, StoreError> {
+        let agent = agent.clone();
+        self.write(move |conn, now| work::finish(conn, now, &agent, finish))
+            .await
+    }
+
+    async fn list_runs(
+        &self,
+        workspace_id: &str,
+        filter: RunFilter,
+        page: PageRequest,
+    ) -> Result<Page<Run>, StoreError> {
+        let workspace_id = workspace_id.to_owned();
+        self.read(move |conn, now| work::list_runs(conn, now, &workspace_id, &filter, &page))
+            .await
+    }
+
+    async fn set_plan(&self, workspace: &str, plan: Plan) -> Result<Workspace, StoreError> {
+        let workspace = workspace.to_owned();
+        self.write(move |conn, _| accounts::set_plan(conn, &workspace, plan))
+            .await
+    }
+}

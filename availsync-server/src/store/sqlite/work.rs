@@ -1,0 +1,696 @@
+//! Runs and work claims: decisions, leases, fencing tokens.
+
+use availsync_types::{
+    Agent, CheckResponse, Claim, Decision, ExtendRunResponse, FinishRunResponse, Holder, Mode,
+    Outcome, Page, Reason, ResourceKey, Run, RunStatus, StartRunResponse, Timestamp,
+};
+use rusqlite::{Connection, OptionalExtension, Row, params};
+use serde_json::json;
+
+use super::accounts::{Refusable, plan_of};
+use super::events::{ActivityEvent, AuditEvent, record_activity, record_audit};
+use super::rows::{self, Sql};
+use crate::domain::ids::{IdKind, new_id};
+use crate::domain::lease::{Blocker, ClaimState};
+use crate::store::{
+    Actor, AgentContext, FinishRun, PageRequest, RunFilter, StartRun, StoreError, cursor,
+};
+
+/// A run as stored, with its claim if it had one.
+struct StoredRun {
+    seq: i64,
+    run_id: String,
+    agent_id: String,
+    agent_name: String,
+    resource: String,
+    mode: Mode,
+    decision: Decision,
+    ttl_seconds: u32,
+    expires_at: Option<Timestamp>,
+    would_block: bool,
+    reason: Option<Reason>,
+    retry_after: Option<u64>,
+    purpose: Option<String>,
+    metadata: Option<serde_json::Map<String, serde_json::Value>>,
+    created_at: Timestamp,
+    finished_at: Option<Timestamp>,
+    outcome: Option<Outcome>,
+    summary: Option<String>,
+    released: Option<bool>,
+    claim: Option<StoredClaim>,
+}
+
+struct StoredClaim {
+    claim: Claim,
+    released_at: Option<Timestamp>,
+}
+
+impl StoredClaim {
+    fn is_live(&self, now: Timestamp) -> bool {
+        self.released_at.is_none() && now < self.claim.expires_at
+    }
+}
+
+const RUN_SELECT: &str =
+    "SELECT r.seq, r.run_id, r.agent_id, a.name, r.resource, r.mode, r.decision,
+        r.ttl_seconds, r.expires_at, r.would_block, r.reason, r.retry_after, r.purpose, r.metadata,
+        r.created_at, r.finished_at, r.outcome, r.summary, r.released,
+        c.id, c.expires_at, c.ttl_seconds, c.fencing_token, c.released_at
+    FROM runs r
+    JOIN agents a ON a.id = r.agent_id
+    LEFT JOIN claims c ON c.run_seq = r.seq";
+
+fn stored_run(row: &Row<'_>) -> rusqlite::Result<StoredRun> {
+    let resource: String = row.get(4)?;
+    let claim = match row.get::<_, Option<String>>(19)? {
+        Some(claim_id) => Some(StoredClaim {
+            claim: Claim {
+                claim_id,
+                resource: resource.clone(),
+                expires_at: rows::ts(row.get(20)?),
+                ttl_seconds: row.get(21)?,
+                fencing_token: row.get::<_, i64>(22)? as u64,
+            },
+            released_at: row.get::<_, Option<i64>>(23)?.map(rows::ts),
+        }),
+        None => None,
+    };
+    Ok(StoredRun {
+        seq: row.get(0)?,
+        run_id: row.get(1)?,
+        agent_id: row.get(2)?,
+        agent_name: row.get(3)?,
+        resource,
+        mode: row.get::<_, Sql<Mode>>(5)?.0,
+        decision: row.get::<_, Sql<Decision>>(6)?.0,
+        ttl_seconds: row.get(7)?,
+        expires_at: row.get::<_, Option<i64>>(8)?.map(rows::ts),
+        would_block: row.get(9)?,
+        reason: json_column(row, 10)?,
+        retry_after: row.get::<_, Option<i64>>(11)?.map(|s| s.max(0) as u64),
+        purpose: row.get(12)?,
+        metadata: json_column(row, 13)?,
+        created_at: rows::ts(row.get(14)?),
+        finished_at: row.get::<_, Option<i64>>(15)?.map(rows::ts),
+        outcome: row.get::<_, Option<Sql<Outcome>>>(16)?.map(|o| o.0),
+        summary: row.get(17)?,
+        released: row.get(18)?,
+        claim,
+    })
+}
+
+/// A nullable column holding JSON.
+fn json_column<T: serde::de::DeserializeOwned>(
+    row: &Row<'_>,
+    index: usize,
+) -> rusqlite::Result<Option<T>> {
+    row.get::<_, Option<String>>(index)?
+        .map(|text| serde_json::from_str(&text))
+        .transpose()
+        .map_err(|e| {
+            rusqlite::Error::FromSqlConversionFailure(index, rusqlite::types::Type::Text, e.into())
+        })
+}
+
+impl StoredRun {
+    fn status(&self, now: Timestamp) -> RunStatus {
+        if self.finished_at.is_some() {
+            return RunStatus::Finished;
+        }
+        if self.decision == Decision::SkipRun {
+            return RunStatus::Skipped;
+        }
+        match &self.claim {
+            Some(c) if c.released_at.is_some() => RunStatus::Released,
+            Some(c) if c.is_live(now) => RunStatus::Active,
+            Some(_) => RunStatus::Expired,
+            None if self.expires_at.is_some_and(|at| now < at) => RunStatus::Active,
+            None => RunStatus::Expired,
+        }
+    }
+
+    fn start_response(self, now: Timestamp, replayed: bool) -> StartRunResponse {
+        StartRunResponse {
+            run_id: self.run_id,
+            decision: self.decision,
+            mode: self.mode,
+            replayed,
+            claim: self.claim.map(|c| c.claim),
+            would_block: self.would_block,
+            reason: self.reason,
+            retry_after: self.retry_after,
+            server_time: now,
+        }
+    }
+
+    fn into_run(self, now: Timestamp) -> Run {
+        let status = self.status(now);
+        Run {
+            run_id: self.run_id,
+            agent_id: self.agent_id,
+            agent_name: self.agent_name,
+            resource: self.resource,
+            mode: self.mode,
+            decision: self.decision,
+            status,
+            claim: self.claim.map(|c| c.claim),
+            would_block: self.would_block,
+            reason: self.reason,
+            purpose: self.purpose,
+            metadata: self.metadata,
+            outcome: self.outcome,
+            summary: self.summary,
+            created_at: self.created_at,
+            finished_at: self.finished_at,
+        }
+    }
+}
+
+fn find_run(
+    conn: &Connection,
+    agent_id: &str,
+    run_id: &str,
+) -> Result<Option<StoredRun>, StoreError> {
+    let sql = format!("{RUN_SELECT} WHERE r.agent_id = ?1 AND r.run_id = ?2");
+    Ok(conn
+        .prepare_cached(&sql)?
+        .query_row([agent_id, run_id], stored_run)
+        .optional()?)
+}
+
+/// The live claim on a resource, as a holder.
+fn holder(
+    conn: &Connection,
+    now: Timestamp,
+    workspace_id: &str,
+    resource: &str,
+) -> Result<Option<Holder>, StoreError> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT c.agent_id, a.name, r.run_id, c.expires_at
+             FROM claims c JOIN agents a ON a.id = c.agent_id JOIN runs r ON r.seq = c.run_seq
+             WHERE c.workspace_id = ?1 AND c.resource = ?2 AND c.released_at IS NULL
+               AND c.expires_at > ?3
+             ORDER BY c.expires_at DESC LIMIT 1",
+        )?
+        .query_row(params![workspace_id, resource, now.unix_millis()], |row| {
+            Ok(Holder {
+                agent_id: row.get(0)?,
+                agent_name: row.get(1)?,
+                run_id: row.get(2)?,
+                expires_at: rows::ts(row.get(3)?),
+            })
+        })
+        .optional()?)
+}
+
+fn claim_state(
+    conn: &Connection,
+    now: Timestamp,
+    workspace_id: &str,
+    resource: &str,
+) -> Result<ClaimState, StoreError> {
+    let (live_claims, earliest) = conn
+        .prepare_cached(
+            "SELECT COUNT(*), MIN(expires_at) FROM claims
+             WHERE workspace_id = ?1 AND released_at IS NULL AND expires_at > ?2",
+        )?
+        .query_row(params![workspace_id, now.unix_millis()], |row| {
+            Ok((row.get::<_, u32>(0)?, row.get::<_, Option<i64>>(1)?))
+        })?;
+    Ok(ClaimState {
+        holder: holder(conn, now, workspace_id, resource)?,
+        live_claims,
+        earliest_expiry: earliest.map(rows::ts),
+        plan: plan_of(conn, workspace_id)?,
+    })
+}
+
+/// The agent as it is now (mode changes apply at once); `None` once deleted.
+fn live_agent(conn: &Connection, agent_id: &str) -> Result<Option<(String, Mode)>, StoreError> {
+    Ok(conn
+        .prepare_cached("SELECT name, mode FROM agents WHERE id = ?1 AND deleted_at IS NULL")?
+        .query_row([agent_id], |row| {
+            Ok((row.get(0)?, row.get::<_, Sql<Mode>>(1)?.0))
+        })
+        .optional()?)
+}
+
+pub(super) fn start_run(
+    conn: &Connection,
+    now: Timestamp,
+    agent: &AgentContext,
+    start: StartRun,
+) -> Result<StartRunResponse, StoreError> {
+    let (agent_name, agent_mode) =
+        live_agent(conn, &agent.agent_id)?.ok_or(StoreError::NotFound("agent"))?;
+    if let Some(existing) = find_run(conn, &agent.agent_id, &start.run_id)? {
+        if existing.resource != start.resource.as_str() {
+            return Err(StoreError::RunIdReused {
+                run_id: start.run_id,
+                resource: existing.resource,
+            });
+        }
+        return Ok(existing.start_response(now, true));
+    }
+    let mode = if agent_mode == Mode::Observe || start.observe_requested {
+        Mode::Observe
+    } else {
+        Mode::Enforce
+    };
+    let workspace_id = agent.workspace_id.as_str();
+    let resource = start.resource.as_str();
+    let state = claim_state(conn, now, workspace_id, resource)?;
+    let blocker = state.blocker(now);
+    let explained = blocker.as_ref().map(|b| b.explain(&start.resource, now));
+    let actor = Actor::Agent {
+        id: agent.agent_id.clone(),
+        name: agent_name.clone(),
+    };
+    let ttl_ms = i64::from(start.ttl_seconds) * 1000;
+
+    let (decision, would_block, run_expires_at) = match (mode, &blocker) {
+        (Mode::Enforce, Some(_)) => (Decision::SkipRun, false, None),
+        (Mode::Enforce, None) => (Decision::Proceed, false, None),
+        (Mode::Observe, b) => (Decision::Proceed, b.is_some(), Some(now.add_millis(ttl_ms))),
+    };
+    let (reason, retry_after) = match (&explained, decision) {
+        (Some((reason, retry)), Decision::SkipRun) => (Some(reason.clone()), Some(*retry)),
+        (Some((reason, _)), Decision::Proceed) => (Some(reason.clone()), None),
+        (None, _) => (None, None),
+    };
+    let reason_json = reason.as_ref().map(serde_json::to_string).transpose()?;
+    let metadata_json = start
+        .metadata
+        .as_ref()
+        .map(serde_json::to_string)
+        .transpose()?;
+    conn.prepare_cached(
+        "INSERT INTO runs (workspace_id, agent_id, run_id, resource, mode, decision, ttl_seconds,
+                           expires_at, would_block, reason, retry_after, purpose, metadata, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+    )?
+    .execute(params![
+        workspace_id,
+        agent.agent_id,
+        start.run_id,
+        resource,
+        Sql(mode),
+        Sql(decision),
+        start.ttl_seconds,
+        run_expires_at.map(Timestamp::unix_millis),
+        would_block,
+        reason_json,
+        retry_after.map(|s| s as i64),
+        start.purpose,
+        metadata_json,
+        now.unix_millis(),
+    ])?;
+    let run_seq = conn.last_insert_rowid();
+
+    let activity = |kind: &'static str, detail: serde_json::Value| ActivityEvent {
+        workspace_id,
+        agent_id: Some(&agent.agent_id),
+        agent_name: Some(&agent_name),
+        kind,
+        resource: Some(resource),
+        decision: Some(match decision {
+            Decision::Proceed => "proceed",
+            Decision::SkipRun => "skip_run",
+        }),
+        run_id: Some(&start.run_id),
+        detail,
+    };
+    let audit = |action: &'static str, detail: serde_json::Value| AuditEvent {
+        workspace_id: Some(workspace_id),
+        actor: &actor,
+        action,
+        resource: Some(resource),
+        detail,
+    };
+
+    match (mode, decision) {
+        (Mode::Enforce, Decision::Proceed) => {
+            let claim = grant(conn, now, workspace_id, &agent.agent_id, run_seq, &start)?;
+            record_activity(
+                conn,
+                now,
+                activity(
+                    "run_started",
+                    json!({"claim_id": claim.claim_id, "fencing_token": claim.fencing_token,
+                           "ttl_seconds": claim.ttl_seconds, "purpose": start.purpose}),
+                ),
+            )?;
+            record_audit(
+                conn,
+                now,
+                audit(
+                    "claim_created",
+                    json!({"claim_id": claim.claim_id, "run_id": start.run_id,
+                           "fencing_token": claim.fencing_token, "expires_at": claim.expires_at}),
+                ),
+            )?;
+        }
+        (Mode::Enforce, Decision::SkipRun) => {
+            record_activity(
+                conn,
+                now,
+                activity(
+                    "run_skipped",
+                    json!({"reason": reason, "retry_after": retry_after}),
+                ),
+            )?;
+            record_audit(
+                conn,
+                now,
+                audit(
+                    "run_blocked",
+                    json!({"run_id": start.run_id, "reason": reason}),
+                ),
+            )?;
+            if let Some(Blocker::PlanLimit { limit, .. }) = &blocker {
+                record_audit(
+                    conn,
+                    now,
+                    audit(
+                        "plan_limit_reached",
+                        json!({"limit": "active_claims", "plan": state.plan.as_str(), "value": limit}),
+                    ),
+                )?;
+            }
+        }
+        (Mode::Observe, _) => {
+            record_activity(
+                conn,
+                now,
+                activity(
+                    "run_observed",
+                    json!({"would_block": would_block, "reason": reason}),
+                ),
+            )?;
+            if would_block {
+                record_audit(
+                    conn,
+                    now,
+                    audit(
+                        "observe_would_block",
+                        json!({"run_id": start.run_id, "reason": reason}),
+                    ),
+                )?;
+            }
+        }
+    }
+    let stored = find_run(conn, &agent.agent_id, &start.run_id)?
+        .ok_or_else(|| StoreError::Backend("new run not readable".into()))?;
+    Ok(stored.start_response(now, false))
+}
+
+/// Takes the next fencing token of the resource and inserts the claim.
+fn grant(
+    conn: &Connection,
+    now: Timestamp,
+    workspace_id: &str,
+    agent_id: &str,
+    run_seq: i64,
+    start: &StartRun,
+) -> Result<Claim, StoreError> {
+    let token: i64 = conn
+        .prepare_cached(
+            "INSERT INTO resources (workspace_id, resource, last_fencing_token, created_at)
+             VALUES (?1, ?2, 1, ?3)
+             ON CONFLICT (workspace_id, resource)
+             DO UPDATE SET last_fencing_token = last_fencing_token + 1
+             RETURNING last_fencing_token",
+        )?
+        .query_row(
+            params![workspace_id, start.resource.as_str(), now.unix_millis()],
+            |row| row.get(0),
+        )?;
+    let claim = Claim {
+        claim_id: new_id(IdKind::Claim),
+        resource: start.resource.to_string(),
+        expires_at: now.add_millis(i64::from(start.ttl_seconds) * 1000),
+        ttl_seconds: start.ttl_seconds,
+        fencing_token: token as u64,
+    };
+    conn.prepare_cached(
+        "INSERT INTO claims (id, workspace_id, resource, run_seq, agent_id, fencing_token,
+                             ttl_seconds, created_at, expires_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    )?
+    .execute(params![
+        claim.claim_id,
+        workspace_id,
+        claim.resource,
+        run_seq,
+        agent_id,
+        token,
+        claim.ttl_seconds,
+        now.unix_millis(),
+        claim.expires_at.unix_millis(),
+    ])?;
+    Ok(claim)
+}
+
+pub(super) fn check(
+    conn: &Connection,
+    now: Timestamp,
+    workspace_id: &str,
+    resource: &ResourceKey,
+) -> Result<CheckResponse, StoreError> {
+    let holder = holder(conn, now, workspace_id, resource.as_str())?;
+    Ok(CheckResponse {
+        resource: resource.to_string(),
+        available: holder.is_none(),
+        retry_after: holder.as_ref().map(|h| now.seconds_until(h.expires_at)),
+        holder,
+        server_time: now,
+    })
+}
+
+pub(super) fn extend(
+    conn: &Connection,
+    now: Timestamp,
+    agent: &AgentContext,
+    run_id: &str,
+    ttl_seconds: Option<u32>,
+) -> Refusable<ExtendRunResponse> {
+    let run = find_run(conn, &agent.agent_id, run_id)?.ok_or(StoreError::NotFound("run"))?;
+    let ttl = ttl_seconds.unwrap_or(run.ttl_seconds);
+    let new_expiry = now.add_millis(i64::from(ttl) * 1000);
+    let event = |kind: &'static str, detail: serde_json::Value| ActivityEvent {
+        workspace_id: &agent.workspace_id,
+        agent_id: Some(&agent.agent_id),
+        agent_name: Some(&agent.agent_name),
+        kind,
+        resource: Some(&run.resource),
+        decision: None,
+        run_id: Some(run_id),
+        detail,
+    };
+    let lost = |why: &'static str, at: Timestamp| {
+        record_activity(
+            conn,
+            now,
+            event("lease_lost", json!({"why": why, "at": at})),
+        )?;
+        Ok(Err(StoreError::LeaseLost {
+            run_id: run_id.to_owned(),
+            why,
+            at,
+        }))
+    };
+    if let Some(finished_at) = run.finished_at {
+        return lost("finished", finished_at);
+    }
+    let claim = match (run.mode, &run.claim) {
+        (Mode::Observe, _) => {
+            conn.execute(
+                "UPDATE runs SET expires_at = ?1, ttl_seconds = ?2 WHERE seq = ?3",
+                params![new_expiry.unix_millis(), ttl, run.seq],
+            )?;
+            record_activity(
+                conn,
+                now,
+                event("run_extended", json!({"ttl_seconds": ttl, "observe": true})),
+            )?;
+            None
+        }
+        (Mode::Enforce, None) => return lost("never_granted", run.created_at),
+        (Mode::Enforce, Some(stored)) => {
+            if let Some(released_at) = stored.released_at {
+                return lost("released", released_at);
+            }
+            if !stored.is_live(now) {
+                return lost("expired", stored.claim.expires_at);
+            }
+            conn.execute(
+                "UPDATE claims SET expires_at = ?1, ttl_seconds = ?2 WHERE id = ?3",
+                params![new_expiry.unix_millis(), ttl, stored.claim.claim_id],
+            )?;
+            record_activity(
+                conn,
+                now,
+                event(
+                    "run_extended",
+                    json!({"ttl_seconds": ttl, "expires_at": new_expiry, "claim_id": stored.claim.claim_id}),
+                ),
+            )?;
+            Some(Claim {
+                expires_at: new_expiry,
+                ttl_seconds: ttl,
+                ..stored.claim.clone()
+            })
+        }
+    };
+    Ok(Ok(ExtendRunResponse {
+        run_id: run_id.to_owned(),
+        claim,
+        server_time: now,
+    }))
+}
+
+pub(super) fn finish(
+    conn: &Connection,
+    now: Timestamp,
+    agent: &AgentContext,
+    finish: FinishRun,
+) -> Result<FinishRunResponse, StoreError> {
+    let run =
+        find_run(conn, &agent.agent_id, &finish.run_id)?.ok_or(StoreError::NotFound("run"))?;
+    if let (Some(_), Some(outcome)) = (run.finished_at, run.outcome) {
+        return Ok(FinishRunResponse {
+            run_id: finish.run_id,
+            status: RunStatus::Finished,
+            released: run.released.unwrap_or(false),
+            outcome,
+            server_time: now,
+        });
+    }
+    let live_claim = run.claim.as_ref().filter(|c| c.is_live(now));
+    if let Some(stored) = live_claim {
+        conn.execute(
+            "UPDATE claims SET released_at = ?1, release_reason = 'finished' WHERE id = ?2",
+            params![now.unix_millis(), stored.claim.claim_id],
+        )?;
+        record_audit(
+            conn,
+            now,
+            AuditEvent {
+                workspace_id: Some(&agent.workspace_id),
+                actor: &agent.actor(),
+                action: "claim_released",
+                resource: Some(&run.resource),
+                detail: json!({"claim_id": stored.claim.claim_id, "run_id": finish.run_id,
+                               "reason": "finished", "outcome": finish.outcome}),
+            },
+        )?;
+    }
+    let released = live_claim.is_some();
+    conn.execute(
+        "UPDATE runs SET finished_at = ?1, outcome = ?2, summary = ?3, released = ?4 WHERE seq = ?5",
+        params![now.unix_millis(), Sql(finish.outcome), finish.summary, released, run.seq],
+    )?;
+    record_activity(
+        conn,
+        now,
+        ActivityEvent {
+            workspace_id: &agent.workspace_id,
+            agent_id: Some(&agent.agent_id),
+            agent_name: Some(&agent.agent_name),
+            kind: "run_finished",
+            resource: Some(&run.resource),
+            decision: None,
+            run_id: Some(&finish.run_id),
+            detail: json!({"outcome": finish.outcome, "released": released, "summary": finish.summary}),
+        },
+    )?;
+    Ok(FinishRunResponse {
+        run_id: finish.run_id,
+        status: RunStatus::Finished,
+        released,
+        outcome: finish.outcome,
+        server_time: now,
+    })
+}
+
+/// Releases every live claim of an agent that is being deleted; answers how
+/// many were released.
+pub(super) fn release_agent_claims(
+    conn: &Connection,
+    now: Timestamp,
+    workspace_id: &str,
+    agent: &Agent,
+    actor: &Actor,
+) -> Result<usize, StoreError> {
+    let live: Vec<(String, String)> = conn
+        .prepare_cached(
+            "SELECT id, resource FROM claims
+             WHERE agent_id = ?1 AND released_at IS NULL AND expires_at > ?2",
+        )?
+        .query_map(params![agent.id, now.unix_millis()], |row| {
+            Ok((row.get(0)?, row.get(1)?))
+        })?
+        .collect::<Result<_, _>>()?;
+    for (claim_id, resource) in &live {
+        conn.execute(
+            "UPDATE claims SET released_at = ?1, release_reason = 'agent_deleted' WHERE id = ?2",
+            params![now.unix_millis(), claim_id],
+        )?;
+        record_audit(
+            conn,
+            now,
+            AuditEvent {
+                workspace_id: Some(workspace_id),
+                actor,
+                action: "claim_released",
+                resource: Some(resource),
+                detail: json!({"claim_id": claim_id, "reason": "agent_deleted", "agent_id": agent.id}),
+            },
+        )?;
+    }
+    Ok(live.len())
+}
+
+pub(super) fn list_runs(
+    conn: &Connection,
+    now: Timestamp,
+    workspace_id: &str,
+    filter: &RunFilter,
+    page: &PageRequest,
+) -> Result<Page<Run>, StoreError> {
+    let sql = format!(
+        "{RUN_SELECT}
+         WHERE r.workspace_id = ?1
+           AND (?2 IS NULL OR r.resource = ?2)
+           AND (?3 IS NULL OR r.seq < ?3)
+           AND (?4 = 0 OR (r.finished_at IS NULL AND r.decision = 'proceed' AND (
+                (c.id IS NOT NULL AND c.released_at IS NULL AND c.expires_at > ?5)
+                OR (c.id IS NULL AND r.expires_at > ?5))))
+         ORDER BY r.seq DESC LIMIT ?6"
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let mut runs: Vec<StoredRun> = stmt
+        .query_map(
+            params![
+                workspace_id,
+                filter.resource.as_ref().map(ResourceKey::as_str),
+                page.after,
+                filter.active_only,
+                now.unix_millis(),
+                i64::from(page.limit) + 1,
+            ],
+            stored_run,
+        )?
+        .collect::<Result<_, _>>()?;
+    let next_cursor = if runs.len() > page.limit as usize {
+        runs.truncate(page.limit as usize);
+        runs.last().map(|r| cursor::encode(r.seq))
+    } else {
+        None
+    };
+    Ok(Page {
+        items: runs.into_iter().map(|r| r.into_run(now)).collect(),
+        next_cursor,
+    })
+}

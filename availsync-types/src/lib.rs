@@ -1,0 +1,50 @@
+//! Wire types of the Availsync v1 API, shared by the server, the SDK, the MCP
+//! server and the setup CLI so that they cannot drift apart.
+//!
+//! Request types reject unknown fields when deserialised (the server relies on
+//! this to answer `400 unknown_field`); answer types accept them, so newer
+//! servers do not break older clients.
+//!
+//! ```
+//! use availsync_types::{ResourceKey, StartRunRequest};
+//!
+//! let resource: ResourceKey = "repo:Acme/Web".parse()?;
+//! let body = StartRunRequest {
+//!     resource: resource.to_string(),
+//!     ttl_seconds: Some(120),
+//!     run_id: None,
+//!     purpose: Some("nightly deploy".into()),
+//!     mode: None,
+//!     metadata: None,
+//! };
+//! let json = serde_json::to_string(&body).unwrap();
+//! assert_eq!(json, r#"{"resource":"repo:acme/web","ttl_seconds":120,"purpose":"nightly deploy"}"#);
+//! # Ok::<(), availsync_types::ResourceKeyError>(())
+//! ```
+
+mod accounts;
+mod error;
+mod health;
+mod page;
+mod resource;
+mod time;
+mod work;
+
+pub use accounts::*;
+pub use error::*;
+pub use health::*;
+pub use page::*;
+pub use resource::*;
+pub use time::*;
+pub use work::*;
+
+/// Name of the header that carries the request id.
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+/// Name of the human session cookie.
+pub const SESSION_COOKIE: &str = "availsync_session";
+/// Prefix of every agent API key.
+pub const API_KEY_PREFIX: &str = "avs_live_";
+/// Default server URL.
+pub const DEFAULT_URL: &str = "http://127.0.0.1:8787";
+/// Largest request body the server accepts, in bytes.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;

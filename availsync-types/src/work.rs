@@ -1,0 +1,328 @@
+//! Work coordination: runs, work claims (leases), decisions.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::Timestamp;
+
+/// Shortest lease a run may ask for, in seconds.
+pub const MIN_TTL_SECONDS: u32 = 10;
+/// Longest lease a run may ask for, in seconds.
+pub const MAX_TTL_SECONDS: u32 = 3600;
+/// Lease length when a run asks for none, in seconds.
+pub const DEFAULT_TTL_SECONDS: u32 = 300;
+/// Longest client-chosen `run_id`.
+pub const MAX_RUN_ID_LEN: usize = 128;
+
+/// Whether a run's `run_id` is acceptable: `[A-Za-z0-9._:-]{1,128}`.
+///
+/// ```
+/// use availsync_types::is_valid_run_id;
+/// assert!(is_valid_run_id("gha:12345.2:deploy"));
+/// assert!(!is_valid_run_id("has space"));
+/// ```
+pub fn is_valid_run_id(run_id: &str) -> bool {
+    (1..=MAX_RUN_ID_LEN).contains(&run_id.len())
+        && run_id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'))
+}
+
+/// How an agent's runs are treated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// Conflicting runs are told `skip_run`; granted runs hold a lease.
+    Enforce,
+    /// Runs always proceed, take no lease, and record whether they would
+    /// have been blocked.
+    Observe,
+}
+
+impl Mode {
+    /// `enforce` or `observe`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Enforce => "enforce",
+            Self::Observe => "observe",
+        }
+    }
+}
+
+impl fmt::Display for Mode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What a run was told.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum Decision {
+    /// Go ahead.
+    Proceed,
+    /// Do not do the work now; `reason` says why.
+    SkipRun,
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// The work was done.
+    Succeeded,
+    /// The work was attempted and failed.
+    Failed,
+    /// The work was abandoned.
+    Cancelled,
+}
+
+/// Why a run was (or, in observe mode, would have been) told to skip.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ReasonCode {
+    /// Another live claim holds the resource; `holder` says whose.
+    ResourceClaimed,
+    /// The workspace holds as many live claims as its plan allows.
+    PlanLimitActiveClaims,
+}
+
+/// A live work claim.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Claim {
+    /// `clm_…`
+    pub claim_id: String,
+    /// The claimed resource (normalised).
+    pub resource: String,
+    /// The lease lapses at this instant unless extended.
+    pub expires_at: Timestamp,
+    /// The lease length last asked for.
+    pub ttl_seconds: u32,
+    /// Strictly increasing per resource with every grant: downstream systems
+    /// refuse writes carrying a smaller token than one they have seen.
+    pub fencing_token: u64,
+}
+
+/// Who holds a resource.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Holder {
+    /// The holding agent.
+    pub agent_id: String,
+    /// Its display name.
+    pub agent_name: String,
+    /// The holding run.
+    pub run_id: String,
+    /// When the holder's lease lapses unless extended.
+    pub expires_at: Timestamp,
+}
+
+/// Why a run was told to skip (or would have been).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Reason {
+    /// Machine-readable reason.
+    pub code: ReasonCode,
+    /// One human sentence.
+    pub message: String,
+    /// The current holder, for `resource_claimed`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub holder: Option<Holder>,
+}
+
+/// `POST /v1/work/run/start`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct StartRunRequest {
+    /// `repo:owner/name` or `project:key`.
+    pub resource: String,
+    /// Lease length, 10-3600 seconds; default 300.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttl_seconds: Option<u32>,
+    /// Client-chosen id (`[A-Za-z0-9._:-]{1,128}`) making the call idempotent
+    /// per agent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_id: Option<String>,
+    /// What the run is for, shown to other agents and humans.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub purpose: Option<String>,
+    /// `observe` asks for a dry run; `enforce` cannot override an observe agent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<Mode>,
+    /// Free-form JSON object kept with the run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
+    pub metadata: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+/// The decision on a `run/start`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct StartRunResponse {
+    /// The client's `run_id`, or a new `run_…`.
+    pub run_id: String,
+    /// `proceed` or `skip_run`.
+    pub decision: Decision,
+    /// The mode the run was decided in.
+    pub mode: Mode,
+    /// True when this answer replays an earlier call with the same `run_id`.
+    pub replayed: bool,
+    /// The lease, when one was granted.
+    pub claim: Option<Claim>,
+    /// Observe runs: whether an enforcing run would have been told to skip.
+    pub would_block: bool,
+    /// Why the run was (or would have been) told to skip.
+    pub reason: Option<Reason>,
+    /// For `skip_run`: whole seconds until the blocking claim lapses unless
+    /// extended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_after: Option<u64>,
+    /// The server's clock when it answered.
+    pub server_time: Timestamp,
+}
+
+/// `POST /v1/work/check`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct CheckRequest {
+    /// The resource to look at.
+    pub resource: String,
+}
+
+/// A preview of whether a resource is free.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CheckResponse {
+    /// The normalised resource.
+    pub resource: String,
+    /// True when no live claim holds it.
+    pub available: bool,
+    /// The current holder, when held.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub holder: Option<Holder>,
+    /// Whole seconds until the holder's lease lapses unless extended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_after: Option<u64>,
+    /// The server's clock when it answered.
+    pub server_time: Timestamp,
+}
+
+/// `POST /v1/work/run/extend`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ExtendRunRequest {
+    /// The run to extend.
+    pub run_id: String,
+    /// New lease length from now; default the run's ttl.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttl_seconds: Option<u32>,
+}
+
+/// The extended lease.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ExtendRunResponse {
+    /// The run.
+    pub run_id: String,
+    /// The lease with its new `expires_at`; `null` for observe runs.
+    pub claim: Option<Claim>,
+    /// The server's clock when it answered.
+    pub server_time: Timestamp,
+}
+
+/// `POST /v1/work/run/finish`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct FinishRunRequest {
+    /// The run to finish.
+    pub run_id: String,
+    /// How it ended.
+    pub outcome: Outcome,
+    /// A short account of what was done.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub summary: Option<String>,
+}
+
+/// The run's final state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct FinishRunResponse {
+    /// The run.
+    pub run_id: String,
+    /// Always `finished`.
+    pub status: RunStatus,
+    /// True when finishing released a live claim.
+    pub released: bool,
+    /// The outcome recorded (the first one, when finished twice).
+    pub outcome: Outcome,
+    /// The server's clock when it answered.
+    pub server_time: Timestamp,
+}
+
+/// Where a run stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum RunStatus {
+    /// Proceeding and within its lease (observe runs: within their ttl).
+    Active,
+    /// Its lease lapsed without a finish.
+    Expired,
+    /// Its claim was released by someone else (e.g. its agent was deleted).
+    Released,
+    /// Told `skip_run` and not finished.
+    Skipped,
+    /// Finished by its agent.
+    Finished,
+}
+
+/// A run as listed by `GET /v1/work/runs`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Run {
+    /// The run's id (unique per agent).
+    pub run_id: String,
+    /// The agent that started it.
+    pub agent_id: String,
+    /// That agent's display name.
+    pub agent_name: String,
+    /// The resource.
+    pub resource: String,
+    /// The mode it was decided in.
+    pub mode: Mode,
+    /// The decision it got.
+    pub decision: Decision,
+    /// Where it stands now.
+    pub status: RunStatus,
+    /// Its lease, if it was granted one (possibly lapsed or released).
+    pub claim: Option<Claim>,
+    /// Observe runs: whether it would have been blocked.
+    pub would_block: bool,
+    /// Why it was (or would have been) told to skip.
+    pub reason: Option<Reason>,
+    /// What it was for.
+    pub purpose: Option<String>,
+    /// The metadata it was started with.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
+    pub metadata: Option<serde_json::Map<String, serde_json::Value>>,
+    /// Its outcome, once finished.
+    pub outcome: Option<Outcome>,
+    /// Its summary, once finished.
+    pub summary: Option<String>,
+    /// When it started.
+    pub created_at: Timestamp,
+    /// When it was finished.
+    pub finished_at: Option<Timestamp>,
+}
