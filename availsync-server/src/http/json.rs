@@ -66,6 +66,12 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             format!("the body is not valid JSON: {e}"),
         )
     })?;
+    if !value.is_object() {
+        return Err(ApiError::new(
+            ErrorCode::InvalidRequest,
+            "the body must be a JSON object",
+        ));
+    }
     serde_path_to_error::deserialize(value).map_err(|e| {
         let path = e.path().to_string();
         classify(&path, e.inner())

@@ -1,0 +1,13 @@
+//! Integration tests of the reference server over real HTTP.
+
+#![allow(clippy::unwrap_used, missing_docs)]
+
+mod accounts;
+mod agents;
+mod bad_input;
+mod concurrency;
+mod crash;
+mod limits;
+mod openapi;
+mod support;
+mod work;
