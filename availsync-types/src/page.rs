@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::Timestamp;
+
 /// Smallest `limit` a list accepts.
 pub const MIN_PAGE_LIMIT: u32 = 1;
 /// Largest `limit` a list accepts.
@@ -17,4 +19,6 @@ pub struct Page<T> {
     pub items: Vec<T>,
     /// Pass as `cursor` for the next page; `null` on the last page.
     pub next_cursor: Option<String>,
+    /// The server's clock when it answered.
+    pub server_time: Timestamp,
 }

@@ -12,7 +12,8 @@ use axum::response::{IntoResponse, Response};
 use super::AppState;
 use super::caller::Human;
 use super::error::ApiError;
-use super::json::ApiJson;
+use super::json::{ApiJson, ApiQuery};
+use super::paging::{PageQuery, page_request};
 use crate::domain::secrets::{Secret, key_prefix, new_api_key};
 use crate::domain::validate;
 use crate::store::{AgentUpdate, NewAgent, NewKey};
@@ -68,18 +69,18 @@ pub async fn create(
     Ok(with_key(StatusCode::CREATED, agent, &key))
 }
 
-/// The workspace's agents, oldest first; never their keys.
-#[utoipa::path(get, path = "/v1/agents", tag = "agents",
-    responses((status = 200, body = Page<Agent>)), security(("session_cookie" = [])))]
+/// The workspace's agents, newest first; never their keys.
+#[utoipa::path(get, path = "/v1/agents", tag = "agents", params(PageQuery),
+    responses((status = 200, body = Page<Agent>), (status = 400, body = ErrorBody)),
+    security(("session_cookie" = [])))]
 pub async fn list(
     State(state): State<AppState>,
     Human(session): Human,
+    ApiQuery(query): ApiQuery<PageQuery>,
 ) -> Result<Json<Page<Agent>>, ApiError> {
-    let items = state.store.list_agents(&session.workspace.id).await?;
-    Ok(Json(Page {
-        items,
-        next_cursor: None,
-    }))
+    let page = page_request(query.limit, query.cursor.as_deref())?;
+    let agents = state.store.list_agents(&session.workspace.id, page).await?;
+    Ok(Json(agents))
 }
 
 /// Renames an agent or changes its mode.

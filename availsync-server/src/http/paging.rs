@@ -1,9 +1,21 @@
 //! `?limit=` and `?cursor=` for lists.
 
 use availsync_types::{DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT, MIN_PAGE_LIMIT};
+use serde::Deserialize;
 
 use super::error::ApiError;
 use crate::store::{PageRequest, cursor};
+
+/// `?limit=&cursor=` of a list with no other filters.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct PageQuery {
+    /// 1-200, default 50.
+    pub limit: Option<u32>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
 
 /// Validates `limit` (1-200, default 50) and decodes `cursor`.
 pub fn page_request(limit: Option<u32>, cursor: Option<&str>) -> Result<PageRequest, ApiError> {

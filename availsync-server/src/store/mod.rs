@@ -67,8 +67,12 @@ pub trait Store: Send + Sync + 'static {
         agent: NewAgent,
     ) -> Result<Agent, StoreError>;
 
-    /// The workspace's agents, oldest first.
-    async fn list_agents(&self, workspace_id: &str) -> Result<Vec<Agent>, StoreError>;
+    /// The workspace's agents, newest first.
+    async fn list_agents(
+        &self,
+        workspace_id: &str,
+        page: PageRequest,
+    ) -> Result<Page<Agent>, StoreError>;
 
     /// Renames an agent or changes its mode.
     async fn update_agent(

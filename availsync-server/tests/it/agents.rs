@@ -217,3 +217,39 @@ async fn unknown_keys_and_missing_auth_are_unauthenticated() {
             .expect_error(401, "unauthenticated");
     }
 }
+
+#[tokio::test]
+async fn agents_are_listed_newest_first_in_pages() {
+    let server = TestServer::start().await;
+    let human = server.signup().await;
+    let first = human.agent("first").await;
+    let second = human.agent("second").await;
+    let third = human.agent("third").await;
+    let page = human
+        .call(Method::GET, "/v1/agents?limit=2", None)
+        .await
+        .expect(200);
+    let ids: Vec<&str> = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, [third.id.as_str(), second.id.as_str()]);
+    assert!(page["server_time"].is_string());
+    let cursor = page["next_cursor"].as_str().unwrap();
+    let rest = human
+        .call(
+            Method::GET,
+            &format!("/v1/agents?limit=2&cursor={cursor}"),
+            None,
+        )
+        .await
+        .expect(200);
+    assert_eq!(rest["items"][0]["id"], first.id.as_str());
+    assert!(rest["next_cursor"].is_null());
+    human
+        .call(Method::GET, "/v1/agents?limit=500", None)
+        .await
+        .expect_error(400, "invalid_request");
+}

@@ -1,15 +1,16 @@
 //! Workspaces, users, sessions, login throttling and agents.
 
-use availsync_types::{Agent, Mode, Plan, Timestamp, Workspace};
+use availsync_types::{Agent, Mode, Page, Plan, Timestamp, Workspace};
 use rusqlite::{Connection, ErrorCode, OptionalExtension, params};
 use serde_json::json;
 
 use super::events::{AuditEvent, record_audit};
-use super::rows::{self, AGENT_COLUMNS, Sql, USER_COLUMNS, WORKSPACE_COLUMNS};
+use super::rows::{self, AGENT_COLUMNS, Sql, USER_COLUMNS, WORKSPACE_COLUMNS, paginate};
 use crate::domain::ids::{IdKind, new_id};
 use crate::store::{
     Actor, AgentContext, AgentUpdate, Credentials, LOGIN_FAILURE_WINDOW_MS, LoginFailures,
-    NewAgent, NewKey, NewSession, NewSignup, SessionContext, StoreError, TOUCH_INTERVAL_MS,
+    NewAgent, NewKey, NewSession, NewSignup, PageRequest, SessionContext, StoreError,
+    TOUCH_INTERVAL_MS,
 };
 
 /// A refusal that is committed together with the events that record it.
@@ -301,16 +302,25 @@ pub(super) fn create_agent(
     ))
 }
 
-pub(super) fn list_agents(conn: &Connection, workspace_id: &str) -> Result<Vec<Agent>, StoreError> {
+pub(super) fn list_agents(
+    conn: &Connection,
+    now: Timestamp,
+    workspace_id: &str,
+    page: &PageRequest,
+) -> Result<Page<Agent>, StoreError> {
     let sql = format!(
-        "SELECT {AGENT_COLUMNS} FROM agents a
-         WHERE a.workspace_id = ?1 AND a.deleted_at IS NULL ORDER BY a.created_at, a.id"
+        "SELECT a.rowid, {AGENT_COLUMNS} FROM agents a
+         WHERE a.workspace_id = ?1 AND a.deleted_at IS NULL AND (?2 IS NULL OR a.rowid < ?2)
+         ORDER BY a.rowid DESC LIMIT ?3"
     );
     let mut stmt = conn.prepare_cached(&sql)?;
-    let agents = stmt
-        .query_map([workspace_id], |row| rows::agent(row, 0))?
+    let rows: Vec<(i64, Agent)> = stmt
+        .query_map(
+            params![workspace_id, page.after, i64::from(page.limit) + 1],
+            |row| Ok((row.get(0)?, rows::agent(row, 1)?)),
+        )?
         .collect::<Result<_, _>>()?;
-    Ok(agents)
+    Ok(paginate(rows, page, now))
 }
 
 fn find_agent(

@@ -217,9 +217,13 @@ impl Store for SqliteStore {
             .await?
     }
 
-    async fn list_agents(&self, workspace_id: &str) -> Result<Vec<Agent>, StoreError> {
+    async fn list_agents(
+        &self,
+        workspace_id: &str,
+        page: PageRequest,
+    ) -> Result<Page<Agent>, StoreError> {
         let workspace_id = workspace_id.to_owned();
-        self.read(move |conn, _| accounts::list_agents(conn, &workspace_id))
+        self.read(move |conn, now| accounts::list_agents(conn, now, &workspace_id, &page))
             .await
     }
 

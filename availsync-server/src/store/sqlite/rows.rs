@@ -1,6 +1,7 @@
 //! Conversions between SQLite values and domain values.
 
-use availsync_types::{Agent, Mode, Outcome, Plan, Timestamp, User, Workspace};
+use crate::store::{PageRequest, cursor};
+use availsync_types::{Agent, Mode, Outcome, Page, Plan, Timestamp, User, Workspace};
 use rusqlite::Row;
 use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
 
@@ -13,6 +14,23 @@ pub(super) const WORKSPACE_COLUMNS: &str = "w.id, w.name, w.plan, w.created_at";
 
 /// Columns read by [`user`], prefixed by `u.`.
 pub(super) const USER_COLUMNS: &str = "u.id, u.email, u.workspace_id, u.created_at";
+
+/// Turns `limit + 1` rows, newest first and keyed by position, into a page
+/// whose cursor points after its last item.
+pub(super) fn paginate<T>(mut rows: Vec<(i64, T)>, page: &PageRequest, now: Timestamp) -> Page<T> {
+    let limit = page.limit as usize;
+    let next_cursor = if rows.len() > limit {
+        rows.truncate(limit);
+        rows.last().map(|(position, _)| cursor::encode(*position))
+    } else {
+        None
+    };
+    Page {
+        items: rows.into_iter().map(|(_, item)| item).collect(),
+        next_cursor,
+        server_time: now,
+    }
+}
 
 pub(super) fn ts(millis: i64) -> Timestamp {
     Timestamp::from_unix_millis(millis)

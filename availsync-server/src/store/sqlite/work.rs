@@ -9,12 +9,10 @@ use serde_json::json;
 
 use super::accounts::{Refusable, plan_of};
 use super::events::{ActivityEvent, AuditEvent, record_activity, record_audit};
-use super::rows::{self, Sql};
+use super::rows::{self, Sql, paginate};
 use crate::domain::ids::{IdKind, new_id};
 use crate::domain::lease::{Blocker, ClaimState};
-use crate::store::{
-    Actor, AgentContext, FinishRun, PageRequest, RunFilter, StartRun, StoreError, cursor,
-};
+use crate::store::{Actor, AgentContext, FinishRun, PageRequest, RunFilter, StartRun, StoreError};
 
 /// A run as stored, with its claim if it had one.
 struct StoredRun {
@@ -670,7 +668,7 @@ pub(super) fn list_runs(
          ORDER BY r.seq DESC LIMIT ?6"
     );
     let mut stmt = conn.prepare_cached(&sql)?;
-    let mut runs: Vec<StoredRun> = stmt
+    let runs: Vec<(i64, Run)> = stmt
         .query_map(
             params![
                 workspace_id,
@@ -682,15 +680,7 @@ pub(super) fn list_runs(
             ],
             stored_run,
         )?
+        .map(|run| run.map(|r| (r.seq, r.into_run(now))))
         .collect::<Result<_, _>>()?;
-    let next_cursor = if runs.len() > page.limit as usize {
-        runs.truncate(page.limit as usize);
-        runs.last().map(|r| cursor::encode(r.seq))
-    } else {
-        None
-    };
-    Ok(Page {
-        items: runs.into_iter().map(|r| r.into_run(now)).collect(),
-        next_cursor,
-    })
+    Ok(paginate(runs, page, now))
 }
