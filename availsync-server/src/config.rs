@@ -11,6 +11,11 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:8787";
 /// Default session lifetime: 7 days.
 pub const DEFAULT_SESSION_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
 
+/// Default interval between background sweeps.
+pub const DEFAULT_SWEEP_INTERVAL: Duration = Duration::from_secs(5);
+/// Default retention of activity events: 30 days (audit is kept forever).
+pub const DEFAULT_ACTIVITY_RETENTION: Duration = Duration::from_secs(30 * 24 * 3600);
+
 /// Everything a server needs to start.
 ///
 /// ```
@@ -35,6 +40,10 @@ pub struct ServerConfig {
     pub session_ttl: Duration,
     /// The clock decisions are made with.
     pub clock: Clock,
+    /// How often lapsed claims and holds are recorded and old activity pruned.
+    pub sweep_interval: Duration,
+    /// How long activity events are kept.
+    pub activity_retention: Duration,
 }
 
 impl ServerConfig {
@@ -49,6 +58,8 @@ impl ServerConfig {
             insecure_http: false,
             session_ttl: DEFAULT_SESSION_TTL,
             clock: Clock::system(),
+            sweep_interval: DEFAULT_SWEEP_INTERVAL,
+            activity_retention: DEFAULT_ACTIVITY_RETENTION,
         }
     }
 

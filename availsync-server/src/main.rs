@@ -3,6 +3,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use availsync_server::store::Store;
 use availsync_server::store::sqlite::SqliteStore;
@@ -35,6 +36,9 @@ enum Command {
         /// Plain-HTTP local use: session cookies drop the Secure flag.
         #[arg(long)]
         insecure_http: bool,
+        /// Days of activity to keep (audit is kept forever).
+        #[arg(long, env = "AVAILSYNC_ACTIVITY_RETENTION_DAYS", default_value_t = 30)]
+        activity_retention_days: u32,
     },
     /// Change a workspace's plan (operator only).
     SetPlan {
@@ -72,7 +76,19 @@ fn main() -> ExitCode {
                 data_dir,
                 public_url,
                 insecure_http,
-            } => serve(listen, data_dir, public_url, insecure_http).await,
+                activity_retention_days,
+            } => {
+                let config = ServerConfig {
+                    listen,
+                    public_url,
+                    insecure_http,
+                    activity_retention: Duration::from_secs(
+                        u64::from(activity_retention_days) * 24 * 3600,
+                    ),
+                    ..ServerConfig::new(data_dir.unwrap_or_else(default_data_dir))
+                };
+                serve(config).await
+            }
             Command::SetPlan {
                 data_dir,
                 workspace,
@@ -89,24 +105,13 @@ fn main() -> ExitCode {
     }
 }
 
-async fn serve(
-    listen: SocketAddr,
-    data_dir: Option<PathBuf>,
-    public_url: Option<String>,
-    insecure_http: bool,
-) -> anyhow::Result<()> {
-    let data_dir = data_dir.unwrap_or_else(default_data_dir);
-    if insecure_http {
+async fn serve(config: ServerConfig) -> anyhow::Result<()> {
+    if config.insecure_http {
         tracing::warn!(
             "--insecure-http: session cookies are sent without the Secure flag; use only for plain-HTTP local use"
         );
     }
-    let config = ServerConfig {
-        listen,
-        public_url,
-        insecure_http,
-        ..ServerConfig::new(&data_dir)
-    };
+    let data_dir = config.data_dir.clone();
     let (addr, server) = bind(config, shutdown_signal()).await?;
     tracing::info!(%addr, data_dir = %data_dir.display(), version = env!("CARGO_PKG_VERSION"), "availsync-server listening");
     server.await?;

@@ -3,6 +3,7 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -10,8 +11,8 @@ use tokio::task::JoinHandle;
 
 use crate::config::ServerConfig;
 use crate::http::{AppState, HttpConfig, router};
-use crate::store::Store;
 use crate::store::sqlite::{OpenError, SqliteStore};
+use crate::store::{Store, SweepReport};
 
 /// Why a server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -133,7 +134,7 @@ async fn bind_with_store(
         .trim_end_matches('/')
         .to_owned();
     let state = AppState {
-        store,
+        store: Arc::clone(&store),
         config: Arc::new(HttpConfig {
             public_origin,
             secure_cookies: !config.insecure_http,
@@ -141,10 +142,31 @@ async fn bind_with_store(
         }),
     };
     let app = router(state);
+    let sweeper = sweep_loop(store, config.sweep_interval, config.activity_retention);
     let serve = async move {
-        axum::serve(listener, app)
+        let sweeper = tokio::spawn(sweeper);
+        let served = axum::serve(listener, app)
             .with_graceful_shutdown(shutdown)
-            .await
+            .await;
+        sweeper.abort();
+        served
     };
     Ok((addr, serve))
+}
+
+/// Records lapsed claims and holds and prunes old activity, every `interval`.
+async fn sweep_loop(store: Arc<dyn Store>, interval: Duration, retention: Duration) {
+    let retention_ms = i64::try_from(retention.as_millis()).unwrap_or(i64::MAX);
+    let mut ticks = tokio::time::interval(interval);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        match store.sweep(retention_ms).await {
+            Ok(report) if report != SweepReport::default() => {
+                tracing::debug!(?report, "sweep");
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "sweep failed; will retry"),
+        }
+    }
 }

@@ -46,6 +46,8 @@ pub enum ErrorCode {
     EmailTaken,
     /// 409: a `run_id` was reused for another resource.
     RunIdReused,
+    /// 409: an `idempotency_key` was reused for a different hold.
+    IdempotencyKeyReused,
     /// 402: the plan allows no more agents.
     PlanLimitAgents,
     /// 413: the body is larger than 64 KiB.
@@ -60,7 +62,7 @@ pub enum ErrorCode {
     Unavailable,
 }
 
-const ALL: [ErrorCode; 21] = [
+const ALL: [ErrorCode; 22] = [
     ErrorCode::InvalidJson,
     ErrorCode::UnknownField,
     ErrorCode::InvalidRequest,
@@ -76,6 +78,7 @@ const ALL: [ErrorCode; 21] = [
     ErrorCode::HoldConflict,
     ErrorCode::EmailTaken,
     ErrorCode::RunIdReused,
+    ErrorCode::IdempotencyKeyReused,
     ErrorCode::PlanLimitAgents,
     ErrorCode::PayloadTooLarge,
     ErrorCode::UnsupportedMediaType,
@@ -103,6 +106,7 @@ impl ErrorCode {
             Self::HoldConflict => "hold_conflict",
             Self::EmailTaken => "email_taken",
             Self::RunIdReused => "run_id_reused",
+            Self::IdempotencyKeyReused => "idempotency_key_reused",
             Self::PlanLimitAgents => "plan_limit_agents",
             Self::PayloadTooLarge => "payload_too_large",
             Self::UnsupportedMediaType => "unsupported_media_type",
@@ -125,7 +129,11 @@ impl ErrorCode {
             Self::Forbidden | Self::AgentKeyNotAllowed | Self::AgentKeyRequired => 403,
             Self::NotFound => 404,
             Self::MethodNotAllowed => 405,
-            Self::LeaseLost | Self::HoldConflict | Self::EmailTaken | Self::RunIdReused => 409,
+            Self::LeaseLost
+            | Self::HoldConflict
+            | Self::EmailTaken
+            | Self::RunIdReused
+            | Self::IdempotencyKeyReused => 409,
             Self::PayloadTooLarge => 413,
             Self::UnsupportedMediaType => 415,
             Self::RateLimited => 429,

@@ -24,17 +24,21 @@
 
 mod accounts;
 mod error;
+mod feeds;
 mod health;
 mod page;
 mod resource;
+mod schedule;
 mod time;
 mod work;
 
 pub use accounts::*;
 pub use error::*;
+pub use feeds::*;
 pub use health::*;
 pub use page::*;
 pub use resource::*;
+pub use schedule::*;
 pub use time::*;
 pub use work::*;
 

@@ -5,5 +5,6 @@ pub mod clock;
 pub mod ids;
 pub mod lease;
 pub mod password;
+pub mod schedule;
 pub mod secrets;
 pub mod validate;

@@ -6,6 +6,8 @@ use availsync_types::{
 };
 
 use super::password::{MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS};
+use super::schedule::Window;
+use availsync_types::{MAX_HOLD_TTL_SECONDS, MAX_WINDOW_MILLIS, MIN_HOLD_TTL_SECONDS, Timestamp};
 
 /// Longest display name of a workspace or an agent, in characters.
 pub const MAX_NAME_CHARS: usize = 100;
@@ -35,6 +37,8 @@ pub enum InvalidKind {
     Request,
     /// `invalid_resource`
     Resource,
+    /// `invalid_window`
+    Window,
 }
 
 fn invalid(field: &'static str, message: impl Into<String>) -> Invalid {
@@ -94,6 +98,58 @@ pub fn run_id(field: &'static str, raw: &str) -> Result<(), Invalid> {
             field,
             format!("{field} must be 1-128 characters of A-Z, a-z, 0-9, '.', '_', ':' or '-'"),
         ))
+    }
+}
+
+/// An RFC 3339 instant (any offset) in a window field.
+pub fn instant(field: &'static str, raw: &str) -> Result<Timestamp, Invalid> {
+    raw.parse().map_err(|_| Invalid {
+        kind: InvalidKind::Window,
+        field,
+        message: format!(
+            "{field} must be an RFC 3339 time such as 2026-12-01T09:00:00Z, got '{raw}'"
+        ),
+    })
+}
+
+/// A window `[start, end)`: both parse, `end > start`, at most 31 days.
+pub fn window(
+    start_field: &'static str,
+    start: &str,
+    end_field: &'static str,
+    end: &str,
+) -> Result<Window, Invalid> {
+    let window = Window {
+        start: instant(start_field, start)?,
+        end: instant(end_field, end)?,
+    };
+    if window.end <= window.start {
+        return Err(Invalid {
+            kind: InvalidKind::Window,
+            field: end_field,
+            message: format!("{end_field} must be after {start_field}"),
+        });
+    }
+    if window.end.unix_millis() - window.start.unix_millis() > MAX_WINDOW_MILLIS {
+        return Err(Invalid {
+            kind: InvalidKind::Window,
+            field: end_field,
+            message: "a window may span at most 31 days".to_owned(),
+        });
+    }
+    Ok(window)
+}
+
+/// A tentative hold's ttl: 10-86400 seconds.
+pub fn hold_ttl(raw: Option<u32>) -> Result<Option<u32>, Invalid> {
+    match raw {
+        Some(ttl) if !(MIN_HOLD_TTL_SECONDS..=MAX_HOLD_TTL_SECONDS).contains(&ttl) => Err(invalid(
+            "ttl_seconds",
+            format!(
+                "ttl_seconds of a hold must be between {MIN_HOLD_TTL_SECONDS} and {MAX_HOLD_TTL_SECONDS}, got {ttl}"
+            ),
+        )),
+        other => Ok(other),
     }
 }
 
@@ -190,6 +246,39 @@ mod tests {
         assert!(claim_resource("resource", "repo:a/b").is_ok());
         let err = claim_resource("resource", "calendar:eng").unwrap_err();
         assert_eq!(err.kind, InvalidKind::Resource);
+    }
+
+    #[test]
+    fn windows_must_be_ordered_and_at_most_31_days() {
+        assert!(
+            window(
+                "start",
+                "2026-12-01T09:00:00Z",
+                "end",
+                "2026-12-01T10:00:00+01:00"
+            )
+            .is_err()
+        );
+        assert!(
+            window(
+                "start",
+                "2026-12-01T09:00:00Z",
+                "end",
+                "2027-01-01T09:00:00Z"
+            )
+            .is_ok()
+        );
+        let long = window(
+            "start",
+            "2026-12-01T09:00:00Z",
+            "end",
+            "2027-01-01T09:00:00.001Z",
+        );
+        assert_eq!(long.unwrap_err().kind, InvalidKind::Window);
+        assert_eq!(
+            window("start", "tomorrow", "end", "x").unwrap_err().field,
+            "start"
+        );
     }
 
     #[test]

@@ -12,23 +12,7 @@ use crate::domain::secrets::hash_secret;
 use crate::store::{AgentContext, SessionContext};
 
 /// An authenticated caller.
-#[derive(Debug, Clone)]
-pub enum Caller {
-    /// A human with a live session.
-    Human(SessionContext),
-    /// An agent with a live key.
-    Agent(AgentContext),
-}
-
-impl Caller {
-    /// The caller's workspace.
-    pub fn workspace_id(&self) -> &str {
-        match self {
-            Self::Human(s) => &s.workspace.id,
-            Self::Agent(a) => &a.workspace_id,
-        }
-    }
-}
+pub use crate::store::Principal as Caller;
 
 /// A human caller; an agent key gets `403 agent_key_not_allowed`.
 #[derive(Debug, Clone)]

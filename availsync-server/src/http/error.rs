@@ -17,6 +17,7 @@ pub struct ApiError {
     message: String,
     field: Option<String>,
     retry_after: Option<u64>,
+    conflicts: Option<serde_json::Value>,
 }
 
 impl ApiError {
@@ -27,6 +28,7 @@ impl ApiError {
             message: message.into(),
             field: None,
             retry_after: None,
+            conflicts: None,
         }
     }
 
@@ -77,6 +79,7 @@ impl From<Invalid> for ApiError {
         let code = match invalid.kind {
             InvalidKind::Request => ErrorCode::InvalidRequest,
             InvalidKind::Resource => ErrorCode::InvalidResource,
+            InvalidKind::Window => ErrorCode::InvalidWindow,
         };
         Self::new(code, invalid.message).with_field(invalid.field)
     }
@@ -101,6 +104,23 @@ impl From<StoreError> for ApiError {
                     "run {run_id} no longer holds its lease ({why} at {at}); stop the work and start a new run"
                 ),
             ),
+            StoreError::HoldConflict { conflicts } => {
+                let mut error = Self::new(
+                    ErrorCode::HoldConflict,
+                    format!(
+                        "the window overlaps {} live hold(s); see error.conflicts",
+                        conflicts.len()
+                    ),
+                );
+                error.conflicts = serde_json::to_value(conflicts).ok();
+                error
+            }
+            StoreError::IdempotencyKeyReused => Self::new(
+                ErrorCode::IdempotencyKeyReused,
+                "this idempotency_key was already used for a different hold; choose a new key",
+            )
+            .with_field("idempotency_key"),
+            StoreError::Forbidden(message) => Self::new(ErrorCode::Forbidden, message),
             StoreError::RunIdReused { run_id, resource } => Self::new(
                 ErrorCode::RunIdReused,
                 format!("run_id {run_id} was already used for {resource}; choose a new run_id"),
@@ -122,7 +142,7 @@ impl IntoResponse for ApiError {
                 request_id: request_id::current(),
                 field: self.field,
                 retry_after: self.retry_after,
-                conflicts: None,
+                conflicts: self.conflicts,
             },
         };
         let mut response = (status, Json(body)).into_response();

@@ -5,11 +5,13 @@ mod accounts;
 mod agents;
 mod caller;
 mod error;
+mod feeds;
 mod health;
 mod json;
 pub(crate) mod openapi;
 mod paging;
 mod request_id;
+mod schedule;
 mod work;
 
 use std::sync::Arc;
@@ -18,7 +20,7 @@ use std::time::Duration;
 use availsync_types::MAX_BODY_BYTES;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, patch, post};
+use axum::routing::{delete, get, patch, post};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
 
@@ -79,7 +81,17 @@ pub fn router(state: AppState) -> Router {
         .route("/work/run/extend", post(work::extend))
         .route("/work/run/finish", post(work::finish))
         .route("/work/check", post(work::check))
-        .route("/work/runs", get(work::list_runs));
+        .route("/work/runs", get(work::list_runs))
+        .route("/availability", get(schedule::availability))
+        .route("/conflicts/check", post(schedule::check_conflicts))
+        .route(
+            "/holds",
+            post(schedule::create_hold).get(schedule::list_holds),
+        )
+        .route("/holds/{hold_id}", delete(schedule::release_hold))
+        .route("/activity", get(feeds::activity))
+        .route("/audit", get(feeds::audit))
+        .route("/activity/usage", post(feeds::usage));
     Router::new()
         .route("/health", get(health::health))
         .route("/openapi.json", get(openapi::serve))

@@ -4,7 +4,7 @@ use axum::Json;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{accounts, agents, health, work};
+use super::{accounts, agents, feeds, health, schedule, work};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -29,12 +29,22 @@ use super::{accounts, agents, health, work};
         work::extend,
         work::finish,
         work::list_runs,
+        schedule::availability,
+        schedule::check_conflicts,
+        schedule::create_hold,
+        schedule::list_holds,
+        schedule::release_hold,
+        feeds::activity,
+        feeds::audit,
+        feeds::usage,
     ),
     modifiers(&SecuritySchemes),
     tags(
         (name = "auth", description = "Humans: sign up, log in, sessions"),
         (name = "agents", description = "Humans: agents and their API keys"),
         (name = "work", description = "Agents: runs and work claims"),
+        (name = "scheduling", description = "Agents and humans: availability, conflicts and holds"),
+        (name = "activity", description = "Activity, audit and usage"),
         (name = "diagnostics", description = "Health"),
     )
 )]

@@ -17,6 +17,19 @@ pub struct PageQuery {
     pub cursor: Option<String>,
 }
 
+/// `?status=active|all` (default `all`): answers whether only live objects
+/// are wanted.
+pub fn status_filter(status: Option<&str>) -> Result<bool, ApiError> {
+    match status {
+        None | Some("all") => Ok(false),
+        Some("active") => Ok(true),
+        Some(other) => Err(ApiError::invalid(
+            "status",
+            format!("status must be 'active' or 'all', got '{other}'"),
+        )),
+    }
+}
+
 /// Validates `limit` (1-200, default 50) and decodes `cursor`.
 pub fn page_request(limit: Option<u32>, cursor: Option<&str>) -> Result<PageRequest, ApiError> {
     let limit = limit.unwrap_or(DEFAULT_PAGE_LIMIT);

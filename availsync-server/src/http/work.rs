@@ -153,16 +153,7 @@ pub async fn list_runs(
     caller: Caller,
     ApiQuery(query): ApiQuery<RunsQuery>,
 ) -> Result<Json<Page<Run>>, ApiError> {
-    let active_only = match query.status.as_deref() {
-        None | Some("all") => false,
-        Some("active") => true,
-        Some(other) => {
-            return Err(ApiError::invalid(
-                "status",
-                format!("status must be 'active' or 'all', got '{other}'"),
-            ));
-        }
-    };
+    let active_only = super::paging::status_filter(query.status.as_deref())?;
     let resource = query
         .resource
         .as_deref()

@@ -1,6 +1,6 @@
 //! What a store operation can fail with.
 
-use availsync_types::Timestamp;
+use availsync_types::{BusyWindow, Timestamp};
 
 /// A store operation's failure: a rule that refused it, or a backend fault.
 #[derive(Debug, thiserror::Error)]
@@ -36,6 +36,18 @@ pub enum StoreError {
         /// The resource it was first used for.
         resource: String,
     },
+    /// The window overlaps live holds.
+    #[error("the window overlaps {} live holds", conflicts.len())]
+    HoldConflict {
+        /// The overlapping holds.
+        conflicts: Vec<BusyWindow>,
+    },
+    /// An idempotency key was reused for a different hold.
+    #[error("idempotency key reused for a different hold")]
+    IdempotencyKeyReused,
+    /// The caller may not do this to this object.
+    #[error("{0}")]
+    Forbidden(&'static str),
     /// The workspace name given to an operator command matches several
     /// workspaces.
     #[error("{0} workspaces have this name; use the workspace id")]

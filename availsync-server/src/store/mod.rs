@@ -13,9 +13,12 @@ pub mod sqlite;
 
 use async_trait::async_trait;
 use availsync_types::{
-    Agent, CheckResponse, ExtendRunResponse, FinishRunResponse, Page, Plan, ResourceKey,
-    StartRunResponse, Workspace,
+    ActivityItem, Agent, AuditItem, AvailabilityResponse, CheckResponse, ConflictsCheckResponse,
+    ExtendRunResponse, FinishRunResponse, Hold, HoldResponse, Page, Plan, ResourceKey,
+    StartRunResponse, Timestamp, UsageResponse, Workspace,
 };
+
+use crate::domain::schedule::Window;
 
 pub use error::StoreError;
 pub use model::*;
@@ -136,6 +139,70 @@ pub trait Store: Send + Sync + 'static {
         filter: RunFilter,
         page: PageRequest,
     ) -> Result<Page<availsync_types::Run>, StoreError>;
+
+    /// Creates a hold after checking, in the same transaction, that no live
+    /// hold overlaps it; replays an earlier create with the same
+    /// idempotency key.
+    async fn create_hold(
+        &self,
+        holder: &Principal,
+        hold: NewHold,
+    ) -> Result<HoldResponse, StoreError>;
+
+    /// Releases a hold. Idempotent; an agent may release only its own.
+    async fn release_hold(&self, caller: &Principal, hold_id: &str) -> Result<(), StoreError>;
+
+    /// The workspace's holds, newest first.
+    async fn list_holds(
+        &self,
+        workspace_id: &str,
+        filter: HoldFilter,
+        page: PageRequest,
+    ) -> Result<Page<Hold>, StoreError>;
+
+    /// Busy and free time of a resource within a window (records activity).
+    async fn availability(
+        &self,
+        caller: &Principal,
+        resource: &ResourceKey,
+        window: Window,
+    ) -> Result<AvailabilityResponse, StoreError>;
+
+    /// Live holds overlapping a window (records activity, nothing else).
+    async fn check_conflicts(
+        &self,
+        caller: &Principal,
+        resource: &ResourceKey,
+        window: Window,
+    ) -> Result<ConflictsCheckResponse, StoreError>;
+
+    /// The workspace's activity, newest first.
+    async fn list_activity(
+        &self,
+        workspace_id: &str,
+        filter: ActivityFilter,
+        page: PageRequest,
+    ) -> Result<Page<ActivityItem>, StoreError>;
+
+    /// The workspace's audit log, newest first.
+    async fn list_audit(
+        &self,
+        workspace_id: &str,
+        filter: AuditFilter,
+        page: PageRequest,
+    ) -> Result<Page<AuditItem>, StoreError>;
+
+    /// Usage against the plan, and counts within `[since, until)`.
+    async fn usage(
+        &self,
+        workspace_id: &str,
+        since: Option<Timestamp>,
+        until: Option<Timestamp>,
+    ) -> Result<UsageResponse, StoreError>;
+
+    /// Records lapsed claims and holds (once each) and prunes activity
+    /// older than `activity_retention_ms`.
+    async fn sweep(&self, activity_retention_ms: i64) -> Result<SweepReport, StoreError>;
 
     /// Changes a workspace's plan (operator only). `workspace` is an id or a
     /// unique name.

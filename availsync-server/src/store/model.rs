@@ -72,6 +72,90 @@ impl AgentContext {
     }
 }
 
+/// An authenticated caller: a human with a session, or an agent with its key.
+#[derive(Debug, Clone)]
+pub enum Principal {
+    /// A human with a live session.
+    Human(SessionContext),
+    /// An agent with a live key.
+    Agent(AgentContext),
+}
+
+impl Principal {
+    /// The caller's workspace.
+    pub fn workspace_id(&self) -> &str {
+        match self {
+            Self::Human(s) => &s.workspace.id,
+            Self::Agent(a) => &a.workspace_id,
+        }
+    }
+
+    /// The caller as an audit actor.
+    pub fn actor(&self) -> Actor {
+        match self {
+            Self::Human(s) => s.actor(),
+            Self::Agent(a) => a.actor(),
+        }
+    }
+}
+
+/// What creating a hold stores.
+#[derive(Debug, Clone)]
+pub struct NewHold {
+    /// Any valid resource.
+    pub resource: ResourceKey,
+    /// The window.
+    pub window: crate::domain::schedule::Window,
+    /// Purpose.
+    pub purpose: Option<String>,
+    /// Tentative hold lifetime.
+    pub ttl_seconds: Option<u32>,
+    /// Retry key, unique per holder.
+    pub idempotency_key: Option<String>,
+}
+
+/// Which holds to list.
+#[derive(Debug, Clone, Default)]
+pub struct HoldFilter {
+    /// Only holds on this resource.
+    pub resource: Option<ResourceKey>,
+    /// Only live holds.
+    pub active_only: bool,
+}
+
+/// Which activity events to list.
+#[derive(Debug, Clone, Default)]
+pub struct ActivityFilter {
+    /// Only this agent's.
+    pub agent_id: Option<String>,
+    /// Only on this resource.
+    pub resource: Option<ResourceKey>,
+    /// Only of this kind.
+    pub kind: Option<String>,
+}
+
+/// Which audit events to list.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    /// Only this actor's (user or agent id).
+    pub actor_id: Option<String>,
+    /// Only on this resource.
+    pub resource: Option<ResourceKey>,
+    /// Only this action.
+    pub action: Option<String>,
+}
+
+/// What one sweep did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SweepReport {
+    /// `claim_expired` events recorded.
+    pub claims_expired: usize,
+    /// `hold_expired` events recorded.
+    pub holds_expired: usize,
+    /// Activity events pruned past retention.
+    pub activity_pruned: usize,
+}
+
 /// A new session token's hash and lifetime.
 #[derive(Debug, Clone)]
 pub struct NewSession {

@@ -7,6 +7,8 @@ mod agents;
 mod bad_input;
 mod concurrency;
 mod crash;
+mod feeds;
+mod holds;
 mod limits;
 mod openapi;
 mod support;

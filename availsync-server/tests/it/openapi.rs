@@ -32,6 +32,13 @@ fn openapi_documents_every_route() {
         "/v1/work/run/finish",
         "/v1/work/check",
         "/v1/work/runs",
+        "/v1/availability",
+        "/v1/conflicts/check",
+        "/v1/holds",
+        "/v1/holds/{hold_id}",
+        "/v1/activity",
+        "/v1/audit",
+        "/v1/activity/usage",
     ] {
         assert!(doc["paths"][path].is_object(), "{path} is not documented");
     }

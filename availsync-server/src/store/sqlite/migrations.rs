@@ -4,7 +4,10 @@ use rusqlite::Connection;
 use rusqlite_migration::{M, Migrations};
 
 /// Every migration, in order. Never edit a released one: add another.
-const MIGRATIONS: &[M<'static>] = &[M::up(include_str!("migrations/001_initial.sql"))];
+const MIGRATIONS: &[M<'static>] = &[
+    M::up(include_str!("migrations/001_initial.sql")),
+    M::up(include_str!("migrations/002_holds.sql")),
+];
 
 /// Brings the database's schema up to date.
 pub(super) fn apply(conn: &mut Connection) -> Result<(), String> {

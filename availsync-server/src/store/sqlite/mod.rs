@@ -3,9 +3,12 @@
 
 mod accounts;
 mod events;
+mod feeds;
+mod holds;
 mod migrations;
 mod readers;
 mod rows;
+mod sweep;
 mod work;
 mod writer;
 
@@ -13,18 +16,21 @@ use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
 use availsync_types::{
-    Agent, CheckResponse, ExtendRunResponse, FinishRunResponse, Page, Plan, ResourceKey, Run,
-    StartRunResponse, Workspace,
+    ActivityItem, Agent, AuditItem, AvailabilityResponse, CheckResponse, ConflictsCheckResponse,
+    ExtendRunResponse, FinishRunResponse, Hold, HoldResponse, Page, Plan, ResourceKey, Run,
+    StartRunResponse, Timestamp, UsageResponse, Workspace,
 };
 use rusqlite::{Connection, OpenFlags};
 
 use self::readers::Readers;
 use self::writer::Writer;
 use super::{
-    AgentContext, AgentUpdate, Credentials, FinishRun, LoginFailures, NewAgent, NewKey, NewSession,
-    NewSignup, PageRequest, RunFilter, SessionContext, StartRun, Store, StoreError,
+    ActivityFilter, AgentContext, AgentUpdate, AuditFilter, Credentials, FinishRun, HoldFilter,
+    LoginFailures, NewAgent, NewHold, NewKey, NewSession, NewSignup, PageRequest, Principal,
+    RunFilter, SessionContext, StartRun, Store, StoreError, SweepReport,
 };
 use crate::domain::clock::Clock;
+use crate::domain::schedule::Window;
 
 /// File name of the database inside the data directory.
 pub const DATABASE_FILE: &str = "availsync.db";
@@ -316,6 +322,93 @@ impl Store for SqliteStore {
     ) -> Result<Page<Run>, StoreError> {
         let workspace_id = workspace_id.to_owned();
         self.read(move |conn, now| work::list_runs(conn, now, &workspace_id, &filter, &page))
+            .await
+    }
+
+    async fn create_hold(
+        &self,
+        holder: &Principal,
+        hold: NewHold,
+    ) -> Result<HoldResponse, StoreError> {
+        let holder = holder.clone();
+        self.write(move |conn, now| holds::create(conn, now, &holder, hold))
+            .await?
+    }
+
+    async fn release_hold(&self, caller: &Principal, hold_id: &str) -> Result<(), StoreError> {
+        let (caller, hold_id) = (caller.clone(), hold_id.to_owned());
+        self.write(move |conn, now| holds::release(conn, now, &caller, &hold_id))
+            .await
+    }
+
+    async fn list_holds(
+        &self,
+        workspace_id: &str,
+        filter: HoldFilter,
+        page: PageRequest,
+    ) -> Result<Page<Hold>, StoreError> {
+        let workspace_id = workspace_id.to_owned();
+        self.read(move |conn, now| holds::list(conn, now, &workspace_id, &filter, &page))
+            .await
+    }
+
+    async fn availability(
+        &self,
+        caller: &Principal,
+        resource: &ResourceKey,
+        window: Window,
+    ) -> Result<AvailabilityResponse, StoreError> {
+        let (caller, resource) = (caller.clone(), resource.clone());
+        self.write(move |conn, now| holds::availability(conn, now, &caller, &resource, window))
+            .await
+    }
+
+    async fn check_conflicts(
+        &self,
+        caller: &Principal,
+        resource: &ResourceKey,
+        window: Window,
+    ) -> Result<ConflictsCheckResponse, StoreError> {
+        let (caller, resource) = (caller.clone(), resource.clone());
+        self.write(move |conn, now| holds::check_conflicts(conn, now, &caller, &resource, window))
+            .await
+    }
+
+    async fn list_activity(
+        &self,
+        workspace_id: &str,
+        filter: ActivityFilter,
+        page: PageRequest,
+    ) -> Result<Page<ActivityItem>, StoreError> {
+        let workspace_id = workspace_id.to_owned();
+        self.read(move |conn, now| feeds::activity(conn, now, &workspace_id, &filter, &page))
+            .await
+    }
+
+    async fn list_audit(
+        &self,
+        workspace_id: &str,
+        filter: AuditFilter,
+        page: PageRequest,
+    ) -> Result<Page<AuditItem>, StoreError> {
+        let workspace_id = workspace_id.to_owned();
+        self.read(move |conn, now| feeds::audit(conn, now, &workspace_id, &filter, &page))
+            .await
+    }
+
+    async fn usage(
+        &self,
+        workspace_id: &str,
+        since: Option<Timestamp>,
+        until: Option<Timestamp>,
+    ) -> Result<UsageResponse, StoreError> {
+        let workspace_id = workspace_id.to_owned();
+        self.read(move |conn, now| feeds::usage(conn, now, &workspace_id, since, until))
+            .await
+    }
+
+    async fn sweep(&self, activity_retention_ms: i64) -> Result<SweepReport, StoreError> {
+        self.write(move |conn, now| sweep::sweep(conn, now, activity_retention_ms))
             .await
     }
 

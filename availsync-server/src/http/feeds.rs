@@ -1,0 +1,155 @@
+//! Activity (agents and humans), audit (humans) and usage.
+
+use availsync_types::{
+    ACTIVITY_KINDS, AUDIT_ACTIONS, ActivityItem, AuditItem, ErrorBody, Page, UsageRequest,
+    UsageResponse,
+};
+use axum::Json;
+use axum::extract::State;
+use serde::Deserialize;
+
+use super::AppState;
+use super::caller::{Caller, Human};
+use super::error::ApiError;
+use super::json::{ApiJson, ApiQuery};
+use super::paging::page_request;
+use crate::domain::validate;
+use crate::store::{ActivityFilter, AuditFilter};
+
+fn one_of(field: &str, value: Option<String>, known: &[&str]) -> Result<Option<String>, ApiError> {
+    match value {
+        Some(v) if !known.contains(&v.as_str()) => Err(ApiError::invalid(
+            field,
+            format!(
+                "unknown {field} '{v}'; expected one of {}",
+                known.join(", ")
+            ),
+        )),
+        other => Ok(other),
+    }
+}
+
+/// Query of `GET /v1/activity`.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ActivityQuery {
+    /// Only this agent's events.
+    agent_id: Option<String>,
+    /// Only events on this resource.
+    resource: Option<String>,
+    /// Only events of this kind.
+    kind: Option<String>,
+    /// 1-200, default 50.
+    limit: Option<u32>,
+    /// `next_cursor` of the previous page.
+    cursor: Option<String>,
+}
+
+/// Runtime traffic: what agents called and what they were told, newest first.
+#[utoipa::path(get, path = "/v1/activity", tag = "activity", params(ActivityQuery),
+    responses((status = 200, body = Page<ActivityItem>), (status = 400, body = ErrorBody)),
+    security(("agent_key" = []), ("session_cookie" = [])))]
+pub async fn activity(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiQuery(query): ApiQuery<ActivityQuery>,
+) -> Result<Json<Page<ActivityItem>>, ApiError> {
+    let filter = ActivityFilter {
+        agent_id: query.agent_id,
+        resource: query
+            .resource
+            .as_deref()
+            .map(|r| validate::any_resource("resource", r))
+            .transpose()?,
+        kind: one_of("kind", query.kind, &ACTIVITY_KINDS)?,
+    };
+    let page = page_request(query.limit, query.cursor.as_deref())?;
+    Ok(Json(
+        state
+            .store
+            .list_activity(caller.workspace_id(), filter, page)
+            .await?,
+    ))
+}
+
+/// Query of `GET /v1/audit`.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct AuditQuery {
+    /// Only events by this actor (user or agent id).
+    actor_id: Option<String>,
+    /// Only events on this resource.
+    resource: Option<String>,
+    /// Only this action.
+    action: Option<String>,
+    /// 1-200, default 50.
+    limit: Option<u32>,
+    /// `next_cursor` of the previous page.
+    cursor: Option<String>,
+}
+
+/// Governance events with their actor, newest first (humans only).
+#[utoipa::path(get, path = "/v1/audit", tag = "activity", params(AuditQuery),
+    responses((status = 200, body = Page<AuditItem>), (status = 400, body = ErrorBody),
+              (status = 403, body = ErrorBody, description = "agent_key_not_allowed")),
+    security(("session_cookie" = [])))]
+pub async fn audit(
+    State(state): State<AppState>,
+    Human(session): Human,
+    ApiQuery(query): ApiQuery<AuditQuery>,
+) -> Result<Json<Page<AuditItem>>, ApiError> {
+    let filter = AuditFilter {
+        actor_id: query.actor_id,
+        resource: query
+            .resource
+            .as_deref()
+            .map(|r| validate::any_resource("resource", r))
+            .transpose()?,
+        action: one_of("action", query.action, &AUDIT_ACTIONS)?,
+    };
+    let page = page_request(query.limit, query.cursor.as_deref())?;
+    Ok(Json(
+        state
+            .store
+            .list_audit(&session.workspace.id, filter, page)
+            .await?,
+    ))
+}
+
+/// Usage against the plan's limits, and counts within `[since, until)`.
+#[utoipa::path(post, path = "/v1/activity/usage", tag = "activity", request_body = UsageRequest,
+    responses((status = 200, body = UsageResponse), (status = 400, body = ErrorBody)),
+    security(("agent_key" = []), ("session_cookie" = [])))]
+pub async fn usage(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(request): ApiJson<UsageRequest>,
+) -> Result<Json<UsageResponse>, ApiError> {
+    let since = request
+        .since
+        .as_deref()
+        .map(|s| validate::instant("since", s))
+        .transpose()?;
+    let until = request
+        .until
+        .as_deref()
+        .map(|u| validate::instant("until", u))
+        .transpose()?;
+    if let (Some(since), Some(until)) = (since, until)
+        && until <= since
+    {
+        return Err(ApiError::from(validate::Invalid {
+            kind: validate::InvalidKind::Window,
+            field: "until",
+            message: "until must be after since".into(),
+        }));
+    }
+    Ok(Json(
+        state
+            .store
+            .usage(caller.workspace_id(), since, until)
+            .await?,
+    ))
+}

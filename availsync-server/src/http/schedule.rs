@@ -1,0 +1,170 @@
+//! Scheduling coordination: availability, conflict previews and holds
+//! (agents and humans; the holder is whoever created the hold).
+
+use availsync_types::{
+    AvailabilityResponse, ConflictsCheckRequest, ConflictsCheckResponse, CreateHoldRequest,
+    ErrorBody, Hold, HoldResponse, Page,
+};
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde::Deserialize;
+
+use super::AppState;
+use super::caller::Caller;
+use super::error::ApiError;
+use super::json::{ApiJson, ApiQuery};
+use super::paging::page_request;
+use crate::domain::validate::{self, MAX_PURPOSE_CHARS};
+use crate::store::{HoldFilter, NewHold};
+
+/// Query of `GET /v1/availability`.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct AvailabilityQuery {
+    /// Any resource key, e.g. `calendar:team-eng`.
+    resource: String,
+    /// Window start (RFC 3339).
+    from: String,
+    /// Window end (RFC 3339), at most 31 days after `from`.
+    to: String,
+}
+
+/// Busy and free time of a resource within `[from, to)`.
+#[utoipa::path(get, path = "/v1/availability", tag = "scheduling", params(AvailabilityQuery),
+    responses((status = 200, body = AvailabilityResponse), (status = 400, body = ErrorBody)),
+    security(("agent_key" = []), ("session_cookie" = [])))]
+pub async fn availability(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiQuery(query): ApiQuery<AvailabilityQuery>,
+) -> Result<Json<AvailabilityResponse>, ApiError> {
+    let resource = validate::any_resource("resource", &query.resource)?;
+    let window = validate::window("from", &query.from, "to", &query.to)?;
+    Ok(Json(
+        state.store.availability(&caller, &resource, window).await?,
+    ))
+}
+
+/// Whether a window overlaps live holds; changes nothing.
+#[utoipa::path(post, path = "/v1/conflicts/check", tag = "scheduling", request_body = ConflictsCheckRequest,
+    responses((status = 200, body = ConflictsCheckResponse), (status = 400, body = ErrorBody)),
+    security(("agent_key" = []), ("session_cookie" = [])))]
+pub async fn check_conflicts(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(request): ApiJson<ConflictsCheckRequest>,
+) -> Result<Json<ConflictsCheckResponse>, ApiError> {
+    let resource = validate::any_resource("resource", &request.resource)?;
+    let window = validate::window("start", &request.start, "end", &request.end)?;
+    Ok(Json(
+        state
+            .store
+            .check_conflicts(&caller, &resource, window)
+            .await?,
+    ))
+}
+
+/// Holds a window, atomically refusing any overlap with live holds.
+#[utoipa::path(post, path = "/v1/holds", tag = "scheduling", request_body = CreateHoldRequest,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Acts as idempotency_key when the body has none")),
+    responses((status = 201, body = HoldResponse),
+              (status = 409, body = ErrorBody, description = "hold_conflict, with error.conflicts"),
+              (status = 400, body = ErrorBody)),
+    security(("agent_key" = []), ("session_cookie" = [])))]
+pub async fn create_hold(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: axum::http::HeaderMap,
+    ApiJson(request): ApiJson<CreateHoldRequest>,
+) -> Result<(StatusCode, Json<HoldResponse>), ApiError> {
+    let resource = validate::any_resource("resource", &request.resource)?;
+    let window = validate::window("start", &request.start, "end", &request.end)?;
+    let ttl_seconds = validate::hold_ttl(request.ttl_seconds)?;
+    let purpose = validate::optional_text("purpose", request.purpose, MAX_PURPOSE_CHARS)?;
+    let idempotency_key = match (request.idempotency_key, headers.get("idempotency-key")) {
+        (Some(key), _) => Some(key),
+        (None, Some(header)) => Some(header.to_str().unwrap_or_default().to_owned()),
+        (None, None) => None,
+    };
+    if let Some(key) = &idempotency_key {
+        validate::run_id("idempotency_key", key)?;
+    }
+    let answer = state
+        .store
+        .create_hold(
+            &caller,
+            NewHold {
+                resource,
+                window,
+                purpose,
+                ttl_seconds,
+                idempotency_key,
+            },
+        )
+        .await?;
+    Ok((StatusCode::CREATED, Json(answer)))
+}
+
+/// Query of `GET /v1/holds`.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct HoldsQuery {
+    /// Only holds on this resource.
+    resource: Option<String>,
+    /// `active` (live holds only) or `all` (default).
+    status: Option<String>,
+    /// 1-200, default 50.
+    limit: Option<u32>,
+    /// `next_cursor` of the previous page.
+    cursor: Option<String>,
+}
+
+/// The workspace's holds, newest first.
+#[utoipa::path(get, path = "/v1/holds", tag = "scheduling", params(HoldsQuery),
+    responses((status = 200, body = Page<Hold>), (status = 400, body = ErrorBody)),
+    security(("agent_key" = []), ("session_cookie" = [])))]
+pub async fn list_holds(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiQuery(query): ApiQuery<HoldsQuery>,
+) -> Result<Json<Page<Hold>>, ApiError> {
+    let active_only = super::paging::status_filter(query.status.as_deref())?;
+    let resource = query
+        .resource
+        .as_deref()
+        .map(|r| validate::any_resource("resource", r))
+        .transpose()?;
+    let page = page_request(query.limit, query.cursor.as_deref())?;
+    Ok(Json(
+        state
+            .store
+            .list_holds(
+                caller.workspace_id(),
+                HoldFilter {
+                    resource,
+                    active_only,
+                },
+                page,
+            )
+            .await?,
+    ))
+}
+
+/// Releases a hold. Releasing again answers 204 too.
+#[utoipa::path(delete, path = "/v1/holds/{hold_id}", tag = "scheduling",
+    params(("hold_id" = String, Path, description = "hold_…")),
+    responses((status = 204, description = "Released (or already released)"),
+              (status = 403, body = ErrorBody, description = "Another agent's hold"),
+              (status = 404, body = ErrorBody)),
+    security(("agent_key" = []), ("session_cookie" = [])))]
+pub async fn release_hold(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(hold_id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    state.store.release_hold(&caller, &hold_id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

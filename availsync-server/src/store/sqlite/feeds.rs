@@ -1,0 +1,199 @@
+//! Reading the activity and audit feeds, and usage counts.
+
+use availsync_types::{
+    ActivityItem, AuditActor, AuditItem, Page, ResourceKey, Timestamp, Usage, UsageCounts,
+    UsageResponse,
+};
+use rusqlite::{Connection, Row, params};
+
+use super::accounts::plan_of;
+use super::rows::{self, paginate};
+use crate::store::{ActivityFilter, AuditFilter, PageRequest, StoreError};
+
+fn detail(row: &Row<'_>, index: usize) -> rusqlite::Result<serde_json::Value> {
+    let text: String = row.get(index)?;
+    serde_json::from_str(&text).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(index, rusqlite::types::Type::Text, e.into())
+    })
+}
+
+pub(super) fn activity(
+    conn: &Connection,
+    now: Timestamp,
+    workspace_id: &str,
+    filter: &ActivityFilter,
+    page: &PageRequest,
+) -> Result<Page<ActivityItem>, StoreError> {
+    let items: Vec<(i64, ActivityItem)> = conn
+        .prepare_cached(
+            "SELECT seq, id, at, agent_id, agent_name, kind, resource, decision, run_id, detail
+             FROM activity
+             WHERE workspace_id = ?1
+               AND (?2 IS NULL OR agent_id = ?2)
+               AND (?3 IS NULL OR resource = ?3)
+               AND (?4 IS NULL OR kind = ?4)
+               AND (?5 IS NULL OR seq < ?5)
+             ORDER BY seq DESC LIMIT ?6",
+        )?
+        .query_map(
+            params![
+                workspace_id,
+                filter.agent_id,
+                filter.resource.as_ref().map(ResourceKey::as_str),
+                filter.kind,
+                page.after,
+                i64::from(page.limit) + 1
+            ],
+            |row| {
+                Ok((
+                    row.get(0)?,
+                    ActivityItem {
+                        id: row.get(1)?,
+                        at: rows::ts(row.get(2)?),
+                        agent_id: row.get(3)?,
+                        agent_name: row.get(4)?,
+                        kind: row.get(5)?,
+                        resource: row.get(6)?,
+                        decision: row.get(7)?,
+                        run_id: row.get(8)?,
+                        detail: detail(row, 9)?,
+                    },
+                ))
+            },
+        )?
+        .collect::<Result<_, _>>()?;
+    Ok(paginate(items, page, now))
+}
+
+pub(super) fn audit(
+    conn: &Connection,
+    now: Timestamp,
+    workspace_id: &str,
+    filter: &AuditFilter,
+    page: &PageRequest,
+) -> Result<Page<AuditItem>, StoreError> {
+    let items: Vec<(i64, AuditItem)> = conn
+        .prepare_cached(
+            "SELECT seq, id, at, actor_type, actor_id, actor_name, action, resource, detail
+             FROM audit
+             WHERE workspace_id = ?1
+               AND (?2 IS NULL OR actor_id = ?2)
+               AND (?3 IS NULL OR resource = ?3)
+               AND (?4 IS NULL OR action = ?4)
+               AND (?5 IS NULL OR seq < ?5)
+             ORDER BY seq DESC LIMIT ?6",
+        )?
+        .query_map(
+            params![
+                workspace_id,
+                filter.actor_id,
+                filter.resource.as_ref().map(ResourceKey::as_str),
+                filter.action,
+                page.after,
+                i64::from(page.limit) + 1
+            ],
+            |row| {
+                Ok((
+                    row.get(0)?,
+                    AuditItem {
+                        id: row.get(1)?,
+                        at: rows::ts(row.get(2)?),
+                        actor: AuditActor {
+                            kind: row.get(3)?,
+                            id: row.get(4)?,
+                            name: row.get(5)?,
+                        },
+                        action: row.get(6)?,
+                        resource: row.get(7)?,
+                        detail: detail(row, 8)?,
+                    },
+                ))
+            },
+        )?
+        .collect::<Result<_, _>>()?;
+    Ok(paginate(items, page, now))
+}
+
+pub(super) fn usage(
+    conn: &Connection,
+    now: Timestamp,
+    workspace_id: &str,
+    since: Option<Timestamp>,
+    until: Option<Timestamp>,
+) -> Result<UsageResponse, StoreError> {
+    // One read transaction, so every number describes the same moment.
+    conn.execute_batch("BEGIN")?;
+    let result = usage_in_transaction(conn, now, workspace_id, since, until);
+    let _ = conn.execute_batch("COMMIT");
+    result
+}
+
+fn usage_in_transaction(
+    conn: &Connection,
+    now: Timestamp,
+    workspace_id: &str,
+    since: Option<Timestamp>,
+    until: Option<Timestamp>,
+) -> Result<UsageResponse, StoreError> {
+    let plan = plan_of(conn, workspace_id)?;
+    let count = |sql: &str, params: &[&dyn rusqlite::ToSql]| -> Result<u64, StoreError> {
+        Ok(conn
+            .prepare_cached(sql)?
+            .query_row(params, |row| row.get::<_, i64>(0))?
+            .max(0) as u64)
+    };
+    let usage = Usage {
+        agents: count(
+            "SELECT COUNT(*) FROM agents WHERE workspace_id = ?1 AND deleted_at IS NULL",
+            &[&workspace_id],
+        )?,
+        active_claims: count(
+            "SELECT COUNT(*) FROM claims
+             WHERE workspace_id = ?1 AND released_at IS NULL AND expires_at > ?2",
+            &[&workspace_id, &now.unix_millis()],
+        )?,
+        protected_resources: count(
+            "SELECT COUNT(*) FROM resources WHERE workspace_id = ?1",
+            &[&workspace_id],
+        )?,
+    };
+    let until = until.unwrap_or(now);
+    let from = since.map_or(i64::MIN, Timestamp::unix_millis);
+    let (started, observed, skipped, would_block) = conn
+        .prepare_cached(
+            "SELECT
+                COALESCE(SUM(decision = 'proceed' AND mode = 'enforce'), 0),
+                COALESCE(SUM(mode = 'observe'), 0),
+                COALESCE(SUM(decision = 'skip_run'), 0),
+                COALESCE(SUM(mode = 'observe' AND would_block), 0)
+             FROM runs WHERE workspace_id = ?1 AND created_at >= ?2 AND created_at < ?3",
+        )?
+        .query_row(params![workspace_id, from, until.unix_millis()], |row| {
+            Ok((
+                row.get::<_, i64>(0)?,
+                row.get::<_, i64>(1)?,
+                row.get::<_, i64>(2)?,
+                row.get::<_, i64>(3)?,
+            ))
+        })?;
+    let holds_created = count(
+        "SELECT COUNT(*) FROM holds WHERE workspace_id = ?1 AND created_at >= ?2 AND created_at < ?3",
+        &[&workspace_id, &from, &until.unix_millis()],
+    )?;
+    let non_negative = |n: i64| n.max(0) as u64;
+    Ok(UsageResponse {
+        plan,
+        limits: plan.limits(),
+        usage,
+        counts: UsageCounts {
+            runs_started: non_negative(started),
+            runs_observed: non_negative(observed),
+            runs_skipped: non_negative(skipped),
+            would_have_blocked: non_negative(would_block),
+            holds_created,
+        },
+        since,
+        until,
+        server_time: now,
+    })
+}

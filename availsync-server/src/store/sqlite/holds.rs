@@ -1,0 +1,427 @@
+//! Availability holds: atomic check-and-insert, release, availability and
+//! conflict previews.
+
+use availsync_types::{
+    AvailabilityResponse, BusyWindow, ConflictsCheckResponse, FreeWindow, Hold, HoldHolder,
+    HoldResponse, HoldStatus, Page, ResourceKey, Timestamp,
+};
+use rusqlite::{Connection, OptionalExtension, Row, params};
+use serde_json::json;
+
+use super::accounts::Refusable;
+use super::events::{ActivityEvent, AuditEvent, record_activity, record_audit};
+use super::rows::{self, paginate};
+use crate::domain::ids::{IdKind, new_id};
+use crate::domain::schedule::{Window, free_windows};
+use crate::store::{HoldFilter, NewHold, PageRequest, Principal, StoreError};
+
+const HOLD_COLUMNS: &str = "seq, id, resource, start_at, end_at, purpose, holder_type, holder_id,
+    holder_name, expires_at, created_at, released_at";
+
+/// A hold as stored.
+struct StoredHold {
+    seq: i64,
+    hold: Hold,
+}
+
+fn stored_hold(row: &Row<'_>, now: Timestamp) -> rusqlite::Result<StoredHold> {
+    let expires_at = row.get::<_, Option<i64>>(9)?.map(rows::ts);
+    let released_at = row.get::<_, Option<i64>>(11)?;
+    let status = match (released_at, expires_at) {
+        (Some(_), _) => HoldStatus::Released,
+        (None, Some(at)) if at <= now => HoldStatus::Expired,
+        _ => HoldStatus::Active,
+    };
+    Ok(StoredHold {
+        seq: row.get(0)?,
+        hold: Hold {
+            hold_id: row.get(1)?,
+            resource: row.get(2)?,
+            start: rows::ts(row.get(3)?),
+            end: rows::ts(row.get(4)?),
+            purpose: row.get(5)?,
+            status,
+            holder: HoldHolder {
+                kind: row.get(6)?,
+                id: row.get(7)?,
+                name: row.get(8)?,
+            },
+            expires_at,
+            created_at: rows::ts(row.get(10)?),
+        },
+    })
+}
+
+fn busy(hold: Hold) -> BusyWindow {
+    BusyWindow {
+        hold_id: hold.hold_id,
+        start: hold.start,
+        end: hold.end,
+        holder: hold.holder,
+    }
+}
+
+fn holder_of(principal: &Principal) -> HoldHolder {
+    match principal {
+        Principal::Agent(a) => HoldHolder {
+            kind: "agent".into(),
+            id: a.agent_id.clone(),
+            name: a.agent_name.clone(),
+        },
+        Principal::Human(s) => HoldHolder {
+            kind: "user".into(),
+            id: s.user.id.clone(),
+            name: s.user.email.clone(),
+        },
+    }
+}
+
+/// Live holds on a resource overlapping a window, by start.
+fn overlapping(
+    conn: &Connection,
+    now: Timestamp,
+    workspace_id: &str,
+    resource: &str,
+    window: Window,
+) -> Result<Vec<Hold>, StoreError> {
+    let sql = format!(
+        "SELECT {HOLD_COLUMNS} FROM holds
+         WHERE workspace_id = ?1 AND resource = ?2 AND released_at IS NULL
+           AND (expires_at IS NULL OR expires_at > ?3)
+           AND start_at < ?5 AND ?4 < end_at
+         ORDER BY start_at, seq"
+    );
+    let holds = conn
+        .prepare_cached(&sql)?
+        .query_map(
+            params![
+                workspace_id,
+                resource,
+                now.unix_millis(),
+                window.start.unix_millis(),
+                window.end.unix_millis()
+            ],
+            |row| stored_hold(row, now).map(|s| s.hold),
+        )?
+        .collect::<Result<_, _>>()?;
+    Ok(holds)
+}
+
+/// An activity event caused by `principal`.
+fn activity<'a>(
+    principal: &'a Principal,
+    kind: &'static str,
+    resource: &'a str,
+    detail: serde_json::Value,
+) -> ActivityEvent<'a> {
+    let (agent_id, agent_name) = match principal {
+        Principal::Agent(a) => (Some(a.agent_id.as_str()), Some(a.agent_name.as_str())),
+        Principal::Human(_) => (None, None),
+    };
+    let detail = match principal {
+        Principal::Human(s) => {
+            let mut detail = detail;
+            if let Some(map) = detail.as_object_mut() {
+                map.insert("user_id".into(), json!(s.user.id));
+            }
+            detail
+        }
+        Principal::Agent(_) => detail,
+    };
+    ActivityEvent {
+        workspace_id: principal.workspace_id(),
+        agent_id,
+        agent_name,
+        kind,
+        resource: Some(resource),
+        decision: None,
+        run_id: None,
+        detail,
+    }
+}
+
+pub(super) fn create(
+    conn: &Connection,
+    now: Timestamp,
+    principal: &Principal,
+    new: NewHold,
+) -> Refusable<HoldResponse> {
+    let workspace_id = principal.workspace_id();
+    let holder = holder_of(principal);
+    let resource = new.resource.as_str();
+    if let Some(key) = &new.idempotency_key {
+        let sql = format!(
+            "SELECT {HOLD_COLUMNS} FROM holds
+             WHERE workspace_id = ?1 AND holder_id = ?2 AND idempotency_key = ?3"
+        );
+        let existing = conn
+            .prepare_cached(&sql)?
+            .query_row(params![workspace_id, holder.id, key], |row| {
+                stored_hold(row, now)
+            })
+            .optional()?;
+        if let Some(existing) = existing {
+            let same = existing.hold.resource == resource
+                && existing.hold.start == new.window.start
+                && existing.hold.end == new.window.end;
+            return Ok(if same {
+                Ok(HoldResponse {
+                    hold: existing.hold,
+                    replayed: true,
+                    server_time: now,
+                })
+            } else {
+                Err(StoreError::IdempotencyKeyReused)
+            });
+        }
+    }
+    let window_json = json!({"start": new.window.start, "end": new.window.end});
+    let conflicts = overlapping(conn, now, workspace_id, resource, new.window)?;
+    if !conflicts.is_empty() {
+        let ids: Vec<&str> = conflicts.iter().map(|h| h.hold_id.as_str()).collect();
+        record_activity(
+            conn,
+            now,
+            activity(
+                principal,
+                "hold_rejected",
+                resource,
+                json!({"window": window_json, "conflicts": ids}),
+            ),
+        )?;
+        record_audit(
+            conn,
+            now,
+            AuditEvent {
+                workspace_id: Some(workspace_id),
+                actor: &principal.actor(),
+                action: "hold_conflict",
+                resource: Some(resource),
+                detail: json!({"window": window_json, "conflicts": ids}),
+            },
+        )?;
+        return Ok(Err(StoreError::HoldConflict {
+            conflicts: conflicts.into_iter().map(busy).collect(),
+        }));
+    }
+    let hold_id = new_id(IdKind::Hold);
+    let expires_at = new
+        .ttl_seconds
+        .map(|ttl| now.add_millis(i64::from(ttl) * 1000));
+    conn.prepare_cached(
+        "INSERT INTO holds (id, workspace_id, resource, start_at, end_at, purpose, holder_type,
+                            holder_id, holder_name, expires_at, idempotency_key, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+    )?
+    .execute(params![
+        hold_id,
+        workspace_id,
+        resource,
+        new.window.start.unix_millis(),
+        new.window.end.unix_millis(),
+        new.purpose,
+        holder.kind,
+        holder.id,
+        holder.name,
+        expires_at.map(Timestamp::unix_millis),
+        new.idempotency_key,
+        now.unix_millis(),
+    ])?;
+    let detail = json!({"hold_id": hold_id, "window": window_json, "expires_at": expires_at,
+                        "purpose": new.purpose});
+    record_activity(
+        conn,
+        now,
+        activity(principal, "hold_created", resource, detail.clone()),
+    )?;
+    record_audit(
+        conn,
+        now,
+        AuditEvent {
+            workspace_id: Some(workspace_id),
+            actor: &principal.actor(),
+            action: "hold_created",
+            resource: Some(resource),
+            detail,
+        },
+    )?;
+    let hold = find(conn, now, workspace_id, &hold_id)?
+        .ok_or_else(|| StoreError::Backend("new hold not readable".into()))?
+        .hold;
+    Ok(Ok(HoldResponse {
+        hold,
+        replayed: false,
+        server_time: now,
+    }))
+}
+
+fn find(
+    conn: &Connection,
+    now: Timestamp,
+    workspace_id: &str,
+    hold_id: &str,
+) -> Result<Option<StoredHold>, StoreError> {
+    let sql = format!("SELECT {HOLD_COLUMNS} FROM holds WHERE workspace_id = ?1 AND id = ?2");
+    Ok(conn
+        .prepare_cached(&sql)?
+        .query_row(params![workspace_id, hold_id], |row| stored_hold(row, now))
+        .optional()?)
+}
+
+pub(super) fn release(
+    conn: &Connection,
+    now: Timestamp,
+    principal: &Principal,
+    hold_id: &str,
+) -> Result<(), StoreError> {
+    let workspace_id = principal.workspace_id();
+    let stored = find(conn, now, workspace_id, hold_id)?.ok_or(StoreError::NotFound("hold"))?;
+    if let Principal::Agent(agent) = principal
+        && stored.hold.holder.id != agent.agent_id
+    {
+        return Err(StoreError::Forbidden(
+            "this hold belongs to another holder; only its holder or a workspace member may release it",
+        ));
+    }
+    if stored.hold.status != HoldStatus::Active {
+        // Already released or lapsed: releasing again changes nothing.
+        return Ok(());
+    }
+    conn.execute(
+        "UPDATE holds SET released_at = ?1 WHERE seq = ?2",
+        params![now.unix_millis(), stored.seq],
+    )?;
+    let detail = json!({"hold_id": hold_id, "holder": stored.hold.holder});
+    record_activity(
+        conn,
+        now,
+        activity(
+            principal,
+            "hold_released",
+            &stored.hold.resource,
+            detail.clone(),
+        ),
+    )?;
+    record_audit(
+        conn,
+        now,
+        AuditEvent {
+            workspace_id: Some(workspace_id),
+            actor: &principal.actor(),
+            action: "hold_released",
+            resource: Some(&stored.hold.resource),
+            detail,
+        },
+    )
+}
+
+pub(super) fn list(
+    conn: &Connection,
+    now: Timestamp,
+    workspace_id: &str,
+    filter: &HoldFilter,
+    page: &PageRequest,
+) -> Result<Page<Hold>, StoreError> {
+    let sql = format!(
+        "SELECT {HOLD_COLUMNS} FROM holds
+         WHERE workspace_id = ?1
+           AND (?2 IS NULL OR resource = ?2)
+           AND (?3 IS NULL OR seq < ?3)
+           AND (?4 = 0 OR (released_at IS NULL AND (expires_at IS NULL OR expires_at > ?5)))
+         ORDER BY seq DESC LIMIT ?6"
+    );
+    let holds: Vec<(i64, Hold)> = conn
+        .prepare_cached(&sql)?
+        .query_map(
+            params![
+                workspace_id,
+                filter.resource.as_ref().map(ResourceKey::as_str),
+                page.after,
+                filter.active_only,
+                now.unix_millis(),
+                i64::from(page.limit) + 1
+            ],
+            |row| stored_hold(row, now).map(|s| (s.seq, s.hold)),
+        )?
+        .collect::<Result<_, _>>()?;
+    Ok(paginate(holds, page, now))
+}
+
+pub(super) fn availability(
+    conn: &Connection,
+    now: Timestamp,
+    principal: &Principal,
+    resource: &ResourceKey,
+    window: Window,
+) -> Result<AvailabilityResponse, StoreError> {
+    let holds = overlapping(
+        conn,
+        now,
+        principal.workspace_id(),
+        resource.as_str(),
+        window,
+    )?;
+    let busy_windows: Vec<Window> = holds
+        .iter()
+        .map(|h| Window {
+            start: h.start,
+            end: h.end,
+        })
+        .collect();
+    let free: Vec<FreeWindow> = free_windows(window, &busy_windows)
+        .into_iter()
+        .map(|w| FreeWindow {
+            start: w.start,
+            end: w.end,
+        })
+        .collect();
+    record_activity(
+        conn,
+        now,
+        activity(
+            principal,
+            "availability_checked",
+            resource.as_str(),
+            json!({"from": window.start, "to": window.end, "busy": holds.len(), "free": free.len()}),
+        ),
+    )?;
+    Ok(AvailabilityResponse {
+        resource: resource.to_string(),
+        from: window.start,
+        to: window.end,
+        busy: holds.into_iter().map(busy).collect(),
+        free,
+        server_time: now,
+    })
+}
+
+pub(super) fn check_conflicts(
+    conn: &Connection,
+    now: Timestamp,
+    principal: &Principal,
+    resource: &ResourceKey,
+    window: Window,
+) -> Result<ConflictsCheckResponse, StoreError> {
+    let holds = overlapping(
+        conn,
+        now,
+        principal.workspace_id(),
+        resource.as_str(),
+        window,
+    )?;
+    record_activity(
+        conn,
+        now,
+        activity(
+            principal,
+            "conflicts_checked",
+            resource.as_str(),
+            json!({"window": {"start": window.start, "end": window.end}, "conflict": !holds.is_empty()}),
+        ),
+    )?;
+    Ok(ConflictsCheckResponse {
+        conflict: !holds.is_empty(),
+        conflicts: holds.into_iter().map(busy).collect(),
+        server_time: now,
+    })
+}

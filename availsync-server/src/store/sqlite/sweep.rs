@@ -1,0 +1,101 @@
+//! The background sweep: records each lapsed claim and hold exactly once,
+//! and prunes old activity. Correctness never depends on it: a lapsed lease
+//! is dead the moment its `expires_at` passes.
+
+use availsync_types::Timestamp;
+use rusqlite::{Connection, params};
+use serde_json::json;
+
+use super::events::{AuditEvent, record_audit};
+use super::rows;
+use crate::store::{Actor, LOGIN_FAILURE_WINDOW_MS, StoreError, SweepReport};
+
+/// Most lapses recorded per sweep, so one sweep never holds the writer long.
+const BATCH: i64 = 500;
+
+pub(super) fn sweep(
+    conn: &Connection,
+    now: Timestamp,
+    activity_retention_ms: i64,
+) -> Result<SweepReport, StoreError> {
+    let claims: Vec<(String, String, String, String, String, i64)> = conn
+        .prepare_cached(
+            "SELECT c.id, c.workspace_id, c.resource, c.agent_id, r.run_id, c.expires_at
+             FROM claims c JOIN runs r ON r.seq = c.run_seq
+             WHERE c.released_at IS NULL AND c.expiry_recorded = 0 AND c.expires_at <= ?1
+             ORDER BY c.expires_at LIMIT ?2",
+        )?
+        .query_map(params![now.unix_millis(), BATCH], |row| {
+            Ok((
+                row.get(0)?,
+                row.get(1)?,
+                row.get(2)?,
+                row.get(3)?,
+                row.get(4)?,
+                row.get(5)?,
+            ))
+        })?
+        .collect::<Result<_, _>>()?;
+    for (claim_id, workspace_id, resource, agent_id, run_id, expires_at) in &claims {
+        conn.execute(
+            "UPDATE claims SET expiry_recorded = 1 WHERE id = ?1",
+            [claim_id],
+        )?;
+        record_audit(
+            conn,
+            now,
+            AuditEvent {
+                workspace_id: Some(workspace_id),
+                actor: &Actor::System,
+                action: "claim_expired",
+                resource: Some(resource),
+                detail: json!({"claim_id": claim_id, "run_id": run_id, "agent_id": agent_id,
+                               "expired_at": rows::ts(*expires_at)}),
+            },
+        )?;
+    }
+    let holds: Vec<(i64, String, String, String, i64)> = conn
+        .prepare_cached(
+            "SELECT seq, id, workspace_id, resource, expires_at FROM holds
+             WHERE released_at IS NULL AND expires_at IS NOT NULL AND expiry_recorded = 0
+               AND expires_at <= ?1
+             ORDER BY expires_at LIMIT ?2",
+        )?
+        .query_map(params![now.unix_millis(), BATCH], |row| {
+            Ok((
+                row.get(0)?,
+                row.get(1)?,
+                row.get(2)?,
+                row.get(3)?,
+                row.get(4)?,
+            ))
+        })?
+        .collect::<Result<_, _>>()?;
+    for (seq, hold_id, workspace_id, resource, expires_at) in &holds {
+        conn.execute("UPDATE holds SET expiry_recorded = 1 WHERE seq = ?1", [seq])?;
+        record_audit(
+            conn,
+            now,
+            AuditEvent {
+                workspace_id: Some(workspace_id),
+                actor: &Actor::System,
+                action: "hold_expired",
+                resource: Some(resource),
+                detail: json!({"hold_id": hold_id, "expired_at": rows::ts(*expires_at)}),
+            },
+        )?;
+    }
+    let activity_pruned = conn.execute(
+        "DELETE FROM activity WHERE at < ?1",
+        [now.unix_millis().saturating_sub(activity_retention_ms)],
+    )?;
+    conn.execute(
+        "DELETE FROM login_failures WHERE at <= ?1",
+        [now.unix_millis() - LOGIN_FAILURE_WINDOW_MS],
+    )?;
+    Ok(SweepReport {
+        claims_expired: claims.len(),
+        holds_expired: holds.len(),
+        activity_pruned,
+    })
+}
