@@ -1,6 +1,88 @@
-//! The Availsync SDK.
+//! The Availsync SDK: check in before you act.
 //!
-//! This release carries the shared wire types ([`types`]); the typed client
-//! and the auto-extending run guard build on them.
+//! An automation claims a resource (`repo:owner/name`, `project:key`) before
+//! it works on it, and gets a TTL lease — or a clear "skip": someone else is
+//! working on it. The [`RunGuard`] keeps the lease alive in the background,
+//! tells you at once if it is lost, and finishes the run when you are done.
+//!
+//! # Quick start
+//!
+//! ```no_run
+//! use availsync_sdk::{Client, Outcome, RunStart, StartRun};
+//! use std::time::Duration;
+//!
+//! # async fn demo() -> availsync_sdk::Result<()> {
+//! // AVAILSYNC_URL (default http://127.0.0.1:8787) and AVAILSYNC_API_KEY.
+//! let client = Client::from_env()?;
+//!
+//! let start = StartRun::new("repo:acme/web")?
+//!     .ttl(Duration::from_secs(60))
+//!     .purpose("nightly deploy");
+//! match client.claim(start).await? {
+//!     RunStart::Claimed(guard) => {
+//!         let token = guard.cancellation_token();
+//!         tokio::select! {
+//!             _ = deploy(guard.fencing_token()) => guard.finish(Outcome::Succeeded).await?,
+//!             _ = token.cancelled() => {
+//!                 eprintln!("lease lost: stop writing");
+//!                 guard.finish(Outcome::Cancelled).await?
+//!             }
+//!         };
+//!     }
+//!     RunStart::Skipped(skip) => {
+//!         eprintln!("not now: {}", skip.reason.message);
+//!     }
+//!     RunStart::Observed(run) => {
+//!         deploy(0).await;
+//!         run.finish(Outcome::Succeeded).await?;
+//!     }
+//! }
+//! # Ok(()) }
+//! # async fn deploy(_fencing_token: u64) {}
+//! ```
+//!
+//! Or let [`Client::guarded`] do all of that around a closure.
+//!
+//! # What the guard promises
+//!
+//! - It extends the lease about every ttl/3, and retries transient failures
+//!   (connection errors, timeouts, 429, 502-504) until the lease would lapse
+//!   by the local monotonic clock, less a safety margin.
+//! - Its state goes held → uncertain (extends failing) → lost, observable as
+//!   a [`tokio::sync::watch`] ([`RunGuard::watch`]); [`RunGuard::lost`] and
+//!   [`RunGuard::cancellation_token`] fire as soon as the server says
+//!   `lease_lost` or the local deadline passes — before the server would
+//!   hand the resource to someone else.
+//! - Dropping an unfinished guard finishes the run as `cancelled` in the
+//!   background when a tokio runtime runs; otherwise the lease lapses.
+//!
+//! # Retries
+//!
+//! Idempotent calls are retried with jittered exponential backoff
+//! ([`RetryPolicy`]). `run/start` always carries a client-chosen `run_id`
+//! and hold creation an idempotency key, so a retry replays instead of
+//! taking a second claim or hold.
+//!
+//! Humans' endpoints (sign-up, agents, keys, audit) are on [`AdminClient`].
 
+mod admin;
+mod client;
+mod config;
+mod error;
+mod guard;
+mod guarded;
+mod paging;
+mod requests;
+mod transport;
+
+pub use admin::AdminClient;
 pub use availsync_types as types;
+pub use availsync_types::{Mode, Outcome, ResourceKey, Timestamp};
+pub use client::Client;
+pub use config::{API_KEY_ENV, ClientBuilder, RetryPolicy, URL_ENV, URL_ENV_ALIAS};
+pub use error::{ApiError, Error, Result};
+pub use guard::{Lease, LeaseState, LossReason, ObservedRun, RunGuard, RunStart, Skipped};
+pub use guarded::Guarded;
+pub use requests::{
+    ActivityQuery, AuditQuery, HoldsQuery, NewHold, RunsQuery, StartRun, new_run_id,
+};

@@ -1,0 +1,289 @@
+//! The admin client for humans: sign up, log in, manage agents and keys,
+//! read the audit log.
+
+use std::sync::{Arc, Mutex};
+
+use availsync_types::{
+    ActivityItem, Agent, AgentResponse, AgentWithKey, AuditItem, AuthResponse, CreateAgentRequest,
+    LoginRequest, Mode, Page, Run, SessionResponse, SignupRequest, Timestamp, UpdateAgentRequest,
+    UsageResponse,
+};
+use futures::Stream;
+use reqwest::Method;
+
+use crate::client::{activity_page, runs_page, usage};
+use crate::config::ClientBuilder;
+use crate::error::Result;
+use crate::paging::pages;
+use crate::requests::{ActivityQuery, AuditQuery, RunsQuery, pairs};
+use crate::transport::{Credentials, Retry, Transport};
+
+/// A human's client. It keeps the session cookie that signup or login set
+/// and sends it with every call.
+///
+/// ```no_run
+/// # async fn demo() -> availsync_sdk::Result<()> {
+/// use availsync_sdk::AdminClient;
+///
+/// let admin = AdminClient::new("http://127.0.0.1:8787")?;
+/// admin.login("ana@example.com", "correct horse battery").await?;
+/// let created = admin.create_agent("ci-bot", None).await?;
+/// println!("store this key now: {}", created.api_key);
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct AdminClient {
+    transport: Transport,
+}
+
+impl std::fmt::Debug for AdminClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AdminClient")
+            .field("base_url", &self.transport.base_url())
+            .field("signed_in", &self.is_signed_in())
+            .finish()
+    }
+}
+
+impl AdminClient {
+    /// A client for the server at `base_url`, not yet signed in.
+    pub fn new(base_url: &str) -> Result<Self> {
+        Self::with_builder(ClientBuilder::new().base_url(base_url))
+    }
+
+    /// A client with the builder's URL, timeouts and retry policy (its API
+    /// key, if any, is not used).
+    pub fn with_builder(builder: ClientBuilder) -> Result<Self> {
+        Ok(Self {
+            transport: builder.transport(Credentials::Session(Arc::new(Mutex::new(None))))?,
+        })
+    }
+
+    /// True once signup or login succeeded (and until logout).
+    pub fn is_signed_in(&self) -> bool {
+        match self.transport.credentials() {
+            Credentials::Session(cookie) => cookie.lock().map(|c| c.is_some()).unwrap_or(false),
+            Credentials::ApiKey(_) => false,
+        }
+    }
+
+    /// `POST /v1/auth/signup`: creates a workspace and signs in.
+    pub async fn signup(
+        &self,
+        email: &str,
+        password: &str,
+        workspace_name: &str,
+    ) -> Result<AuthResponse> {
+        let body = SignupRequest {
+            email: email.to_owned(),
+            password: password.to_owned(),
+            workspace_name: workspace_name.to_owned(),
+        };
+        self.transport
+            .json(
+                Method::POST,
+                "/v1/auth/signup",
+                &[],
+                Some(&body),
+                Retry::ConnectOnly,
+            )
+            .await
+    }
+
+    /// `POST /v1/auth/login`.
+    pub async fn login(&self, email: &str, password: &str) -> Result<AuthResponse> {
+        let body = LoginRequest {
+            email: email.to_owned(),
+            password: password.to_owned(),
+        };
+        self.transport
+            .json(
+                Method::POST,
+                "/v1/auth/login",
+                &[],
+                Some(&body),
+                Retry::ConnectOnly,
+            )
+            .await
+    }
+
+    /// `POST /v1/auth/logout`: revokes the session.
+    pub async fn logout(&self) -> Result<()> {
+        self.transport
+            .empty(
+                Method::POST,
+                "/v1/auth/logout",
+                None::<&()>,
+                Retry::Idempotent,
+            )
+            .await?;
+        if let Credentials::Session(cookie) = self.transport.credentials()
+            && let Ok(mut cookie) = cookie.lock()
+        {
+            *cookie = None;
+        }
+        Ok(())
+    }
+
+    /// `GET /v1/session`.
+    pub async fn session(&self) -> Result<SessionResponse> {
+        self.transport
+            .json(
+                Method::GET,
+                "/v1/session",
+                &[],
+                None::<&()>,
+                Retry::Idempotent,
+            )
+            .await
+    }
+
+    /// `POST /v1/agents`: the answer holds the API key, shown this once.
+    pub async fn create_agent(&self, name: &str, mode: Option<Mode>) -> Result<AgentWithKey> {
+        let body = CreateAgentRequest {
+            name: name.to_owned(),
+            mode,
+        };
+        self.transport
+            .json(
+                Method::POST,
+                "/v1/agents",
+                &[],
+                Some(&body),
+                Retry::ConnectOnly,
+            )
+            .await
+    }
+
+    /// `GET /v1/agents`: one page, newest first.
+    pub async fn agents_page(
+        &self,
+        limit: Option<u32>,
+        cursor: Option<&str>,
+    ) -> Result<Page<Agent>> {
+        let params = pairs(&[
+            ("limit", limit.map(|l| l.to_string())),
+            ("cursor", cursor.map(str::to_owned)),
+        ]);
+        self.transport
+            .json(
+                Method::GET,
+                "/v1/agents",
+                &params,
+                None::<&()>,
+                Retry::Idempotent,
+            )
+            .await
+    }
+
+    /// `PATCH /v1/agents/{id}`.
+    pub async fn update_agent(&self, agent_id: &str, update: &UpdateAgentRequest) -> Result<Agent> {
+        let answer: AgentResponse = self
+            .transport
+            .json(
+                Method::PATCH,
+                &format!("/v1/agents/{agent_id}"),
+                &[],
+                Some(update),
+                Retry::Idempotent,
+            )
+            .await?;
+        Ok(answer.agent)
+    }
+
+    /// `POST /v1/agents/{id}/rotate-key`: the old key stops working at once.
+    pub async fn rotate_key(&self, agent_id: &str) -> Result<AgentWithKey> {
+        self.transport
+            .json(
+                Method::POST,
+                &format!("/v1/agents/{agent_id}/rotate-key"),
+                &[],
+                None::<&()>,
+                Retry::ConnectOnly,
+            )
+            .await
+    }
+
+    /// `DELETE /v1/agents/{id}`: its key stops working; its claims are
+    /// released.
+    pub async fn delete_agent(&self, agent_id: &str) -> Result<()> {
+        self.transport
+            .empty(
+                Method::DELETE,
+                &format!("/v1/agents/{agent_id}"),
+                None::<&()>,
+                Retry::ConnectOnly,
+            )
+            .await
+    }
+
+    /// `GET /v1/audit`: one page.
+    pub async fn audit_page(
+        &self,
+        query: &AuditQuery,
+        cursor: Option<&str>,
+    ) -> Result<Page<AuditItem>> {
+        audit_page(&self.transport, query, cursor).await
+    }
+
+    /// `GET /v1/audit`: every page, newest first, as a stream.
+    pub fn audit(
+        &self,
+        query: AuditQuery,
+    ) -> impl Stream<Item = Result<AuditItem>> + Send + 'static {
+        let transport = self.transport.clone();
+        pages(move |cursor| {
+            let (transport, query) = (transport.clone(), query.clone());
+            async move { audit_page(&transport, &query, cursor.as_deref()).await }
+        })
+    }
+
+    /// `GET /v1/activity`: every page, newest first, as a stream.
+    pub fn activity(
+        &self,
+        query: ActivityQuery,
+    ) -> impl Stream<Item = Result<ActivityItem>> + Send + 'static {
+        let transport = self.transport.clone();
+        pages(move |cursor| {
+            let (transport, query) = (transport.clone(), query.clone());
+            async move { activity_page(&transport, &query, cursor.as_deref()).await }
+        })
+    }
+
+    /// `GET /v1/work/runs`: one page.
+    pub async fn runs_page(&self, query: &RunsQuery, cursor: Option<&str>) -> Result<Page<Run>> {
+        runs_page(&self.transport, query, cursor).await
+    }
+
+    /// `POST /v1/activity/usage`.
+    pub async fn usage(
+        &self,
+        since: Option<Timestamp>,
+        until: Option<Timestamp>,
+    ) -> Result<UsageResponse> {
+        usage(&self.transport, since, until).await
+    }
+}
+
+async fn audit_page(
+    transport: &Transport,
+    query: &AuditQuery,
+    cursor: Option<&str>,
+) -> Result<Page<AuditItem>> {
+    let params = pairs(&[
+        ("actor_id", query.actor_id.clone()),
+        ("resource", query.resource.as_ref().map(ToString::to_string)),
+        ("action", query.action.clone()),
+        ("limit", query.limit.map(|l| l.to_string())),
+        ("cursor", cursor.map(str::to_owned)),
+    ]);
+    transport
+        .json(
+            Method::GET,
+            "/v1/audit",
+            &params,
+            None::<&()>,
+            Retry::Idempotent,
+        )
+        .await
+}

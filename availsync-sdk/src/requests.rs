@@ -1,0 +1,228 @@
+//! Options of the calls that take more than one or two arguments.
+
+use std::time::Duration;
+
+use availsync_types::{Mode, ResourceKey, Timestamp};
+use rand::RngCore;
+
+/// A `run/start`: the resource and its options.
+///
+/// The SDK always sends a `run_id` (yours, or a random one), so a retried
+/// start replays the same run instead of taking a second claim.
+///
+/// ```
+/// use availsync_sdk::StartRun;
+/// use std::time::Duration;
+///
+/// let start = StartRun::new("repo:Acme/Web")?
+///     .ttl(Duration::from_secs(120))
+///     .purpose("nightly deploy")
+///     .run_id("deploy-42");
+/// assert_eq!(start.resource().as_str(), "repo:acme/web");
+/// assert_eq!(start.run_id_value(), "deploy-42");
+/// # Ok::<(), availsync_sdk::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct StartRun {
+    pub(crate) resource: ResourceKey,
+    pub(crate) ttl_seconds: Option<u32>,
+    pub(crate) run_id: String,
+    pub(crate) purpose: Option<String>,
+    pub(crate) observe: bool,
+    pub(crate) metadata: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+/// A new random client-side run id (`run-` plus 32 hex digits).
+pub fn new_run_id() -> String {
+    let mut bytes = [0u8; 16];
+    rand::rng().fill_bytes(&mut bytes);
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    format!("run-{hex}")
+}
+
+impl StartRun {
+    /// A start on `resource` (validated and normalised here).
+    pub fn new(resource: &str) -> crate::Result<Self> {
+        Ok(Self::for_key(resource.parse()?))
+    }
+
+    /// A start on an already parsed resource key.
+    pub fn for_key(resource: ResourceKey) -> Self {
+        Self {
+            resource,
+            ttl_seconds: None,
+            run_id: new_run_id(),
+            purpose: None,
+            observe: false,
+            metadata: None,
+        }
+    }
+
+    /// Lease length (10-3600 s; whole seconds, rounded up).
+    pub fn ttl(mut self, ttl: Duration) -> Self {
+        self.ttl_seconds = Some(
+            u32::try_from(ttl.as_secs() + u64::from(ttl.subsec_nanos() > 0)).unwrap_or(u32::MAX),
+        );
+        self
+    }
+
+    /// A stable run id, e.g. from the CI environment, so a retried job
+    /// replays its claim.
+    pub fn run_id(mut self, run_id: impl Into<String>) -> Self {
+        self.run_id = run_id.into();
+        self
+    }
+
+    /// What the run is for, shown to other agents and humans.
+    pub fn purpose(mut self, purpose: impl Into<String>) -> Self {
+        self.purpose = Some(purpose.into());
+        self
+    }
+
+    /// A dry run: proceed without a lease and learn whether it would have
+    /// been blocked.
+    pub fn observe(mut self) -> Self {
+        self.observe = true;
+        self
+    }
+
+    /// Free-form JSON kept with the run.
+    pub fn metadata(mut self, metadata: serde_json::Map<String, serde_json::Value>) -> Self {
+        self.metadata = Some(metadata);
+        self
+    }
+
+    /// The resource.
+    pub fn resource(&self) -> &ResourceKey {
+        &self.resource
+    }
+
+    /// The run id that will be sent.
+    pub fn run_id_value(&self) -> &str {
+        &self.run_id
+    }
+
+    pub(crate) fn body(&self) -> availsync_types::StartRunRequest {
+        availsync_types::StartRunRequest {
+            resource: self.resource.to_string(),
+            ttl_seconds: self.ttl_seconds,
+            run_id: Some(self.run_id.clone()),
+            purpose: self.purpose.clone(),
+            mode: self.observe.then_some(Mode::Observe),
+            metadata: self.metadata.clone(),
+        }
+    }
+}
+
+/// A hold to create on `[start, end)`.
+///
+/// A random idempotency key is sent unless you set one, so a retried create
+/// never makes two holds.
+#[derive(Debug, Clone)]
+pub struct NewHold {
+    pub(crate) resource: ResourceKey,
+    pub(crate) start: Timestamp,
+    pub(crate) end: Timestamp,
+    pub(crate) purpose: Option<String>,
+    pub(crate) ttl_seconds: Option<u32>,
+    pub(crate) idempotency_key: String,
+}
+
+impl NewHold {
+    /// A hold of `[start, end)` on `resource`.
+    pub fn new(resource: &str, start: Timestamp, end: Timestamp) -> crate::Result<Self> {
+        Ok(Self {
+            resource: resource.parse()?,
+            start,
+            end,
+            purpose: None,
+            ttl_seconds: None,
+            idempotency_key: new_run_id().replacen("run-", "hold-", 1),
+        })
+    }
+
+    /// What the hold is for.
+    pub fn purpose(mut self, purpose: impl Into<String>) -> Self {
+        self.purpose = Some(purpose.into());
+        self
+    }
+
+    /// A tentative hold that lapses after `ttl` unless released earlier.
+    pub fn tentative(mut self, ttl: Duration) -> Self {
+        self.ttl_seconds = Some(u32::try_from(ttl.as_secs()).unwrap_or(u32::MAX));
+        self
+    }
+
+    /// Your own idempotency key (e.g. the downstream booking's id).
+    pub fn idempotency_key(mut self, key: impl Into<String>) -> Self {
+        self.idempotency_key = key.into();
+        self
+    }
+
+    pub(crate) fn body(&self) -> availsync_types::CreateHoldRequest {
+        availsync_types::CreateHoldRequest {
+            resource: self.resource.to_string(),
+            start: self.start.to_string(),
+            end: self.end.to_string(),
+            purpose: self.purpose.clone(),
+            ttl_seconds: self.ttl_seconds,
+            idempotency_key: Some(self.idempotency_key.clone()),
+        }
+    }
+}
+
+/// Filters of `GET /v1/work/runs`.
+#[derive(Debug, Clone, Default)]
+pub struct RunsQuery {
+    /// Only runs holding a live lease.
+    pub active_only: bool,
+    /// Only runs on this resource.
+    pub resource: Option<ResourceKey>,
+    /// Page size (1-200).
+    pub limit: Option<u32>,
+}
+
+/// Filters of `GET /v1/holds`.
+#[derive(Debug, Clone, Default)]
+pub struct HoldsQuery {
+    /// Only live holds.
+    pub active_only: bool,
+    /// Only holds on this resource.
+    pub resource: Option<ResourceKey>,
+    /// Page size (1-200).
+    pub limit: Option<u32>,
+}
+
+/// Filters of `GET /v1/activity`.
+#[derive(Debug, Clone, Default)]
+pub struct ActivityQuery {
+    /// Only this agent's events.
+    pub agent_id: Option<String>,
+    /// Only events on this resource.
+    pub resource: Option<ResourceKey>,
+    /// Only events of this kind (see `availsync_types::ACTIVITY_KINDS`).
+    pub kind: Option<String>,
+    /// Page size (1-200).
+    pub limit: Option<u32>,
+}
+
+/// Filters of `GET /v1/audit`.
+#[derive(Debug, Clone, Default)]
+pub struct AuditQuery {
+    /// Only this actor's events.
+    pub actor_id: Option<String>,
+    /// Only events on this resource.
+    pub resource: Option<ResourceKey>,
+    /// Only this action (see `availsync_types::AUDIT_ACTIONS`).
+    pub action: Option<String>,
+    /// Page size (1-200).
+    pub limit: Option<u32>,
+}
+
+/// Query pairs, leaving out unset filters.
+pub(crate) fn pairs(items: &[(&'static str, Option<String>)]) -> Vec<(&'static str, String)> {
+    items
+        .iter()
+        .filter_map(|(k, v)| v.clone().map(|v| (*k, v)))
+        .collect()
+}

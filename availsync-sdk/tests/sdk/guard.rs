@@ -1,0 +1,213 @@
+//! The run guard against the real server.
+
+use std::time::Duration;
+
+use availsync_sdk::{Guarded, LeaseState, LossReason, Outcome, RunStart, RunsQuery, StartRun};
+use tokio::time::Instant;
+
+use crate::support::World;
+
+fn ttl10(resource: &str) -> StartRun {
+    StartRun::new(resource)
+        .unwrap()
+        .ttl(Duration::from_secs(10))
+}
+
+#[tokio::test]
+async fn a_guard_outlives_its_ttl_while_others_are_told_to_skip() {
+    let world = World::new().await;
+    let holder = world.agent("long-job").await;
+    let other = world.agent("other").await;
+    let RunStart::Claimed(guard) = holder.claim(ttl10("repo:acme/web")).await.unwrap() else {
+        panic!("expected a claim");
+    };
+    let first_expiry = guard.expires_at();
+    let until = Instant::now() + Duration::from_secs(35);
+    while Instant::now() < until {
+        match other
+            .claim(StartRun::new("repo:acme/web").unwrap())
+            .await
+            .unwrap()
+        {
+            RunStart::Skipped(skip) => {
+                assert_eq!(skip.holder().unwrap().run_id, guard.run_id());
+            }
+            other => panic!("the lease lapsed: {other:?}"),
+        }
+        tokio::time::sleep(Duration::from_millis(2500)).await;
+    }
+    assert!(guard.is_held());
+    assert!(guard.expires_at() > first_expiry.add_millis(20_000));
+    let done = guard.finish(Outcome::Succeeded).await.unwrap();
+    assert!(done.released);
+    assert!(matches!(
+        other
+            .claim(StartRun::new("repo:acme/web").unwrap())
+            .await
+            .unwrap(),
+        RunStart::Claimed(_)
+    ));
+}
+
+#[tokio::test]
+async fn a_skip_names_the_holder_and_when_to_retry() {
+    let world = World::new().await;
+    let a = world.agent("a").await;
+    let b = world.agent("b").await;
+    let RunStart::Claimed(guard) = a
+        .claim(StartRun::new("project:site").unwrap())
+        .await
+        .unwrap()
+    else {
+        panic!("expected a claim");
+    };
+    let RunStart::Skipped(skip) = b
+        .claim(StartRun::new("project:site").unwrap())
+        .await
+        .unwrap()
+    else {
+        panic!("expected a skip");
+    };
+    let holder = skip.holder().unwrap();
+    assert_eq!(
+        (holder.agent_name.as_str(), holder.run_id.as_str()),
+        ("a", guard.run_id())
+    );
+    assert!(skip.retry_after.unwrap() > Duration::from_secs(200));
+    guard.finish(Outcome::Succeeded).await.unwrap();
+}
+
+#[tokio::test]
+async fn dropping_an_unfinished_guard_finishes_it_as_cancelled() {
+    let world = World::new().await;
+    let a = world.agent("a").await;
+    let b = world.agent("b").await;
+    let RunStart::Claimed(guard) = a
+        .claim(StartRun::new("repo:acme/web").unwrap())
+        .await
+        .unwrap()
+    else {
+        panic!("expected a claim");
+    };
+    let run_id = guard.run_id().to_owned();
+    drop(guard);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        if let RunStart::Claimed(next) = b
+            .claim(StartRun::new("repo:acme/web").unwrap())
+            .await
+            .unwrap()
+        {
+            next.finish(Outcome::Succeeded).await.unwrap();
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the dropped guard never released"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let runs = a.runs_page(&RunsQuery::default(), None).await.unwrap();
+    let dropped = runs.items.iter().find(|r| r.run_id == run_id).unwrap();
+    assert_eq!(dropped.outcome, Some(Outcome::Cancelled));
+}
+
+#[tokio::test]
+async fn a_lease_finished_elsewhere_is_reported_lost_within_one_extend_interval() {
+    let world = World::new().await;
+    let a = world.agent("a").await;
+    let RunStart::Claimed(guard) = a.claim(ttl10("repo:acme/web")).await.unwrap() else {
+        panic!("expected a claim");
+    };
+    let token = guard.cancellation_token();
+    let mut watch = guard.watch();
+    // Another process of the same agent finishes the run.
+    a.finish_run(guard.run_id(), Outcome::Cancelled, None)
+        .await
+        .unwrap();
+    let reason = tokio::time::timeout(Duration::from_secs(10 / 3 + 2), guard.lost())
+        .await
+        .expect("lost did not fire within one extend interval");
+    assert_eq!(reason, LossReason::Revoked);
+    assert!(token.is_cancelled());
+    assert!(!guard.is_held());
+    watch.changed().await.ok();
+    assert_eq!(*watch.borrow(), LeaseState::Lost(LossReason::Revoked));
+}
+
+#[tokio::test]
+async fn guarded_runs_work_only_when_claimed_and_records_its_result() {
+    let world = World::new().await;
+    let a = world.agent("a").await;
+    let b = world.agent("b").await;
+    let ran = a
+        .guarded(
+            StartRun::new("repo:acme/web").unwrap(),
+            |lease| async move {
+                assert!(lease.fencing_token >= 1);
+                Ok::<_, String>(lease.run_id)
+            },
+        )
+        .await
+        .unwrap();
+    let Guarded::Completed(Ok(run_id)) = ran else {
+        panic!("expected completion: {ran:?}");
+    };
+    let failed = a
+        .guarded(StartRun::new("repo:acme/web").unwrap(), |_| async {
+            Err::<(), _>("tests failed")
+        })
+        .await
+        .unwrap();
+    assert!(matches!(failed, Guarded::Completed(Err("tests failed"))));
+    let runs = a.runs_page(&RunsQuery::default(), None).await.unwrap();
+    assert_eq!(runs.items[0].outcome, Some(Outcome::Failed));
+    assert_eq!(runs.items[1].run_id, run_id);
+    assert_eq!(runs.items[1].outcome, Some(Outcome::Succeeded));
+
+    let RunStart::Claimed(held) = b
+        .claim(StartRun::new("repo:acme/web").unwrap())
+        .await
+        .unwrap()
+    else {
+        panic!("expected a claim");
+    };
+    let mut called = false;
+    let skipped = a
+        .guarded(StartRun::new("repo:acme/web").unwrap(), |_| {
+            called = true;
+            async { Ok::<(), String>(()) }
+        })
+        .await
+        .unwrap();
+    assert!(matches!(skipped, Guarded::Skipped(_)));
+    assert!(!called, "the work ran without the claim");
+    held.finish(Outcome::Succeeded).await.unwrap();
+}
+
+#[tokio::test]
+async fn guarded_stops_the_work_when_the_lease_is_lost() {
+    let world = World::new().await;
+    let a = world.agent("a").await;
+    let killer = a.clone();
+    let outcome = a
+        .guarded(ttl10("repo:acme/web"), |lease| async move {
+            killer
+                .finish_run(
+                    &lease.run_id,
+                    Outcome::Cancelled,
+                    Some("revoked by the test"),
+                )
+                .await
+                .unwrap();
+            // Work that would run far past the lease.
+            tokio::time::sleep(Duration::from_secs(60)).await;
+            Ok::<_, String>(())
+        })
+        .await
+        .unwrap();
+    assert!(
+        matches!(outcome, Guarded::LeaseLost(LossReason::Revoked)),
+        "{outcome:?}"
+    );
+}

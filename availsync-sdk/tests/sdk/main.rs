@@ -1,0 +1,11 @@
+//! The SDK against the real in-process server, and against wiremock only
+//! for faults the real server cannot produce.
+
+#![allow(clippy::unwrap_used, missing_docs)]
+
+mod admin;
+mod faults;
+mod guard;
+mod scheduling;
+mod support;
+mod work;
