@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use availsync_types::{
-    Claim, Decision, FinishRunResponse, Holder, Outcome, Reason, ResourceKey, StartRunResponse,
-    Timestamp,
+    Claim, Decision, FinishRunResponse, Holder, Outcome, Reason, ResourceKey, RunStatus,
+    StartRunResponse, Timestamp,
 };
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -171,6 +171,16 @@ pub(crate) fn from_start(
     sent_at: Instant,
 ) -> RunStart {
     match (answer.decision, answer.claim) {
+        (Decision::Proceed, Some(claim)) if answer.status != RunStatus::Active => {
+            // A replay of a run whose lease is already gone: hand back a
+            // guard that is lost from the start, so the work never begins.
+            RunStart::Claimed(RunGuard::lost_from_start(
+                client,
+                answer.run_id,
+                resource,
+                claim,
+            ))
+        }
         (Decision::Proceed, Some(claim)) => RunStart::Claimed(RunGuard::start(
             client,
             answer.run_id,
@@ -237,6 +247,29 @@ impl RunGuard {
             lost,
             stop,
             extender: Some(extender),
+        }
+    }
+
+    fn lost_from_start(
+        client: Client,
+        run_id: String,
+        resource: ResourceKey,
+        claim: Claim,
+    ) -> Self {
+        let (_, state) = watch::channel(LeaseState::Lost(LossReason::Revoked));
+        let lost = CancellationToken::new();
+        lost.cancel();
+        Self {
+            shared: Arc::new(Shared {
+                client,
+                run_id,
+                resource,
+                claim,
+            }),
+            state,
+            lost,
+            stop: CancellationToken::new(),
+            extender: None,
         }
     }
 

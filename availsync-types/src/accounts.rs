@@ -188,7 +188,7 @@ pub struct Agent {
     pub key_prefix: String,
     /// When the agent was created.
     pub created_at: Timestamp,
-    /// When its key was last used (to the minute), if ever.
+    /// When its key was last used, if ever (refreshed at most once a minute).
     pub last_used_at: Option<Timestamp>,
 }
 

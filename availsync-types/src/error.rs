@@ -58,7 +58,7 @@ pub enum ErrorCode {
     RateLimited,
     /// 500: something went wrong on the server.
     Internal,
-    /// 503: the server could not answer in time or is shutting down.
+    /// 503: the server could not answer within its request deadline.
     Unavailable,
 }
 

@@ -175,6 +175,10 @@ pub struct StartRunResponse {
     pub mode: Mode,
     /// True when this answer replays an earlier call with the same `run_id`.
     pub replayed: bool,
+    /// Where the run stands now: `active` for a new grant; a replay of a run
+    /// whose lease has since lapsed, been released or been finished says so
+    /// here (its `claim` is then no longer live).
+    pub status: RunStatus,
     /// The lease, when one was granted.
     pub claim: Option<Claim>,
     /// Observe runs: whether an enforcing run would have been told to skip.

@@ -17,6 +17,7 @@ fn claim_answer(ttl: u64) -> Value {
         "decision": "proceed",
         "mode": "enforce",
         "replayed": false,
+        "status": "active",
         "claim": {"claim_id": "clm_mock", "resource": "repo:acme/web",
                   "expires_at": now.add_millis(ttl as i64 * 1000), "ttl_seconds": ttl, "fencing_token": 7},
         "would_block": false,

@@ -211,3 +211,20 @@ async fn guarded_stops_the_work_when_the_lease_is_lost() {
         "{outcome:?}"
     );
 }
+
+#[tokio::test]
+async fn replaying_a_finished_run_gives_a_guard_that_is_already_lost() {
+    let world = World::new().await;
+    let a = world.agent("a").await;
+    let start = StartRun::new("repo:acme/web").unwrap();
+    let RunStart::Claimed(guard) = a.claim(start.clone()).await.unwrap() else {
+        panic!("expected a claim");
+    };
+    guard.finish(Outcome::Succeeded).await.unwrap();
+    let RunStart::Claimed(replayed) = a.claim(start).await.unwrap() else {
+        panic!("a replay keeps its decision");
+    };
+    assert!(!replayed.is_held());
+    assert!(replayed.cancellation_token().is_cancelled());
+    assert_eq!(replayed.lost().await, LossReason::Revoked);
+}

@@ -84,13 +84,17 @@ pub async fn create_hold(
     let ttl_seconds = validate::hold_ttl(request.ttl_seconds)?;
     let purpose = validate::optional_text("purpose", request.purpose, MAX_PURPOSE_CHARS)?;
     let idempotency_key = match (request.idempotency_key, headers.get("idempotency-key")) {
-        (Some(key), _) => Some(key),
-        (None, Some(header)) => Some(header.to_str().unwrap_or_default().to_owned()),
+        (Some(key), _) => {
+            validate::run_id("idempotency_key", &key)?;
+            Some(key)
+        }
+        (None, Some(header)) => {
+            let key = header.to_str().unwrap_or_default().to_owned();
+            validate::run_id("Idempotency-Key", &key)?;
+            Some(key)
+        }
         (None, None) => None,
     };
-    if let Some(key) = &idempotency_key {
-        validate::run_id("idempotency_key", key)?;
-    }
     let answer = state
         .store
         .create_hold(

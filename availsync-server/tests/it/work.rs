@@ -79,6 +79,7 @@ async fn a_replayed_run_id_returns_the_same_claim_and_never_a_second_one() {
         (first["replayed"].as_bool(), first["run_id"].as_str()),
         (Some(false), Some("deploy-42"))
     );
+    assert_eq!(first["status"], "active");
     let again = agent.start(body.clone()).await;
     assert_eq!(again["replayed"], true);
     assert_eq!(again["decision"], "proceed");
@@ -155,6 +156,18 @@ async fn after_expiry_extend_is_lease_lost_and_another_agent_can_claim() {
     let second = b.start_on("repo:acme/web").await;
     assert_eq!(second["decision"], "proceed");
     assert!(second["claim"]["fencing_token"].as_u64() > first["claim"]["fencing_token"].as_u64());
+    // Replaying the lapsed run says so: same decision, lease no longer live.
+    let replay = a
+        .start(json!({"resource": "repo:acme/web", "run_id": run_id(&first)}))
+        .await;
+    assert_eq!(
+        (
+            replay["replayed"].as_bool(),
+            replay["decision"].as_str(),
+            replay["status"].as_str()
+        ),
+        (Some(true), Some("proceed"), Some("expired"))
+    );
     // Finishing the lapsed run is allowed and releases nothing.
     let finished = a.finish(&run_id(&first), "failed").await.expect(200);
     assert_eq!(finished["released"], false);

@@ -128,11 +128,13 @@ impl StoredRun {
     }
 
     fn start_response(self, now: Timestamp, replayed: bool) -> StartRunResponse {
+        let status = self.status(now);
         StartRunResponse {
             run_id: self.run_id,
             decision: self.decision,
             mode: self.mode,
             replayed,
+            status,
             claim: self.claim.map(|c| c.claim),
             would_block: self.would_block,
             reason: self.reason,
