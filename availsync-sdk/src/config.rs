@@ -166,6 +166,28 @@ impl ClientBuilder {
         self
     }
 
+    /// Like [`ClientBuilder::from_env`], and where the environment names no
+    /// key, the URL and key stored by `availsync-setup login`
+    /// ([`crate::credentials`]). The environment wins over the file.
+    pub fn from_env_or_credentials(
+        self,
+    ) -> std::result::Result<Self, crate::credentials::CredentialsError> {
+        let mut builder = self.from_env();
+        if builder.api_key.is_none() {
+            let path = crate::credentials::default_path()?;
+            if let Some(stored) = crate::credentials::load(&path)? {
+                let url_from_env = std::env::var(URL_ENV)
+                    .or_else(|_| std::env::var(URL_ENV_ALIAS))
+                    .is_ok_and(|u| !u.trim().is_empty());
+                if !url_from_env {
+                    builder.base_url = stored.url;
+                }
+                builder.api_key = Some(stored.api_key);
+            }
+        }
+        Ok(builder)
+    }
+
     pub(crate) fn transport(&self, credentials: Credentials) -> Result<Transport> {
         Transport::new(self, credentials)
     }

@@ -68,6 +68,7 @@
 mod admin;
 mod client;
 mod config;
+pub mod credentials;
 mod error;
 mod guard;
 mod guarded;
