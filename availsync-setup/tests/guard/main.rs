@@ -1,0 +1,546 @@
+//! `availsync-setup guard` end to end: the built binary against the real
+//! server.
+
+#![allow(clippy::unwrap_used, missing_docs)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Output, Stdio};
+use std::time::Duration;
+
+use availsync_sdk::{AdminClient, Mode};
+use availsync_server::{RunningServer, ServerConfig};
+use tokio::process::Command;
+use tokio::time::Instant;
+
+struct World {
+    server: Option<RunningServer>,
+    url: String,
+    admin: AdminClient,
+    dir: tempfile::TempDir,
+}
+
+impl World {
+    async fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let server = RunningServer::start(ServerConfig::ephemeral(dir.path().join("data")))
+            .await
+            .unwrap();
+        let url = server.url();
+        let admin = AdminClient::new(&url).unwrap();
+        admin
+            .signup("guard@example.com", "correct horse battery", "Guard")
+            .await
+            .unwrap();
+        Self {
+            server: Some(server),
+            url,
+            admin,
+            dir,
+        }
+    }
+
+    async fn key(&self, name: &str, mode: Mode) -> String {
+        self.admin
+            .create_agent(name, Some(mode))
+            .await
+            .unwrap()
+            .api_key
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// The guard command with a clean environment pointing at this server.
+    fn guard(&self, key: &str, args: &[&str]) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_availsync-setup"));
+        command
+            .arg("guard")
+            .args(args)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("AVAILSYNC_URL", &self.url)
+            .env("AVAILSYNC_API_KEY", key)
+            .env(
+                "AVAILSYNC_CREDENTIALS_FILE",
+                self.path("no-credentials.toml"),
+            )
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        command
+    }
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+fn code(output: &Output) -> i32 {
+    output.status.code().unwrap_or(-1)
+}
+
+async fn wait_for_file(path: &Path) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !path.exists() {
+        assert!(
+            Instant::now() < deadline,
+            "{} never appeared",
+            path.display()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn of_two_guards_on_one_resource_exactly_one_runs_its_command() {
+    let world = World::new().await;
+    let (a, b) = (
+        world.key("ci-a", Mode::Enforce).await,
+        world.key("ci-b", Mode::Enforce).await,
+    );
+    let script = |marker: &Path| format!("echo ran > '{}'; sleep 2", marker.display());
+    let (ma, mb) = (world.path("a.ran"), world.path("b.ran"));
+    let args_a = [
+        "--resource",
+        "repo:acme/web",
+        "--skip-exit-code",
+        "3",
+        "--",
+        "sh",
+        "-c",
+        &script(&ma),
+    ];
+    let args_b = [
+        "--resource",
+        "repo:acme/web",
+        "--skip-exit-code",
+        "3",
+        "--",
+        "sh",
+        "-c",
+        &script(&mb),
+    ];
+    let (first, second) = tokio::join!(
+        world.guard(&a, &args_a).output(),
+        world.guard(&b, &args_b).output()
+    );
+    let (first, second) = (first.unwrap(), second.unwrap());
+    let ran = [ma.exists(), mb.exists()];
+    assert!(ran == [true, false] || ran == [false, true], "{ran:?}");
+    let (winner, loser, winner_name) = if ran[0] {
+        (&first, &second, "ci-a")
+    } else {
+        (&second, &first, "ci-b")
+    };
+    assert_eq!(code(winner), 0, "{}", stderr(winner));
+    assert_eq!(code(loser), 3, "{}", stderr(loser));
+    let message = stderr(loser);
+    assert!(
+        message.contains(&format!("held by agent '{winner_name}'")),
+        "{message}"
+    );
+    assert!(
+        message.contains("repo:acme/web") && message.contains("until"),
+        "{message}"
+    );
+}
+
+#[tokio::test]
+async fn exit_codes_and_signals_of_the_command_propagate() {
+    let world = World::new().await;
+    let key = world.key("ci", Mode::Enforce).await;
+    let exited = world
+        .guard(
+            &key,
+            &["--resource", "project:a", "--", "sh", "-c", "exit 7"],
+        )
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(code(&exited), 7);
+    let killed = world
+        .guard(
+            &key,
+            &["--resource", "project:b", "--", "sh", "-c", "kill -TERM $$"],
+        )
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(code(&killed), 143);
+    let env = world
+        .guard(
+            &key,
+            &[
+                "--resource",
+                "project:c",
+                "--",
+                "sh",
+                "-c",
+                "echo $AVAILSYNC_RUN_ID $AVAILSYNC_FENCING_TOKEN $AVAILSYNC_RESOURCE",
+            ],
+        )
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&env.stdout);
+    let parts: Vec<&str> = stdout.split_whitespace().collect();
+    assert_eq!(parts.len(), 3, "{stdout}");
+    assert_eq!((parts[1], parts[2]), ("1", "project:c"));
+    let missing = world
+        .guard(&key, &["--resource", "project:d", "--", "/no/such/program"])
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(code(&missing), 127);
+    // All of those runs finished: nothing is left claimed.
+    let runs = world
+        .admin
+        .runs_page(
+            &availsync_sdk::RunsQuery {
+                active_only: true,
+                ..Default::default()
+            },
+            None,
+        )
+        .await
+        .unwrap();
+    assert!(runs.items.is_empty(), "{:?}", runs.items);
+}
+
+#[tokio::test]
+async fn a_25_second_command_with_a_10_second_ttl_finishes_normally() {
+    let world = World::new().await;
+    let key = world.key("ci", Mode::Enforce).await;
+    let other = world.key("other", Mode::Enforce).await;
+    let long = world
+        .guard(
+            &key,
+            &[
+                "--resource",
+                "repo:acme/web",
+                "--ttl",
+                "10",
+                "--",
+                "sleep",
+                "25",
+            ],
+        )
+        .spawn()
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(18)).await;
+    let during = world
+        .guard(
+            &other,
+            &[
+                "--resource",
+                "repo:acme/web",
+                "--skip-exit-code",
+                "9",
+                "--",
+                "true",
+            ],
+        )
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(code(&during), 9, "the lease lapsed: {}", stderr(&during));
+    let output = long.wait_with_output().await.unwrap();
+    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    let after = world
+        .guard(&other, &["--resource", "repo:acme/web", "--", "true"])
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(code(&after), 0);
+}
+
+#[tokio::test]
+async fn when_the_server_dies_mid_run_the_command_is_stopped_and_the_guard_exits_75() {
+    let mut world = World::new().await;
+    let key = world.key("ci", Mode::Enforce).await;
+    let marker = world.path("stopped");
+    let started = world.path("started");
+    let script = format!(
+        "trap 'echo stopped > \"{}\"; exit 0' TERM; touch '{}'; while true; do sleep 0.2; done",
+        marker.display(),
+        started.display()
+    );
+    let guard = world
+        .guard(
+            &key,
+            &[
+                "--resource",
+                "repo:acme/web",
+                "--ttl",
+                "10",
+                "--grace",
+                "2s",
+                "--",
+                "sh",
+                "-c",
+                &script,
+            ],
+        )
+        .spawn()
+        .unwrap();
+    wait_for_file(&started).await;
+    let killed_at = Instant::now();
+    world.server.take().unwrap().shutdown().await;
+    let output = tokio::time::timeout(Duration::from_secs(30), guard.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(code(&output), 75, "{}", stderr(&output));
+    assert!(marker.exists(), "the command never got SIGTERM");
+    // Stopped before the lease's expiry plus grace (10 s + 2 s).
+    assert!(
+        killed_at.elapsed() < Duration::from_secs(12),
+        "{:?}",
+        killed_at.elapsed()
+    );
+    assert!(stderr(&output).contains("lease"), "{}", stderr(&output));
+}
+
+#[tokio::test]
+async fn a_retried_step_with_the_same_ci_environment_replays_its_claim() {
+    let world = World::new().await;
+    let key = world.key("ci", Mode::Enforce).await;
+    let ci = [
+        ("GITHUB_RUN_ID", "555"),
+        ("GITHUB_RUN_ATTEMPT", "1"),
+        ("GITHUB_JOB", "deploy"),
+    ];
+    let token_file = world.path("token-1");
+    let started = world.path("started");
+    let mut first = world.guard(
+        &key,
+        &[
+            "--resource",
+            "repo:acme/web",
+            "--",
+            "sh",
+            "-c",
+            &format!(
+                "echo $AVAILSYNC_RUN_ID $AVAILSYNC_FENCING_TOKEN > '{}'; touch '{}'; sleep 30",
+                token_file.display(),
+                started.display()
+            ),
+        ],
+    );
+    first.envs(ci);
+    let mut first = first.spawn().unwrap();
+    wait_for_file(&started).await;
+    // The step dies without finishing (the runner lost the machine).
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(first.id().unwrap() as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    first.wait().await.unwrap();
+
+    let mut retry = world.guard(
+        &key,
+        &[
+            "--resource",
+            "repo:acme/web",
+            "--",
+            "sh",
+            "-c",
+            "echo $AVAILSYNC_RUN_ID $AVAILSYNC_FENCING_TOKEN",
+        ],
+    );
+    retry.envs(ci);
+    let output = retry.output().await.unwrap();
+    assert_eq!(
+        code(&output),
+        0,
+        "the retry was not let in: {}",
+        stderr(&output)
+    );
+    let first_line = std::fs::read_to_string(&token_file).unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout).trim(),
+        first_line.trim()
+    );
+    assert!(first_line.starts_with("gha-555-1-deploy-"), "{first_line}");
+}
+
+#[tokio::test]
+async fn a_skip_under_github_actions_writes_the_step_output() {
+    let world = World::new().await;
+    let holder = world.key("holder", Mode::Enforce).await;
+    let ci = world.key("ci", Mode::Enforce).await;
+    let started = world.path("started");
+    let long = world
+        .guard(
+            &holder,
+            &[
+                "--resource",
+                "project:site",
+                "--",
+                "sh",
+                "-c",
+                &format!("touch '{}'; sleep 5", started.display()),
+            ],
+        )
+        .spawn()
+        .unwrap();
+    wait_for_file(&started).await;
+    let outputs = world.path("github_output");
+    let mut skipped = world.guard(&ci, &["--resource", "project:site", "--", "true"]);
+    skipped
+        .env("GITHUB_ACTIONS", "true")
+        .env("GITHUB_OUTPUT", &outputs);
+    let output = skipped.output().await.unwrap();
+    assert_eq!(code(&output), 0);
+    let written = std::fs::read_to_string(&outputs).unwrap();
+    assert!(written.contains("skipped=true\n"), "{written}");
+    assert!(
+        written.contains("reason=skipped: project:site is held by agent 'holder'"),
+        "{written}"
+    );
+    assert!(String::from_utf8_lossy(&output.stdout).contains("::notice"));
+    long.wait_with_output().await.unwrap();
+}
+
+#[tokio::test]
+async fn sigterm_to_the_guard_reaches_the_command_and_releases_the_claim() {
+    let world = World::new().await;
+    let key = world.key("ci", Mode::Enforce).await;
+    let other = world.key("other", Mode::Enforce).await;
+    let marker = world.path("got-term");
+    let started = world.path("started");
+    let script = format!(
+        "trap 'echo term > \"{}\"; exit 0' TERM; touch '{}'; while true; do sleep 0.2; done",
+        marker.display(),
+        started.display()
+    );
+    let guard = world
+        .guard(
+            &key,
+            &["--resource", "repo:acme/web", "--", "sh", "-c", &script],
+        )
+        .spawn()
+        .unwrap();
+    wait_for_file(&started).await;
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(guard.id().unwrap() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let output = guard.wait_with_output().await.unwrap();
+    assert_eq!(code(&output), 143, "{}", stderr(&output));
+    assert!(marker.exists(), "the command never got SIGTERM");
+    let next = world
+        .guard(
+            &other,
+            &[
+                "--resource",
+                "repo:acme/web",
+                "--skip-exit-code",
+                "9",
+                "--",
+                "true",
+            ],
+        )
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(
+        code(&next),
+        0,
+        "the claim was not released: {}",
+        stderr(&next)
+    );
+}
+
+#[tokio::test]
+async fn an_observe_agent_runs_the_command_and_says_it_would_have_been_blocked() {
+    let world = World::new().await;
+    let holder = world.key("holder", Mode::Enforce).await;
+    let watcher = world.key("watcher", Mode::Observe).await;
+    let started = world.path("started");
+    let long = world
+        .guard(
+            &holder,
+            &[
+                "--resource",
+                "repo:acme/web",
+                "--",
+                "sh",
+                "-c",
+                &format!("touch '{}'; sleep 4", started.display()),
+            ],
+        )
+        .spawn()
+        .unwrap();
+    wait_for_file(&started).await;
+    let observed = world
+        .guard(
+            &watcher,
+            &["--resource", "repo:acme/web", "--", "sh", "-c", "exit 4"],
+        )
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(code(&observed), 4);
+    assert!(
+        stderr(&observed).contains("WOULD have been skipped"),
+        "{}",
+        stderr(&observed)
+    );
+    long.wait_with_output().await.unwrap();
+}
+
+#[tokio::test]
+async fn an_unreachable_server_exits_69_unless_told_to_fail_open() {
+    let world = World::new().await;
+    let mut closed = world.guard("avs_live_x", &["--resource", "repo:acme/web", "--", "true"]);
+    closed.env("AVAILSYNC_URL", "http://127.0.0.1:9");
+    let output = closed.output().await.unwrap();
+    assert_eq!(code(&output), 69, "{}", stderr(&output));
+    assert!(stderr(&output).contains("--fail-open"));
+    let mut open = world.guard(
+        "avs_live_x",
+        &[
+            "--resource",
+            "repo:acme/web",
+            "--fail-open",
+            "--",
+            "sh",
+            "-c",
+            "exit 5",
+        ],
+    );
+    open.env("AVAILSYNC_URL", "http://127.0.0.1:9");
+    let output = open.output().await.unwrap();
+    assert_eq!(code(&output), 5);
+    assert!(stderr(&output).contains("WITHOUT a claim"));
+}
+
+#[tokio::test]
+async fn missing_or_wrong_configuration_is_a_clear_error() {
+    let world = World::new().await;
+    let mut no_key = world.guard("", &["--resource", "repo:acme/web", "--", "true"]);
+    no_key.env_remove("AVAILSYNC_API_KEY");
+    let output = no_key.output().await.unwrap();
+    assert_eq!(code(&output), 78, "{}", stderr(&output));
+    assert!(stderr(&output).contains("AVAILSYNC_API_KEY"));
+    let wrong = world
+        .guard(
+            "avs_live_wrong",
+            &["--resource", "repo:acme/web", "--", "true"],
+        )
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(code(&wrong), 78, "{}", stderr(&wrong));
+    let key = world.key("ci", Mode::Enforce).await;
+    let bad = world
+        .guard(&key, &["--resource", "repo:nope", "--", "true"])
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(code(&bad), 64, "{}", stderr(&bad));
+}
