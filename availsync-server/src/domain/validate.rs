@@ -74,6 +74,14 @@ pub fn any_resource(field: &'static str, raw: &str) -> Result<ResourceKey, Inval
     })
 }
 
+/// An optional resource filter: valid when given.
+pub fn optional_resource(
+    field: &'static str,
+    raw: Option<&str>,
+) -> Result<Option<ResourceKey>, Invalid> {
+    raw.map(|r| any_resource(field, r)).transpose()
+}
+
 /// A lease length: 10-3600 seconds, default 300.
 pub fn ttl_seconds(raw: Option<u32>) -> Result<u32, Invalid> {
     let ttl = raw.unwrap_or(DEFAULT_TTL_SECONDS);

@@ -57,11 +57,7 @@ pub async fn activity(
 ) -> Result<Json<Page<ActivityItem>>, ApiError> {
     let filter = ActivityFilter {
         agent_id: query.agent_id,
-        resource: query
-            .resource
-            .as_deref()
-            .map(|r| validate::any_resource("resource", r))
-            .transpose()?,
+        resource: validate::optional_resource("resource", query.resource.as_deref())?,
         kind: one_of("kind", query.kind, &ACTIVITY_KINDS)?,
     };
     let page = page_request(query.limit, query.cursor.as_deref())?;
@@ -102,11 +98,7 @@ pub async fn audit(
 ) -> Result<Json<Page<AuditItem>>, ApiError> {
     let filter = AuditFilter {
         actor_id: query.actor_id,
-        resource: query
-            .resource
-            .as_deref()
-            .map(|r| validate::any_resource("resource", r))
-            .transpose()?,
+        resource: validate::optional_resource("resource", query.resource.as_deref())?,
         action: one_of("action", query.action, &AUDIT_ACTIONS)?,
     };
     let page = page_request(query.limit, query.cursor.as_deref())?;

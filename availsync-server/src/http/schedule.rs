@@ -136,11 +136,7 @@ pub async fn list_holds(
     ApiQuery(query): ApiQuery<HoldsQuery>,
 ) -> Result<Json<Page<Hold>>, ApiError> {
     let active_only = super::paging::status_filter(query.status.as_deref())?;
-    let resource = query
-        .resource
-        .as_deref()
-        .map(|r| validate::any_resource("resource", r))
-        .transpose()?;
+    let resource = validate::optional_resource("resource", query.resource.as_deref())?;
     let page = page_request(query.limit, query.cursor.as_deref())?;
     Ok(Json(
         state

@@ -154,11 +154,7 @@ pub async fn list_runs(
     ApiQuery(query): ApiQuery<RunsQuery>,
 ) -> Result<Json<Page<Run>>, ApiError> {
     let active_only = super::paging::status_filter(query.status.as_deref())?;
-    let resource = query
-        .resource
-        .as_deref()
-        .map(|r| validate::any_resource("resource", r))
-        .transpose()?;
+    let resource = validate::optional_resource("resource", query.resource.as_deref())?;
     let page = page_request(query.limit, query.cursor.as_deref())?;
     let runs = state
         .store
