@@ -9,13 +9,12 @@ use availsync_types::{ErrorBody, ErrorCode, ResourceKeyError};
 #[non_exhaustive]
 pub enum Error {
     /// The server could not be reached (connection refused, reset, DNS…).
-    #[error("cannot reach the Availsync server at {url}: {source}")]
+    #[error("cannot reach the Availsync server at {url}: {error}")]
     Transport {
         /// The URL called.
         url: String,
-        /// The underlying error.
-        #[source]
-        source: reqwest::Error,
+        /// The underlying error (in the message, so not repeated as a source).
+        error: reqwest::Error,
     },
     /// No answer within the client's timeout.
     #[error("the Availsync server did not answer {url} within {timeout:?}")]
@@ -29,13 +28,12 @@ pub enum Error {
     #[error(transparent)]
     Api(Box<ApiError>),
     /// The answer could not be decoded; the raw body is kept for bug reports.
-    #[error("could not decode the server's answer ({status}): {source}; body: {body}")]
+    #[error("could not decode the server's answer ({status}): {error}; body: {body}")]
     Decode {
         /// HTTP status of the answer.
         status: u16,
-        /// The decoding error.
-        #[source]
-        source: serde_json::Error,
+        /// The decoding error (in the message, so not repeated as a source).
+        error: serde_json::Error,
         /// The raw body (truncated to 2 KiB).
         body: String,
     },
@@ -132,6 +130,13 @@ impl Error {
     /// True when a run's lease is gone (`409 lease_lost`): stop the work.
     pub fn is_lease_lost(&self) -> bool {
         self.code() == Some(ErrorCode::LeaseLost.as_str())
+    }
+
+    /// The conflicting holds of a `hold_conflict` answer (empty otherwise).
+    pub fn conflicts(&self) -> &[availsync_types::BusyWindow] {
+        self.api()
+            .map(|e| e.conflicts.as_slice())
+            .unwrap_or_default()
     }
 
     /// True for `404 not_found`.

@@ -65,13 +65,21 @@ impl Client {
                 Ok(Guarded::Completed(result))
             }
             RunStart::Claimed(guard) => {
+                // A replay of a run whose lease is already gone must not
+                // start the work at all.
+                if !guard.is_held() {
+                    let reason = guard.lost().await;
+                    guard.finish(Outcome::Cancelled).await?;
+                    return Ok(Guarded::LeaseLost(reason));
+                }
                 let lease = guard.lease();
                 let result = tokio::select! {
-                    result = work(lease) => result,
+                    biased;
                     reason = guard.lost() => {
                         guard.finish(Outcome::Cancelled).await?;
                         return Ok(Guarded::LeaseLost(reason));
                     }
+                    result = work(lease) => result,
                 };
                 guard.finish(outcome_of(&result)).await?;
                 Ok(Guarded::Completed(result))

@@ -88,9 +88,9 @@ impl Transport {
         retry: Retry,
     ) -> Result<T> {
         let (status, bytes) = self.send(method, path, query, body, retry).await?;
-        serde_json::from_slice(&bytes).map_err(|source| Error::Decode {
+        serde_json::from_slice(&bytes).map_err(|error| Error::Decode {
             status: status.as_u16(),
-            source,
+            error,
             body: truncate(&bytes),
         })
     }
@@ -188,8 +188,8 @@ impl Transport {
         )))
     }
 
-    fn transport_error(&self, url: &str, source: reqwest::Error) -> Error {
-        if source.is_timeout() {
+    fn transport_error(&self, url: &str, error: reqwest::Error) -> Error {
+        if error.is_timeout() {
             Error::Timeout {
                 url: url.to_owned(),
                 timeout: self.timeout,
@@ -197,7 +197,7 @@ impl Transport {
         } else {
             Error::Transport {
                 url: url.to_owned(),
-                source,
+                error,
             }
         }
     }
@@ -223,7 +223,7 @@ impl Transport {
 }
 
 fn is_connect_error(error: &Error) -> bool {
-    matches!(error, Error::Transport { source, .. } if source.is_connect())
+    matches!(error, Error::Transport { error, .. } if error.is_connect())
 }
 
 fn retry_after(headers: &HeaderMap) -> Option<u64> {

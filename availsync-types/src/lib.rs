@@ -22,6 +22,26 @@
 //! # Ok::<(), availsync_types::ResourceKeyError>(())
 //! ```
 
+/// `as_str()` (the wire name) and a padding-aware `Display` for a unit enum.
+macro_rules! wire_names {
+    ($ty:ty { $($variant:ident => $name:literal),+ $(,)? }) => {
+        impl $ty {
+            /// The name used on the wire.
+            pub const fn as_str(self) -> &'static str {
+                match self {
+                    $(Self::$variant => $name),+
+                }
+            }
+        }
+
+        impl std::fmt::Display for $ty {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.pad(self.as_str())
+            }
+        }
+    };
+}
+
 mod accounts;
 mod error;
 mod feeds;

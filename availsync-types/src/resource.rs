@@ -160,7 +160,7 @@ impl FromStr for ResourceKey {
 
 impl fmt::Display for ResourceKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.full)
+        f.pad(&self.full)
     }
 }
 

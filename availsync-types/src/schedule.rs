@@ -165,3 +165,5 @@ pub struct ConflictsCheckResponse {
     /// The server's clock when it answered.
     pub server_time: Timestamp,
 }
+
+wire_names!(HoldStatus { Active => "active", Released => "released", Expired => "expired" });

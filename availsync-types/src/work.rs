@@ -53,7 +53,7 @@ impl Mode {
 
 impl fmt::Display for Mode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        f.pad(self.as_str())
     }
 }
 
@@ -329,4 +329,52 @@ pub struct Run {
     pub created_at: Timestamp,
     /// When it was finished.
     pub finished_at: Option<Timestamp>,
+}
+
+wire_names!(Decision { Proceed => "proceed", SkipRun => "skip_run" });
+wire_names!(Outcome { Succeeded => "succeeded", Failed => "failed", Cancelled => "cancelled" });
+wire_names!(ReasonCode {
+    ResourceClaimed => "resource_claimed",
+    PlanLimitActiveClaims => "plan_limit_active_claims",
+});
+wire_names!(RunStatus {
+    Active => "active",
+    Expired => "expired",
+    Released => "released",
+    Skipped => "skipped",
+    Finished => "finished",
+});
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wire_names_match_serde() {
+        for (value, name) in [
+            (
+                serde_json::to_value(Decision::SkipRun).unwrap(),
+                Decision::SkipRun.as_str(),
+            ),
+            (
+                serde_json::to_value(Outcome::Cancelled).unwrap(),
+                Outcome::Cancelled.as_str(),
+            ),
+            (
+                serde_json::to_value(ReasonCode::PlanLimitActiveClaims).unwrap(),
+                ReasonCode::PlanLimitActiveClaims.as_str(),
+            ),
+            (
+                serde_json::to_value(RunStatus::Released).unwrap(),
+                RunStatus::Released.as_str(),
+            ),
+            (
+                serde_json::to_value(Mode::Observe).unwrap(),
+                Mode::Observe.as_str(),
+            ),
+        ] {
+            assert_eq!(value, name);
+        }
+        assert_eq!(format!("{:<9}|", Mode::Enforce), "enforce  |");
+    }
 }

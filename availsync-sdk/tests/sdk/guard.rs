@@ -228,3 +228,30 @@ async fn replaying_a_finished_run_gives_a_guard_that_is_already_lost() {
     assert!(replayed.cancellation_token().is_cancelled());
     assert_eq!(replayed.lost().await, LossReason::Revoked);
 }
+
+#[tokio::test]
+async fn guarded_never_starts_work_on_a_replayed_lost_lease() {
+    let world = World::new().await;
+    let a = world.agent("a").await;
+    let start = StartRun::new("repo:acme/web").unwrap();
+    let first = a
+        .guarded(start.clone(), |_| async { Ok::<_, String>(()) })
+        .await
+        .unwrap();
+    assert!(matches!(first, Guarded::Completed(Ok(()))));
+    for _ in 0..10 {
+        let mut called = false;
+        let again = a
+            .guarded(start.clone(), |_| {
+                called = true;
+                async { Ok::<_, String>(()) }
+            })
+            .await
+            .unwrap();
+        assert!(
+            matches!(again, Guarded::LeaseLost(LossReason::Revoked)),
+            "{again:?}"
+        );
+        assert!(!called, "the work started on a lost lease");
+    }
+}

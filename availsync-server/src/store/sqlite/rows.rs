@@ -98,35 +98,23 @@ impl TextEnum for Plan {
 
 impl TextEnum for Outcome {
     fn to_text(self) -> &'static str {
-        match self {
-            Self::Succeeded => "succeeded",
-            Self::Failed => "failed",
-            Self::Cancelled => "cancelled",
-        }
+        self.as_str()
     }
     fn from_text(text: &str) -> Option<Self> {
-        match text {
-            "succeeded" => Some(Self::Succeeded),
-            "failed" => Some(Self::Failed),
-            "cancelled" => Some(Self::Cancelled),
-            _ => None,
-        }
+        [Self::Succeeded, Self::Failed, Self::Cancelled]
+            .into_iter()
+            .find(|o| o.as_str() == text)
     }
 }
 
 impl TextEnum for availsync_types::Decision {
     fn to_text(self) -> &'static str {
-        match self {
-            Self::Proceed => "proceed",
-            Self::SkipRun => "skip_run",
-        }
+        self.as_str()
     }
     fn from_text(text: &str) -> Option<Self> {
-        match text {
-            "proceed" => Some(Self::Proceed),
-            "skip_run" => Some(Self::SkipRun),
-            _ => None,
-        }
+        [Self::Proceed, Self::SkipRun]
+            .into_iter()
+            .find(|d| d.as_str() == text)
     }
 }
 
