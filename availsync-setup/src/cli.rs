@@ -7,9 +7,9 @@ use clap::{Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(name = "availsync-setup", version, about, propagate_version = true)]
 pub struct Cli {
-    /// What to do.
+    /// What to do; none starts the interactive setup on a terminal.
     #[command(subcommand)]
-    pub command: Command,
+    pub command: Option<Command>,
 }
 
 /// The subcommands.
@@ -18,4 +18,16 @@ pub enum Command {
     /// Run a command only while holding the claim on a resource (for CI and
     /// cron jobs).
     Guard(crate::guard::GuardArgs),
+    /// Store the server URL and agent key (verified first; mode 0600).
+    Login(crate::commands::login::LoginArgs),
+    /// Delete the stored credentials.
+    Logout,
+    /// List the agent clients found here and whether Availsync is configured.
+    Detect(crate::commands::detect::DetectArgs),
+    /// Add Availsync to clients' MCP configuration (diffs, backups, atomic writes).
+    Install(crate::commands::install::InstallArgs),
+    /// Take Availsync out of clients' MCP configuration.
+    Remove(crate::commands::remove::RemoveArgs),
+    /// Run the setup test: health, start, extend, finish, activity.
+    Test(crate::commands::test::TestArgs),
 }

@@ -1,9 +1,17 @@
 //! `availsync-setup`: the developer CLI.
 
 mod cli;
+mod clients;
+mod commands;
+mod edit;
 mod exit;
 mod guard;
+mod output;
+mod paths;
+mod plan;
+mod wizard;
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -28,7 +36,20 @@ fn main() -> ExitCode {
     };
     let code = runtime.block_on(async {
         match cli.command {
-            Command::Guard(args) => guard::run(args).await,
+            Some(Command::Guard(args)) => guard::run(args).await,
+            Some(Command::Login(args)) => commands::login::run(args).await,
+            Some(Command::Logout) => commands::logout::run(),
+            Some(Command::Detect(args)) => commands::detect::run(args),
+            Some(Command::Install(args)) => commands::install::run(args),
+            Some(Command::Remove(args)) => commands::remove::run(args),
+            Some(Command::Test(args)) => commands::test::run(args).await,
+            None if std::io::stdin().is_terminal() && std::io::stdout().is_terminal() => {
+                wizard::run().await
+            }
+            None => {
+                eprintln!("{}", wizard::NON_INTERACTIVE_HELP);
+                exit::USAGE
+            }
         }
     });
     ExitCode::from(code)

@@ -1,0 +1,131 @@
+//! `availsync-setup remove`: take the `availsync` entry out of clients'
+//! configuration, leaving everything else as it was.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use crate::clients::{self, ClientId, ENTRY_NAME, Method, Scope};
+use crate::commands::install::{CliAction, Outcome, apply_all, report, show};
+use crate::exit;
+use crate::output::Style;
+use crate::paths::BaseDirs;
+use crate::plan::{self, Status};
+
+/// Arguments of `remove`.
+#[derive(Debug, clap::Args)]
+pub struct RemoveArgs {
+    /// Clients to clean (repeatable).
+    #[arg(long = "client", value_enum, required = true)]
+    pub clients: Vec<ClientId>,
+    /// User-wide configuration, or the project's.
+    #[arg(long, value_enum, default_value_t = Scope::User)]
+    pub scope: Scope,
+    /// The project for --scope project [default: the current directory].
+    #[arg(long)]
+    pub project_dir: Option<PathBuf>,
+    /// Show the diffs and write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn claude_remove(dirs: &BaseDirs, dry_run: bool) -> CliAction {
+    let command = format!("claude mcp remove --scope user {ENTRY_NAME}");
+    let Some(claude) = dirs.which("claude").filter(|_| !dry_run) else {
+        return CliAction {
+            client: ClientId::ClaudeCode,
+            command,
+            status: "not-run".into(),
+            error: None,
+        };
+    };
+    match Command::new(&claude)
+        .args(["mcp", "remove", "--scope", "user", ENTRY_NAME])
+        .output()
+    {
+        Ok(out) if out.status.success() => CliAction {
+            client: ClientId::ClaudeCode,
+            command,
+            status: "ran".into(),
+            error: None,
+        },
+        Ok(out) => CliAction {
+            client: ClientId::ClaudeCode,
+            command,
+            status: "failed".into(),
+            error: Some(String::from_utf8_lossy(&out.stderr).trim().to_owned()),
+        },
+        Err(e) => CliAction {
+            client: ClientId::ClaudeCode,
+            command,
+            status: "failed".into(),
+            error: Some(e.to_string()),
+        },
+    }
+}
+
+/// Runs `remove`.
+pub fn run(args: RemoveArgs) -> u8 {
+    let style = Style::stdout();
+    let dirs = match BaseDirs::from_env() {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("availsync-setup: {e}");
+            return exit::CONFIG;
+        }
+    };
+    let project = match args
+        .project_dir
+        .clone()
+        .map_or_else(std::env::current_dir, std::path::absolute)
+    {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("availsync-setup: {e}");
+            return exit::USAGE;
+        }
+    };
+    let mut list = args.clients.clone();
+    list.sort();
+    list.dedup();
+    let mut changes = Vec::new();
+    let mut commands = Vec::new();
+    for client in list {
+        match clients::method(client, &dirs, args.scope, &project) {
+            Ok(Method::Files(targets)) => {
+                changes.extend(targets.iter().map(|t| plan::remove(client, t)))
+            }
+            Ok(Method::ClaudeCli) => commands.push(claude_remove(&dirs, args.dry_run)),
+            Err(e) => {
+                eprintln!("availsync-setup: {e}");
+                return exit::USAGE;
+            }
+        }
+    }
+    if args.dry_run && !args.json {
+        show(&changes, style);
+    }
+    if !args.dry_run {
+        apply_all(&mut changes, false);
+    }
+    let ok = changes.iter().all(|c| c.status != Status::Refused)
+        && commands.iter().all(|c| c.status != "failed");
+    let outcome = Outcome {
+        changes,
+        commands,
+        dry_run: args.dry_run,
+    };
+    if args.json {
+        match serde_json::to_string_pretty(&outcome) {
+            Ok(text) => println!("{text}"),
+            Err(e) => eprintln!("availsync-setup: {e}"),
+        }
+    } else if args.dry_run {
+        println!("dry run: nothing written");
+    } else {
+        report(&outcome.changes, &outcome.commands, style);
+    }
+    if ok { 0 } else { 1 }
+}

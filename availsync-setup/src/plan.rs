@@ -1,0 +1,193 @@
+//! A plan of file changes: computed without writing, shown as unified diffs,
+//! then applied with a backup and an atomic replace per file.
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::clients::{ClientId, ENTRY_NAME, Format, ServerSpec, Target};
+use crate::edit::{self, EditError, Edited, fsio};
+
+/// What will happen (or happened) to one file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// A new file.
+    Create,
+    /// The entry is added or replaced.
+    Update,
+    /// The entry is removed.
+    Remove,
+    /// Already as wanted: nothing is written.
+    Unchanged,
+    /// The file could not be edited and is left untouched.
+    Refused,
+}
+
+/// One file's change.
+#[derive(Debug, Clone, Serialize)]
+pub struct Change {
+    /// The client it configures.
+    pub client: ClientId,
+    /// Absolute path.
+    pub path: PathBuf,
+    /// What happens.
+    pub status: Status,
+    /// Why it was refused.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// The backup written before the change.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backup: Option<PathBuf>,
+    /// The unified diff.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub diff: String,
+    #[serde(skip)]
+    before: Option<String>,
+    #[serde(skip)]
+    after: Option<String>,
+}
+
+impl Change {
+    fn refused(client: ClientId, path: &Path, error: impl std::fmt::Display) -> Self {
+        Self {
+            client,
+            path: path.to_owned(),
+            status: Status::Refused,
+            error: Some(error.to_string()),
+            backup: None,
+            diff: String::new(),
+            before: None,
+            after: None,
+        }
+    }
+
+    fn from_edit(
+        client: ClientId,
+        path: &Path,
+        before: Option<String>,
+        edited: Result<Edited, EditError>,
+        changed: Status,
+    ) -> Self {
+        match edited {
+            Err(e) => Self::refused(client, path, format!("{}: {e}", path.display())),
+            Ok(Edited::Unchanged) => Self {
+                client,
+                path: path.to_owned(),
+                status: Status::Unchanged,
+                error: None,
+                backup: None,
+                diff: String::new(),
+                before,
+                after: None,
+            },
+            Ok(Edited::Changed(after)) => {
+                let old = before.clone().unwrap_or_default();
+                let label = path.display().to_string();
+                let diff = similar::TextDiff::from_lines(&old, &after)
+                    .unified_diff()
+                    .context_radius(3)
+                    .header(
+                        &if before.is_some() {
+                            label.clone()
+                        } else {
+                            "/dev/null".to_owned()
+                        },
+                        &label,
+                    )
+                    .to_string();
+                Self {
+                    client,
+                    path: path.to_owned(),
+                    status: if before.is_none() {
+                        Status::Create
+                    } else {
+                        changed
+                    },
+                    error: None,
+                    backup: None,
+                    diff,
+                    before,
+                    after: Some(after),
+                }
+            }
+        }
+    }
+
+    /// True when applying writes something.
+    pub fn writes(&self) -> bool {
+        self.after.is_some() && self.status != Status::Refused
+    }
+}
+
+/// The change that puts our entry into `target`.
+pub fn install(client: ClientId, target: &Target, spec: &ServerSpec) -> Change {
+    let before = match fsio::read(&target.path) {
+        Ok(before) => before,
+        Err(e) => return Change::refused(client, &target.path, e),
+    };
+    let text = before.as_deref().unwrap_or("");
+    let edited = match target.format {
+        Format::Json { servers_key, shape } => {
+            edit::json::upsert(text, servers_key, ENTRY_NAME, &spec.json_entry(shape))
+        }
+        Format::Toml => edit::toml::upsert(text, "mcp_servers", ENTRY_NAME, &spec.toml_entry()),
+    };
+    Change::from_edit(client, &target.path, before, edited, Status::Update)
+}
+
+/// The change that takes our entry out of `target`.
+pub fn remove(client: ClientId, target: &Target) -> Change {
+    let before = match fsio::read(&target.path) {
+        Ok(Some(before)) => before,
+        Ok(None) => {
+            return Change::from_edit(
+                client,
+                &target.path,
+                None,
+                Ok(Edited::Unchanged),
+                Status::Remove,
+            );
+        }
+        Err(e) => return Change::refused(client, &target.path, e),
+    };
+    let edited = match target.format {
+        Format::Json { servers_key, .. } => edit::json::remove(&before, servers_key, ENTRY_NAME),
+        Format::Toml => edit::toml::remove(&before, "mcp_servers", ENTRY_NAME),
+    };
+    Change::from_edit(client, &target.path, Some(before), edited, Status::Remove)
+}
+
+/// Whether our entry is in `target` (any shape); errors read as "no".
+pub fn configured(target: &Target) -> Result<bool, String> {
+    let text = match fsio::read(&target.path) {
+        Ok(Some(text)) => text,
+        Ok(None) => return Ok(false),
+        Err(e) => return Err(e.to_string()),
+    };
+    match target.format {
+        Format::Json { servers_key, .. } => edit::json::get(&text, servers_key, ENTRY_NAME)
+            .map(|v| v.is_some())
+            .map_err(|e| e.to_string()),
+        Format::Toml => text
+            .parse::<toml_edit::DocumentMut>()
+            .map(|doc| {
+                doc.get("mcp_servers")
+                    .and_then(|s| s.as_table_like())
+                    .is_some_and(|s| s.contains_key(ENTRY_NAME))
+            })
+            .map_err(|e| e.to_string()),
+    }
+}
+
+/// Writes the change: backup first when the file exists, then an atomic
+/// replace. `private` makes new files 0600 (an embedded key).
+pub fn apply(change: &mut Change, private: bool) -> Result<(), fsio::FsError> {
+    let Some(after) = change.after.as_deref().filter(|_| change.writes()) else {
+        return Ok(());
+    };
+    if change.before.is_some() {
+        change.backup = Some(fsio::backup(&change.path)?);
+    }
+    fsio::write_atomic(&change.path, after, private)
+}
