@@ -225,10 +225,9 @@ pub fn report(changes: &[Change], commands: &[CliAction], style: Style) {
         match change.status {
             Status::Unchanged => println!("{} {} unchanged", style.dim("="), change.path.display()),
             Status::Refused => println!(
-                "{} {} left untouched: {}",
+                "{} {}",
                 style.bad("✗"),
-                change.path.display(),
-                change.error.as_deref().unwrap_or("")
+                change.error.as_deref().unwrap_or("refused")
             ),
             status => {
                 let verb = match status {

@@ -1,0 +1,9 @@
+//! `availsync-setup` login/detect/install/remove/test and the wizard, run as
+//! the built binary against a temporary HOME and the real in-process server.
+
+#![allow(clippy::unwrap_used, missing_docs)]
+
+mod configs;
+mod server;
+mod support;
+mod wizard;
