@@ -280,6 +280,16 @@ fn install_keeps_every_other_byte_is_idempotent_and_remove_restores() {
             f.client
         );
         assert!(!after.contains("availsync"), "{}:\n{after}", f.client);
+        // The one-line (minified) file: adding our entry opens the servers
+        // object onto several lines, and remove leaves it so; every value and
+        // the rest of the line are kept (checked above).
+        if f.client != "claude-desktop" {
+            assert_eq!(
+                after, f.original,
+                "{}: remove did not restore the file byte for byte",
+                f.client
+            );
+        }
         for comment in comments(f.original) {
             assert!(
                 after.contains(&comment),
