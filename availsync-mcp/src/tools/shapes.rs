@@ -1,0 +1,485 @@
+//! The structured content of every tool result, with its JSON schema (the
+//! tools' `outputSchema`). Times are RFC 3339 UTC strings.
+
+use availsync_sdk::types::{
+    BusyWindow, Claim, FreeWindow, Hold, HoldHolder, Holder, Reason, Run, UsageResponse,
+};
+use schemars::JsonSchema;
+use serde::Serialize;
+
+/// What `start_run` tells the model to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    /// Do the work; call `finish_run` when done.
+    Proceed,
+    /// Do not do the work now; tell the user why.
+    Skip,
+    /// The run's lease is already gone: do not work under it.
+    Stop,
+}
+
+/// The agent and run holding a resource.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+pub struct HolderInfo {
+    /// The holding agent's id.
+    pub agent_id: String,
+    /// The holding agent's name.
+    pub agent_name: String,
+    /// The holding run.
+    pub run_id: String,
+    /// When the holder's lease lapses unless it is extended.
+    pub expires_at: String,
+}
+
+impl From<&Holder> for HolderInfo {
+    fn from(h: &Holder) -> Self {
+        Self {
+            agent_id: h.agent_id.clone(),
+            agent_name: h.agent_name.clone(),
+            run_id: h.run_id.clone(),
+            expires_at: h.expires_at.to_string(),
+        }
+    }
+}
+
+/// Why a run was (or would have been) told to skip.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+pub struct ReasonInfo {
+    /// `resource_claimed` or `plan_limit_active_claims`.
+    pub code: String,
+    /// One human sentence.
+    pub message: String,
+}
+
+impl From<&Reason> for ReasonInfo {
+    fn from(r: &Reason) -> Self {
+        Self {
+            code: r.code.as_str().to_owned(),
+            message: r.message.clone(),
+        }
+    }
+}
+
+/// A lease held by a run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+pub struct LeaseInfo {
+    /// The claim's id.
+    pub claim_id: String,
+    /// When the lease lapses unless extended (this server extends it while
+    /// `kept_alive` is true).
+    pub expires_at: String,
+    /// The lease length in seconds.
+    pub ttl_seconds: u32,
+    /// Strictly increasing per resource: pass it to systems that should
+    /// refuse writers holding an older lease.
+    pub fencing_token: u64,
+    /// True while this MCP server keeps the lease alive in the background.
+    pub kept_alive: bool,
+    /// When this server stops keeping it alive (its maximum run time).
+    pub kept_alive_until: Option<String>,
+}
+
+impl LeaseInfo {
+    /// From a claim, with whether and until when this process keeps it.
+    pub fn new(claim: &Claim, kept_alive_until: Option<String>) -> Self {
+        Self {
+            claim_id: claim.claim_id.clone(),
+            expires_at: claim.expires_at.to_string(),
+            ttl_seconds: claim.ttl_seconds,
+            fencing_token: claim.fencing_token,
+            kept_alive: kept_alive_until.is_some(),
+            kept_alive_until,
+        }
+    }
+}
+
+/// The answer of `start_run`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+pub struct StartRunOutput {
+    /// `proceed`: do the work, then call `finish_run`. `skip`: do not do the
+    /// work now; tell the user. `stop`: the run's lease is already gone.
+    pub action: Action,
+    /// The run; pass it to `finish_run`.
+    pub run_id: String,
+    /// The resource, normalised (e.g. `repo:acme/web`).
+    pub resource: String,
+    /// `enforce`, or `observe` (a dry run: nothing is locked).
+    pub mode: String,
+    /// True when this answer repeats an earlier start with the same run_id.
+    pub replayed: bool,
+    /// The lease, when one was granted.
+    pub lease: Option<LeaseInfo>,
+    /// Who holds the resource, when the answer is skip (or, in observe mode,
+    /// who would have blocked the run).
+    pub holder: Option<HolderInfo>,
+    /// Why the run was (or would have been) told to skip.
+    pub reason: Option<ReasonInfo>,
+    /// Seconds until the blocking lease lapses unless its holder extends it.
+    pub retry_after_seconds: Option<u64>,
+    /// Observe mode: whether an enforcing run would have been told to skip.
+    pub would_block: bool,
+}
+
+/// The answer of `extend_run`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+pub struct ExtendRunOutput {
+    /// The run.
+    pub run_id: String,
+    /// The resource, when known.
+    pub resource: Option<String>,
+    /// The extended lease; null for an observe run (which holds none).
+    pub lease: Option<LeaseInfo>,
+}
+
+/// The answer of `finish_run`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+pub struct FinishRunOutput {
+    /// The run.
+    pub run_id: String,
+    /// The resource, when known.
+    pub resource: Option<String>,
+    /// The outcome recorded (the first one, when finished twice).
+    pub outcome: String,
+    /// True when finishing released a live lease.
+    pub released: bool,
+}
+
+/// A run as `list_runs` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+pub struct RunInfo {
+    /// The run.
+    pub run_id: String,
+    /// The agent that started it.
+    pub agent_id: String,
+    /// That agent's name.
+    pub agent_name: String,
+    /// The resource.
+    pub resource: String,
+    /// `enforce` or `observe`.
+    pub mode: String,
+    /// `proceed` or `skip_run`.
+    pub decision: String,
+    /// `active`, `expired`, `released`, `skipped` or `finished`.
+    pub status: String,
+    /// What it is for.
+    pub purpose: Option<String>,
+    /// When the lease lapses unless extended (runs that were granted one).
+    pub expires_at: Option<String>,
+    /// The lease's fencing token (runs that were granted one).
+    pub fencing_token: Option<u64>,
+    /// How it ended, once finished.
+    pub outcome: Option<String>,
+    /// When it started.
+    pub created_at: String,
+    /// True when this MCP server keeps the run's lease alive.
+    pub kept_alive_by_this_session: bool,
+}
+
+impl RunInfo {
+    /// From a listed run.
+    pub fn new(run: &Run, kept_alive_by_this_session: bool) -> Self {
+        Self {
+            run_id: run.run_id.clone(),
+            agent_id: run.agent_id.clone(),
+            agent_name: run.agent_name.clone(),
+            resource: run.resource.clone(),
+            mode: run.mode.as_str().to_owned(),
+            decision: run.decision.as_str().to_owned(),
+            status: run.status.as_str().to_owned(),
+            purpose: run.purpose.clone(),
+            expires_at: run.claim.as_ref().map(|c| c.expires_at.to_string()),
+            fencing_token: run.claim.as_ref().map(|c| c.fencing_token),
+            outcome: run.outcome.map(|o| o.as_str().to_owned()),
+            created_at: run.created_at.to_string(),
+            kept_alive_by_this_session,
+        }
+    }
+}
+
+/// The answer of `list_runs`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+pub struct ListRunsOutput {
+    /// True when only active runs (live leases) were asked for.
+    pub active_only: bool,
+    /// The runs, newest first.
+    pub runs: Vec<RunInfo>,
+    /// Pass as `cursor` for the next page; null on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// Who made a hold.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+pub struct HoldHolderInfo {
+    /// `agent` or `user`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The agent's or user's id.
+    pub id: String,
+    /// The agent's name or the user's email.
+    pub name: String,
+}
+
+impl From<&HoldHolder> for HoldHolderInfo {
+    fn from(h: &HoldHolder) -> Self {
+        Self {
+            kind: h.kind.clone(),
+            id: h.id.clone(),
+            name: h.name.clone(),
+        }
+    }
+}
+
+/// A live hold inside a window.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+pub struct BusyInfo {
+    /// The hold.
+    pub hold_id: String,
+    /// Its start (inclusive).
+    pub start: String,
+    /// Its end (exclusive).
+    pub end: String,
+    /// Who holds it.
+    pub holder: HoldHolderInfo,
+}
+
+impl From<&BusyWindow> for BusyInfo {
+    fn from(b: &BusyWindow) -> Self {
+        Self {
+            hold_id: b.hold_id.clone(),
+            start: b.start.to_string(),
+            end: b.end.to_string(),
+            holder: (&b.holder).into(),
+        }
+    }
+}
+
+/// A free stretch of time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+pub struct FreeInfo {
+    /// Start (inclusive).
+    pub start: String,
+    /// End (exclusive).
+    pub end: String,
+}
+
+impl From<&FreeWindow> for FreeInfo {
+    fn from(f: &FreeWindow) -> Self {
+        Self {
+            start: f.start.to_string(),
+            end: f.end.to_string(),
+        }
+    }
+}
+
+/// What `check_availability` looked at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AvailabilityKind {
+    /// Whether a repo or project is free to claim right now.
+    Work,
+    /// Which parts of a time window are free of holds.
+    Schedule,
+}
+
+/// The answer of `check_availability`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+pub struct AvailabilityOutput {
+    /// `work` (is the resource free to claim now?) or `schedule` (which
+    /// parts of the window are free of holds?).
+    pub kind: AvailabilityKind,
+    /// The resource, normalised.
+    pub resource: String,
+    /// Work: no live lease holds it. Schedule: no hold overlaps the window.
+    pub available: bool,
+    /// Work: who holds it.
+    pub holder: Option<HolderInfo>,
+    /// Work: seconds until the holder's lease lapses unless extended.
+    pub retry_after_seconds: Option<u64>,
+    /// Schedule: start of the window looked at.
+    pub from: Option<String>,
+    /// Schedule: end of the window looked at.
+    pub to: Option<String>,
+    /// Schedule: live holds overlapping the window, by start.
+    pub busy: Vec<BusyInfo>,
+    /// Schedule: the free parts of the window, by start.
+    pub free: Vec<FreeInfo>,
+}
+
+/// The answer of `check_conflicts`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+pub struct ConflictsOutput {
+    /// The resource, normalised.
+    pub resource: String,
+    /// Start of the window checked.
+    pub start: String,
+    /// End of the window checked.
+    pub end: String,
+    /// True when live holds overlap the window.
+    pub conflict: bool,
+    /// The overlapping holds.
+    pub conflicts: Vec<BusyInfo>,
+}
+
+/// A hold.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+pub struct HoldInfo {
+    /// The hold; pass it to `release_hold`.
+    pub hold_id: String,
+    /// The resource.
+    pub resource: String,
+    /// Start (inclusive).
+    pub start: String,
+    /// End (exclusive).
+    pub end: String,
+    /// What it is for.
+    pub purpose: Option<String>,
+    /// `active`, `released` or `expired`.
+    pub status: String,
+    /// Who made it.
+    pub holder: HoldHolderInfo,
+    /// A tentative hold lapses at this time unless released earlier.
+    pub expires_at: Option<String>,
+}
+
+impl From<&Hold> for HoldInfo {
+    fn from(h: &Hold) -> Self {
+        Self {
+            hold_id: h.hold_id.clone(),
+            resource: h.resource.clone(),
+            start: h.start.to_string(),
+            end: h.end.to_string(),
+            purpose: h.purpose.clone(),
+            status: h.status.as_str().to_owned(),
+            holder: (&h.holder).into(),
+            expires_at: h.expires_at.map(|t| t.to_string()),
+        }
+    }
+}
+
+/// The answer of `create_hold`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+pub struct CreateHoldOutput {
+    /// True when the window is now held for you.
+    pub created: bool,
+    /// True when this answer repeats an earlier create with the same
+    /// idempotency key.
+    pub replayed: bool,
+    /// The hold, when created.
+    pub hold: Option<HoldInfo>,
+    /// When not created: the holds in the way.
+    pub conflicts: Vec<BusyInfo>,
+    /// The resource, normalised.
+    pub resource: String,
+    /// Start of the window asked for.
+    pub start: String,
+    /// End of the window asked for.
+    pub end: String,
+}
+
+/// The answer of `release_hold`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+pub struct ReleaseHoldOutput {
+    /// The hold.
+    pub hold_id: String,
+    /// Always true: the hold is released (releasing again is harmless).
+    pub released: bool,
+}
+
+/// Plan limits; null means unlimited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
+pub struct LimitsInfo {
+    /// Most agents.
+    pub agents: Option<u32>,
+    /// Most live leases at once.
+    pub active_claims: Option<u32>,
+}
+
+/// Current usage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
+pub struct UsageInfo {
+    /// Agents that exist.
+    pub agents: u64,
+    /// Live leases.
+    pub active_claims: u64,
+    /// Resources ever claimed.
+    pub protected_resources: u64,
+}
+
+/// Counts within the period.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
+pub struct CountsInfo {
+    /// Runs granted a lease.
+    pub runs_started: u64,
+    /// Observe runs.
+    pub runs_observed: u64,
+    /// Runs told to skip.
+    pub runs_skipped: u64,
+    /// Observe runs that would have been blocked.
+    pub would_have_blocked: u64,
+    /// Holds created.
+    pub holds_created: u64,
+}
+
+/// The answer of `usage`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+pub struct UsageOutput {
+    /// `free`, `team` or `business`.
+    pub plan: String,
+    /// The plan's limits.
+    pub limits: LimitsInfo,
+    /// Current usage.
+    pub usage: UsageInfo,
+    /// Counts within the period.
+    pub counts: CountsInfo,
+    /// Start of the period counted; null for all time.
+    pub since: Option<String>,
+    /// End of the period counted.
+    pub until: String,
+}
+
+impl From<&UsageResponse> for UsageOutput {
+    fn from(u: &UsageResponse) -> Self {
+        Self {
+            plan: u.plan.as_str().to_owned(),
+            limits: LimitsInfo {
+                agents: u.limits.agents,
+                active_claims: u.limits.active_claims,
+            },
+            usage: UsageInfo {
+                agents: u.usage.agents,
+                active_claims: u.usage.active_claims,
+                protected_resources: u.usage.protected_resources,
+            },
+            counts: CountsInfo {
+                runs_started: u.counts.runs_started,
+                runs_observed: u.counts.runs_observed,
+                runs_skipped: u.counts.runs_skipped,
+                would_have_blocked: u.counts.would_have_blocked,
+                holds_created: u.counts.holds_created,
+            },
+            since: u.since.map(|t| t.to_string()),
+            until: u.until.to_string(),
+        }
+    }
+}
+
+/// The structured content of a tool error.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+pub struct ToolErrorOutput {
+    /// What went wrong.
+    pub error: ErrorInfo,
+}
+
+/// A tool error.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+pub struct ErrorInfo {
+    /// A snake_case code: the server's (`lease_lost`, `not_found`,
+    /// `invalid_resource`, …) or this server's (`unreachable`,
+    /// `invalid_argument`, `shutting_down`).
+    pub code: String,
+    /// One human sentence.
+    pub message: String,
+    /// True when the same call may succeed later.
+    pub retryable: bool,
+}

@@ -1,0 +1,521 @@
+//! Work tools: claim a repository or project before editing it
+//! (`start_run`), keep or give back the lease (`extend_run`,
+//! `finish_run`), and see who is working on what (`list_runs`).
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use availsync_sdk::types::{MAX_TTL_SECONDS, MIN_TTL_SECONDS, is_valid_run_id};
+use availsync_sdk::{Outcome, ResourceKey, RunStart, RunsQuery, StartRun};
+use rmcp::handler::server::wrapper::Parameters;
+use rmcp::model::CallToolResult;
+use rmcp::{tool, tool_router};
+use schemars::JsonSchema;
+use serde::Deserialize;
+
+use super::shapes::{
+    Action, ExtendRunOutput, FinishRunOutput, HolderInfo, LeaseInfo, ListRunsOutput, ReasonInfo,
+    RunInfo, StartRunOutput,
+};
+use super::{AvailsyncMcp, failure, invalid_argument, output_schema, sdk_failure, success};
+use crate::leases::{HeldLease, ShuttingDown};
+use crate::text;
+
+/// Arguments of `start_run`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StartRunArgs {
+    /// The resource you are about to work on: 'repo:owner/name' for a
+    /// repository (e.g. 'repo:acme/web'), or 'project:key' for a project
+    /// that can be worked on independently of the rest of its repository.
+    /// Claim the repository unless the user says otherwise.
+    pub resource: String,
+    /// What you are about to do, in a few words, shown to other agents and
+    /// to humans (e.g. 'fix the login redirect').
+    #[serde(default)]
+    pub purpose: Option<String>,
+    /// Lease length in seconds (10-3600; default 120). This server extends
+    /// the lease in the background while it runs, so you rarely need this.
+    #[serde(default)]
+    #[schemars(range(min = 10, max = 3600))]
+    pub ttl_seconds: Option<u32>,
+    /// Leave out. Only to repeat a start_run whose answer you never got:
+    /// the same run_id returns that run's answer instead of a second claim.
+    #[serde(default)]
+    pub run_id: Option<String>,
+    /// True for a dry run: nothing is locked, and the answer says whether
+    /// you would have been told to skip.
+    #[serde(default)]
+    pub observe: bool,
+}
+
+/// Arguments of `extend_run`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExtendRunArgs {
+    /// The run_id that start_run returned.
+    pub run_id: String,
+    /// New lease length from now, in seconds (10-3600); default the run's.
+    #[serde(default)]
+    #[schemars(range(min = 10, max = 3600))]
+    pub ttl_seconds: Option<u32>,
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum OutcomeArg {
+    /// The work was done.
+    Succeeded,
+    /// The work was attempted and failed.
+    Failed,
+    /// The work was abandoned (or was skipped).
+    Cancelled,
+}
+
+impl From<OutcomeArg> for Outcome {
+    fn from(o: OutcomeArg) -> Self {
+        match o {
+            OutcomeArg::Succeeded => Outcome::Succeeded,
+            OutcomeArg::Failed => Outcome::Failed,
+            OutcomeArg::Cancelled => Outcome::Cancelled,
+        }
+    }
+}
+
+/// Arguments of `finish_run`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FinishRunArgs {
+    /// The run_id that start_run returned.
+    pub run_id: String,
+    /// succeeded (the work is done), failed (attempted, did not work) or
+    /// cancelled (abandoned).
+    pub outcome: OutcomeArg,
+    /// A short account of what was done, for the humans reading the log.
+    #[serde(default)]
+    pub summary: Option<String>,
+}
+
+/// Which runs `list_runs` shows.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RunsFilter {
+    /// Runs holding a live lease: who is working on what right now.
+    #[default]
+    Active,
+    /// Every run, newest first, including skipped and finished ones.
+    All,
+}
+
+/// Arguments of `list_runs`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ListRunsArgs {
+    /// 'active' (default): runs holding a live lease. 'all': every run.
+    #[serde(default)]
+    pub status: RunsFilter,
+    /// Only runs on this resource, e.g. 'repo:acme/web'.
+    #[serde(default)]
+    pub resource: Option<String>,
+    /// How many runs (1-200; default 20).
+    #[serde(default)]
+    #[schemars(range(min = 1, max = 200))]
+    pub limit: Option<u32>,
+    /// The next_cursor of a previous answer, for the next page.
+    #[serde(default)]
+    pub cursor: Option<String>,
+}
+
+/// `purpose`/`summary` as given, or nothing when blank.
+fn non_blank(text: Option<String>) -> Option<String> {
+    text.map(|t| t.trim().to_owned()).filter(|t| !t.is_empty())
+}
+
+fn check_ttl(ttl: Option<u32>) -> Result<(), CallToolResult> {
+    match ttl {
+        Some(ttl) if !(MIN_TTL_SECONDS..=MAX_TTL_SECONDS).contains(&ttl) => {
+            Err(invalid_argument(&format!(
+                "ttl_seconds must be between {MIN_TTL_SECONDS} and {MAX_TTL_SECONDS}, not {ttl}"
+            )))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The answer for a run this process already keeps alive.
+fn held_answer(held: &HeldLease) -> StartRunOutput {
+    let lease = LeaseInfo {
+        claim_id: held.claim_id.clone(),
+        expires_at: held.expires_at.to_string(),
+        ttl_seconds: held.ttl_seconds,
+        fencing_token: held.fencing_token,
+        kept_alive: true,
+        kept_alive_until: Some(held.kept_until.to_string()),
+    };
+    StartRunOutput {
+        action: if held.is_held() {
+            Action::Proceed
+        } else {
+            Action::Stop
+        },
+        run_id: held.run_id.clone(),
+        resource: held.resource.clone(),
+        mode: "enforce".to_owned(),
+        replayed: true,
+        lease: held.is_held().then_some(lease),
+        holder: None,
+        reason: None,
+        retry_after_seconds: None,
+        would_block: false,
+    }
+}
+
+#[tool_router(router = work_router, vis = "pub(crate)")]
+impl AvailsyncMcp {
+    /// Claim a repository or project BEFORE you edit it, run commands that
+    /// change it, or open a pull request for it. Call it once per task, at the
+    /// start.
+    ///
+    /// The first word of the answer says what to do:
+    /// - PROCEED: you hold the lease. Do the work. This server keeps the lease
+    ///   alive while it runs (no need for extend_run). Call finish_run with the
+    ///   run_id when done, also if you give up.
+    /// - SKIP: another agent or person is working on it (named in the answer).
+    ///   Do not edit it now and do not retry in a loop; tell the user who holds
+    ///   it and until when.
+    /// - STOP: do not do the work; tell the user (e.g. the server is
+    ///   unreachable, so nothing is protected).
+    /// An observe-mode agent always gets PROCEED; nothing is locked for it.
+    #[tool(
+        annotations(
+            title = "Claim before editing",
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = false,
+            open_world_hint = false
+        ),
+        output_schema = output_schema::<StartRunOutput>()
+    )]
+    async fn start_run(&self, Parameters(args): Parameters<StartRunArgs>) -> CallToolResult {
+        let resource: ResourceKey = match args.resource.trim().parse() {
+            Ok(resource) => resource,
+            Err(e) => {
+                return invalid_argument(&format!(
+                    "'{}' is not a valid resource: {e}",
+                    args.resource
+                ));
+            }
+        };
+        if !resource.is_claimable() {
+            return invalid_argument(&format!(
+                "start_run claims repositories and projects ('repo:owner/name' or 'project:key'), not '{resource}'; for a time window use check_availability and create_hold"
+            ));
+        }
+        if let Err(invalid) = check_ttl(args.ttl_seconds) {
+            return invalid;
+        }
+        let ttl = args.ttl_seconds.unwrap_or(self.default_ttl_seconds);
+        let mut start = StartRun::for_key(resource.clone()).ttl(Duration::from_secs(ttl.into()));
+        if let Some(purpose) = non_blank(args.purpose) {
+            start = start.purpose(purpose);
+        }
+        if args.observe {
+            start = start.observe();
+        }
+        if !args.observe && args.run_id.is_none() {
+            // Asked again for what this session already holds: the same run.
+            let mine = self
+                .leases
+                .all()
+                .into_iter()
+                .find(|held| held.resource == resource.as_str() && held.is_held());
+            if let Some(held) = mine {
+                let out = held_answer(&held);
+                let line = text::start_run(&out);
+                return success(&out, line);
+            }
+        }
+        let _one_at_a_time = match args.run_id.as_deref().map(str::trim) {
+            Some(run_id) => {
+                if !is_valid_run_id(run_id) {
+                    return invalid_argument(&format!(
+                        "run_id '{run_id}' must be 1-128 characters of A-Z, a-z, 0-9, '.', '_', ':' or '-'; or leave it out"
+                    ));
+                }
+                let serial = self.named_starts.clone().lock_owned().await;
+                if let Some(held) = self.leases.get(run_id) {
+                    if held.resource != resource.as_str() {
+                        return invalid_argument(&format!(
+                            "run {run_id} is on {}, not {resource}; leave run_id out to start a new run",
+                            held.resource
+                        ));
+                    }
+                    let out = held_answer(&held);
+                    let line = text::start_run(&out);
+                    return success(&out, line);
+                }
+                start = start.run_id(run_id);
+                Some(serial)
+            }
+            None => None,
+        };
+        tracing::info!(%resource, run_id = start.run_id_value(), ttl, observe = args.observe, "start_run");
+
+        let answer = match self.client.claim(start).await {
+            Ok(answer) => answer,
+            Err(e) => {
+                tracing::warn!(%resource, error = %e, "start_run failed");
+                return sdk_failure(
+                    &self.client,
+                    &e,
+                    &format!("it is unknown whether {resource} is free"),
+                );
+            }
+        };
+        let out = match answer {
+            RunStart::Claimed(guard) => {
+                let claim = guard.claim().clone();
+                let run_id = guard.run_id().to_owned();
+                let lost = !guard.is_held();
+                let kept = if lost {
+                    None // a replay of a run whose lease is gone
+                } else {
+                    match self.leases.keep(guard).await {
+                        Ok(held) => Some(held),
+                        Err(ShuttingDown) => {
+                            return failure(
+                                "shutting_down",
+                                "availsync-mcp is shutting down",
+                                false,
+                                text::shutting_down(resource.as_str()),
+                            );
+                        }
+                    }
+                };
+                StartRunOutput {
+                    action: if lost { Action::Stop } else { Action::Proceed },
+                    run_id,
+                    resource: resource.to_string(),
+                    mode: "enforce".to_owned(),
+                    // The SDK's guard does not say whether the start was a
+                    // replay; only a run_id the model chose can be one.
+                    replayed: lost,
+                    lease: kept
+                        .map(|held| LeaseInfo::new(&claim, Some(held.kept_until.to_string()))),
+                    holder: None,
+                    reason: None,
+                    retry_after_seconds: None,
+                    would_block: false,
+                }
+            }
+            RunStart::Skipped(skip) => StartRunOutput {
+                action: Action::Skip,
+                run_id: skip.run_id.clone(),
+                resource: resource.to_string(),
+                mode: "enforce".to_owned(),
+                replayed: skip.replayed,
+                lease: None,
+                holder: skip.holder().map(HolderInfo::from),
+                reason: Some(ReasonInfo::from(&skip.reason)),
+                retry_after_seconds: skip.retry_after.map(|d| d.as_secs()),
+                would_block: false,
+            },
+            RunStart::Observed(observed) => StartRunOutput {
+                action: Action::Proceed,
+                run_id: observed.run_id.clone(),
+                resource: resource.to_string(),
+                mode: "observe".to_owned(),
+                replayed: false,
+                lease: None,
+                holder: observed
+                    .reason
+                    .as_ref()
+                    .and_then(|r| r.holder.as_ref())
+                    .map(HolderInfo::from),
+                reason: observed.reason.as_ref().map(ReasonInfo::from),
+                retry_after_seconds: None,
+                would_block: observed.would_block,
+            },
+        };
+        tracing::info!(%resource, run_id = %out.run_id, action = ?out.action, "start_run answered");
+        let line = text::start_run(&out);
+        success(&out, line)
+    }
+
+    /// Extend a run's lease now. Rarely needed: this server already keeps the
+    /// leases it granted alive while it runs. Use it when the answer of
+    /// start_run says the lease is not kept alive, or to ask for a longer
+    /// ttl_seconds.
+    ///
+    /// EXTENDED: you still hold it. LEASE LOST (an error): the lease lapsed or
+    /// was released; stop editing and tell the user.
+    #[tool(
+        annotations(
+            title = "Extend a lease",
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = true,
+            open_world_hint = false
+        ),
+        output_schema = output_schema::<ExtendRunOutput>()
+    )]
+    async fn extend_run(&self, Parameters(args): Parameters<ExtendRunArgs>) -> CallToolResult {
+        if let Err(invalid) = check_ttl(args.ttl_seconds) {
+            return invalid;
+        }
+        let run_id = args.run_id.trim().to_owned();
+        let held = self.leases.get(&run_id);
+        let ttl = args.ttl_seconds.map(|s| Duration::from_secs(s.into()));
+        match self.client.extend_run(&run_id, ttl).await {
+            Ok(answer) => {
+                let kept_until = held.as_ref().map(|h| h.kept_until.to_string());
+                let out = ExtendRunOutput {
+                    resource: answer
+                        .claim
+                        .as_ref()
+                        .map(|c| c.resource.clone())
+                        .or_else(|| held.map(|h| h.resource)),
+                    lease: answer.claim.as_ref().map(|c| LeaseInfo::new(c, kept_until)),
+                    run_id: answer.run_id,
+                };
+                let line = text::extend_run(&out);
+                success(&out, line)
+            }
+            Err(e) if e.is_lease_lost() => {
+                tracing::warn!(%run_id, "extend_run: lease lost");
+                failure(
+                    "lease_lost",
+                    &e.to_string(),
+                    false,
+                    text::lease_lost(&run_id, held.as_ref().map(|h| h.resource.as_str())),
+                )
+            }
+            Err(e) if e.is_not_found() => failure(
+                "not_found",
+                &e.to_string(),
+                false,
+                text::not_found(
+                    &format!("this agent has no run {run_id}"),
+                    "Use the run_id that start_run returned.",
+                ),
+            ),
+            Err(e) => sdk_failure(
+                &self.client,
+                &e,
+                &format!("the lease of run {run_id} was not extended"),
+            ),
+        }
+    }
+
+    /// Finish a run when the work is done (or abandoned): records the outcome
+    /// and releases the lease at once, so others can work on the resource.
+    /// Always call it after a PROCEED, with the outcome. Finishing twice is
+    /// harmless.
+    #[tool(
+        annotations(
+            title = "Finish and release",
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = true,
+            open_world_hint = false
+        ),
+        output_schema = output_schema::<FinishRunOutput>()
+    )]
+    async fn finish_run(&self, Parameters(args): Parameters<FinishRunArgs>) -> CallToolResult {
+        let run_id = args.run_id.trim().to_owned();
+        let outcome = Outcome::from(args.outcome);
+        let summary = non_blank(args.summary);
+        let guard = self.leases.take(&run_id);
+        let resource = guard.as_ref().map(|g| g.resource().to_string());
+        let ttl = guard.as_ref().map(|g| g.claim().ttl_seconds);
+        let result = match (guard, summary.as_deref()) {
+            (Some(guard), Some(summary)) => guard.finish_with_summary(outcome, summary).await,
+            (Some(guard), None) => guard.finish(outcome).await,
+            (None, summary) => self.client.finish_run(&run_id, outcome, summary).await,
+        };
+        match result {
+            Ok(answer) => {
+                tracing::info!(%run_id, outcome = %answer.outcome, released = answer.released, "finish_run");
+                let out = FinishRunOutput {
+                    run_id: answer.run_id,
+                    resource,
+                    outcome: answer.outcome.as_str().to_owned(),
+                    released: answer.released,
+                };
+                let line = text::finish_run(&out);
+                success(&out, line)
+            }
+            Err(e) if e.is_not_found() => failure(
+                "not_found",
+                &e.to_string(),
+                false,
+                text::not_found(
+                    &format!("this agent has no run {run_id}"),
+                    "Use the run_id that start_run returned.",
+                ),
+            ),
+            Err(e) => {
+                let subject = match ttl {
+                    Some(ttl) => format!(
+                        "run {run_id} was not recorded as finished (its lease lapses by itself within {ttl} s)"
+                    ),
+                    None => format!("run {run_id} was not recorded as finished"),
+                };
+                sdk_failure(&self.client, &e, &subject)
+            }
+        }
+    }
+
+    /// See who is working on what: runs holding a live lease (status
+    /// 'active', the default) or every run, newest first, optionally on one
+    /// resource. Each run names its agent, resource and lease expiry;
+    /// kept_alive_by_this_session marks the ones this session holds.
+    #[tool(
+        annotations(
+            title = "Who is working on what",
+            read_only_hint = true,
+            open_world_hint = false
+        ),
+        output_schema = output_schema::<ListRunsOutput>()
+    )]
+    async fn list_runs(&self, Parameters(args): Parameters<ListRunsArgs>) -> CallToolResult {
+        let resource = match non_blank(args.resource).map(|r| r.parse::<ResourceKey>()) {
+            None => None,
+            Some(Ok(resource)) => Some(resource),
+            Some(Err(e)) => return invalid_argument(&format!("invalid resource: {e}")),
+        };
+        let limit = args.limit.unwrap_or(20);
+        if !(1..=200).contains(&limit) {
+            return invalid_argument(&format!("limit must be between 1 and 200, not {limit}"));
+        }
+        let active_only = args.status == RunsFilter::Active;
+        let query = RunsQuery {
+            active_only,
+            resource,
+            limit: Some(limit),
+        };
+        match self.client.runs_page(&query, args.cursor.as_deref()).await {
+            Ok(page) => {
+                let mine: HashSet<String> = self
+                    .leases
+                    .all()
+                    .into_iter()
+                    .map(|held| held.run_id)
+                    .collect();
+                let out = ListRunsOutput {
+                    active_only,
+                    runs: page
+                        .items
+                        .iter()
+                        .map(|run| RunInfo::new(run, mine.contains(&run.run_id)))
+                        .collect(),
+                    next_cursor: page.next_cursor,
+                };
+                let line = text::list_runs(&out);
+                success(&out, line)
+            }
+            Err(e) => sdk_failure(&self.client, &e, "who is working on what is unknown"),
+        }
+    }
+}
