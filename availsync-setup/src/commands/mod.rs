@@ -47,11 +47,14 @@ pub fn resolve(url_flag: Option<&str>) -> Result<Resolved, credentials::Credenti
     })
 }
 
-/// Where `availsync-mcp` is: `--mcp-path`, else beside this executable, else
-/// on `PATH`. Always absolute.
+/// Where `availsync-mcp` is: `--mcp-path` (or `AVAILSYNC_MCP_PATH`), else
+/// beside this executable, else on `PATH`. Always absolute.
 pub fn find_mcp(flag: Option<&PathBuf>, dirs: &BaseDirs) -> Result<PathBuf, String> {
     const NAME: &str = "availsync-mcp";
-    if let Some(path) = flag {
+    let from_env = std::env::var_os("AVAILSYNC_MCP_PATH")
+        .filter(|p| !p.is_empty())
+        .map(PathBuf::from);
+    if let Some(path) = flag.or(from_env.as_ref()) {
         let absolute = std::path::absolute(path).map_err(|e| format!("{}: {e}", path.display()))?;
         if !crate::paths::is_executable(&absolute) {
             return Err(format!(

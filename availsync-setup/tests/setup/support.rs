@@ -77,6 +77,9 @@ impl Home {
             .args(args)
             .env_clear()
             .env("HOME", self.home())
+            // The real availsync-mcp may sit beside the binary under test;
+            // point at this home's fake one.
+            .env("AVAILSYNC_MCP_PATH", self.mcp())
             .env("XDG_CONFIG_HOME", self.config())
             .env("PATH", self.bin())
             .env("NO_COLOR", "1")
