@@ -3,11 +3,13 @@
 use std::fmt;
 use std::str::FromStr;
 
-use chrono::{DateTime, SecondsFormat, TimeZone, Utc};
+use chrono::{DateTime, Datelike, SecondsFormat, TimeZone, Utc};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// An instant with millisecond precision, written as RFC 3339 UTC with `Z`
-/// (`2026-11-29T06:31:55.123Z`). Parsing accepts any UTC offset.
+/// (`2026-11-29T06:31:55.123Z`). Parsing accepts any UTC offset, and
+/// refuses instants outside the years 0000-9999 (UTC), which RFC 3339
+/// cannot write.
 ///
 /// ```
 /// use availsync_types::Timestamp;
@@ -78,8 +80,14 @@ impl FromStr for Timestamp {
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         DateTime::parse_from_rfc3339(s)
+            .ok()
+            .map(|t| t.with_timezone(&Utc))
+            // An offset can carry 0000-01-01 or 9999-12-31 into a year that
+            // RFC 3339 cannot write (`-0001-…`, `+10000-…`), so the answer
+            // would not parse back; such instants are refused here.
+            .filter(|t| (0..=9999).contains(&t.year()))
             .map(|t| Self(t.timestamp_millis()))
-            .map_err(|_| TimestampError(s.to_owned()))
+            .ok_or_else(|| TimestampError(s.to_owned()))
     }
 }
 
