@@ -4,6 +4,7 @@
 
 mod accounts;
 mod agents;
+mod auth_matrix;
 mod bad_input;
 mod concurrency;
 mod crash;
@@ -11,5 +12,6 @@ mod feeds;
 mod holds;
 mod limits;
 mod openapi;
+mod secret_hygiene;
 mod support;
 mod work;
