@@ -289,6 +289,81 @@ mod tests {
         );
     }
 
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// `millis` written as RFC 3339 at a UTC offset of `offset_minutes`.
+        fn written(millis: i64, offset_minutes: i64) -> String {
+            if offset_minutes == 0 {
+                return Timestamp::from_unix_millis(millis).to_string();
+            }
+            let local = Timestamp::from_unix_millis(millis + offset_minutes * 60_000).to_string();
+            let sign = if offset_minutes < 0 { '-' } else { '+' };
+            let abs = offset_minutes.abs();
+            format!(
+                "{}{sign}{:02}:{:02}",
+                &local[..local.len() - 1],
+                abs / 60,
+                abs % 60
+            )
+        }
+
+        fn offsets() -> impl Strategy<Value = i64> {
+            prop_oneof![Just(0i64), -1439i64..=1439]
+        }
+
+        fn lengths() -> impl Strategy<Value = i64> {
+            prop_oneof![
+                -86_400_000i64..=86_400_000,
+                Just(0),
+                Just(1),
+                Just(MAX_WINDOW_MILLIS),
+                Just(MAX_WINDOW_MILLIS + 1),
+                0..=MAX_WINDOW_MILLIS + 86_400_000,
+            ]
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(512))]
+
+            /// The `time_window` fuzz target's property: a window is accepted
+            /// exactly when `start < end` and it spans at most 31 days,
+            /// whatever offsets its ends are written in; a refusal is
+            /// `invalid_window` naming `end`.
+            #[test]
+            fn a_window_is_accepted_exactly_when_ordered_and_short(
+                start in 1_700_000_000_000i64..1_900_000_000_000,
+                length in lengths(),
+                start_offset in offsets(),
+                end_offset in offsets(),
+            ) {
+                let (start_s, end_s) = (written(start, start_offset), written(start + length, end_offset));
+                prop_assert_eq!(instant("start", &start_s).unwrap().unix_millis(), start);
+                match window("start", &start_s, "end", &end_s) {
+                    Ok(w) => {
+                        prop_assert!((1..=MAX_WINDOW_MILLIS).contains(&length), "{} {}", start_s, end_s);
+                        prop_assert_eq!((w.start.unix_millis(), w.end.unix_millis()), (start, start + length));
+                    }
+                    Err(e) => {
+                        prop_assert!(!(1..=MAX_WINDOW_MILLIS).contains(&length), "{} {}: {}", start_s, end_s, e);
+                        prop_assert_eq!(e.kind, InvalidKind::Window);
+                        prop_assert_eq!(e.field, "end");
+                    }
+                }
+            }
+
+            /// An end that does not parse is named, never taken for a time.
+            #[test]
+            fn an_unparseable_end_is_named(junk in ".{0,30}") {
+                if junk.parse::<Timestamp>().is_err() {
+                    let e = window("start", "2026-12-01T09:00:00Z", "end", &junk).unwrap_err();
+                    prop_assert_eq!((e.kind, e.field), (InvalidKind::Window, "end"));
+                }
+            }
+        }
+    }
+
     #[test]
     fn emails_compare_case_insensitively() {
         assert_eq!(email("Ana@Example.COM").unwrap(), "ana@example.com");

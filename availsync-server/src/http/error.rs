@@ -72,6 +72,11 @@ impl ApiError {
     pub fn field(&self) -> Option<&str> {
         self.field.as_deref()
     }
+
+    /// The human sentence answered.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
 }
 
 impl From<Invalid> for ApiError {

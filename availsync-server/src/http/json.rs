@@ -72,13 +72,10 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             "the body must be a JSON object",
         ));
     }
-    serde_path_to_error::deserialize(value).map_err(|e| {
-        let path = e.path().to_string();
-        classify(&path, e.inner())
-    })
+    serde_path_to_error::deserialize(value).map_err(|e| classify(e.path(), e.inner()))
 }
 
-fn classify(path: &str, e: &serde_json::Error) -> ApiError {
+fn classify(path: &serde_path_to_error::Path, e: &serde_json::Error) -> ApiError {
     use serde_json::error::Category;
     match e.classify() {
         Category::Syntax | Category::Eof | Category::Io => ApiError::new(
@@ -86,42 +83,56 @@ fn classify(path: &str, e: &serde_json::Error) -> ApiError {
             format!("the body is not valid JSON: {e}"),
         ),
         Category::Data => {
-            let message = without_position(&e.to_string());
-            let parent = if path == "." { "" } else { path };
-            let join = |name: &str| {
-                if parent.rsplit('.').next() == Some(name) {
-                    parent.to_owned()
-                } else if parent.is_empty() {
-                    name.to_owned()
-                } else {
-                    format!("{parent}.{name}")
-                }
+            // Decoded from a `Value`, so serde_json adds no "at line N": a
+            // key that happens to contain those words must stay whole.
+            let message = if e.line() == 0 {
+                e.to_string()
+            } else {
+                without_position(&e.to_string())
             };
-            if let Some(name) = quoted_after(&message, "unknown field `") {
-                let field = join(&name);
+            let mut segments: Vec<String> = path.iter().map(ToString::to_string).collect();
+            if let Some((name, expected)) = unknown_field(&message) {
+                // The path already ends with the unknown key; a key may hold
+                // '.' or '`', so it is taken from the path, not re-split.
+                if segments.last() != Some(&name) {
+                    segments.push(name);
+                }
+                let field = segments.join(".");
                 return ApiError::new(
                     ErrorCode::UnknownField,
-                    format!("unknown field '{field}'; {}", expected_part(&message)),
+                    format!("unknown field '{field}'; {expected}"),
                 )
                 .with_field(field);
             }
-            if let Some(name) = quoted_after(&message, "missing field `") {
-                let field = join(&name);
+            if let Some(name) = quoted(&message, "missing field `") {
+                segments.push(name.to_owned());
+                let field = segments.join(".");
                 return ApiError::invalid(&field, format!("the field '{field}' is required"));
             }
-            if parent.is_empty() {
+            if segments.is_empty() {
                 ApiError::new(
                     ErrorCode::InvalidRequest,
                     format!("the body must be a JSON object: {message}"),
                 )
             } else {
-                ApiError::invalid(
-                    parent,
-                    format!("the field '{parent}' is invalid: {message}"),
-                )
+                let field = segments.join(".");
+                ApiError::invalid(&field, format!("the field '{field}' is invalid: {message}"))
             }
         }
     }
+}
+
+/// The name and the "expected ..." part of serde's
+/// "unknown field `name`, expected one of `a`, `b`" (or ", there are no
+/// fields"). The name may itself hold '`' or ", ", so it ends at the last
+/// "`, expected" / "`, there are".
+fn unknown_field(message: &str) -> Option<(String, String)> {
+    let rest = message.strip_prefix("unknown field `")?;
+    let end = rest
+        .rfind("`, expected ")
+        .or_else(|| rest.rfind("`, there are no fields"))?;
+    let expected = rest[end + 3..].replace('`', "'");
+    Some((rest[..end].to_owned(), expected))
 }
 
 fn without_position(message: &str) -> String {
@@ -131,16 +142,9 @@ fn without_position(message: &str) -> String {
     }
 }
 
-fn quoted_after(message: &str, marker: &str) -> Option<String> {
-    let rest = message.strip_prefix(marker)?;
-    rest.split('`').next().map(str::to_owned)
-}
-
-fn expected_part(message: &str) -> String {
-    match message.split_once(", ") {
-        Some((_, expected)) => expected.replace('`', "'"),
-        None => "check the field names".to_owned(),
-    }
+/// `name` in serde's "<marker>name`", where the name runs to the end.
+fn quoted<'a>(message: &'a str, marker: &str) -> Option<&'a str> {
+    message.strip_prefix(marker)?.strip_suffix('`')
 }
 
 /// A query string, decoded strictly.
@@ -151,33 +155,40 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
-        let query = parts.uri.query().unwrap_or("");
-        let deserializer =
-            serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
-        serde_path_to_error::deserialize(deserializer)
-            .map(ApiQuery)
-            .map_err(|e| {
-                let path = e.path().to_string();
-                let message = e.into_inner().to_string();
-                if let Some(name) = quoted_after(&message, "unknown field `") {
-                    ApiError::new(
-                        ErrorCode::UnknownField,
-                        format!("unknown query parameter '{name}'"),
-                    )
-                    .with_field(name)
-                } else if path == "." {
-                    ApiError::new(
-                        ErrorCode::InvalidRequest,
-                        format!("bad query string: {message}"),
-                    )
-                } else {
-                    ApiError::invalid(
-                        &path,
-                        format!("the query parameter '{path}' is invalid: {message}"),
-                    )
-                }
-            })
+        decode_query(parts.uri.query().unwrap_or("")).map(ApiQuery)
     }
+}
+
+/// Decodes a query string (without the `?`) into `T`, mapping serde's errors
+/// to API errors that name the parameter at fault.
+pub fn decode_query<T: DeserializeOwned>(query: &str) -> Result<T, ApiError> {
+    let deserializer =
+        serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
+    serde_path_to_error::deserialize(deserializer).map_err(|e| {
+        let path = e.path().to_string();
+        let message = e.into_inner().to_string();
+        if let Some((name, _)) = unknown_field(&message) {
+            ApiError::new(
+                ErrorCode::UnknownField,
+                format!("unknown query parameter '{name}'"),
+            )
+            .with_field(name)
+        } else if let Some(name) = quoted(&message, "missing field `") {
+            ApiError::invalid(name, format!("the query parameter '{name}' is required"))
+        } else if let Some(name) = quoted(&message, "duplicate field `") {
+            ApiError::invalid(name, format!("the query parameter '{name}' is given twice"))
+        } else if path == "." {
+            ApiError::new(
+                ErrorCode::InvalidRequest,
+                format!("bad query string: {message}"),
+            )
+        } else {
+            ApiError::invalid(
+                &path,
+                format!("the query parameter '{path}' is invalid: {message}"),
+            )
+        }
+    })
 }
 
 #[cfg(test)]
@@ -211,5 +222,132 @@ mod tests {
             (ErrorCode::InvalidRequest, Some("ttl_seconds".into()))
         );
         assert_eq!(code_and_field("[]").0, ErrorCode::InvalidRequest);
+    }
+
+    #[test]
+    fn unknown_keys_are_named_whole_whatever_they_hold() {
+        // Found by the `request_body` fuzz target: a '`' or '.' in a key
+        // once made the named field "ltt`eonscds.ltt".
+        for key in ["ltt`eonscds", "a.b", "x`, expected y", "", "k at line 3"] {
+            let body = serde_json::json!({ key: 1, "resource": "repo:a/b" }).to_string();
+            let err = decode::<StartRunRequest>(body.as_bytes()).unwrap_err();
+            assert_eq!(err.code(), ErrorCode::UnknownField, "{key:?}");
+            assert_eq!(err.field(), Some(key));
+            assert!(
+                err.message().contains(&format!("'{key}'")),
+                "{}",
+                err.message()
+            );
+        }
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Query {
+        from: String,
+        limit: Option<u32>,
+    }
+
+    #[test]
+    fn query_faults_name_the_parameter() {
+        let field = |q: &str| {
+            let err = decode_query::<Query>(q).unwrap_err();
+            (err.code(), err.field().map(str::to_owned))
+        };
+        let invalid = |name: &str| (ErrorCode::InvalidRequest, Some(name.to_owned()));
+        assert_eq!(field(""), invalid("from"));
+        assert_eq!(field("from=a&from=b"), invalid("from"));
+        assert_eq!(field("from=a&limit=x"), invalid("limit"));
+        assert_eq!(
+            field("from=a&li%60mit=1"),
+            (ErrorCode::UnknownField, Some("li`mit".to_owned()))
+        );
+    }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+        use serde_json::{Map, Value};
+
+        const KNOWN: [&str; 6] = [
+            "resource",
+            "ttl_seconds",
+            "run_id",
+            "purpose",
+            "mode",
+            "metadata",
+        ];
+
+        fn values() -> impl Strategy<Value = Value> {
+            prop_oneof![
+                Just(Value::Null),
+                any::<bool>().prop_map(Value::from),
+                any::<i64>().prop_map(Value::from),
+                any::<f64>().prop_map(Value::from),
+                "repo:[a-z]{1,3}/[a-z]{1,3}".prop_map(Value::from),
+                prop_oneof![Just("observe"), Just("enforce"), Just("x")].prop_map(Value::from),
+                ".{0,8}".prop_map(Value::from),
+                Just(serde_json::json!({"k": [1, null]})),
+                Just(serde_json::json!([])),
+            ]
+        }
+
+        fn keys() -> impl Strategy<Value = String> {
+            prop_oneof![
+                proptest::sample::select(&KNOWN[..]).prop_map(str::to_owned),
+                ".{0,6}",
+                "[a-z]{1,3}[`.,: ]{1,2}[a-z]{0,3}",
+            ]
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(256))]
+
+            /// The `request_body` fuzz target's property, for `run/start`:
+            /// a refused JSON object names the field at fault, and the
+            /// message says its name.
+            #[test]
+            fn a_refused_object_names_the_field_at_fault(
+                object in proptest::collection::btree_map(keys(), values(), 0..5),
+            ) {
+                let object: Map<String, Value> = object.into_iter().collect();
+                let body = Value::Object(object.clone()).to_string();
+                match decode::<StartRunRequest>(body.as_bytes()) {
+                    Ok(request) => {
+                        prop_assert!(object.keys().all(|k| KNOWN.contains(&k.as_str())));
+                        prop_assert_eq!(Some(&Value::from(request.resource)), object.get("resource"));
+                    }
+                    Err(e) => {
+                        let field = e.field().expect("a field is named").to_owned();
+                        prop_assert!(e.message().contains(&format!("'{field}'")), "{}", e.message());
+                        match e.code() {
+                            ErrorCode::UnknownField => {
+                                prop_assert!(object.contains_key(&field));
+                                prop_assert!(!KNOWN.contains(&field.as_str()));
+                            }
+                            ErrorCode::InvalidRequest => {
+                                let top = field.split('.').next().unwrap_or_default();
+                                prop_assert!(KNOWN.contains(&top), "{}", field);
+                                prop_assert!(object.contains_key(top) || top == "resource");
+                            }
+                            other => prop_assert!(false, "{:?}", other),
+                        }
+                    }
+                }
+            }
+
+            /// Arbitrary bytes never panic the decoder, and non-JSON is
+            /// `invalid_json`.
+            #[test]
+            fn arbitrary_bytes_are_refused_cleanly(bytes in proptest::collection::vec(any::<u8>(), 0..64)) {
+                if let Err(e) = decode::<StartRunRequest>(&bytes) {
+                    prop_assert_eq!(e.code().status(), 400);
+                    if serde_json::from_slice::<Value>(&bytes).is_err() {
+                        prop_assert_eq!(e.code(), ErrorCode::InvalidJson);
+                    }
+                }
+            }
+        }
     }
 }

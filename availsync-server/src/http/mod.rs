@@ -27,6 +27,10 @@ use tower_http::trace::TraceLayer;
 use crate::store::{AgentContext, Store};
 
 pub use error::ApiError;
+// The parsers of untrusted input, exactly as the handlers run them, for the
+// fuzz targets in `fuzz/` and the property tests.
+pub use json::{decode as decode_json_body, decode_query};
+pub use schedule::availability_params;
 
 /// Settings the HTTP layer needs.
 #[derive(Debug, Clone)]

@@ -3,7 +3,7 @@
 
 use availsync_types::{
     AvailabilityResponse, ConflictsCheckRequest, ConflictsCheckResponse, CreateHoldRequest,
-    ErrorBody, Hold, HoldResponse, Page,
+    ErrorBody, Hold, HoldResponse, Page, ResourceKey,
 };
 use axum::Json;
 use axum::extract::{Path, State};
@@ -13,8 +13,9 @@ use serde::Deserialize;
 use super::AppState;
 use super::caller::Caller;
 use super::error::ApiError;
-use super::json::{ApiJson, ApiQuery};
+use super::json::{ApiJson, ApiQuery, decode_query};
 use super::paging::page_request;
+use crate::domain::schedule::Window;
 use crate::domain::validate::{self, MAX_PURPOSE_CHARS};
 use crate::store::{HoldFilter, NewHold};
 
@@ -40,11 +41,35 @@ pub async fn availability(
     caller: Caller,
     ApiQuery(query): ApiQuery<AvailabilityQuery>,
 ) -> Result<Json<AvailabilityResponse>, ApiError> {
-    let resource = validate::any_resource("resource", &query.resource)?;
-    let window = validate::window("from", &query.from, "to", &query.to)?;
+    let (resource, window) = query.validate()?;
     Ok(Json(
         state.store.availability(&caller, &resource, window).await?,
     ))
+}
+
+impl AvailabilityQuery {
+    fn validate(&self) -> Result<(ResourceKey, Window), ApiError> {
+        let resource = validate::any_resource("resource", &self.resource)?;
+        let window = validate::window("from", &self.from, "to", &self.to)?;
+        Ok((resource, window))
+    }
+}
+
+/// The resource and window of a `GET /v1/availability` query string
+/// (without the `?`), or the error the endpoint answers for it.
+///
+/// ```
+/// use availsync_server::http::availability_params;
+///
+/// let (resource, window) = availability_params(
+///     "resource=calendar:eng&from=2026-12-01T09:00:00Z&to=2026-12-01T10:00:00Z",
+/// )?;
+/// assert_eq!(resource.as_str(), "calendar:eng");
+/// assert!(window.start < window.end);
+/// # Ok::<(), availsync_server::http::ApiError>(())
+/// ```
+pub fn availability_params(query: &str) -> Result<(ResourceKey, Window), ApiError> {
+    decode_query::<AvailabilityQuery>(query)?.validate()
 }
 
 /// Whether a window overlaps live holds; changes nothing.
@@ -167,4 +192,74 @@ pub async fn release_hold(
 ) -> Result<StatusCode, ApiError> {
     state.store.release_hold(&caller, &hold_id).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use availsync_types::{ErrorCode, MAX_WINDOW_MILLIS, Timestamp};
+    use proptest::prelude::*;
+
+    fn param() -> impl Strategy<Value = Option<(&'static str, String)>> {
+        let time = prop_oneof![
+            (1_700_000_000_000i64..1_700_000_000_000 + 2 * MAX_WINDOW_MILLIS)
+                .prop_map(|m| Timestamp::from_unix_millis(m).to_string()),
+            Just("2023-11-14T22:13:20Z".to_owned()),
+            Just("2023-11-14T23:13:20%2B01:00".to_owned()),
+            ".{0,8}",
+        ];
+        let resource = prop_oneof![
+            Just("calendar:eng".to_owned()),
+            Just("repo:a".to_owned()),
+            ".{0,8}"
+        ];
+        prop_oneof![
+            resource.prop_map(|r| Some(("resource", r))),
+            time.clone().prop_map(|t| Some(("from", t))),
+            time.prop_map(|t| Some(("to", t))),
+            Just(Some(("limit", "5".to_owned()))),
+            Just(None),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        /// `GET /v1/availability`'s query, as the endpoint parses it: an
+        /// accepted window is ordered and at most 31 days long; a refusal is a
+        /// 400 naming the parameter at fault.
+        #[test]
+        fn availability_queries_give_good_windows_or_name_the_fault(
+            params in proptest::collection::vec(param(), 0..5),
+        ) {
+            let query = params
+                .iter()
+                .flatten()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join("&");
+            match availability_params(&query) {
+                Ok((resource, window)) => {
+                    prop_assert_eq!(resource.to_string().parse::<ResourceKey>().ok(), Some(resource));
+                    prop_assert!(window.start < window.end, "{}", query);
+                    prop_assert!(window.end.unix_millis() - window.start.unix_millis() <= MAX_WINDOW_MILLIS);
+                }
+                Err(e) => {
+                    prop_assert_eq!(e.code().status(), 400);
+                    let field = e.field().map(str::to_owned);
+                    prop_assert!(field.is_some(), "{}: {}", query, e.message());
+                    let field = field.unwrap_or_default();
+                    let known = ["resource", "from", "to"];
+                    match e.code() {
+                        ErrorCode::InvalidWindow => prop_assert!(field == "from" || field == "to"),
+                        ErrorCode::InvalidResource => prop_assert_eq!(field, "resource"),
+                        // Any other parameter, whatever its name.
+                        ErrorCode::UnknownField => prop_assert!(!known.contains(&field.as_str())),
+                        ErrorCode::InvalidRequest => prop_assert!(known.contains(&field.as_str()), "{}", field),
+                        other => prop_assert!(false, "{:?}", other),
+                    }
+                }
+            }
+        }
+    }
 }
