@@ -248,21 +248,29 @@ impl Client {
 
     /// `GET /v1/holds`: one page.
     pub async fn holds_page(&self, query: &HoldsQuery, cursor: Option<&str>) -> Result<Page<Hold>> {
-        let params = pairs(&[
-            ("status", query.active_only.then(|| "active".to_owned())),
-            ("resource", query.resource.as_ref().map(ToString::to_string)),
-            ("limit", query.limit.map(|l| l.to_string())),
-            ("cursor", cursor.map(str::to_owned)),
-        ]);
-        self.transport
-            .json(
-                Method::GET,
-                "/v1/holds",
-                &params,
-                None::<&()>,
-                Retry::Idempotent,
-            )
-            .await
+        holds_page(&self.transport, query, cursor).await
+    }
+
+    /// `GET /v1/holds`: every page, as a stream.
+    ///
+    /// ```no_run
+    /// use availsync_sdk::{Client, HoldsQuery};
+    /// use futures::TryStreamExt;
+    ///
+    /// # async fn demo(client: Client) -> availsync_sdk::Result<()> {
+    /// let live: Vec<_> = client
+    ///     .holds(HoldsQuery { active_only: true, ..HoldsQuery::default() })
+    ///     .try_collect()
+    ///     .await?;
+    /// println!("{} live holds", live.len());
+    /// # Ok(()) }
+    /// ```
+    pub fn holds(&self, query: HoldsQuery) -> impl Stream<Item = Result<Hold>> + Send + 'static {
+        let transport = self.transport.clone();
+        pages(move |cursor| {
+            let (transport, query) = (transport.clone(), query.clone());
+            async move { holds_page(&transport, &query, cursor.as_deref()).await }
+        })
     }
 
     /// `DELETE /v1/holds/{id}`. Idempotent.
@@ -307,6 +315,28 @@ impl Client {
     ) -> Result<UsageResponse> {
         usage(&self.transport, since, until).await
     }
+}
+
+async fn holds_page(
+    transport: &Transport,
+    query: &HoldsQuery,
+    cursor: Option<&str>,
+) -> Result<Page<Hold>> {
+    let params = pairs(&[
+        ("status", query.active_only.then(|| "active".to_owned())),
+        ("resource", query.resource.as_ref().map(ToString::to_string)),
+        ("limit", query.limit.map(|l| l.to_string())),
+        ("cursor", cursor.map(str::to_owned)),
+    ]);
+    transport
+        .json(
+            Method::GET,
+            "/v1/holds",
+            &params,
+            None::<&()>,
+            Retry::Idempotent,
+        )
+        .await
 }
 
 pub(crate) async fn runs_page(

@@ -133,6 +133,33 @@ struct Shared {
     run_id: String,
     resource: ResourceKey,
     claim: Claim,
+    /// When the lease must be taken as lapsed by the local monotonic clock
+    /// (moved on by every successful extend), and the latest `expires_at`
+    /// the server gave. Readers check the deadline themselves, so a late
+    /// extender task can never make a lapsed lease look held.
+    lease: std::sync::Mutex<LocalLease>,
+}
+
+#[derive(Clone, Copy)]
+struct LocalLease {
+    deadline: Instant,
+    expires_at: Timestamp,
+}
+
+impl Shared {
+    fn local_lease(&self) -> LocalLease {
+        *self
+            .lease
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn set_local_lease(&self, lease: LocalLease) {
+        *self
+            .lease
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = lease;
+    }
 }
 
 /// A held lease. A background task extends it about every ttl/3 and retries
@@ -228,11 +255,17 @@ impl RunGuard {
         });
         let lost = CancellationToken::new();
         let stop = CancellationToken::new();
+        let ttl = Duration::from_secs(u64::from(claim.ttl_seconds));
+        let lease = LocalLease {
+            deadline: granted_at + ttl - safety_margin(ttl),
+            expires_at: claim.expires_at,
+        };
         let shared = Arc::new(Shared {
             client,
             run_id,
             resource,
             claim,
+            lease: std::sync::Mutex::new(lease),
         });
         let extender = tokio::spawn(keep_alive(
             Arc::clone(&shared),
@@ -259,12 +292,17 @@ impl RunGuard {
         let (_, state) = watch::channel(LeaseState::Lost(LossReason::Revoked));
         let lost = CancellationToken::new();
         lost.cancel();
+        let lease = LocalLease {
+            deadline: Instant::now(),
+            expires_at: claim.expires_at,
+        };
         Self {
             shared: Arc::new(Shared {
                 client,
                 run_id,
                 resource,
                 claim,
+                lease: std::sync::Mutex::new(lease),
             }),
             state,
             lost,
@@ -294,18 +332,24 @@ impl RunGuard {
         self.shared.claim.fencing_token
     }
 
-    /// When the lease lapses unless extended again (as last told by the
-    /// server).
+    /// When the lease lapses unless extended again: the latest expiry the
+    /// server acknowledged (kept after the lease is lost).
     pub fn expires_at(&self) -> Timestamp {
-        match &*self.state.borrow() {
-            LeaseState::Held { expires_at } => *expires_at,
-            _ => self.shared.claim.expires_at,
-        }
+        self.shared.local_lease().expires_at
     }
 
-    /// The current state.
+    /// The current state. Past the local deadline (the last acknowledged
+    /// extend's send time plus the ttl, less a safety margin) the lease is
+    /// [`LeaseState::Lost`] even if the background task has not yet run.
     pub fn state(&self) -> LeaseState {
-        self.state.borrow().clone()
+        let state = self.state.borrow().clone();
+        match state {
+            LeaseState::Lost(_) => state,
+            _ if Instant::now() >= self.shared.local_lease().deadline => {
+                LeaseState::Lost(LossReason::Expired)
+            }
+            _ => state,
+        }
     }
 
     /// A watch of the state, to follow held → uncertain → lost.
@@ -313,9 +357,11 @@ impl RunGuard {
         self.state.clone()
     }
 
-    /// True while the lease is held or uncertain.
+    /// True while the lease is held or uncertain and its local deadline has
+    /// not passed: while this is true no other run can have been granted the
+    /// resource.
     pub fn is_held(&self) -> bool {
-        !matches!(&*self.state.borrow(), LeaseState::Lost(_))
+        !matches!(self.state(), LeaseState::Lost(_))
     }
 
     /// Completes when the lease is lost, with the reason.
@@ -354,6 +400,18 @@ impl RunGuard {
         summary: &str,
     ) -> Result<FinishRunResponse> {
         self.finish_with(outcome, Some(summary)).await
+    }
+
+    /// Stops extending without finishing, and answers the run id: the lease
+    /// lapses at its TTL unless another process extends or finishes the run
+    /// by id (with the same agent's key). For handing a run over, or for
+    /// simulating a worker that died.
+    pub fn detach(mut self) -> String {
+        self.stop.cancel();
+        if let Some(extender) = self.extender.take() {
+            extender.abort();
+        }
+        self.shared.run_id.clone()
     }
 
     async fn finish_with(
@@ -445,6 +503,10 @@ async fn keep_alive(
                 let expires_at = answer
                     .claim
                     .map_or(shared.claim.expires_at, |c| c.expires_at);
+                shared.set_local_lease(LocalLease {
+                    deadline,
+                    expires_at,
+                });
                 state.send_replace(LeaseState::Held { expires_at });
             }
             Some(Err(e)) if e.is_lease_lost() || e.is_not_found() => {

@@ -255,3 +255,44 @@ async fn guarded_never_starts_work_on_a_replayed_lost_lease() {
         assert!(!called, "the work started on a lost lease");
     }
 }
+
+#[tokio::test]
+async fn a_detached_guard_stops_extending_and_the_run_can_be_finished_by_id() {
+    let world = World::new().await;
+    let agent = world.agent("hand-over").await;
+    let other = world.agent("other").await;
+    let RunStart::Claimed(guard) = agent.claim(ttl10("project:handover")).await.unwrap() else {
+        panic!("expected a claim");
+    };
+    let expires_at = guard.expires_at();
+    let run_id = guard.detach();
+    // Still held by the run: nothing was finished.
+    assert!(matches!(
+        other
+            .claim(StartRun::new("project:handover").unwrap())
+            .await
+            .unwrap(),
+        RunStart::Skipped(_)
+    ));
+    // Past the first extend (ttl/3), the expiry has not moved.
+    tokio::time::sleep(Duration::from_millis(3800)).await;
+    let runs = agent
+        .runs_page(
+            &RunsQuery {
+                resource: Some("project:handover".parse().unwrap()),
+                ..RunsQuery::default()
+            },
+            None,
+        )
+        .await
+        .unwrap()
+        .items;
+    let run = runs.iter().find(|run| run.run_id == run_id).unwrap();
+    assert_eq!(run.claim.as_ref().unwrap().expires_at, expires_at);
+    // Whoever took it over finishes it by id.
+    let done = agent
+        .finish_run(&run_id, Outcome::Succeeded, None)
+        .await
+        .unwrap();
+    assert!(done.released);
+}
