@@ -5,8 +5,8 @@ use std::sync::{Arc, Mutex};
 
 use availsync_types::{
     ActivityItem, Agent, AgentResponse, AgentWithKey, AuditItem, AuthResponse, CreateAgentRequest,
-    LoginRequest, Mode, Page, Run, SessionResponse, SignupRequest, Timestamp, UpdateAgentRequest,
-    UsageResponse,
+    LoginRequest, Mode, Page, ReleaseClaimResponse, Run, SessionResponse, SignupRequest, Timestamp,
+    UpdateAgentRequest, UsageResponse,
 };
 use futures::Stream;
 use reqwest::Method;
@@ -253,6 +253,21 @@ impl AdminClient {
     /// `GET /v1/work/runs`: one page.
     pub async fn runs_page(&self, query: &RunsQuery, cursor: Option<&str>) -> Result<Page<Run>> {
         runs_page(&self.transport, query, cursor).await
+    }
+
+    /// `POST /v1/work/claims/{claim_id}/release`: ends a run's lease now
+    /// (its agent learns at its next extend, `lease_lost`). Idempotent: a
+    /// claim that has already ended answers `released: false`.
+    pub async fn release_claim(&self, claim_id: &str) -> Result<ReleaseClaimResponse> {
+        self.transport
+            .json(
+                Method::POST,
+                &format!("/v1/work/claims/{claim_id}/release"),
+                &[],
+                None::<&()>,
+                Retry::Idempotent,
+            )
+            .await
     }
 
     /// `POST /v1/activity/usage`.

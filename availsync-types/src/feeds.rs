@@ -123,12 +123,13 @@ pub struct UsageResponse {
 }
 
 /// Every activity `kind` the server records.
-pub const ACTIVITY_KINDS: [&str; 11] = [
+pub const ACTIVITY_KINDS: [&str; 12] = [
     "run_started",
     "run_skipped",
     "run_observed",
     "run_extended",
     "run_finished",
+    "run_released",
     "lease_lost",
     "availability_checked",
     "conflicts_checked",

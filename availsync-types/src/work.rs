@@ -274,6 +274,31 @@ pub struct FinishRunResponse {
     pub server_time: Timestamp,
 }
 
+/// The answer of `POST /v1/work/claims/{claim_id}/release`: a human ended a
+/// run's lease. Releasing again answers the same claim with `released: false`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ReleaseClaimResponse {
+    /// The claim (`clm_…`).
+    pub claim_id: String,
+    /// The resource it was on.
+    pub resource: String,
+    /// The run that held it.
+    pub run_id: String,
+    /// The agent that started that run.
+    pub agent_id: String,
+    /// That agent's display name.
+    pub agent_name: String,
+    /// True when this call ended a live claim; false when the claim had
+    /// already ended (released, finished or expired).
+    pub released: bool,
+    /// Where the run stands now: `released` after a release, else how it
+    /// had already ended.
+    pub status: RunStatus,
+    /// The server's clock when it answered.
+    pub server_time: Timestamp,
+}
+
 /// Where a run stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -284,7 +309,8 @@ pub enum RunStatus {
     Active,
     /// Its lease lapsed without a finish.
     Expired,
-    /// Its claim was released by someone else (e.g. its agent was deleted).
+    /// Its claim was released by someone else (a human in the dashboard, or
+    /// its agent was deleted).
     Released,
     /// Told `skip_run` and not finished.
     Skipped,

@@ -296,3 +296,31 @@ async fn a_detached_guard_stops_extending_and_the_run_can_be_finished_by_id() {
         .unwrap();
     assert!(done.released);
 }
+
+#[tokio::test]
+async fn a_human_release_is_reported_by_the_guard_at_its_next_extend() {
+    let world = World::new().await;
+    let holder = world.agent("long-job").await;
+    let RunStart::Claimed(guard) = holder.claim(ttl10("repo:acme/release")).await.unwrap() else {
+        panic!("expected a claim");
+    };
+    let released = world
+        .admin
+        .release_claim(&guard.claim().claim_id)
+        .await
+        .unwrap();
+    assert!(released.released);
+    assert_eq!(released.run_id, guard.run_id());
+    // The guard extends about every ttl/3 (~3.3 s) and learns then.
+    let reason = tokio::time::timeout(Duration::from_secs(8), guard.lost())
+        .await
+        .expect("the guard did not report the release");
+    assert_eq!(reason, LossReason::Revoked);
+    assert!(!guard.is_held());
+    let again = world
+        .admin
+        .release_claim(&guard.claim().claim_id)
+        .await
+        .unwrap();
+    assert!(!again.released);
+}

@@ -86,6 +86,7 @@ pub fn router(state: AppState) -> Router {
         .route("/work/run/finish", post(work::finish))
         .route("/work/check", post(work::check))
         .route("/work/runs", get(work::list_runs))
+        .route("/work/claims/{claim_id}/release", post(work::release_claim))
         .route("/availability", get(schedule::availability))
         .route("/conflicts/check", post(schedule::check_conflicts))
         .route(

@@ -29,6 +29,7 @@ use super::{accounts, agents, feeds, health, schedule, work};
         work::extend,
         work::finish,
         work::list_runs,
+        work::release_claim,
         schedule::availability,
         schedule::check_conflicts,
         schedule::create_hold,

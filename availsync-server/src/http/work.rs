@@ -2,15 +2,15 @@
 
 use availsync_types::{
     CheckRequest, CheckResponse, ErrorBody, ExtendRunRequest, ExtendRunResponse, FinishRunRequest,
-    FinishRunResponse, Mode, Page, Run, StartRunRequest, StartRunResponse,
+    FinishRunResponse, Mode, Page, ReleaseClaimResponse, Run, StartRunRequest, StartRunResponse,
 };
 use axum::Json;
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use serde::Deserialize;
 
 use super::AppState;
-use super::caller::{AgentKey, Caller};
+use super::caller::{AgentKey, Caller, Human};
 use super::error::ApiError;
 use super::json::{ApiJson, ApiQuery};
 use super::paging::page_request;
@@ -126,6 +126,24 @@ pub async fn finish(
             },
         )
         .await?;
+    Ok(Json(answer))
+}
+
+/// Ends a run's lease on a human's order (the dashboard's "release").
+/// Idempotent: a claim that has already ended answers `released: false`.
+#[utoipa::path(post, path = "/v1/work/claims/{claim_id}/release", tag = "work",
+    params(("claim_id" = String, Path, description = "clm_…")),
+    responses((status = 200, body = ReleaseClaimResponse,
+               description = "The claim has ended; `released` says whether this call ended it"),
+              (status = 403, body = ErrorBody, description = "agent_key_not_allowed"),
+              (status = 404, body = ErrorBody, description = "No such claim in this workspace")),
+    security(("session_cookie" = [])))]
+pub async fn release_claim(
+    State(state): State<AppState>,
+    Human(session): Human,
+    Path(claim_id): Path<String>,
+) -> Result<Json<ReleaseClaimResponse>, ApiError> {
+    let answer = state.store.release_claim(&session, &claim_id).await?;
     Ok(Json(answer))
 }
 

@@ -14,8 +14,8 @@ pub mod sqlite;
 use async_trait::async_trait;
 use availsync_types::{
     ActivityItem, Agent, AuditItem, AvailabilityResponse, CheckResponse, ConflictsCheckResponse,
-    ExtendRunResponse, FinishRunResponse, Hold, HoldResponse, Page, Plan, ResourceKey,
-    StartRunResponse, Timestamp, UsageResponse, Workspace,
+    ExtendRunResponse, FinishRunResponse, Hold, HoldResponse, Page, Plan, ReleaseClaimResponse,
+    ResourceKey, StartRunResponse, Timestamp, UsageResponse, Workspace,
 };
 
 use crate::domain::schedule::Window;
@@ -131,6 +131,18 @@ pub trait Store: Send + Sync + 'static {
         agent: &AgentContext,
         finish: FinishRun,
     ) -> Result<FinishRunResponse, StoreError>;
+
+    /// Releases a work claim on a human's order: a live claim ends at once
+    /// (its run's next extend gets `lease_lost`), recorded as the audit
+    /// action `claim_released` with the user as actor and the activity kind
+    /// `run_released`. Idempotent: a claim that has already ended answers
+    /// `released: false` and records nothing. A claim of another workspace
+    /// is [`StoreError::NotFound`].
+    async fn release_claim(
+        &self,
+        actor: &SessionContext,
+        claim_id: &str,
+    ) -> Result<ReleaseClaimResponse, StoreError>;
 
     /// The workspace's runs, newest first.
     async fn list_runs(

@@ -99,6 +99,8 @@ enum Target {
     Run,
     /// A hold made by the first workspace's agent.
     Hold,
+    /// The live claim of an active run of the first workspace's agent.
+    Claim,
     /// No object, but the cell's session is a fresh one (logout ends it).
     FreshSession,
 }
@@ -184,6 +186,7 @@ const ROUTES: &[Route] = &[
     route("POST", "/v1/work/check", Access::Both, 200)
         .body(|c| json!({"resource": format!("repo:matrix/check-{}", c.n)})),
     route("GET", "/v1/work/runs", Access::Both, 200).query("?status=all"),
+    route("POST", "/v1/work/claims/{claim_id}/release", Access::Human, 200).target(Target::Claim),
     route("GET", "/v1/availability", Access::Both, 200).query(
         "?resource=calendar:matrix&from=2030-01-01T00:00:00.000Z&to=2030-01-02T00:00:00.000Z",
     ),
@@ -243,7 +246,12 @@ fn expected(route: &Route, caller: Caller) -> Expect {
     if human && route.access == Access::Agent {
         return Expect::Error(403, "agent_key_required");
     }
-    if other_workspace && matches!(route.target, Target::Agent | Target::Run | Target::Hold) {
+    if other_workspace
+        && matches!(
+            route.target,
+            Target::Agent | Target::Run | Target::Hold | Target::Claim
+        )
+    {
         // "404 not_found (also for objects of another workspace)".
         return Expect::Error(404, "not_found");
     }
@@ -340,6 +348,19 @@ impl<'a> World<'a> {
                 )
                 .await
                 .expect(200)["run_id"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+            Target::Claim => self
+                .server
+                .call(
+                    Method::POST,
+                    "/v1/work/run/start",
+                    &agent,
+                    Some(json!({"resource": format!("repo:matrix/claim-{n}")})),
+                )
+                .await
+                .expect(200)["claim"]["claim_id"]
                 .as_str()
                 .unwrap()
                 .to_owned(),

@@ -12,6 +12,7 @@ mod feeds;
 mod holds;
 mod limits;
 mod openapi;
+mod release;
 mod secret_hygiene;
 mod support;
 mod work;

@@ -17,8 +17,8 @@ use std::path::{Path, PathBuf};
 use async_trait::async_trait;
 use availsync_types::{
     ActivityItem, Agent, AuditItem, AvailabilityResponse, CheckResponse, ConflictsCheckResponse,
-    ExtendRunResponse, FinishRunResponse, Hold, HoldResponse, Page, Plan, ResourceKey, Run,
-    StartRunResponse, Timestamp, UsageResponse, Workspace,
+    ExtendRunResponse, FinishRunResponse, Hold, HoldResponse, Page, Plan, ReleaseClaimResponse,
+    ResourceKey, Run, StartRunResponse, Timestamp, UsageResponse, Workspace,
 };
 use rusqlite::{Connection, OpenFlags};
 
@@ -311,6 +311,16 @@ impl Store for SqliteStore {
     ) -> Result<FinishRunResponse, StoreError> {
         let agent = agent.clone();
         self.write(move |conn, now| work::finish(conn, now, &agent, finish))
+            .await
+    }
+
+    async fn release_claim(
+        &self,
+        actor: &SessionContext,
+        claim_id: &str,
+    ) -> Result<ReleaseClaimResponse, StoreError> {
+        let (actor, claim_id) = (actor.clone(), claim_id.to_owned());
+        self.write(move |conn, now| work::release_claim(conn, now, &actor, &claim_id))
             .await
     }
 

@@ -2,7 +2,8 @@
 
 use availsync_types::{
     Agent, CheckResponse, Claim, Decision, ExtendRunResponse, FinishRunResponse, Holder, Mode,
-    Outcome, Page, Reason, ResourceKey, Run, RunStatus, StartRunResponse, Timestamp,
+    Outcome, Page, Reason, ReleaseClaimResponse, ResourceKey, Run, RunStatus, StartRunResponse,
+    Timestamp,
 };
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde_json::json;
@@ -12,7 +13,9 @@ use super::events::{ActivityEvent, AuditEvent, record_activity, record_audit};
 use super::rows::{self, Sql, paginate};
 use crate::domain::ids::{IdKind, new_id};
 use crate::domain::lease::{Blocker, ClaimState};
-use crate::store::{Actor, AgentContext, FinishRun, PageRequest, RunFilter, StartRun, StoreError};
+use crate::store::{
+    Actor, AgentContext, FinishRun, PageRequest, RunFilter, SessionContext, StartRun, StoreError,
+};
 
 /// A run as stored, with its claim if it had one.
 struct StoredRun {
@@ -610,6 +613,73 @@ pub(super) fn finish(
         status: RunStatus::Finished,
         released,
         outcome: finish.outcome,
+        server_time: now,
+    })
+}
+
+/// Releases a claim on a human's order (see [`crate::store::Store::release_claim`]).
+pub(super) fn release_claim(
+    conn: &Connection,
+    now: Timestamp,
+    actor: &SessionContext,
+    claim_id: &str,
+) -> Result<ReleaseClaimResponse, StoreError> {
+    let workspace_id = actor.workspace.id.as_str();
+    let sql = format!("{RUN_SELECT} WHERE c.id = ?1 AND r.workspace_id = ?2");
+    let run = conn
+        .prepare_cached(&sql)?
+        .query_row([claim_id, workspace_id], stored_run)
+        .optional()?
+        .ok_or(StoreError::NotFound("claim"))?;
+    let live = run.claim.as_ref().is_some_and(|c| c.is_live(now));
+    if live {
+        conn.execute(
+            "UPDATE claims SET released_at = ?1, release_reason = 'released_by_user' WHERE id = ?2",
+            params![now.unix_millis(), claim_id],
+        )?;
+        let released_by = json!({"type": "user", "id": actor.user.id, "name": actor.user.email});
+        record_audit(
+            conn,
+            now,
+            AuditEvent {
+                workspace_id: Some(workspace_id),
+                actor: &actor.actor(),
+                action: "claim_released",
+                resource: Some(&run.resource),
+                detail: json!({"claim_id": claim_id, "run_id": run.run_id, "reason": "released_by_user",
+                               "agent_id": run.agent_id, "agent_name": run.agent_name}),
+            },
+        )?;
+        record_activity(
+            conn,
+            now,
+            ActivityEvent {
+                workspace_id,
+                agent_id: Some(&run.agent_id),
+                agent_name: Some(&run.agent_name),
+                kind: "run_released",
+                resource: Some(&run.resource),
+                decision: None,
+                run_id: Some(&run.run_id),
+                detail: json!({"claim_id": claim_id, "released_by": released_by}),
+            },
+        )?;
+    }
+    let run = if live {
+        let sql = format!("{RUN_SELECT} WHERE c.id = ?1");
+        conn.prepare_cached(&sql)?
+            .query_row([claim_id], stored_run)?
+    } else {
+        run
+    };
+    Ok(ReleaseClaimResponse {
+        claim_id: claim_id.to_owned(),
+        status: run.status(now),
+        resource: run.resource,
+        run_id: run.run_id,
+        agent_id: run.agent_id,
+        agent_name: run.agent_name,
+        released: live,
         server_time: now,
     })
 }
