@@ -124,10 +124,26 @@ pub struct User {
 #[serde(deny_unknown_fields)]
 pub struct SignupRequest {
     /// Login email; compared case-insensitively.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            max_length = 254,
+            pattern = r"^[^\s@\x00-\x1f\x7f-\x9f]+@[^\s@.\x00-\x1f\x7f-\x9f]([^\s@\x00-\x1f\x7f-\x9f]*[^\s@.\x00-\x1f\x7f-\x9f])?$"
+        )
+    )]
     pub email: String,
-    /// At least 10 characters.
+    /// 10-1024 characters.
+    #[cfg_attr(feature = "openapi", schema(min_length = 10, max_length = 1024))]
     pub password: String,
-    /// Name of the new workspace.
+    /// Name of the new workspace, 1-100 characters.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            min_length = 1,
+            max_length = 100,
+            pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+        )
+    )]
     pub workspace_name: String,
 }
 
@@ -198,6 +214,14 @@ pub struct Agent {
 #[serde(deny_unknown_fields)]
 pub struct CreateAgentRequest {
     /// Display name, 1-100 characters.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            min_length = 1,
+            max_length = 100,
+            pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+        )
+    )]
     pub name: String,
     /// Default `enforce`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -209,8 +233,16 @@ pub struct CreateAgentRequest {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct UpdateAgentRequest {
-    /// New display name.
+    /// New display name, 1-100 characters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            min_length = 1,
+            max_length = 100,
+            pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+        )
+    )]
     pub name: Option<String>,
     /// New mode.
     #[serde(default, skip_serializing_if = "Option::is_none")]

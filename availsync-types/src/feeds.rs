@@ -68,9 +68,11 @@ pub struct AuditItem {
 pub struct UsageRequest {
     /// Count events from this instant (RFC 3339); default: the beginning.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(format = DateTime))]
     pub since: Option<String>,
-    /// Count events before this instant (RFC 3339); default: now.
+    /// Count events before this instant (RFC 3339), after `since`; default: now.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(format = DateTime))]
     pub until: Option<String>,
 }
 

@@ -69,19 +69,28 @@ pub struct Hold {
 #[serde(deny_unknown_fields)]
 pub struct CreateHoldRequest {
     /// Any resource key, e.g. `calendar:team-eng`.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(pattern = r"^[a-z][a-z0-9_-]{0,31}:[^\s\x00-\x1f\x7f-\x9f]{1,200}$")
+    )]
     pub resource: String,
     /// RFC 3339 start (any offset).
+    #[cfg_attr(feature = "openapi", schema(format = DateTime))]
     pub start: String,
     /// RFC 3339 end (any offset), after `start`, at most 31 days later.
+    #[cfg_attr(feature = "openapi", schema(format = DateTime))]
     pub end: String,
     /// What the hold is for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(max_length = 500))]
     pub purpose: Option<String>,
     /// 10-86400: a tentative hold that lapses unless released earlier.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(minimum = 10, maximum = 86400))]
     pub ttl_seconds: Option<u32>,
     /// Makes a retried create return the first hold instead of a second one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(pattern = r"^[A-Za-z0-9._:-]{1,128}$"))]
     pub idempotency_key: Option<String>,
 }
 
@@ -147,10 +156,16 @@ pub struct AvailabilityResponse {
 #[serde(deny_unknown_fields)]
 pub struct ConflictsCheckRequest {
     /// The resource.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(pattern = r"^[a-z][a-z0-9_-]{0,31}:[^\s\x00-\x1f\x7f-\x9f]{1,200}$")
+    )]
     pub resource: String,
     /// RFC 3339 start.
+    #[cfg_attr(feature = "openapi", schema(format = DateTime))]
     pub start: String,
-    /// RFC 3339 end.
+    /// RFC 3339 end, after `start`, at most 31 days later.
+    #[cfg_attr(feature = "openapi", schema(format = DateTime))]
     pub end: String,
 }
 

@@ -143,16 +143,25 @@ pub struct Reason {
 #[serde(deny_unknown_fields)]
 pub struct StartRunRequest {
     /// `repo:owner/name` or `project:key`.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            pattern = r"^(repo:[A-Za-z0-9_.-]{1,100}/[A-Za-z0-9_.-]{1,100}|project:[^\s\x00-\x1f\x7f-\x9f]{1,200})$"
+        )
+    )]
     pub resource: String,
     /// Lease length, 10-3600 seconds; default 300.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(minimum = 10, maximum = 3600))]
     pub ttl_seconds: Option<u32>,
     /// Client-chosen id (`[A-Za-z0-9._:-]{1,128}`) making the call idempotent
     /// per agent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(pattern = r"^[A-Za-z0-9._:-]{1,128}$"))]
     pub run_id: Option<String>,
     /// What the run is for, shown to other agents and humans.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(max_length = 500))]
     pub purpose: Option<String>,
     /// `observe` asks for a dry run; `enforce` cannot override an observe agent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -198,7 +207,13 @@ pub struct StartRunResponse {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CheckRequest {
-    /// The resource to look at.
+    /// The resource to look at: `repo:owner/name` or `project:key`.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            pattern = r"^(repo:[A-Za-z0-9_.-]{1,100}/[A-Za-z0-9_.-]{1,100}|project:[^\s\x00-\x1f\x7f-\x9f]{1,200})$"
+        )
+    )]
     pub resource: String,
 }
 
@@ -226,9 +241,11 @@ pub struct CheckResponse {
 #[serde(deny_unknown_fields)]
 pub struct ExtendRunRequest {
     /// The run to extend.
+    #[cfg_attr(feature = "openapi", schema(pattern = r"^[A-Za-z0-9._:-]{1,128}$"))]
     pub run_id: String,
-    /// New lease length from now; default the run's ttl.
+    /// New lease length from now, 10-3600 seconds; default the run's ttl.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(minimum = 10, maximum = 3600))]
     pub ttl_seconds: Option<u32>,
 }
 
@@ -250,11 +267,13 @@ pub struct ExtendRunResponse {
 #[serde(deny_unknown_fields)]
 pub struct FinishRunRequest {
     /// The run to finish.
+    #[cfg_attr(feature = "openapi", schema(pattern = r"^[A-Za-z0-9._:-]{1,128}$"))]
     pub run_id: String,
     /// How it ended.
     pub outcome: Outcome,
     /// A short account of what was done.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(max_length = 2000))]
     pub summary: Option<String>,
 }
 

@@ -2,6 +2,7 @@
 
 use axum::Json;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
 use super::{accounts, agents, feeds, health, schedule, work};
@@ -39,7 +40,7 @@ use super::{accounts, agents, feeds, health, schedule, work};
         feeds::audit,
         feeds::usage,
     ),
-    modifiers(&SecuritySchemes),
+    modifiers(&SecuritySchemes, &CommonErrors),
     tags(
         (name = "auth", description = "Humans: sign up, log in, sessions"),
         (name = "agents", description = "Humans: agents and their API keys"),
@@ -73,6 +74,101 @@ impl Modify for SecuritySchemes {
             ))),
         );
     }
+}
+
+/// Adds the error answers that whole kinds of operation can give, so the
+/// document lists every status the server sends (a client generated from it,
+/// and schemathesis in `.ci/schemathesis.sh`, rely on that): 401 and 403 on
+/// authenticated operations, 400, 413 and 415 on those with a JSON body, and
+/// 500 and 503 everywhere. An operation's own description of a status wins.
+struct CommonErrors;
+
+impl Modify for CommonErrors {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        for item in openapi.paths.paths.values_mut() {
+            let operations = [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.patch,
+            ];
+            for operation in operations.into_iter().flatten() {
+                let schemes: Vec<String> = operation
+                    .security
+                    .iter()
+                    .flatten()
+                    .filter_map(|requirement| serde_json::to_value(requirement).ok())
+                    .filter_map(|value| {
+                        value
+                            .as_object()
+                            .map(|o| o.keys().cloned().collect::<Vec<_>>())
+                    })
+                    .flatten()
+                    .collect();
+                let mut errors: Vec<(&str, &str)> = Vec::new();
+                if !schemes.is_empty() {
+                    errors.push((
+                        "401",
+                        "unauthenticated: no agent key or session, or one that is not valid (any more)",
+                    ));
+                    let agent = schemes.iter().any(|s| s == "agent_key");
+                    let human = schemes.iter().any(|s| s == "session_cookie");
+                    errors.push((
+                        "403",
+                        match (agent, human) {
+                            (false, _) => {
+                                "agent_key_not_allowed: an agent key on a human endpoint; or forbidden: a cookie-authenticated change from another Origin"
+                            }
+                            (true, false) => "agent_key_required: a human session on an agent endpoint",
+                            (true, true) => {
+                                "forbidden: a cookie-authenticated change from another Origin, or an action the caller may not take"
+                            }
+                        },
+                    ));
+                }
+                if operation.request_body.is_some() {
+                    errors.extend([
+                        (
+                            "400",
+                            "invalid_json, unknown_field, or invalid_request naming the field in error.field",
+                        ),
+                        ("413", "payload_too_large: the body is over 64 KiB"),
+                        (
+                            "415",
+                            "unsupported_media_type: the body is not sent as application/json",
+                        ),
+                    ]);
+                }
+                errors.extend([
+                    (
+                        "500",
+                        "internal: the server failed; nothing internal is answered",
+                    ),
+                    ("503", "unavailable: the server could not answer in time"),
+                ]);
+                for (status, description) in errors {
+                    operation
+                        .responses
+                        .responses
+                        .entry(status.to_owned())
+                        .or_insert_with(|| error_response(description).into());
+                }
+            }
+        }
+    }
+}
+
+fn error_response(description: &str) -> utoipa::openapi::Response {
+    ResponseBuilder::new()
+        .description(description)
+        .content(
+            "application/json",
+            ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name("ErrorBody")))
+                .build(),
+        )
+        .build()
 }
 
 fn api() -> utoipa::openapi::OpenApi {

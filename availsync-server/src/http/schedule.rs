@@ -25,10 +25,13 @@ use crate::store::{HoldFilter, NewHold};
 #[into_params(parameter_in = Query)]
 pub struct AvailabilityQuery {
     /// Any resource key, e.g. `calendar:team-eng`.
+    #[param(pattern = r"^[a-z][a-z0-9_-]{0,31}:[^\s\x00-\x1f\x7f-\x9f]{1,200}$")]
     resource: String,
     /// Window start (RFC 3339).
+    #[param(format = DateTime)]
     from: String,
-    /// Window end (RFC 3339), at most 31 days after `from`.
+    /// Window end (RFC 3339), after `from`, at most 31 days later.
+    #[param(format = DateTime)]
     to: String,
 }
 
