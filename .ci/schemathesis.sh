@@ -23,6 +23,9 @@ MAX_TIME="${ST_MAX_TIME:-100}"
 SEED="${ST_SEED:-8}"
 REPORT_DIR="${ST_REPORT_DIR:-$PWD/target/schemathesis}"
 
+# Through the python3 that pip installed it into, not the `st` script, which
+# a fresh pyenv may not have put on PATH yet.
+st() { python3 -m schemathesis.cli "$@"; }
 installed="$(st --version 2>/dev/null | awk '{print $NF}')" || true
 if [[ "$installed" != "$SCHEMATHESIS_VERSION" ]]; then
     echo "schemathesis $SCHEMATHESIS_VERSION is needed (found '${installed:-none}'):" >&2
