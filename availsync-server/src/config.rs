@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::domain::clock::Clock;
+use crate::store::postgres::PostgresConfig;
 
 /// Default listen address.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8787";
@@ -29,8 +30,12 @@ pub const DEFAULT_ACTIVITY_RETENTION: Duration = Duration::from_secs(30 * 24 * 3
 pub struct ServerConfig {
     /// Address to listen on; port 0 picks a free port.
     pub listen: SocketAddr,
-    /// Directory holding the database.
+    /// Directory holding the embedded SQLite database (unused when
+    /// `database` is set).
     pub data_dir: PathBuf,
+    /// A shared PostgreSQL database instead of the embedded SQLite one, so
+    /// several replicas can serve together.
+    pub database: Option<PostgresConfig>,
     /// Public URL of the server (for the Origin check); default
     /// `http://<bound address>`.
     pub public_url: Option<String>,
@@ -54,6 +59,7 @@ impl ServerConfig {
                 .parse()
                 .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 8787))),
             data_dir: data_dir.into(),
+            database: None,
             public_url: None,
             insecure_http: false,
             session_ttl: DEFAULT_SESSION_TTL,

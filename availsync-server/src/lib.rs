@@ -28,7 +28,7 @@ pub mod store;
 
 pub use config::{ServerConfig, default_data_dir};
 pub use domain::clock::Clock;
-pub use server::{RunningServer, StartError, bind};
+pub use server::{RunningServer, StartError, bind, open_store};
 
 /// The OpenAPI document of the v1 API, as pretty JSON.
 pub fn openapi_json() -> String {

@@ -5,12 +5,44 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use availsync_server::store::Store;
-use availsync_server::store::sqlite::SqliteStore;
-use availsync_server::{Clock, ServerConfig, bind, default_data_dir};
+use availsync_server::store::postgres::{DEFAULT_POOL_SIZE, PostgresConfig};
+use availsync_server::{Clock, ServerConfig, bind, default_data_dir, open_store};
 use availsync_types::Plan;
 use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
+
+/// Where the state lives: the embedded SQLite database in the data
+/// directory, or a shared PostgreSQL database.
+#[derive(clap::Args)]
+struct StorageArgs {
+    /// Directory for the embedded database [default: the platform data dir + availsync].
+    #[arg(long, env = "AVAILSYNC_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// A PostgreSQL database shared by several replicas, e.g.
+    /// postgres://availsync:secret@db:5432/availsync (the data dir is then unused).
+    #[arg(long, env = "AVAILSYNC_DATABASE_URL", hide_env_values = true)]
+    database_url: Option<String>,
+    /// PostgreSQL schema for the tables (created when missing) [default: the search path].
+    #[arg(long, env = "AVAILSYNC_DATABASE_SCHEMA", requires = "database_url")]
+    database_schema: Option<String>,
+    /// Most PostgreSQL connections this replica opens.
+    #[arg(long, env = "AVAILSYNC_DATABASE_POOL_SIZE", default_value_t = DEFAULT_POOL_SIZE)]
+    database_pool_size: usize,
+}
+
+impl StorageArgs {
+    fn apply(self, config: ServerConfig) -> ServerConfig {
+        ServerConfig {
+            data_dir: self.data_dir.unwrap_or_else(default_data_dir),
+            database: self.database_url.map(|url| PostgresConfig {
+                url,
+                schema: self.database_schema,
+                pool_size: self.database_pool_size,
+            }),
+            ..config
+        }
+    }
+}
 
 /// The Availsync reference server.
 #[derive(Parser)]
@@ -27,9 +59,8 @@ enum Command {
         /// Address to listen on.
         #[arg(long, env = "AVAILSYNC_LISTEN", default_value = availsync_server::config::DEFAULT_LISTEN)]
         listen: SocketAddr,
-        /// Directory for the database [default: the platform data dir + availsync].
-        #[arg(long, env = "AVAILSYNC_DATA_DIR")]
-        data_dir: Option<PathBuf>,
+        #[command(flatten)]
+        storage: StorageArgs,
         /// Public URL of the server, for the Origin check [default: http://<listen>].
         #[arg(long, env = "AVAILSYNC_PUBLIC_URL")]
         public_url: Option<String>,
@@ -42,9 +73,8 @@ enum Command {
     },
     /// Change a workspace's plan (operator only).
     SetPlan {
-        /// Directory of the database [default: the platform data dir + availsync].
-        #[arg(long, env = "AVAILSYNC_DATA_DIR")]
-        data_dir: Option<PathBuf>,
+        #[command(flatten)]
+        storage: StorageArgs,
         /// Workspace id (ws_…) or name.
         #[arg(long)]
         workspace: String,
@@ -73,7 +103,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Serve {
                 listen,
-                data_dir,
+                storage,
                 public_url,
                 insecure_http,
                 activity_retention_days,
@@ -85,15 +115,15 @@ fn main() -> ExitCode {
                     activity_retention: Duration::from_secs(
                         u64::from(activity_retention_days) * 24 * 3600,
                     ),
-                    ..ServerConfig::new(data_dir.unwrap_or_else(default_data_dir))
+                    ..storage.apply(ServerConfig::new(default_data_dir()))
                 };
                 serve(config).await
             }
             Command::SetPlan {
-                data_dir,
+                storage,
                 workspace,
                 plan,
-            } => set_plan(data_dir, &workspace, plan).await,
+            } => set_plan(storage, &workspace, plan).await,
         }
     });
     match result {
@@ -111,17 +141,26 @@ async fn serve(config: ServerConfig) -> anyhow::Result<()> {
             "--insecure-http: session cookies are sent without the Secure flag; use only for plain-HTTP local use"
         );
     }
-    let data_dir = config.data_dir.clone();
+    let storage = match &config.database {
+        Some(database) => format!(
+            "postgresql (schema {})",
+            database.schema.as_deref().unwrap_or("from the search path")
+        ),
+        None => format!("sqlite in {}", config.data_dir.display()),
+    };
     let (addr, server) = bind(config, shutdown_signal()).await?;
-    tracing::info!(%addr, data_dir = %data_dir.display(), version = env!("CARGO_PKG_VERSION"), "availsync-server listening");
+    tracing::info!(%addr, %storage, version = env!("CARGO_PKG_VERSION"), "availsync-server listening");
     server.await?;
     tracing::info!("availsync-server stopped");
     Ok(())
 }
 
-async fn set_plan(data_dir: Option<PathBuf>, workspace: &str, plan: Plan) -> anyhow::Result<()> {
-    let data_dir = data_dir.unwrap_or_else(default_data_dir);
-    let store = SqliteStore::open(&data_dir, Clock::system())?;
+async fn set_plan(storage: StorageArgs, workspace: &str, plan: Plan) -> anyhow::Result<()> {
+    let config = storage.apply(ServerConfig {
+        clock: Clock::system(),
+        ..ServerConfig::new(default_data_dir())
+    });
+    let store = open_store(&config).await?;
     let updated = store.set_plan(workspace, plan).await?;
     println!(
         "workspace {} ({}) is now on the {} plan",

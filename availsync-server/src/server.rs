@@ -11,6 +11,7 @@ use tokio::task::JoinHandle;
 
 use crate::config::ServerConfig;
 use crate::http::{AppState, HttpConfig, router};
+use crate::store::postgres::{PgOpenError, PostgresStore};
 use crate::store::sqlite::{OpenError, SqliteStore};
 use crate::store::{Store, SweepReport};
 
@@ -18,9 +19,12 @@ use crate::store::{Store, SweepReport};
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StartError {
-    /// The store could not be opened.
+    /// The SQLite store could not be opened.
     #[error(transparent)]
     Store(#[from] OpenError),
+    /// The PostgreSQL store could not be opened.
+    #[error(transparent)]
+    Postgres(#[from] PgOpenError),
     /// The listen address could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -54,7 +58,7 @@ impl RunningServer {
     /// Opens the store, binds, and serves in a background task.
     pub async fn start(config: ServerConfig) -> Result<Self, StartError> {
         let (shutdown, signal) = oneshot::channel::<()>();
-        let store = open_store(&config)?;
+        let store = open_store(&config).await?;
         let (addr, serve) = bind_with_store(config, Arc::clone(&store), async {
             let _ = signal.await;
         })
@@ -95,11 +99,13 @@ impl RunningServer {
     }
 }
 
-fn open_store(config: &ServerConfig) -> Result<Arc<dyn Store>, StartError> {
-    Ok(Arc::new(SqliteStore::open(
-        &config.data_dir,
-        config.clock.clone(),
-    )?))
+/// Opens the configured store: PostgreSQL when a database is set, else the
+/// embedded SQLite in the data directory.
+pub async fn open_store(config: &ServerConfig) -> Result<Arc<dyn Store>, StartError> {
+    Ok(match &config.database {
+        Some(database) => Arc::new(PostgresStore::open(database, config.clock.clone()).await?),
+        None => Arc::new(SqliteStore::open(&config.data_dir, config.clock.clone())?),
+    })
 }
 
 /// Opens the store and binds; the returned future serves until `shutdown`
@@ -108,7 +114,7 @@ pub async fn bind(
     config: ServerConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(SocketAddr, impl Future<Output = std::io::Result<()>> + Send), StartError> {
-    let store = open_store(&config)?;
+    let store = open_store(&config).await?;
     bind_with_store(config, store, shutdown).await
 }
 

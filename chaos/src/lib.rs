@@ -26,9 +26,6 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use availsync_sdk::types::Plan;
 use availsync_sdk::{AdminClient, Client, HoldsQuery, RetryPolicy, RunsQuery};
-use availsync_server::Clock;
-use availsync_server::store::Store;
-use availsync_server::store::sqlite::SqliteStore;
 use futures::TryStreamExt;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -38,7 +35,7 @@ use crate::checker::ServerState;
 use crate::history::History;
 use crate::proxy::{FaultProxy, FaultSettings};
 use crate::report::Report;
-use crate::server_process::ServerProcess;
+use crate::server_process::{ChildStorage, ServerProcess};
 use crate::workload::{Actor, Workload};
 
 const EMAIL: &str = "soak@example.com";
@@ -74,6 +71,28 @@ pub struct SoakConfig {
     pub server_exe: PathBuf,
     /// Keep the data directory and server log instead of deleting them.
     pub keep_data: bool,
+    /// A shared PostgreSQL database (the soak makes a schema of its own in
+    /// it) instead of the embedded SQLite store.
+    pub database_url: Option<String>,
+    /// Server replicas (more than one needs `database_url`); each kill
+    /// takes one of them down.
+    pub replicas: usize,
+    /// A shell command that restarts the database, run once half-way.
+    pub restart_database: Option<String>,
+}
+
+/// The replicas, and where each listens.
+struct Fleet {
+    servers: Vec<ServerProcess>,
+}
+
+impl Fleet {
+    fn addrs(&self) -> Vec<std::net::SocketAddr> {
+        self.servers
+            .iter()
+            .filter_map(ServerProcess::addr)
+            .collect()
+    }
 }
 
 /// Runs the soak and judges it. An `Err` means the soak itself could not
@@ -83,25 +102,39 @@ pub async fn run_soak(config: &SoakConfig) -> anyhow::Result<Report> {
         .prefix("availsync-chaos-")
         .tempdir()
         .context("create a work directory")?;
-    let data_dir = work_dir.path().join("data");
-    let log = work_dir.path().join("server.log");
-    let mut server = ServerProcess::start(&config.server_exe, &data_dir, &log).await?;
+    if config.replicas > 1 && config.database_url.is_none() {
+        anyhow::bail!("several replicas need a shared database (--database-url)");
+    }
     let mut rng = StdRng::seed_from_u64(config.seed);
+    let storage = match &config.database_url {
+        Some(url) => ChildStorage::Postgres {
+            url: url.clone(),
+            schema: format!("soak_{}_{:08x}", config.seed, rng.random::<u32>()),
+        },
+        None => ChildStorage::Sqlite(work_dir.path().join("data")),
+    };
+    let mut fleet = Fleet {
+        servers: Vec::new(),
+    };
+    for i in 0..config.replicas.max(1) {
+        let log = work_dir.path().join(format!("server-{i}.log"));
+        fleet
+            .servers
+            .push(ServerProcess::start(&config.server_exe, &storage, &log).await?);
+    }
 
     // A workspace on a plan without limits, and one agent per client.
-    let admin = AdminClient::new(&url(&server)?)?;
+    let admin = AdminClient::new(&url(&fleet.servers[0])?)?;
     let signed_up = admin.signup(EMAIL, PASSWORD, "Chaos soak").await?;
-    server.kill().await?;
-    let store = SqliteStore::open(&data_dir, Clock::system()).context("open the store")?;
-    store
-        .set_plan(&signed_up.workspace.id, Plan::Business)
-        .await
-        .context("set the plan")?;
-    drop(store);
-    server.restart().await?;
-    let admin = signed_in(&server).await?;
-    let upstream = server.addr().context("the server's address")?;
-    let proxy = FaultProxy::start(upstream, config.faults, config.seed).await?;
+    set_plan(&mut fleet, &storage, &signed_up.workspace.id).await?;
+    let admin = signed_in(&fleet.servers[0]).await?;
+    let proxy = FaultProxy::start(
+        fleet.servers[0].addr().context("the server's address")?,
+        config.faults,
+        config.seed,
+    )
+    .await?;
+    proxy.set_upstreams(fleet.addrs());
     let proxy_url = format!("http://{}", proxy.addr());
     let mut actors = Vec::new();
     for i in 0..config.agents + config.hold_makers {
@@ -153,11 +186,13 @@ pub async fn run_soak(config: &SoakConfig) -> anyhow::Result<Report> {
         }
     }
 
-    // The chaos: kill the server at random, bring it back after a pause.
+    // The chaos: kill a replica at random, bring it back after a pause;
+    // restart the database once, half-way.
     let started = Instant::now();
     let deadline = started + config.duration;
     let mut kills = 0u32;
     let mut long_outages = 0u32;
+    let mut database_restarts = 0u32;
     loop {
         let wait = random_between(&mut rng, config.kill_every);
         if Instant::now() + wait >= deadline {
@@ -165,7 +200,16 @@ pub async fn run_soak(config: &SoakConfig) -> anyhow::Result<Report> {
             break;
         }
         tokio::time::sleep(wait).await;
-        server.kill().await?;
+        if let Some(command) = &config.restart_database
+            && database_restarts == 0
+            && started.elapsed() >= config.duration / 2
+        {
+            restart_database(command).await?;
+            database_restarts += 1;
+            continue;
+        }
+        let victim = rng.random_range(0..fleet.servers.len());
+        fleet.servers[victim].kill().await?;
         kills += 1;
         let downtime = if rng.random_bool(config.long_outage_rate.clamp(0.0, 1.0)) {
             long_outages += 1;
@@ -174,7 +218,8 @@ pub async fn run_soak(config: &SoakConfig) -> anyhow::Result<Report> {
             random_between(&mut rng, (Duration::ZERO, config.max_downtime))
         };
         tokio::time::sleep(downtime).await;
-        proxy.set_upstream(server.restart().await?);
+        fleet.servers[victim].restart().await?;
+        proxy.set_upstreams(fleet.addrs());
     }
     stop.cancel();
     proxy.set_faults_enabled(false);
@@ -188,14 +233,19 @@ pub async fn run_soak(config: &SoakConfig) -> anyhow::Result<Report> {
     }
     let client_seconds = started.elapsed();
 
-    // One last kill, then read back what survived.
-    server.kill().await?;
-    kills += 1;
-    server.restart().await?;
-    let admin = signed_in(&server).await?;
+    // One last kill of every replica, then read back what survived.
+    for server in &mut fleet.servers {
+        server.kill().await?;
+        kills += 1;
+    }
+    for server in &mut fleet.servers {
+        server.restart().await?;
+    }
+    let server = &fleet.servers[0];
+    let admin = signed_in(server).await?;
     let reader = admin.create_agent("soak-checker", None).await?;
     let reader = Client::builder()
-        .base_url(url(&server)?)
+        .base_url(url(server)?)
         .api_key(reader.api_key)
         .build()?;
     let state = ServerState {
@@ -214,7 +264,9 @@ pub async fn run_soak(config: &SoakConfig) -> anyhow::Result<Report> {
             .try_collect()
             .await?,
     };
-    server.stop().await?;
+    for server in fleet.servers {
+        server.stop().await?;
+    }
 
     let mut recorded = history.snapshot();
     recorded.grants = recorded_grants;
@@ -226,6 +278,7 @@ pub async fn run_soak(config: &SoakConfig) -> anyhow::Result<Report> {
         elapsed: client_seconds,
         kills,
         long_outages,
+        database_restarts,
         counters: recorded.counters.clone(),
         grants_recorded: recorded.grants.len(),
         holds_recorded: recorded.holds.len(),
@@ -235,6 +288,50 @@ pub async fn run_soak(config: &SoakConfig) -> anyhow::Result<Report> {
         violations,
         kept_data: kept,
     })
+}
+
+/// Moves the workspace to the business plan, as the operator would: on
+/// SQLite with the server stopped, on PostgreSQL beside the running replicas.
+async fn set_plan(
+    fleet: &mut Fleet,
+    storage: &ChildStorage,
+    workspace_id: &str,
+) -> anyhow::Result<()> {
+    let sqlite = matches!(storage, ChildStorage::Sqlite(_));
+    if sqlite {
+        for server in &mut fleet.servers {
+            server.kill().await?;
+        }
+    }
+    let store = availsync_server::open_store(&storage.server_config())
+        .await
+        .context("open the store")?;
+    store
+        .set_plan(workspace_id, Plan::Business)
+        .await
+        .context("set the plan")?;
+    drop(store);
+    if sqlite {
+        for server in &mut fleet.servers {
+            server.restart().await?;
+        }
+    }
+    Ok(())
+}
+
+/// Runs the database restart command and waits for it.
+async fn restart_database(command: &str) -> anyhow::Result<()> {
+    let status = tokio::process::Command::new("sh")
+        .arg("-c")
+        .arg(command)
+        .status()
+        .await
+        .context("run the database restart command")?;
+    anyhow::ensure!(
+        status.success(),
+        "the database restart command failed: {status}"
+    );
+    Ok(())
 }
 
 fn url(server: &ServerProcess) -> anyhow::Result<String> {

@@ -5,7 +5,8 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use availsync_chaos::proxy::FaultSettings;
-use availsync_chaos::{SoakConfig, run_soak, server_process};
+use availsync_chaos::server_process::{self, ChildStorage};
+use availsync_chaos::{SoakConfig, run_soak};
 use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
@@ -25,9 +26,15 @@ enum Command {
     /// (internal) Serve a data directory on a free port until killed.
     #[command(hide = true)]
     ServeChild {
-        /// The data directory.
+        /// The data directory (SQLite).
+        #[arg(long, required_unless_present = "database_url")]
+        data_dir: Option<PathBuf>,
+        /// A PostgreSQL database.
+        #[arg(long, requires = "database_schema")]
+        database_url: Option<String>,
+        /// Its schema.
         #[arg(long)]
-        data_dir: PathBuf,
+        database_schema: Option<String>,
     },
 }
 
@@ -72,6 +79,16 @@ struct SoakArgs {
     /// Keep the data directory and the server log.
     #[arg(long)]
     keep_data: bool,
+    /// Run the servers on this PostgreSQL database (in a fresh schema)
+    /// instead of SQLite.
+    #[arg(long, env = "AVAILSYNC_DATABASE_URL", hide_env_values = true)]
+    database_url: Option<String>,
+    /// Server replicas sharing the database (needs --database-url).
+    #[arg(long, default_value_t = 1)]
+    replicas: usize,
+    /// A shell command that restarts the database; run once, half-way.
+    #[arg(long)]
+    restart_database: Option<String>,
 }
 
 fn seconds(value: f64, name: &str) -> anyhow::Result<Duration> {
@@ -95,8 +112,14 @@ fn soak_config(args: SoakArgs) -> anyhow::Result<SoakConfig> {
             args.ttl
         );
     }
-    if args.agents == 0 || args.resources == 0 || args.calendars == 0 {
-        anyhow::bail!("--agents, --resources and --calendars must be at least 1");
+    if args.replicas > 1 && args.database_url.is_none() {
+        anyhow::bail!(
+            "--replicas {} needs --database-url: replicas share one database",
+            args.replicas
+        );
+    }
+    if args.agents == 0 || args.resources == 0 || args.calendars == 0 || args.replicas == 0 {
+        anyhow::bail!("--agents, --resources, --calendars and --replicas must be at least 1");
     }
     let seed = args.seed.unwrap_or_else(|| {
         std::time::SystemTime::now()
@@ -124,6 +147,9 @@ fn soak_config(args: SoakArgs) -> anyhow::Result<SoakConfig> {
         seed,
         server_exe: std::env::current_exe()?,
         keep_data: args.keep_data,
+        database_url: args.database_url,
+        replicas: args.replicas,
+        restart_database: args.restart_database,
     })
 }
 
@@ -143,8 +169,20 @@ fn main() -> ExitCode {
         }
     };
     match cli.command {
-        Command::ServeChild { data_dir } => {
-            match runtime.block_on(server_process::serve_child(data_dir)) {
+        Command::ServeChild {
+            data_dir,
+            database_url,
+            database_schema,
+        } => {
+            let storage = match (database_url, database_schema, data_dir) {
+                (Some(url), Some(schema), _) => ChildStorage::Postgres { url, schema },
+                (_, _, Some(dir)) => ChildStorage::Sqlite(dir),
+                _ => {
+                    eprintln!("error: serve-child needs --data-dir or --database-url");
+                    return ExitCode::FAILURE;
+                }
+            };
+            match runtime.block_on(server_process::serve_child(storage)) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("error: {e:#}");

@@ -5,7 +5,8 @@
 //! The fault is drawn per exchange — each request and its answer on a
 //! connection — from a generator seeded per connection, so a run can be
 //! repeated. The upstream can be swapped while
-//! the proxy runs (a restarted server comes back on a new port); a
+//! the proxy runs (a restarted server comes back on a new port), and with
+//! several upstreams (replicas) new connections take turns among them; a
 //! connection whose upstream is down is reset at once, as a dead host's
 //! would be.
 
@@ -121,7 +122,7 @@ impl ProxyStats {
 }
 
 struct Shared {
-    upstream: Mutex<SocketAddr>,
+    upstreams: Mutex<Vec<SocketAddr>>,
     settings: Mutex<FaultSettings>,
     /// Faults the next exchanges get, whatever the draw, in order.
     forced: Mutex<std::collections::VecDeque<Fault>>,
@@ -148,7 +149,7 @@ impl FaultProxy {
         let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
         let addr = listener.local_addr()?;
         let shared = Arc::new(Shared {
-            upstream: Mutex::new(upstream),
+            upstreams: Mutex::new(vec![upstream]),
             settings: Mutex::new(settings),
             forced: Mutex::new(std::collections::VecDeque::new()),
             enabled: AtomicBool::new(true),
@@ -170,7 +171,14 @@ impl FaultProxy {
 
     /// Points new connections at another upstream.
     pub fn set_upstream(&self, upstream: SocketAddr) {
-        *lock(&self.shared.upstream) = upstream;
+        self.set_upstreams(vec![upstream]);
+    }
+
+    /// Spreads new connections over these upstreams, in turn.
+    pub fn set_upstreams(&self, upstreams: Vec<SocketAddr>) {
+        if !upstreams.is_empty() {
+            *lock(&self.shared.upstreams) = upstreams;
+        }
     }
 
     /// Gives the next `count` exchanges, on any connection, this fault —
@@ -213,7 +221,10 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
         number += 1;
         shared.stats.connections.fetch_add(1, Ordering::Relaxed);
         let rng = StdRng::seed_from_u64(shared.seed ^ number.wrapping_mul(0x9E37_79B9_7F4A_7C15));
-        let upstream = *lock(&shared.upstream);
+        let upstream = {
+            let upstreams = lock(&shared.upstreams);
+            upstreams[usize::try_from(number).unwrap_or(0) % upstreams.len()]
+        };
         let shared = Arc::clone(&shared);
         tokio::spawn(async move {
             serve_connection(client, upstream, rng, &shared).await;

@@ -45,6 +45,8 @@ pub struct Report {
     pub kills: u32,
     /// Kills followed by an outage longer than the TTL.
     pub long_outages: u32,
+    /// Restarts of the shared database.
+    pub database_restarts: u32,
     /// What clients did.
     pub counters: Counters,
     /// Granted runs recorded.
@@ -77,6 +79,13 @@ impl fmt::Display for Report {
         let faults: u64 = self.proxy.faults.iter().sum();
         let rows: Vec<(&str, String)> = vec![
             ("seed", config.seed.to_string()),
+            (
+                "servers",
+                match &config.database_url {
+                    Some(_) => format!("{} replica(s) on PostgreSQL", config.replicas.max(1)),
+                    None => "1 server on SQLite".to_owned(),
+                },
+            ),
             (
                 "client time",
                 format!("{:.1} s", self.elapsed.as_secs_f64()),
@@ -127,6 +136,7 @@ impl fmt::Display for Report {
                     self.kills, self.long_outages
                 ),
             ),
+            ("database restarts", self.database_restarts.to_string()),
             (
                 "proxy",
                 format!(

@@ -18,21 +18,64 @@ use tokio::process::{Child, Command};
 /// The first line a child prints: `listening <addr>`.
 pub const LISTENING_PREFIX: &str = "listening ";
 
+/// Where a child keeps its state.
+#[derive(Debug, Clone)]
+pub enum ChildStorage {
+    /// The embedded SQLite store in this directory.
+    Sqlite(PathBuf),
+    /// A schema of a shared PostgreSQL database.
+    Postgres {
+        /// The database URL.
+        url: String,
+        /// The schema.
+        schema: String,
+    },
+}
+
+impl ChildStorage {
+    fn args(&self) -> Vec<std::ffi::OsString> {
+        match self {
+            Self::Sqlite(dir) => vec!["--data-dir".into(), dir.into()],
+            Self::Postgres { url, schema } => vec![
+                "--database-url".into(),
+                url.into(),
+                "--database-schema".into(),
+                schema.into(),
+            ],
+        }
+    }
+
+    /// The server configuration for this storage.
+    pub fn server_config(&self) -> availsync_server::ServerConfig {
+        match self {
+            Self::Sqlite(dir) => availsync_server::ServerConfig::ephemeral(dir),
+            Self::Postgres { url, schema } => availsync_server::ServerConfig {
+                database: Some(availsync_server::store::postgres::PostgresConfig {
+                    url: url.clone(),
+                    schema: Some(schema.clone()),
+                    pool_size: 8,
+                }),
+                ..availsync_server::ServerConfig::ephemeral(std::env::temp_dir())
+            },
+        }
+    }
+}
+
 /// A server child process and how to start it again.
 pub struct ServerProcess {
     exe: PathBuf,
-    data_dir: PathBuf,
+    storage: ChildStorage,
     log: PathBuf,
     child: Option<Child>,
     addr: Option<SocketAddr>,
 }
 
 impl ServerProcess {
-    /// Starts `exe serve-child` on `data_dir`, appending its log to `log`.
-    pub async fn start(exe: &Path, data_dir: &Path, log: &Path) -> anyhow::Result<Self> {
+    /// Starts `exe serve-child` on `storage`, appending its log to `log`.
+    pub async fn start(exe: &Path, storage: &ChildStorage, log: &Path) -> anyhow::Result<Self> {
         let mut process = Self {
             exe: exe.to_owned(),
-            data_dir: data_dir.to_owned(),
+            storage: storage.clone(),
             log: log.to_owned(),
             child: None,
             addr: None,
@@ -67,8 +110,7 @@ impl ServerProcess {
             .with_context(|| format!("open {}", self.log.display()))?;
         let mut child = Command::new(&self.exe)
             .arg("serve-child")
-            .arg("--data-dir")
-            .arg(&self.data_dir)
+            .args(self.storage.args())
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -103,12 +145,12 @@ impl ServerProcess {
     }
 }
 
-/// The body of `serve-child`: serve `data_dir` on a free loopback port until
+/// The body of `serve-child`: serve `storage` on a free loopback port until
 /// killed, after printing where.
-pub async fn serve_child(data_dir: PathBuf) -> anyhow::Result<()> {
+pub async fn serve_child(storage: ChildStorage) -> anyhow::Result<()> {
     let config = availsync_server::ServerConfig {
         sweep_interval: Duration::from_secs(1),
-        ..availsync_server::ServerConfig::ephemeral(data_dir)
+        ..storage.server_config()
     };
     let (addr, server) = availsync_server::bind(config, std::future::pending()).await?;
     // The parent reads this line to learn the port.

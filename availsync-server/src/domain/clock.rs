@@ -45,6 +45,15 @@ impl Clock {
         Timestamp::from_unix_millis(wall.max(previous))
     }
 
+    /// This clock's reading when another time source (a database's clock,
+    /// shared by several replicas) says `base`: shifted by this clock's
+    /// offset, and never earlier than any time this clock returned.
+    pub fn at(&self, base: Timestamp) -> Timestamp {
+        let shifted = base.unix_millis() + self.inner.offset_ms.load(Ordering::Relaxed);
+        let previous = self.inner.last_ms.fetch_max(shifted, Ordering::AcqRel);
+        Timestamp::from_unix_millis(shifted.max(previous))
+    }
+
     /// Moves this clock forward by `by`. Meant for tests that need leases to
     /// lapse without waiting for them.
     pub fn advance(&self, by: Duration) {

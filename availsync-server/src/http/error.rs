@@ -73,6 +73,11 @@ impl ApiError {
         self.field.as_deref()
     }
 
+    /// Seconds the caller should wait (`Retry-After`), if any.
+    pub fn retry_after(&self) -> Option<u64> {
+        self.retry_after
+    }
+
     /// The human sentence answered.
     pub fn message(&self) -> &str {
         &self.message
@@ -131,6 +136,14 @@ impl From<StoreError> for ApiError {
                 format!("run_id {run_id} was already used for {resource}; choose a new run_id"),
             )
             .with_field("run_id"),
+            StoreError::Contention(why) => {
+                tracing::warn!(%why, "gave up on a transaction that kept losing races");
+                Self::new(
+                    ErrorCode::Unavailable,
+                    "the server is busy with concurrent changes to this resource; retry shortly",
+                )
+                .with_retry_after(1)
+            }
             other @ (StoreError::Ambiguous(_) | StoreError::Backend(_)) => Self::internal(other),
         }
     }

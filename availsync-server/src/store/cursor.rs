@@ -1,5 +1,6 @@
 //! Opaque list cursors: the position of the last item answered.
 
+use availsync_types::{Page, Timestamp};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
@@ -16,6 +17,23 @@ pub fn decode(cursor: &str) -> Option<i64> {
         .strip_prefix('p')?
         .parse()
         .ok()
+}
+
+/// Turns `limit + 1` rows, newest first and keyed by position, into a page
+/// whose cursor points after its last item.
+pub fn paginate<T>(mut rows: Vec<(i64, T)>, page: &super::PageRequest, now: Timestamp) -> Page<T> {
+    let limit = page.limit as usize;
+    let next_cursor = if rows.len() > limit {
+        rows.truncate(limit);
+        rows.last().map(|(position, _)| encode(*position))
+    } else {
+        None
+    };
+    Page {
+        items: rows.into_iter().map(|(_, item)| item).collect(),
+        next_cursor,
+        server_time: now,
+    }
 }
 
 #[cfg(test)]

@@ -52,6 +52,10 @@ pub enum StoreError {
     /// workspaces.
     #[error("{0} workspaces have this name; use the workspace id")]
     Ambiguous(usize),
+    /// A concurrent transaction (another replica's, say) won a race the
+    /// store could not retry its way past; the caller may try again.
+    #[error("the store is busy with concurrent changes: {0}")]
+    Contention(String),
     /// The backend failed (I/O, corruption, a bug). Never shown to users.
     #[error("storage failure: {0}")]
     Backend(String),

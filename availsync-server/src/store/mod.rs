@@ -8,8 +8,12 @@
 
 pub mod cursor;
 mod error;
+pub mod event;
 mod model;
+pub mod postgres;
+pub mod records;
 pub mod sqlite;
+pub mod text_enum;
 
 use async_trait::async_trait;
 use availsync_types::{

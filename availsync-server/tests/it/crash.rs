@@ -3,56 +3,14 @@
 //! still live, and no resource has two live claims.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{Value, json};
 
-struct ServerProcess {
-    child: Child,
-    url: String,
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-async fn spawn_server(dir: &Path) -> ServerProcess {
-    let port = free_port();
-    let child = Command::new(env!("CARGO_BIN_EXE_availsync-server"))
-        .args([
-            "serve",
-            "--insecure-http",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--data-dir",
-        ])
-        .arg(dir)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let url = format!("http://127.0.0.1:{port}");
-    let http = reqwest::Client::new();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let healthy = http.get(format!("{url}/health")).send().await;
-        if healthy.is_ok_and(|r| r.status() == 200) {
-            break;
-        }
-        assert!(Instant::now() < deadline, "server did not come up");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    ServerProcess { child, url }
-}
+use crate::child::{Storage, spawn_server};
 
 #[derive(Default)]
 struct Ledger {
@@ -156,7 +114,8 @@ async fn active_runs(url: &str, key: &str) -> Vec<(String, String, String)> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_loses_no_acknowledged_claim_and_never_doubles_one() {
     let dir = tempfile::tempdir().unwrap();
-    let mut server = spawn_server(dir.path()).await;
+    let storage = Storage::for_test();
+    let mut server = spawn_server(dir.path(), &storage).await;
     let http = reqwest::Client::new();
     let signup = http
         .post(format!("{}/v1/auth/signup", server.url))
@@ -169,8 +128,7 @@ async fn sigkill_loses_no_acknowledged_claim_and_never_doubles_one() {
     let status = Command::new(env!("CARGO_BIN_EXE_availsync-server"))
         .args(["set-plan", "--plan", "business", "--workspace"])
         .arg(workspace["workspace"]["id"].as_str().unwrap())
-        .arg("--data-dir")
-        .arg(dir.path())
+        .args(storage.cli_args(dir.path()))
         .stderr(Stdio::null())
         .status()
         .unwrap();
@@ -217,7 +175,7 @@ async fn sigkill_loses_no_acknowledged_claim_and_never_doubles_one() {
         for task in tasks {
             task.await.unwrap();
         }
-        server = spawn_server(dir.path()).await;
+        server = spawn_server(dir.path(), &storage).await;
 
         let active = active_runs(&server.url, &agents[0].1).await;
         let mut per_resource: BTreeMap<&str, usize> = BTreeMap::new();

@@ -7,6 +7,8 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use availsync_server::{RunningServer, ServerConfig};
+
+use crate::storage::Storage;
 use reqwest::Method;
 use reqwest::header::HeaderMap;
 use serde_json::{Value, json};
@@ -100,6 +102,51 @@ fn files_under(dir: &Path) -> Vec<(String, Vec<u8>)> {
     files
 }
 
+/// What the store holds: the SQLite files, or every PostgreSQL table of the
+/// test's schema as text (where a BYTEA shows as `\\x` and hex).
+async fn stored(storage: &Storage, dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let Some(database) = &storage.database else {
+        return files_under(dir);
+    };
+    let (client, connection) = tokio_postgres::connect(&database.url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    let schema = database.schema.clone().unwrap();
+    let tables: Vec<String> = client
+        .query(
+            "SELECT table_name::text FROM information_schema.tables WHERE table_schema = $1",
+            &[&schema],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    let mut dump = Vec::new();
+    for table in tables {
+        let text: Option<String> = client
+            .query_one(
+                &format!("SELECT string_agg(t::text, E'\\n') FROM {schema}.{table} t"),
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        dump.push((
+            format!("table {table}"),
+            text.unwrap_or_default().into_bytes(),
+        ));
+    }
+    dump
+}
+
+/// A SHA-256 digest, raw (SQLite) or as BYTEA text (PostgreSQL).
+fn contains_digest(haystack: &[u8], digest: &[u8]) -> bool {
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    contains(haystack, digest) || contains(haystack, format!("\\x{hex}").as_bytes())
+}
+
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
 }
@@ -117,7 +164,8 @@ fn leaked<'s>(bytes: &[u8], secrets: &'s [(&'static str, String)]) -> Vec<&'s st
 async fn secrets_never_reach_the_logs_or_the_database_files() {
     let logs = captured_logs();
     let dir = tempfile::tempdir().unwrap();
-    let server = RunningServer::start(ServerConfig::ephemeral(dir.path()))
+    let storage = Storage::for_test();
+    let server = RunningServer::start(storage.apply(ServerConfig::ephemeral(dir.path())))
         .await
         .unwrap();
     let client = Client {
@@ -249,9 +297,9 @@ async fn secrets_never_reach_the_logs_or_the_database_files() {
 
     // The database files, while the server runs (fresh writes sit in the
     // WAL) and after it has stopped (checkpointed into the main file).
-    let running = files_under(dir.path());
+    let running = stored(&storage, dir.path()).await;
     server.shutdown().await;
-    let stopped = files_under(dir.path());
+    let stopped = stored(&storage, dir.path()).await;
     let mut on_disk = Vec::new();
     for (name, bytes) in running.iter().chain(&stopped) {
         for secret in leaked(bytes, &secrets) {
@@ -269,12 +317,15 @@ async fn secrets_never_reach_the_logs_or_the_database_files() {
     assert!(
         stopped
             .iter()
-            .any(|(name, _)| name.ends_with("availsync.db")),
-        "no database file in {stopped:?}",
+            .any(|(name, _)| name.ends_with("availsync.db") || name == "table sessions"),
+        "no database in {stopped:?}",
         stopped = stopped.iter().map(|(n, _)| n).collect::<Vec<_>>()
     );
-    assert!(contains(&all, &Sha256::digest(new_key.as_bytes())));
-    assert!(contains(&all, &Sha256::digest(token(&cookie).as_bytes())));
+    assert!(contains_digest(&all, &Sha256::digest(new_key.as_bytes())));
+    assert!(contains_digest(
+        &all,
+        &Sha256::digest(token(&cookie).as_bytes())
+    ));
     assert!(contains(&all, b"$argon2id$v=19$m=19456,t=2,p=1$"));
 
     // The logs: not empty, and they saw this test's requests.

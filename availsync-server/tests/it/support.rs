@@ -82,10 +82,10 @@ impl TestServer {
     pub async fn start() -> Self {
         let dir = tempfile::tempdir().unwrap();
         let clock = Clock::system();
-        let config = ServerConfig {
+        let config = crate::storage::Storage::for_test().apply(ServerConfig {
             clock: clock.clone(),
             ..ServerConfig::ephemeral(dir.path())
-        };
+        });
         let server = RunningServer::start(config).await.unwrap();
         let url = server.url();
         Self {

@@ -3,22 +3,10 @@
 
 use availsync_types::Timestamp;
 use rusqlite::{Connection, params};
-use serde_json::Value;
 
 use crate::domain::ids::{IdKind, new_id};
-use crate::store::{Actor, StoreError};
-
-/// One runtime-traffic event.
-pub(super) struct ActivityEvent<'a> {
-    pub workspace_id: &'a str,
-    pub agent_id: Option<&'a str>,
-    pub agent_name: Option<&'a str>,
-    pub kind: &'static str,
-    pub resource: Option<&'a str>,
-    pub decision: Option<&'a str>,
-    pub run_id: Option<&'a str>,
-    pub detail: Value,
-}
+use crate::store::StoreError;
+pub(super) use crate::store::event::{ActivityEvent, AuditEvent};
 
 pub(super) fn record_activity(
     conn: &Connection,
@@ -44,25 +32,12 @@ pub(super) fn record_activity(
     Ok(())
 }
 
-/// One governance event.
-pub(super) struct AuditEvent<'a> {
-    pub workspace_id: Option<&'a str>,
-    pub actor: &'a Actor,
-    pub action: &'static str,
-    pub resource: Option<&'a str>,
-    pub detail: Value,
-}
-
 pub(super) fn record_audit(
     conn: &Connection,
     at: Timestamp,
     event: AuditEvent<'_>,
 ) -> Result<(), StoreError> {
-    let (actor_type, actor_id, actor_name) = match event.actor {
-        Actor::User { id, name } => ("user", Some(id.as_str()), Some(name.as_str())),
-        Actor::Agent { id, name } => ("agent", Some(id.as_str()), Some(name.as_str())),
-        Actor::System => ("system", None, None),
-    };
+    let (actor_type, actor_id, actor_name) = event.actor.columns();
     conn.prepare_cached(
         "INSERT INTO audit (id, workspace_id, at, actor_type, actor_id, actor_name, action, resource, detail)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",

@@ -2,17 +2,19 @@
 //! conflict previews.
 
 use availsync_types::{
-    AvailabilityResponse, BusyWindow, ConflictsCheckResponse, FreeWindow, Hold, HoldHolder,
-    HoldResponse, HoldStatus, Page, ResourceKey, Timestamp,
+    AvailabilityResponse, ConflictsCheckResponse, FreeWindow, Hold, HoldHolder, HoldResponse,
+    HoldStatus, Page, ResourceKey, Timestamp,
 };
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde_json::json;
 
 use super::accounts::Refusable;
-use super::events::{ActivityEvent, AuditEvent, record_activity, record_audit};
+use super::events::{AuditEvent, record_activity, record_audit};
 use super::rows::{self, paginate};
 use crate::domain::ids::{IdKind, new_id};
 use crate::domain::schedule::{Window, free_windows};
+use crate::store::event::schedule_activity;
+use crate::store::records::{busy, hold_status, holder_of};
 use crate::store::{HoldFilter, NewHold, PageRequest, Principal, StoreError};
 
 const HOLD_COLUMNS: &str = "seq, id, resource, start_at, end_at, purpose, holder_type, holder_id,
@@ -26,12 +28,11 @@ struct StoredHold {
 
 fn stored_hold(row: &Row<'_>, now: Timestamp) -> rusqlite::Result<StoredHold> {
     let expires_at = row.get::<_, Option<i64>>(9)?.map(rows::ts);
-    let released_at = row.get::<_, Option<i64>>(11)?;
-    let status = match (released_at, expires_at) {
-        (Some(_), _) => HoldStatus::Released,
-        (None, Some(at)) if at <= now => HoldStatus::Expired,
-        _ => HoldStatus::Active,
-    };
+    let status = hold_status(
+        row.get::<_, Option<i64>>(11)?.map(rows::ts),
+        expires_at,
+        now,
+    );
     Ok(StoredHold {
         seq: row.get(0)?,
         hold: Hold {
@@ -50,30 +51,6 @@ fn stored_hold(row: &Row<'_>, now: Timestamp) -> rusqlite::Result<StoredHold> {
             created_at: rows::ts(row.get(10)?),
         },
     })
-}
-
-fn busy(hold: Hold) -> BusyWindow {
-    BusyWindow {
-        hold_id: hold.hold_id,
-        start: hold.start,
-        end: hold.end,
-        holder: hold.holder,
-    }
-}
-
-fn holder_of(principal: &Principal) -> HoldHolder {
-    match principal {
-        Principal::Agent(a) => HoldHolder {
-            kind: "agent".into(),
-            id: a.agent_id.clone(),
-            name: a.agent_name.clone(),
-        },
-        Principal::Human(s) => HoldHolder {
-            kind: "user".into(),
-            id: s.user.id.clone(),
-            name: s.user.email.clone(),
-        },
-    }
 }
 
 /// Live holds on a resource overlapping a window, by start.
@@ -105,39 +82,6 @@ fn overlapping(
         )?
         .collect::<Result<_, _>>()?;
     Ok(holds)
-}
-
-/// An activity event caused by `principal`.
-fn activity<'a>(
-    principal: &'a Principal,
-    kind: &'static str,
-    resource: &'a str,
-    detail: serde_json::Value,
-) -> ActivityEvent<'a> {
-    let (agent_id, agent_name) = match principal {
-        Principal::Agent(a) => (Some(a.agent_id.as_str()), Some(a.agent_name.as_str())),
-        Principal::Human(_) => (None, None),
-    };
-    let detail = match principal {
-        Principal::Human(s) => {
-            let mut detail = detail;
-            if let Some(map) = detail.as_object_mut() {
-                map.insert("user_id".into(), json!(s.user.id));
-            }
-            detail
-        }
-        Principal::Agent(_) => detail,
-    };
-    ActivityEvent {
-        workspace_id: principal.workspace_id(),
-        agent_id,
-        agent_name,
-        kind,
-        resource: Some(resource),
-        decision: None,
-        run_id: None,
-        detail,
-    }
 }
 
 pub(super) fn create(
@@ -182,7 +126,7 @@ pub(super) fn create(
         record_activity(
             conn,
             now,
-            activity(
+            schedule_activity(
                 principal,
                 "hold_rejected",
                 resource,
@@ -232,7 +176,7 @@ pub(super) fn create(
     record_activity(
         conn,
         now,
-        activity(principal, "hold_created", resource, detail.clone()),
+        schedule_activity(principal, "hold_created", resource, detail.clone()),
     )?;
     record_audit(
         conn,
@@ -295,7 +239,7 @@ pub(super) fn release(
     record_activity(
         conn,
         now,
-        activity(
+        schedule_activity(
             principal,
             "hold_released",
             &stored.hold.resource,
@@ -378,7 +322,7 @@ pub(super) fn availability(
     record_activity(
         conn,
         now,
-        activity(
+        schedule_activity(
             principal,
             "availability_checked",
             resource.as_str(),
@@ -412,7 +356,7 @@ pub(super) fn check_conflicts(
     record_activity(
         conn,
         now,
-        activity(
+        schedule_activity(
             principal,
             "conflicts_checked",
             resource.as_str(),

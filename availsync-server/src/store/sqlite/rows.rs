@@ -1,7 +1,7 @@
 //! Conversions between SQLite values and domain values.
 
-use crate::store::{PageRequest, cursor};
-use availsync_types::{Agent, Mode, Outcome, Page, Plan, Timestamp, User, Workspace};
+use crate::store::text_enum::TextEnum;
+use availsync_types::{Agent, Mode, Plan, Timestamp, User, Workspace};
 use rusqlite::Row;
 use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
 
@@ -15,22 +15,7 @@ pub(super) const WORKSPACE_COLUMNS: &str = "w.id, w.name, w.plan, w.created_at";
 /// Columns read by [`user`], prefixed by `u.`.
 pub(super) const USER_COLUMNS: &str = "u.id, u.email, u.workspace_id, u.created_at";
 
-/// Turns `limit + 1` rows, newest first and keyed by position, into a page
-/// whose cursor points after its last item.
-pub(super) fn paginate<T>(mut rows: Vec<(i64, T)>, page: &PageRequest, now: Timestamp) -> Page<T> {
-    let limit = page.limit as usize;
-    let next_cursor = if rows.len() > limit {
-        rows.truncate(limit);
-        rows.last().map(|(position, _)| cursor::encode(*position))
-    } else {
-        None
-    };
-    Page {
-        items: rows.into_iter().map(|(_, item)| item).collect(),
-        next_cursor,
-        server_time: now,
-    }
-}
+pub(super) use crate::store::cursor::paginate;
 
 pub(super) fn ts(millis: i64) -> Timestamp {
     Timestamp::from_unix_millis(millis)
@@ -67,56 +52,6 @@ pub(super) fn user(row: &Row<'_>, at: usize) -> rusqlite::Result<User> {
 
 /// A domain enum stored as its snake_case name.
 pub(super) struct Sql<T>(pub T);
-
-/// Enums stored as text.
-pub(super) trait TextEnum: Sized + Copy {
-    fn to_text(self) -> &'static str;
-    fn from_text(text: &str) -> Option<Self>;
-}
-
-impl TextEnum for Mode {
-    fn to_text(self) -> &'static str {
-        self.as_str()
-    }
-    fn from_text(text: &str) -> Option<Self> {
-        match text {
-            "enforce" => Some(Self::Enforce),
-            "observe" => Some(Self::Observe),
-            _ => None,
-        }
-    }
-}
-
-impl TextEnum for Plan {
-    fn to_text(self) -> &'static str {
-        self.as_str()
-    }
-    fn from_text(text: &str) -> Option<Self> {
-        text.parse().ok()
-    }
-}
-
-impl TextEnum for Outcome {
-    fn to_text(self) -> &'static str {
-        self.as_str()
-    }
-    fn from_text(text: &str) -> Option<Self> {
-        [Self::Succeeded, Self::Failed, Self::Cancelled]
-            .into_iter()
-            .find(|o| o.as_str() == text)
-    }
-}
-
-impl TextEnum for availsync_types::Decision {
-    fn to_text(self) -> &'static str {
-        self.as_str()
-    }
-    fn from_text(text: &str) -> Option<Self> {
-        [Self::Proceed, Self::SkipRun]
-            .into_iter()
-            .find(|d| d.as_str() == text)
-    }
-}
 
 impl<T: TextEnum> FromSql for Sql<T> {
     fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {

@@ -2,8 +2,7 @@
 
 use availsync_types::{
     Agent, CheckResponse, Claim, Decision, ExtendRunResponse, FinishRunResponse, Holder, Mode,
-    Outcome, Page, Reason, ReleaseClaimResponse, ResourceKey, Run, RunStatus, StartRunResponse,
-    Timestamp,
+    Outcome, Page, ReleaseClaimResponse, ResourceKey, Run, RunStatus, StartRunResponse, Timestamp,
 };
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde_json::json;
@@ -13,44 +12,10 @@ use super::events::{ActivityEvent, AuditEvent, record_activity, record_audit};
 use super::rows::{self, Sql, paginate};
 use crate::domain::ids::{IdKind, new_id};
 use crate::domain::lease::{Blocker, ClaimState};
+use crate::store::records::{StoredClaim, StoredRun};
 use crate::store::{
     Actor, AgentContext, FinishRun, PageRequest, RunFilter, SessionContext, StartRun, StoreError,
 };
-
-/// A run as stored, with its claim if it had one.
-struct StoredRun {
-    seq: i64,
-    run_id: String,
-    agent_id: String,
-    agent_name: String,
-    resource: String,
-    mode: Mode,
-    decision: Decision,
-    ttl_seconds: u32,
-    expires_at: Option<Timestamp>,
-    would_block: bool,
-    reason: Option<Reason>,
-    retry_after: Option<u64>,
-    purpose: Option<String>,
-    metadata: Option<serde_json::Map<String, serde_json::Value>>,
-    created_at: Timestamp,
-    finished_at: Option<Timestamp>,
-    outcome: Option<Outcome>,
-    summary: Option<String>,
-    released: Option<bool>,
-    claim: Option<StoredClaim>,
-}
-
-struct StoredClaim {
-    claim: Claim,
-    released_at: Option<Timestamp>,
-}
-
-impl StoredClaim {
-    fn is_live(&self, now: Timestamp) -> bool {
-        self.released_at.is_none() && now < self.claim.expires_at
-    }
-}
 
 const RUN_SELECT: &str =
     "SELECT r.seq, r.run_id, r.agent_id, a.name, r.resource, r.mode, r.decision,
@@ -111,62 +76,6 @@ fn json_column<T: serde::de::DeserializeOwned>(
         .map_err(|e| {
             rusqlite::Error::FromSqlConversionFailure(index, rusqlite::types::Type::Text, e.into())
         })
-}
-
-impl StoredRun {
-    fn status(&self, now: Timestamp) -> RunStatus {
-        if self.finished_at.is_some() {
-            return RunStatus::Finished;
-        }
-        if self.decision == Decision::SkipRun {
-            return RunStatus::Skipped;
-        }
-        match &self.claim {
-            Some(c) if c.released_at.is_some() => RunStatus::Released,
-            Some(c) if c.is_live(now) => RunStatus::Active,
-            Some(_) => RunStatus::Expired,
-            None if self.expires_at.is_some_and(|at| now < at) => RunStatus::Active,
-            None => RunStatus::Expired,
-        }
-    }
-
-    fn start_response(self, now: Timestamp, replayed: bool) -> StartRunResponse {
-        let status = self.status(now);
-        StartRunResponse {
-            run_id: self.run_id,
-            decision: self.decision,
-            mode: self.mode,
-            replayed,
-            status,
-            claim: self.claim.map(|c| c.claim),
-            would_block: self.would_block,
-            reason: self.reason,
-            retry_after: self.retry_after,
-            server_time: now,
-        }
-    }
-
-    fn into_run(self, now: Timestamp) -> Run {
-        let status = self.status(now);
-        Run {
-            run_id: self.run_id,
-            agent_id: self.agent_id,
-            agent_name: self.agent_name,
-            resource: self.resource,
-            mode: self.mode,
-            decision: self.decision,
-            status,
-            claim: self.claim.map(|c| c.claim),
-            would_block: self.would_block,
-            reason: self.reason,
-            purpose: self.purpose,
-            metadata: self.metadata,
-            outcome: self.outcome,
-            summary: self.summary,
-            created_at: self.created_at,
-            finished_at: self.finished_at,
-        }
-    }
 }
 
 fn find_run(

@@ -1,0 +1,609 @@
+//! Workspaces, users, sessions, login throttling and agents.
+
+use availsync_types::{Agent, Mode, Page, Plan, Timestamp, User, Workspace};
+use deadpool_postgres::GenericClient;
+use serde_json::json;
+use tokio_postgres::Row;
+
+use super::events::record_audit;
+use super::sql::{execute, get, row_one, row_opt, rows, text_enum, ts, ts_opt};
+use crate::domain::ids::{IdKind, new_id};
+use crate::store::cursor::paginate;
+use crate::store::event::AuditEvent;
+use crate::store::text_enum::TextEnum;
+use crate::store::{
+    Actor, AgentContext, AgentUpdate, Credentials, LOGIN_FAILURE_WINDOW_MS, LoginFailures,
+    NewAgent, NewKey, NewSession, NewSignup, PageRequest, SessionContext, StoreError,
+    TOUCH_INTERVAL_MS,
+};
+
+/// A refusal that is committed together with the events that record it.
+pub(super) type Refusable<T> = Result<Result<T, StoreError>, StoreError>;
+
+const AGENT_COLUMNS: &str = "a.id, a.name, a.mode, a.key_prefix, a.created_at, a.last_used_at";
+const WORKSPACE_COLUMNS: &str = "w.id, w.name, w.plan, w.created_at";
+const USER_COLUMNS: &str = "u.id, u.email, u.workspace_id, u.created_at";
+
+fn agent(row: &Row, at: usize) -> Result<Agent, StoreError> {
+    Ok(Agent {
+        id: get(row, at)?,
+        name: get(row, at + 1)?,
+        mode: text_enum(row, at + 2)?,
+        key_prefix: get(row, at + 3)?,
+        created_at: ts(row, at + 4)?,
+        last_used_at: ts_opt(row, at + 5)?,
+    })
+}
+
+fn workspace(row: &Row, at: usize) -> Result<Workspace, StoreError> {
+    Ok(Workspace {
+        id: get(row, at)?,
+        name: get(row, at + 1)?,
+        plan: text_enum(row, at + 2)?,
+        created_at: ts(row, at + 3)?,
+    })
+}
+
+fn user(row: &Row, at: usize) -> Result<User, StoreError> {
+    Ok(User {
+        id: get(row, at)?,
+        email: get(row, at + 1)?,
+        workspace_id: get(row, at + 2)?,
+        created_at: ts(row, at + 3)?,
+    })
+}
+
+pub(super) async fn signup<C: GenericClient>(
+    client: &C,
+    now: Timestamp,
+    signup: NewSignup,
+) -> Result<SessionContext, StoreError> {
+    let taken = row_opt(
+        client,
+        "SELECT 1 FROM users WHERE email_norm = $1",
+        &[&signup.email_norm],
+    )
+    .await?;
+    if taken.is_some() {
+        return Err(StoreError::EmailTaken);
+    }
+    let workspace_id = new_id(IdKind::Workspace);
+    let user_id = new_id(IdKind::User);
+    execute(
+        client,
+        "INSERT INTO workspaces (id, name, plan, created_at) VALUES ($1, $2, 'free', $3)",
+        &[&workspace_id, &signup.workspace_name, &now.unix_millis()],
+    )
+    .await?;
+    // A concurrent signup with the same email loses on the unique index and
+    // is retried, and then finds the email taken.
+    execute(
+        client,
+        "INSERT INTO users (id, workspace_id, email, email_norm, password_hash, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6)",
+        &[
+            &user_id,
+            &workspace_id,
+            &signup.email,
+            &signup.email_norm,
+            &signup.password_hash,
+            &now.unix_millis(),
+        ],
+    )
+    .await?;
+    insert_session(client, now, &user_id, &signup.session).await?;
+    let actor = Actor::User {
+        id: user_id.clone(),
+        name: signup.email.clone(),
+    };
+    record_audit(
+        client,
+        now,
+        AuditEvent {
+            workspace_id: Some(&workspace_id),
+            actor: &actor,
+            action: "signup",
+            resource: None,
+            detail: json!({"workspace_name": signup.workspace_name}),
+        },
+    )
+    .await?;
+    session(client, now, &signup.session.token_hash)
+        .await?
+        .ok_or_else(|| StoreError::Backend("new session not readable".into()))
+}
+
+async fn insert_session<C: GenericClient>(
+    client: &C,
+    now: Timestamp,
+    user_id: &str,
+    session: &NewSession,
+) -> Result<(), StoreError> {
+    execute(
+        client,
+        "INSERT INTO sessions (token_hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)",
+        &[
+            &session.token_hash,
+            &user_id,
+            &now.unix_millis(),
+            &now.add_millis(session.ttl_ms).unix_millis(),
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+pub(super) async fn credentials<C: GenericClient>(
+    client: &C,
+    email_norm: &str,
+) -> Result<Option<Credentials>, StoreError> {
+    let row = row_opt(
+        client,
+        "SELECT id, email, workspace_id, password_hash FROM users WHERE email_norm = $1",
+        &[&email_norm],
+    )
+    .await?;
+    row.map(|row| {
+        Ok(Credentials {
+            user_id: get(&row, 0)?,
+            email: get(&row, 1)?,
+            workspace_id: get(&row, 2)?,
+            password_hash: get(&row, 3)?,
+        })
+    })
+    .transpose()
+}
+
+pub(super) async fn login_failures<C: GenericClient>(
+    client: &C,
+    now: Timestamp,
+    email_norm: &str,
+) -> Result<LoginFailures, StoreError> {
+    let row = row_one(
+        client,
+        "SELECT COUNT(*), MIN(at) FROM login_failures WHERE email_norm = $1 AND at > $2",
+        &[&email_norm, &(now.unix_millis() - LOGIN_FAILURE_WINDOW_MS)],
+    )
+    .await?;
+    let count: i64 = get(&row, 0)?;
+    Ok(LoginFailures {
+        count: u32::try_from(count).unwrap_or(u32::MAX),
+        oldest: ts_opt(&row, 1)?,
+        now,
+    })
+}
+
+pub(super) async fn record_login_failure<C: GenericClient>(
+    client: &C,
+    now: Timestamp,
+    email_norm: &str,
+    user: Option<Credentials>,
+) -> Result<(), StoreError> {
+    execute(
+        client,
+        "DELETE FROM login_failures WHERE email_norm = $1 AND at <= $2",
+        &[&email_norm, &(now.unix_millis() - LOGIN_FAILURE_WINDOW_MS)],
+    )
+    .await?;
+    execute(
+        client,
+        "INSERT INTO login_failures (email_norm, at) VALUES ($1, $2)",
+        &[&email_norm, &now.unix_millis()],
+    )
+    .await?;
+    // Only failures against a real account land in a workspace's audit log;
+    // unknown emails are recorded without a workspace.
+    let (workspace_id, actor) = match &user {
+        Some(user) => (
+            Some(user.workspace_id.as_str()),
+            Actor::User {
+                id: user.user_id.clone(),
+                name: user.email.clone(),
+            },
+        ),
+        None => (None, Actor::System),
+    };
+    record_audit(
+        client,
+        now,
+        AuditEvent {
+            workspace_id,
+            actor: &actor,
+            action: "login_failed",
+            resource: None,
+            detail: json!({"email": email_norm}),
+        },
+    )
+    .await
+}
+
+pub(super) async fn login<C: GenericClient>(
+    client: &C,
+    now: Timestamp,
+    user_id: &str,
+    new_session: NewSession,
+) -> Result<SessionContext, StoreError> {
+    insert_session(client, now, user_id, &new_session).await?;
+    let ctx = session(client, now, &new_session.token_hash)
+        .await?
+        .ok_or_else(|| StoreError::Backend("new session not readable".into()))?;
+    execute(
+        client,
+        "DELETE FROM login_failures WHERE email_norm = $1",
+        &[&ctx.user.email.to_lowercase()],
+    )
+    .await?;
+    record_audit(
+        client,
+        now,
+        AuditEvent {
+            workspace_id: Some(&ctx.workspace.id),
+            actor: &ctx.actor(),
+            action: "login",
+            resource: None,
+            detail: json!({}),
+        },
+    )
+    .await?;
+    Ok(ctx)
+}
+
+pub(super) async fn session<C: GenericClient>(
+    client: &C,
+    now: Timestamp,
+    token_hash: &[u8],
+) -> Result<Option<SessionContext>, StoreError> {
+    let sql = format!(
+        "SELECT {USER_COLUMNS}, {WORKSPACE_COLUMNS}, s.expires_at
+         FROM sessions s JOIN users u ON u.id = s.user_id JOIN workspaces w ON w.id = u.workspace_id
+         WHERE s.token_hash = $1 AND s.revoked_at IS NULL AND s.expires_at > $2"
+    );
+    let row = row_opt(client, &sql, &[&token_hash, &now.unix_millis()]).await?;
+    row.map(|row| {
+        Ok(SessionContext {
+            user: user(&row, 0)?,
+            workspace: workspace(&row, 4)?,
+            token_hash: token_hash.to_vec(),
+            expires_at: ts(&row, 8)?,
+        })
+    })
+    .transpose()
+}
+
+pub(super) async fn logout<C: GenericClient>(
+    client: &C,
+    now: Timestamp,
+    ctx: &SessionContext,
+) -> Result<(), StoreError> {
+    let revoked = execute(
+        client,
+        "UPDATE sessions SET revoked_at = $1 WHERE token_hash = $2 AND revoked_at IS NULL",
+        &[&now.unix_millis(), &ctx.token_hash],
+    )
+    .await?;
+    if revoked > 0 {
+        record_audit(
+            client,
+            now,
+            AuditEvent {
+                workspace_id: Some(&ctx.workspace.id),
+                actor: &ctx.actor(),
+                action: "logout",
+                resource: None,
+                detail: json!({}),
+            },
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// The workspace's plan. With `lock`, the workspace row is locked until the
+/// transaction ends, so counts checked against the plan cannot race.
+pub(super) async fn plan_of<C: GenericClient>(
+    client: &C,
+    workspace_id: &str,
+    lock: bool,
+) -> Result<Plan, StoreError> {
+    let sql = if lock {
+        "SELECT plan FROM workspaces WHERE id = $1 FOR UPDATE"
+    } else {
+        "SELECT plan FROM workspaces WHERE id = $1"
+    };
+    let row = row_opt(client, sql, &[&workspace_id])
+        .await?
+        .ok_or(StoreError::NotFound("workspace"))?;
+    text_enum(&row, 0)
+}
+
+pub(super) async fn create_agent<C: GenericClient>(
+    client: &C,
+    now: Timestamp,
+    actor: &SessionContext,
+    agent: NewAgent,
+) -> Refusable<Agent> {
+    let workspace_id = &actor.workspace.id;
+    let plan = plan_of(client, workspace_id, true).await?;
+    if let Some(limit) = plan.limits().agents {
+        let row = row_one(
+            client,
+            "SELECT COUNT(*) FROM agents WHERE workspace_id = $1 AND deleted_at IS NULL",
+            &[workspace_id],
+        )
+        .await?;
+        let count: i64 = get(&row, 0)?;
+        if count >= i64::from(limit) {
+            record_audit(
+                client,
+                now,
+                AuditEvent {
+                    workspace_id: Some(workspace_id),
+                    actor: &actor.actor(),
+                    action: "plan_limit_reached",
+                    resource: None,
+                    detail: json!({"limit": "agents", "plan": plan.as_str(), "value": limit}),
+                },
+            )
+            .await?;
+            return Ok(Err(StoreError::PlanLimitAgents { limit }));
+        }
+    }
+    let id = new_id(IdKind::Agent);
+    execute(
+        client,
+        "INSERT INTO agents (id, workspace_id, name, mode, key_hash, key_prefix, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        &[
+            &id,
+            workspace_id,
+            &agent.name,
+            &agent.mode.to_text(),
+            &agent.key.key_hash,
+            &agent.key.key_prefix,
+            &now.unix_millis(),
+        ],
+    )
+    .await?;
+    record_audit(
+        client,
+        now,
+        AuditEvent {
+            workspace_id: Some(workspace_id),
+            actor: &actor.actor(),
+            action: "agent_created",
+            resource: None,
+            detail: json!({"agent_id": id, "name": agent.name, "mode": agent.mode, "key_prefix": agent.key.key_prefix}),
+        },
+    )
+    .await?;
+    Ok(Ok(find_agent(client, workspace_id, &id)
+        .await?
+        .ok_or(StoreError::NotFound("agent"))?))
+}
+
+pub(super) async fn list_agents<C: GenericClient>(
+    client: &C,
+    now: Timestamp,
+    workspace_id: &str,
+    page: &PageRequest,
+) -> Result<Page<Agent>, StoreError> {
+    let sql = format!(
+        "SELECT a.seq, {AGENT_COLUMNS} FROM agents a
+         WHERE a.workspace_id = $1 AND a.deleted_at IS NULL AND ($2::bigint IS NULL OR a.seq < $2)
+         ORDER BY a.seq DESC LIMIT $3"
+    );
+    let found = rows(
+        client,
+        &sql,
+        &[&workspace_id, &page.after, &(i64::from(page.limit) + 1)],
+    )
+    .await?
+    .iter()
+    .map(|row| Ok((get::<i64>(row, 0)?, agent(row, 1)?)))
+    .collect::<Result<Vec<_>, StoreError>>()?;
+    Ok(paginate(found, page, now))
+}
+
+async fn find_agent<C: GenericClient>(
+    client: &C,
+    workspace_id: &str,
+    agent_id: &str,
+) -> Result<Option<Agent>, StoreError> {
+    let sql = format!(
+        "SELECT {AGENT_COLUMNS} FROM agents a
+         WHERE a.id = $1 AND a.workspace_id = $2 AND a.deleted_at IS NULL"
+    );
+    row_opt(client, &sql, &[&agent_id, &workspace_id])
+        .await?
+        .map(|row| agent(&row, 0))
+        .transpose()
+}
+
+pub(super) async fn update_agent<C: GenericClient>(
+    client: &C,
+    now: Timestamp,
+    actor: &SessionContext,
+    agent_id: &str,
+    update: AgentUpdate,
+) -> Result<Agent, StoreError> {
+    let workspace_id = &actor.workspace.id;
+    let before = find_agent(client, workspace_id, agent_id)
+        .await?
+        .ok_or(StoreError::NotFound("agent"))?;
+    let name = update.name.clone().unwrap_or_else(|| before.name.clone());
+    let mode: Mode = update.mode.unwrap_or(before.mode);
+    execute(
+        client,
+        "UPDATE agents SET name = $1, mode = $2 WHERE id = $3",
+        &[&name, &mode.to_text(), &agent_id],
+    )
+    .await?;
+    record_audit(
+        client,
+        now,
+        AuditEvent {
+            workspace_id: Some(workspace_id),
+            actor: &actor.actor(),
+            action: "agent_updated",
+            resource: None,
+            detail: json!({
+                "agent_id": agent_id,
+                "name": {"from": before.name, "to": name},
+                "mode": {"from": before.mode, "to": mode},
+            }),
+        },
+    )
+    .await?;
+    find_agent(client, workspace_id, agent_id)
+        .await?
+        .ok_or(StoreError::NotFound("agent"))
+}
+
+pub(super) async fn rotate_key<C: GenericClient>(
+    client: &C,
+    now: Timestamp,
+    actor: &SessionContext,
+    agent_id: &str,
+    key: NewKey,
+) -> Result<Agent, StoreError> {
+    let workspace_id = &actor.workspace.id;
+    let before = find_agent(client, workspace_id, agent_id)
+        .await?
+        .ok_or(StoreError::NotFound("agent"))?;
+    execute(
+        client,
+        "UPDATE agents SET key_hash = $1, key_prefix = $2 WHERE id = $3",
+        &[&key.key_hash, &key.key_prefix, &agent_id],
+    )
+    .await?;
+    record_audit(
+        client,
+        now,
+        AuditEvent {
+            workspace_id: Some(workspace_id),
+            actor: &actor.actor(),
+            action: "agent_key_rotated",
+            resource: None,
+            detail: json!({"agent_id": agent_id, "old_key_prefix": before.key_prefix, "key_prefix": key.key_prefix}),
+        },
+    )
+    .await?;
+    find_agent(client, workspace_id, agent_id)
+        .await?
+        .ok_or(StoreError::NotFound("agent"))
+}
+
+/// Deletes an agent. `released` is how many live claims the caller already
+/// released under their resources' locks.
+pub(super) async fn delete_agent<C: GenericClient>(
+    client: &C,
+    now: Timestamp,
+    actor: &SessionContext,
+    agent: &Agent,
+    released: usize,
+) -> Result<(), StoreError> {
+    let workspace_id = &actor.workspace.id;
+    execute(
+        client,
+        "UPDATE agents SET deleted_at = $1 WHERE id = $2",
+        &[&now.unix_millis(), &agent.id],
+    )
+    .await?;
+    record_audit(
+        client,
+        now,
+        AuditEvent {
+            workspace_id: Some(workspace_id),
+            actor: &actor.actor(),
+            action: "agent_deleted",
+            resource: None,
+            detail: json!({"agent_id": agent.id, "name": agent.name, "claims_released": released}),
+        },
+    )
+    .await
+}
+
+/// The live agent `agent_id` of the actor's workspace, for deletion.
+pub(super) async fn agent_to_delete<C: GenericClient>(
+    client: &C,
+    actor: &SessionContext,
+    agent_id: &str,
+) -> Result<Agent, StoreError> {
+    find_agent(client, &actor.workspace.id, agent_id)
+        .await?
+        .ok_or(StoreError::NotFound("agent"))
+}
+
+pub(super) async fn agent_by_key<C: GenericClient>(
+    client: &C,
+    key_hash: &[u8],
+) -> Result<Option<AgentContext>, StoreError> {
+    row_opt(
+        client,
+        "SELECT id, name, mode, workspace_id, last_used_at FROM agents
+         WHERE key_hash = $1 AND deleted_at IS NULL",
+        &[&key_hash],
+    )
+    .await?
+    .map(|row| {
+        Ok(AgentContext {
+            agent_id: get(&row, 0)?,
+            agent_name: get(&row, 1)?,
+            mode: text_enum(&row, 2)?,
+            workspace_id: get(&row, 3)?,
+            last_used_at: ts_opt(&row, 4)?,
+        })
+    })
+    .transpose()
+}
+
+pub(super) async fn touch_agent<C: GenericClient>(
+    client: &C,
+    now: Timestamp,
+    agent_id: &str,
+) -> Result<(), StoreError> {
+    execute(
+        client,
+        "UPDATE agents SET last_used_at = $1
+         WHERE id = $2 AND (last_used_at IS NULL OR last_used_at < $3)",
+        &[
+            &now.unix_millis(),
+            &agent_id,
+            &(now.unix_millis() - TOUCH_INTERVAL_MS),
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+pub(super) async fn set_plan<C: GenericClient>(
+    client: &C,
+    name_or_id: &str,
+    plan: Plan,
+) -> Result<Workspace, StoreError> {
+    let ids: Vec<String> = rows(
+        client,
+        "SELECT id FROM workspaces WHERE id = $1 OR name = $1",
+        &[&name_or_id],
+    )
+    .await?
+    .iter()
+    .map(|row| get(row, 0))
+    .collect::<Result<_, _>>()?;
+    let id = match ids.as_slice() {
+        [] => return Err(StoreError::NotFound("workspace")),
+        [one] => one.clone(),
+        many => match many.iter().find(|id| id.as_str() == name_or_id) {
+            Some(id) => id.clone(),
+            None => return Err(StoreError::Ambiguous(many.len())),
+        },
+    };
+    execute(
+        client,
+        "UPDATE workspaces SET plan = $1 WHERE id = $2",
+        &[&plan.to_text(), &id],
+    )
+    .await?;
+    let sql = format!("SELECT {WORKSPACE_COLUMNS} FROM workspaces w WHERE w.id = $1");
+    workspace(&row_one(client, &sql, &[&id]).await?, 0)
+}

@@ -1,0 +1,393 @@
+//! Availability holds: check-and-insert under the resource's hold lock,
+//! with the `no_overlapping_live_holds` exclusion constraint behind it.
+
+use availsync_types::{
+    AvailabilityResponse, ConflictsCheckResponse, FreeWindow, Hold, HoldHolder, HoldResponse,
+    HoldStatus, Page, ResourceKey, Timestamp,
+};
+use deadpool_postgres::GenericClient;
+use serde_json::json;
+use tokio_postgres::Row;
+
+use super::accounts::Refusable;
+use super::events::{record_activity, record_audit};
+use super::sql::{LockScope, execute, get, lock_resource, now, row_opt, rows, ts, ts_opt};
+use crate::domain::clock::Clock;
+use crate::domain::ids::{IdKind, new_id};
+use crate::domain::schedule::{Window, free_windows};
+use crate::store::cursor::paginate;
+use crate::store::event::{AuditEvent, schedule_activity};
+use crate::store::records::{busy, hold_status, holder_of};
+use crate::store::{HoldFilter, NewHold, PageRequest, Principal, StoreError};
+
+const HOLD_COLUMNS: &str = "seq, id, resource, start_at, end_at, purpose, holder_type, holder_id,
+    holder_name, expires_at, created_at, released_at";
+
+fn stored_hold(row: &Row, now: Timestamp) -> Result<(i64, Hold), StoreError> {
+    let expires_at = ts_opt(row, 9)?;
+    Ok((
+        get(row, 0)?,
+        Hold {
+            hold_id: get(row, 1)?,
+            resource: get(row, 2)?,
+            start: ts(row, 3)?,
+            end: ts(row, 4)?,
+            purpose: get(row, 5)?,
+            status: hold_status(ts_opt(row, 11)?, expires_at, now),
+            holder: HoldHolder {
+                kind: get(row, 6)?,
+                id: get(row, 7)?,
+                name: get(row, 8)?,
+            },
+            expires_at,
+            created_at: ts(row, 10)?,
+        },
+    ))
+}
+
+/// Live holds on a resource overlapping a window, by start.
+async fn overlapping<C: GenericClient>(
+    client: &C,
+    now: Timestamp,
+    workspace_id: &str,
+    resource: &str,
+    window: Window,
+) -> Result<Vec<Hold>, StoreError> {
+    let sql = format!(
+        "SELECT {HOLD_COLUMNS} FROM holds
+         WHERE workspace_id = $1 AND resource = $2 AND released_at IS NULL
+           AND (expires_at IS NULL OR expires_at > $3)
+           AND start_at < $5 AND $4 < end_at
+         ORDER BY start_at, seq"
+    );
+    rows(
+        client,
+        &sql,
+        &[
+            &workspace_id,
+            &resource,
+            &now.unix_millis(),
+            &window.start.unix_millis(),
+            &window.end.unix_millis(),
+        ],
+    )
+    .await?
+    .iter()
+    .map(|row| stored_hold(row, now).map(|(_, hold)| hold))
+    .collect()
+}
+
+pub(super) async fn create<C: GenericClient>(
+    client: &C,
+    clock: &Clock,
+    principal: &Principal,
+    new: NewHold,
+) -> Refusable<HoldResponse> {
+    let workspace_id = principal.workspace_id();
+    let holder = holder_of(principal);
+    let resource = new.resource.as_str();
+    lock_resource(client, LockScope::Holds, workspace_id, resource).await?;
+    let now = now(client, clock).await?;
+    if let Some(key) = &new.idempotency_key {
+        let sql = format!(
+            "SELECT {HOLD_COLUMNS} FROM holds
+             WHERE workspace_id = $1 AND holder_id = $2 AND idempotency_key = $3"
+        );
+        let existing = row_opt(client, &sql, &[&workspace_id, &holder.id, key])
+            .await?
+            .map(|row| stored_hold(&row, now))
+            .transpose()?;
+        if let Some((_, existing)) = existing {
+            let same = existing.resource == resource
+                && existing.start == new.window.start
+                && existing.end == new.window.end;
+            return Ok(if same {
+                Ok(HoldResponse {
+                    hold: existing,
+                    replayed: true,
+                    server_time: now,
+                })
+            } else {
+                Err(StoreError::IdempotencyKeyReused)
+            });
+        }
+    }
+    // Tentative holds that have lapsed stop counting for the constraint.
+    execute(
+        client,
+        "UPDATE holds SET lapsed = true
+         WHERE workspace_id = $1 AND resource = $2 AND released_at IS NULL AND NOT lapsed
+           AND expires_at IS NOT NULL AND expires_at <= $3",
+        &[&workspace_id, &resource, &now.unix_millis()],
+    )
+    .await?;
+    let window_json = json!({"start": new.window.start, "end": new.window.end});
+    let conflicts = overlapping(client, now, workspace_id, resource, new.window).await?;
+    if !conflicts.is_empty() {
+        let ids: Vec<&str> = conflicts.iter().map(|h| h.hold_id.as_str()).collect();
+        record_activity(
+            client,
+            now,
+            schedule_activity(
+                principal,
+                "hold_rejected",
+                resource,
+                json!({"window": window_json, "conflicts": ids}),
+            ),
+        )
+        .await?;
+        record_audit(
+            client,
+            now,
+            AuditEvent {
+                workspace_id: Some(workspace_id),
+                actor: &principal.actor(),
+                action: "hold_conflict",
+                resource: Some(resource),
+                detail: json!({"window": window_json, "conflicts": ids}),
+            },
+        )
+        .await?;
+        return Ok(Err(StoreError::HoldConflict {
+            conflicts: conflicts.into_iter().map(busy).collect(),
+        }));
+    }
+    let hold_id = new_id(IdKind::Hold);
+    let expires_at = new
+        .ttl_seconds
+        .map(|ttl| now.add_millis(i64::from(ttl) * 1000));
+    execute(
+        client,
+        "INSERT INTO holds (id, workspace_id, resource, start_at, end_at, purpose, holder_type,
+                            holder_id, holder_name, expires_at, idempotency_key, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+        &[
+            &hold_id,
+            &workspace_id,
+            &resource,
+            &new.window.start.unix_millis(),
+            &new.window.end.unix_millis(),
+            &new.purpose,
+            &holder.kind,
+            &holder.id,
+            &holder.name,
+            &expires_at.map(Timestamp::unix_millis),
+            &new.idempotency_key,
+            &now.unix_millis(),
+        ],
+    )
+    .await?;
+    let detail = json!({"hold_id": hold_id, "window": window_json, "expires_at": expires_at,
+                        "purpose": new.purpose});
+    record_activity(
+        client,
+        now,
+        schedule_activity(principal, "hold_created", resource, detail.clone()),
+    )
+    .await?;
+    record_audit(
+        client,
+        now,
+        AuditEvent {
+            workspace_id: Some(workspace_id),
+            actor: &principal.actor(),
+            action: "hold_created",
+            resource: Some(resource),
+            detail,
+        },
+    )
+    .await?;
+    let (_, hold) = find(client, now, workspace_id, &hold_id)
+        .await?
+        .ok_or_else(|| StoreError::Backend("new hold not readable".into()))?;
+    Ok(Ok(HoldResponse {
+        hold,
+        replayed: false,
+        server_time: now,
+    }))
+}
+
+async fn find<C: GenericClient>(
+    client: &C,
+    now: Timestamp,
+    workspace_id: &str,
+    hold_id: &str,
+) -> Result<Option<(i64, Hold)>, StoreError> {
+    let sql = format!("SELECT {HOLD_COLUMNS} FROM holds WHERE workspace_id = $1 AND id = $2");
+    row_opt(client, &sql, &[&workspace_id, &hold_id])
+        .await?
+        .map(|row| stored_hold(&row, now))
+        .transpose()
+}
+
+pub(super) async fn release<C: GenericClient>(
+    client: &C,
+    clock: &Clock,
+    principal: &Principal,
+    hold_id: &str,
+) -> Result<(), StoreError> {
+    let workspace_id = principal.workspace_id();
+    let now = now(client, clock).await?;
+    let (seq, hold) = find(client, now, workspace_id, hold_id)
+        .await?
+        .ok_or(StoreError::NotFound("hold"))?;
+    if let Principal::Agent(agent) = principal
+        && hold.holder.id != agent.agent_id
+    {
+        return Err(StoreError::Forbidden(
+            "this hold belongs to another holder; only its holder or a workspace member may release it",
+        ));
+    }
+    if hold.status != HoldStatus::Active {
+        // Already released or lapsed: releasing again changes nothing.
+        return Ok(());
+    }
+    let released = execute(
+        client,
+        "UPDATE holds SET released_at = $1 WHERE seq = $2 AND released_at IS NULL",
+        &[&now.unix_millis(), &seq],
+    )
+    .await?;
+    if released == 0 {
+        return Ok(()); // a concurrent release won
+    }
+    let detail = json!({"hold_id": hold_id, "holder": hold.holder});
+    record_activity(
+        client,
+        now,
+        schedule_activity(principal, "hold_released", &hold.resource, detail.clone()),
+    )
+    .await?;
+    record_audit(
+        client,
+        now,
+        AuditEvent {
+            workspace_id: Some(workspace_id),
+            actor: &principal.actor(),
+            action: "hold_released",
+            resource: Some(&hold.resource),
+            detail,
+        },
+    )
+    .await
+}
+
+pub(super) async fn list<C: GenericClient>(
+    client: &C,
+    clock: &Clock,
+    workspace_id: &str,
+    filter: &HoldFilter,
+    page: &PageRequest,
+) -> Result<Page<Hold>, StoreError> {
+    let now = now(client, clock).await?;
+    let sql = format!(
+        "SELECT {HOLD_COLUMNS} FROM holds
+         WHERE workspace_id = $1
+           AND ($2::text IS NULL OR resource = $2)
+           AND ($3::bigint IS NULL OR seq < $3)
+           AND (NOT $4 OR (released_at IS NULL AND (expires_at IS NULL OR expires_at > $5)))
+         ORDER BY seq DESC LIMIT $6"
+    );
+    let found = rows(
+        client,
+        &sql,
+        &[
+            &workspace_id,
+            &filter.resource.as_ref().map(ResourceKey::as_str),
+            &page.after,
+            &filter.active_only,
+            &now.unix_millis(),
+            &(i64::from(page.limit) + 1),
+        ],
+    )
+    .await?
+    .iter()
+    .map(|row| stored_hold(row, now))
+    .collect::<Result<Vec<_>, _>>()?;
+    Ok(paginate(found, page, now))
+}
+
+pub(super) async fn availability<C: GenericClient>(
+    client: &C,
+    clock: &Clock,
+    principal: &Principal,
+    resource: &ResourceKey,
+    window: Window,
+) -> Result<AvailabilityResponse, StoreError> {
+    let now = now(client, clock).await?;
+    let holds = overlapping(
+        client,
+        now,
+        principal.workspace_id(),
+        resource.as_str(),
+        window,
+    )
+    .await?;
+    let busy_windows: Vec<Window> = holds
+        .iter()
+        .map(|h| Window {
+            start: h.start,
+            end: h.end,
+        })
+        .collect();
+    let free: Vec<FreeWindow> = free_windows(window, &busy_windows)
+        .into_iter()
+        .map(|w| FreeWindow {
+            start: w.start,
+            end: w.end,
+        })
+        .collect();
+    record_activity(
+        client,
+        now,
+        schedule_activity(
+            principal,
+            "availability_checked",
+            resource.as_str(),
+            json!({"from": window.start, "to": window.end, "busy": holds.len(), "free": free.len()}),
+        ),
+    )
+    .await?;
+    Ok(AvailabilityResponse {
+        resource: resource.to_string(),
+        from: window.start,
+        to: window.end,
+        busy: holds.into_iter().map(busy).collect(),
+        free,
+        server_time: now,
+    })
+}
+
+pub(super) async fn check_conflicts<C: GenericClient>(
+    client: &C,
+    clock: &Clock,
+    principal: &Principal,
+    resource: &ResourceKey,
+    window: Window,
+) -> Result<ConflictsCheckResponse, StoreError> {
+    let now = now(client, clock).await?;
+    let holds = overlapping(
+        client,
+        now,
+        principal.workspace_id(),
+        resource.as_str(),
+        window,
+    )
+    .await?;
+    record_activity(
+        client,
+        now,
+        schedule_activity(
+            principal,
+            "conflicts_checked",
+            resource.as_str(),
+            json!({"window": {"start": window.start, "end": window.end}, "conflict": !holds.is_empty()}),
+        ),
+    )
+    .await?;
+    Ok(ConflictsCheckResponse {
+        conflict: !holds.is_empty(),
+        conflicts: holds.into_iter().map(busy).collect(),
+        server_time: now,
+    })
+}

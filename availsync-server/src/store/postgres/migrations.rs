@@ -1,0 +1,48 @@
+//! The schema, embedded in the binary and applied at start. Replicas that
+//! start together take turns: the first applies, the others find it done.
+
+use deadpool_postgres::Object;
+
+/// Every migration, in order. Never edit a released one: add another.
+const MIGRATIONS: &[(i32, &str)] = &[(1, include_str!("migrations/001_initial.sql"))];
+
+/// Any constant both replicas agree on; "avs-migr" in ASCII.
+const MIGRATION_LOCK: i64 = 0x6176_732d_6d69_6772;
+
+/// Brings the schema up to date.
+pub(super) async fn apply(client: &mut Object) -> Result<(), tokio_postgres::Error> {
+    let tx = client.transaction().await?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+        .await?;
+    tx.batch_execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (
+             version     INTEGER PRIMARY KEY,
+             applied_at  TIMESTAMPTZ NOT NULL DEFAULT now()
+         )",
+    )
+    .await?;
+    let applied: Option<i32> = tx
+        .query_one("SELECT MAX(version) FROM schema_migrations", &[])
+        .await?
+        .get(0);
+    let applied = applied.unwrap_or(0);
+    for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v > applied) {
+        tx.batch_execute(sql).await?;
+        tx.execute(
+            "INSERT INTO schema_migrations (version) VALUES ($1)",
+            &[version],
+        )
+        .await?;
+    }
+    tx.commit().await
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn versions_increase_from_one() {
+        for (i, (version, _)) in super::MIGRATIONS.iter().enumerate() {
+            assert_eq!(*version, i32::try_from(i).unwrap() + 1);
+        }
+    }
+}

@@ -1,0 +1,562 @@
+//! The shared store: PostgreSQL, so several stateless server replicas can
+//! serve one workspace.
+//!
+//! Correctness comes from the database, never from a replica's memory:
+//! - decisions about a resource run under a transaction-scoped advisory
+//!   lock of that resource and read the **database's** clock after taking
+//!   it, so every replica orders them the same way;
+//! - plan limits are counted under the workspace row's lock;
+//! - exclusion constraints refuse two live claims on one resource and two
+//!   overlapping live holds, whatever a replica does;
+//! - a transaction that loses a race (serialization failure, deadlock, a
+//!   unique key taken by a concurrent retry) is run again from the start.
+//!
+//! Nothing is cached between requests.
+
+mod accounts;
+mod events;
+mod feeds;
+mod holds;
+mod migrations;
+mod sql;
+mod sweep;
+mod work;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use availsync_types::{
+    ActivityItem, Agent, AuditItem, AvailabilityResponse, CheckResponse, ConflictsCheckResponse,
+    ExtendRunResponse, FinishRunResponse, Hold, HoldResponse, Page, Plan, ReleaseClaimResponse,
+    ResourceKey, Run, StartRunResponse, Timestamp, UsageResponse, Workspace,
+};
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use tokio_postgres::NoTls;
+use tokio_postgres::error::SqlState;
+
+use super::{
+    ActivityFilter, AgentContext, AgentUpdate, AuditFilter, Credentials, FinishRun, HoldFilter,
+    LoginFailures, NewAgent, NewHold, NewKey, NewSession, NewSignup, PageRequest, Principal,
+    RunFilter, SessionContext, StartRun, Store, StoreError, SweepReport,
+};
+use crate::domain::clock::Clock;
+use crate::domain::schedule::Window;
+
+/// Connections per replica when not configured.
+pub const DEFAULT_POOL_SIZE: usize = 16;
+
+/// Attempts of a transaction that keeps losing races before giving up.
+const MAX_ATTEMPTS: u32 = 8;
+
+/// Where the database is and how to use it.
+#[derive(Clone)]
+pub struct PostgresConfig {
+    /// `postgres://user:password@host:port/database` (or key=value form).
+    /// It holds a password, so it is never logged or shown.
+    pub url: String,
+    /// A schema to keep the tables in (created when missing); `None` uses
+    /// the database's default search path.
+    pub schema: Option<String>,
+    /// Most connections this replica opens.
+    pub pool_size: usize,
+}
+
+impl std::fmt::Debug for PostgresConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresConfig")
+            .field("url", &"<redacted>")
+            .field("schema", &self.schema)
+            .field("pool_size", &self.pool_size)
+            .finish()
+    }
+}
+
+/// Why the PostgreSQL store could not be opened.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PgOpenError {
+    /// The URL does not parse.
+    #[error("invalid database URL: {0}")]
+    Url(String),
+    /// The schema name is not a plain identifier.
+    #[error("invalid database schema {0:?}: use lower-case letters, digits and _")]
+    Schema(String),
+    /// The database could not be reached or refused the login.
+    #[error("cannot connect to the database: {0}")]
+    Connect(String),
+    /// The schema could not be brought up to date.
+    #[error("cannot migrate the database: {0}")]
+    Migration(String),
+}
+
+/// The PostgreSQL store.
+pub struct PostgresStore {
+    pool: Pool,
+    clock: Clock,
+}
+
+impl std::fmt::Debug for PostgresStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresStore").finish_non_exhaustive()
+    }
+}
+
+fn valid_schema(schema: &str) -> bool {
+    !schema.is_empty()
+        && schema.len() <= 63
+        && schema
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        && !schema.as_bytes()[0].is_ascii_digit()
+}
+
+impl PostgresStore {
+    /// Connects, creates the schema if asked for one, and brings it up to
+    /// date.
+    pub async fn open(config: &PostgresConfig, clock: Clock) -> Result<Self, PgOpenError> {
+        let mut pg = tokio_postgres::Config::from_str(&config.url)
+            .map_err(|e| PgOpenError::Url(e.to_string()))?;
+        if let Some(schema) = &config.schema {
+            if !valid_schema(schema) {
+                return Err(PgOpenError::Schema(schema.clone()));
+            }
+            // Every connection looks in the schema first; extensions live in
+            // public.
+            pg.options(format!("-c search_path={schema},public"));
+        }
+        pg.connect_timeout(Duration::from_secs(10));
+        if pg.get_application_name().is_none() {
+            pg.application_name("availsync-server");
+        }
+        let manager = Manager::from_config(
+            pg,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(config.pool_size.max(1))
+            .wait_timeout(Some(Duration::from_secs(10)))
+            .runtime(deadpool_postgres::Runtime::Tokio1)
+            .build()
+            .map_err(|e| PgOpenError::Connect(e.to_string()))?;
+        let mut client = pool
+            .get()
+            .await
+            .map_err(|e| PgOpenError::Connect(e.to_string()))?;
+        if let Some(schema) = &config.schema {
+            client
+                .batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {schema}"))
+                .await
+                .map_err(|e| PgOpenError::Migration(e.to_string()))?;
+        }
+        migrations::apply(&mut client)
+            .await
+            .map_err(|e| PgOpenError::Migration(e.to_string()))?;
+        Ok(Self { pool, clock })
+    }
+
+    async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
+        self.pool
+            .get()
+            .await
+            .map_err(|e| StoreError::Backend(format!("no database connection: {e}")))
+    }
+}
+
+impl From<tokio_postgres::Error> for StoreError {
+    fn from(e: tokio_postgres::Error) -> Self {
+        match e.code() {
+            Some(code)
+                if *code == SqlState::T_R_SERIALIZATION_FAILURE
+                    || *code == SqlState::T_R_DEADLOCK_DETECTED
+                    || *code == SqlState::UNIQUE_VIOLATION =>
+            {
+                Self::Contention(e.to_string())
+            }
+            _ => Self::Backend(e.to_string()),
+        }
+    }
+}
+
+/// Runs `$body` (which uses `$tx`, a transaction) and commits it, again from
+/// the start while it loses races with concurrent transactions.
+macro_rules! transact {
+    ($store:expr, |$tx:ident| $body:expr) => {{
+        let mut attempt = 0u32;
+        loop {
+            attempt += 1;
+            let mut client = $store.client().await?;
+            let $tx = client.transaction().await.map_err(StoreError::from)?;
+            let outcome = $body;
+            let outcome = match outcome {
+                Ok(value) => $tx.commit().await.map(|()| value).map_err(StoreError::from),
+                Err(e) => Err(e),
+            };
+            match outcome {
+                Err(StoreError::Contention(why)) if attempt < MAX_ATTEMPTS => {
+                    tracing::debug!(attempt, %why, "transaction lost a race; retrying");
+                    let jitter = rand::random_range(1..=(5 * u64::from(attempt)));
+                    tokio::time::sleep(Duration::from_millis(jitter)).await;
+                }
+                other => break other,
+            }
+        }
+    }};
+}
+
+/// Runs `$body` on a pooled connection outside any explicit transaction.
+macro_rules! read {
+    ($store:expr, |$client:ident| $body:expr) => {{
+        let $client = $store.client().await?;
+        $body
+    }};
+}
+
+#[async_trait]
+impl Store for PostgresStore {
+    async fn health(&self) -> Result<(), StoreError> {
+        read!(self, |client| sql::row_one(&client, "SELECT 1", &[])
+            .await
+            .map(|_| ()))
+    }
+
+    async fn signup(&self, signup: NewSignup) -> Result<SessionContext, StoreError> {
+        transact!(self, |tx| {
+            let now = sql::now(&tx, &self.clock).await?;
+            accounts::signup(&tx, now, signup.clone()).await
+        })
+    }
+
+    async fn login_credentials(&self, email_norm: &str) -> Result<Option<Credentials>, StoreError> {
+        read!(self, |client| accounts::credentials(&client, email_norm)
+            .await)
+    }
+
+    async fn recent_login_failures(&self, email_norm: &str) -> Result<LoginFailures, StoreError> {
+        read!(self, |client| {
+            let now = sql::now(&client, &self.clock).await?;
+            accounts::login_failures(&client, now, email_norm).await
+        })
+    }
+
+    async fn record_login_failure(
+        &self,
+        email_norm: &str,
+        user: Option<Credentials>,
+    ) -> Result<(), StoreError> {
+        transact!(self, |tx| {
+            let now = sql::now(&tx, &self.clock).await?;
+            accounts::record_login_failure(&tx, now, email_norm, user.clone()).await
+        })
+    }
+
+    async fn login(
+        &self,
+        user_id: &str,
+        session: NewSession,
+    ) -> Result<SessionContext, StoreError> {
+        transact!(self, |tx| {
+            let now = sql::now(&tx, &self.clock).await?;
+            accounts::login(&tx, now, user_id, session.clone()).await
+        })
+    }
+
+    async fn session(&self, token_hash: &[u8]) -> Result<Option<SessionContext>, StoreError> {
+        read!(self, |client| {
+            let now = sql::now(&client, &self.clock).await?;
+            accounts::session(&client, now, token_hash).await
+        })
+    }
+
+    async fn logout(&self, session: &SessionContext) -> Result<(), StoreError> {
+        transact!(self, |tx| {
+            let now = sql::now(&tx, &self.clock).await?;
+            accounts::logout(&tx, now, session).await
+        })
+    }
+
+    async fn create_agent(
+        &self,
+        actor: &SessionContext,
+        agent: NewAgent,
+    ) -> Result<Agent, StoreError> {
+        transact!(self, |tx| {
+            let now = sql::now(&tx, &self.clock).await?;
+            accounts::create_agent(&tx, now, actor, agent.clone()).await
+        })?
+    }
+
+    async fn list_agents(
+        &self,
+        workspace_id: &str,
+        page: PageRequest,
+    ) -> Result<Page<Agent>, StoreError> {
+        read!(self, |client| {
+            let now = sql::now(&client, &self.clock).await?;
+            accounts::list_agents(&client, now, workspace_id, &page).await
+        })
+    }
+
+    async fn update_agent(
+        &self,
+        actor: &SessionContext,
+        agent_id: &str,
+        update: AgentUpdate,
+    ) -> Result<Agent, StoreError> {
+        transact!(self, |tx| {
+            let now = sql::now(&tx, &self.clock).await?;
+            accounts::update_agent(&tx, now, actor, agent_id, update.clone()).await
+        })
+    }
+
+    async fn rotate_agent_key(
+        &self,
+        actor: &SessionContext,
+        agent_id: &str,
+        key: NewKey,
+    ) -> Result<Agent, StoreError> {
+        transact!(self, |tx| {
+            let now = sql::now(&tx, &self.clock).await?;
+            accounts::rotate_key(&tx, now, actor, agent_id, key.clone()).await
+        })
+    }
+
+    async fn delete_agent(&self, actor: &SessionContext, agent_id: &str) -> Result<(), StoreError> {
+        transact!(self, |tx| {
+            // The agent's row first: a concurrent start (which share-locks
+            // it) waits, and then finds the agent gone.
+            sql::execute(
+                &tx,
+                "SELECT 1 FROM agents WHERE id = $1 FOR UPDATE",
+                &[&agent_id],
+            )
+            .await?;
+            let agent = accounts::agent_to_delete(&tx, actor, agent_id).await?;
+            let (released, now) = work::release_agent_claims(
+                &tx,
+                &self.clock,
+                &actor.workspace.id,
+                &agent,
+                &actor.actor(),
+            )
+            .await?;
+            accounts::delete_agent(&tx, now, actor, &agent, released).await
+        })
+    }
+
+    async fn agent_by_key(&self, key_hash: &[u8]) -> Result<Option<AgentContext>, StoreError> {
+        read!(self, |client| accounts::agent_by_key(&client, key_hash)
+            .await)
+    }
+
+    async fn touch_agent(&self, agent_id: &str) -> Result<(), StoreError> {
+        read!(self, |client| {
+            let now = sql::now(&client, &self.clock).await?;
+            accounts::touch_agent(&client, now, agent_id).await
+        })
+    }
+
+    async fn start_run(
+        &self,
+        agent: &AgentContext,
+        start: StartRun,
+    ) -> Result<StartRunResponse, StoreError> {
+        transact!(self, |tx| work::start_run(
+            &tx,
+            &self.clock,
+            agent,
+            start.clone()
+        )
+        .await)
+    }
+
+    async fn check_resource(
+        &self,
+        workspace_id: &str,
+        resource: &ResourceKey,
+    ) -> Result<CheckResponse, StoreError> {
+        read!(self, |client| work::check(
+            &client,
+            &self.clock,
+            workspace_id,
+            resource
+        )
+        .await)
+    }
+
+    async fn extend_run(
+        &self,
+        agent: &AgentContext,
+        run_id: &str,
+        ttl_seconds: Option<u32>,
+    ) -> Result<ExtendRunResponse, StoreError> {
+        transact!(self, |tx| work::extend(
+            &tx,
+            &self.clock,
+            agent,
+            run_id,
+            ttl_seconds
+        )
+        .await)?
+    }
+
+    async fn finish_run(
+        &self,
+        agent: &AgentContext,
+        finish: FinishRun,
+    ) -> Result<FinishRunResponse, StoreError> {
+        transact!(self, |tx| work::finish(
+            &tx,
+            &self.clock,
+            agent,
+            finish.clone()
+        )
+        .await)
+    }
+
+    async fn release_claim(
+        &self,
+        actor: &SessionContext,
+        claim_id: &str,
+    ) -> Result<ReleaseClaimResponse, StoreError> {
+        transact!(self, |tx| work::release_claim(
+            &tx,
+            &self.clock,
+            actor,
+            claim_id
+        )
+        .await)
+    }
+
+    async fn list_runs(
+        &self,
+        workspace_id: &str,
+        filter: RunFilter,
+        page: PageRequest,
+    ) -> Result<Page<Run>, StoreError> {
+        read!(self, |client| {
+            work::list_runs(&client, &self.clock, workspace_id, &filter, &page).await
+        })
+    }
+
+    async fn create_hold(
+        &self,
+        holder: &Principal,
+        hold: NewHold,
+    ) -> Result<HoldResponse, StoreError> {
+        transact!(self, |tx| holds::create(
+            &tx,
+            &self.clock,
+            holder,
+            hold.clone()
+        )
+        .await)?
+    }
+
+    async fn release_hold(&self, caller: &Principal, hold_id: &str) -> Result<(), StoreError> {
+        transact!(self, |tx| holds::release(&tx, &self.clock, caller, hold_id)
+            .await)
+    }
+
+    async fn list_holds(
+        &self,
+        workspace_id: &str,
+        filter: HoldFilter,
+        page: PageRequest,
+    ) -> Result<Page<Hold>, StoreError> {
+        read!(self, |client| {
+            holds::list(&client, &self.clock, workspace_id, &filter, &page).await
+        })
+    }
+
+    async fn availability(
+        &self,
+        caller: &Principal,
+        resource: &ResourceKey,
+        window: Window,
+    ) -> Result<AvailabilityResponse, StoreError> {
+        transact!(self, |tx| {
+            holds::availability(&tx, &self.clock, caller, resource, window).await
+        })
+    }
+
+    async fn check_conflicts(
+        &self,
+        caller: &Principal,
+        resource: &ResourceKey,
+        window: Window,
+    ) -> Result<ConflictsCheckResponse, StoreError> {
+        transact!(self, |tx| {
+            holds::check_conflicts(&tx, &self.clock, caller, resource, window).await
+        })
+    }
+
+    async fn list_activity(
+        &self,
+        workspace_id: &str,
+        filter: ActivityFilter,
+        page: PageRequest,
+    ) -> Result<Page<ActivityItem>, StoreError> {
+        read!(self, |client| {
+            feeds::activity(&client, &self.clock, workspace_id, &filter, &page).await
+        })
+    }
+
+    async fn list_audit(
+        &self,
+        workspace_id: &str,
+        filter: AuditFilter,
+        page: PageRequest,
+    ) -> Result<Page<AuditItem>, StoreError> {
+        read!(self, |client| {
+            feeds::audit(&client, &self.clock, workspace_id, &filter, &page).await
+        })
+    }
+
+    async fn usage(
+        &self,
+        workspace_id: &str,
+        since: Option<Timestamp>,
+        until: Option<Timestamp>,
+    ) -> Result<UsageResponse, StoreError> {
+        let mut client = self.client().await?;
+        let tx = client
+            .build_transaction()
+            .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()
+            .await?;
+        let usage = feeds::usage(&tx, &self.clock, workspace_id, since, until).await?;
+        tx.commit().await?;
+        Ok(usage)
+    }
+
+    async fn sweep(&self, activity_retention_ms: i64) -> Result<SweepReport, StoreError> {
+        transact!(self, |tx| sweep::sweep(
+            &tx,
+            &self.clock,
+            activity_retention_ms
+        )
+        .await)
+    }
+
+    async fn set_plan(&self, workspace: &str, plan: Plan) -> Result<Workspace, StoreError> {
+        transact!(self, |tx| accounts::set_plan(&tx, workspace, plan).await)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn schema_names_are_plain_identifiers() {
+        assert!(super::valid_schema("availsync"));
+        assert!(super::valid_schema("test_42"));
+        assert!(!super::valid_schema(""));
+        assert!(!super::valid_schema("1abc"));
+        assert!(!super::valid_schema("a;drop"));
+        assert!(!super::valid_schema("Upper"));
+    }
+}

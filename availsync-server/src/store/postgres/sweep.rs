@@ -1,0 +1,109 @@
+//! The background sweep: records each lapsed claim and hold exactly once —
+//! even with every replica sweeping — and prunes old activity.
+
+use availsync_types::Timestamp;
+use deadpool_postgres::GenericClient;
+use serde_json::json;
+
+use super::events::record_audit;
+use super::sql::{execute, get, now, rows, ts};
+use crate::domain::clock::Clock;
+use crate::store::event::AuditEvent;
+use crate::store::{Actor, LOGIN_FAILURE_WINDOW_MS, StoreError, SweepReport};
+
+/// Most lapses recorded per sweep.
+const BATCH: i64 = 500;
+
+pub(super) async fn sweep<C: GenericClient>(
+    client: &C,
+    clock: &Clock,
+    activity_retention_ms: i64,
+) -> Result<SweepReport, StoreError> {
+    let now: Timestamp = now(client, clock).await?;
+    // SKIP LOCKED: rows another replica's sweep is recording are left to it.
+    let claims = rows(
+        client,
+        "UPDATE claims c SET expiry_recorded = true
+         FROM runs r
+         WHERE r.seq = c.run_seq AND c.id IN (
+             SELECT id FROM claims
+             WHERE released_at IS NULL AND NOT expiry_recorded AND expires_at <= $1
+             ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED)
+         RETURNING c.id, c.workspace_id, c.resource, c.agent_id, r.run_id, c.expires_at",
+        &[&now.unix_millis(), &BATCH],
+    )
+    .await?;
+    for row in &claims {
+        let (claim_id, workspace_id, resource, agent_id, run_id): (
+            String,
+            String,
+            String,
+            String,
+            String,
+        ) = (
+            get(row, 0)?,
+            get(row, 1)?,
+            get(row, 2)?,
+            get(row, 3)?,
+            get(row, 4)?,
+        );
+        record_audit(
+            client,
+            now,
+            AuditEvent {
+                workspace_id: Some(&workspace_id),
+                actor: &Actor::System,
+                action: "claim_expired",
+                resource: Some(&resource),
+                detail: json!({"claim_id": claim_id, "run_id": run_id, "agent_id": agent_id,
+                               "expired_at": ts(row, 5)?}),
+            },
+        )
+        .await?;
+    }
+    let holds = rows(
+        client,
+        "UPDATE holds SET expiry_recorded = true, lapsed = true
+         WHERE seq IN (
+             SELECT seq FROM holds
+             WHERE released_at IS NULL AND expires_at IS NOT NULL AND NOT expiry_recorded
+               AND expires_at <= $1
+             ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED)
+         RETURNING id, workspace_id, resource, expires_at",
+        &[&now.unix_millis(), &BATCH],
+    )
+    .await?;
+    for row in &holds {
+        let (hold_id, workspace_id, resource): (String, String, String) =
+            (get(row, 0)?, get(row, 1)?, get(row, 2)?);
+        record_audit(
+            client,
+            now,
+            AuditEvent {
+                workspace_id: Some(&workspace_id),
+                actor: &Actor::System,
+                action: "hold_expired",
+                resource: Some(&resource),
+                detail: json!({"hold_id": hold_id, "expired_at": ts(row, 3)?}),
+            },
+        )
+        .await?;
+    }
+    let activity_pruned = execute(
+        client,
+        "DELETE FROM activity WHERE at < $1",
+        &[&now.unix_millis().saturating_sub(activity_retention_ms)],
+    )
+    .await?;
+    execute(
+        client,
+        "DELETE FROM login_failures WHERE at <= $1",
+        &[&(now.unix_millis() - LOGIN_FAILURE_WINDOW_MS)],
+    )
+    .await?;
+    Ok(SweepReport {
+        claims_expired: claims.len(),
+        holds_expired: holds.len(),
+        activity_pruned: usize::try_from(activity_pruned).unwrap_or(usize::MAX),
+    })
+}

@@ -1,0 +1,794 @@
+//! Runs and work claims: decisions, leases, fencing tokens.
+//!
+//! Every decision about a resource's claims takes the resource's lock
+//! ([`lock_resource`]) and only then reads the database clock, so decisions
+//! on one resource are ordered the same way on every replica as their
+//! timestamps; the `one_live_claim_per_resource` exclusion constraint holds
+//! the result to it.
+
+use availsync_types::{
+    Agent, CheckResponse, Claim, Decision, ExtendRunResponse, FinishRunResponse, Holder, Mode,
+    Page, ReleaseClaimResponse, ResourceKey, Run, RunStatus, StartRunResponse, Timestamp,
+};
+use deadpool_postgres::GenericClient;
+use serde_json::json;
+use tokio_postgres::Row;
+
+use super::accounts::{Refusable, plan_of};
+use super::events::{record_activity, record_audit};
+use super::sql::{
+    LockScope, execute, get, int, json_opt, lock_resource, now, row_one, row_opt, rows, text_enum,
+    ts, ts_opt, u32_col,
+};
+use crate::domain::clock::Clock;
+use crate::domain::ids::{IdKind, new_id};
+use crate::domain::lease::{Blocker, ClaimState};
+use crate::store::cursor::paginate;
+use crate::store::event::{ActivityEvent, AuditEvent};
+use crate::store::records::{StoredClaim, StoredRun};
+use crate::store::text_enum::TextEnum;
+use crate::store::{
+    Actor, AgentContext, FinishRun, PageRequest, RunFilter, SessionContext, StartRun, StoreError,
+};
+
+const RUN_SELECT: &str =
+    "SELECT r.seq, r.run_id, r.agent_id, a.name, r.resource, r.mode, r.decision,
+        r.ttl_seconds, r.expires_at, r.would_block, r.reason, r.retry_after, r.purpose, r.metadata,
+        r.created_at, r.finished_at, r.outcome, r.summary, r.released,
+        c.id, c.expires_at, c.ttl_seconds, c.fencing_token, c.released_at
+    FROM runs r
+    JOIN agents a ON a.id = r.agent_id
+    LEFT JOIN claims c ON c.run_seq = r.seq";
+
+fn stored_run(row: &Row) -> Result<StoredRun, StoreError> {
+    let resource: String = get(row, 4)?;
+    let claim = match get::<Option<String>>(row, 19)? {
+        Some(claim_id) => Some(StoredClaim {
+            claim: Claim {
+                claim_id,
+                resource: resource.clone(),
+                expires_at: ts(row, 20)?,
+                ttl_seconds: u32_col(row, 21)?,
+                fencing_token: u64::try_from(get::<i64>(row, 22)?).unwrap_or(0),
+            },
+            released_at: ts_opt(row, 23)?,
+        }),
+        None => None,
+    };
+    Ok(StoredRun {
+        seq: get(row, 0)?,
+        run_id: get(row, 1)?,
+        agent_id: get(row, 2)?,
+        agent_name: get(row, 3)?,
+        resource,
+        mode: text_enum(row, 5)?,
+        decision: text_enum(row, 6)?,
+        ttl_seconds: u32_col(row, 7)?,
+        expires_at: ts_opt(row, 8)?,
+        would_block: get(row, 9)?,
+        reason: json_opt(row, 10)?,
+        retry_after: get::<Option<i64>>(row, 11)?.map(|s| u64::try_from(s).unwrap_or(0)),
+        purpose: get(row, 12)?,
+        metadata: json_opt(row, 13)?,
+        created_at: ts(row, 14)?,
+        finished_at: ts_opt(row, 15)?,
+        outcome: get::<Option<String>>(row, 16)?
+            .map(|text| {
+                TextEnum::from_text(&text)
+                    .ok_or_else(|| StoreError::Backend(format!("unexpected outcome '{text}'")))
+            })
+            .transpose()?,
+        summary: get(row, 17)?,
+        released: get(row, 18)?,
+        claim,
+    })
+}
+
+async fn find_run<C: GenericClient>(
+    client: &C,
+    agent_id: &str,
+    run_id: &str,
+) -> Result<Option<StoredRun>, StoreError> {
+    let sql = format!("{RUN_SELECT} WHERE r.agent_id = $1 AND r.run_id = $2");
+    row_opt(client, &sql, &[&agent_id, &run_id])
+        .await?
+        .map(|row| stored_run(&row))
+        .transpose()
+}
+
+/// The live claim on a resource, as a holder.
+async fn holder<C: GenericClient>(
+    client: &C,
+    now: Timestamp,
+    workspace_id: &str,
+    resource: &str,
+) -> Result<Option<Holder>, StoreError> {
+    row_opt(
+        client,
+        "SELECT c.agent_id, a.name, r.run_id, c.expires_at
+         FROM claims c JOIN agents a ON a.id = c.agent_id JOIN runs r ON r.seq = c.run_seq
+         WHERE c.workspace_id = $1 AND c.resource = $2 AND c.released_at IS NULL
+           AND c.expires_at > $3
+         ORDER BY c.expires_at DESC LIMIT 1",
+        &[&workspace_id, &resource, &now.unix_millis()],
+    )
+    .await?
+    .map(|row| {
+        Ok(Holder {
+            agent_id: get(&row, 0)?,
+            agent_name: get(&row, 1)?,
+            run_id: get(&row, 2)?,
+            expires_at: ts(&row, 3)?,
+        })
+    })
+    .transpose()
+}
+
+/// The agent as it is now, its row share-locked so a concurrent delete
+/// waits; `None` once deleted.
+async fn live_agent<C: GenericClient>(
+    client: &C,
+    agent_id: &str,
+) -> Result<Option<(String, Mode)>, StoreError> {
+    row_opt(
+        client,
+        "SELECT name, mode FROM agents WHERE id = $1 AND deleted_at IS NULL FOR SHARE",
+        &[&agent_id],
+    )
+    .await?
+    .map(|row| Ok((get(&row, 0)?, text_enum(&row, 1)?)))
+    .transpose()
+}
+
+/// Locks what a grant's plan check needs: the whole workspace when its plan
+/// limits live claims (the count must not race), else only against a plan
+/// change. Answers the plan as it is under the lock.
+async fn lock_plan<C: GenericClient>(
+    client: &C,
+    workspace_id: &str,
+) -> Result<availsync_types::Plan, StoreError> {
+    let seen = plan_of(client, workspace_id, false).await?;
+    let limited = seen.limits().active_claims.is_some();
+    let sql = if limited {
+        "SELECT plan FROM workspaces WHERE id = $1 FOR UPDATE"
+    } else {
+        "SELECT plan FROM workspaces WHERE id = $1 FOR SHARE"
+    };
+    let plan: availsync_types::Plan = text_enum(&row_one(client, sql, &[&workspace_id]).await?, 0)?;
+    if plan.limits().active_claims.is_some() && !limited {
+        // The plan gained a limit between the two reads: start over.
+        return Err(StoreError::Contention(
+            "the workspace's plan changed".into(),
+        ));
+    }
+    Ok(plan)
+}
+
+async fn claim_state<C: GenericClient>(
+    client: &C,
+    now: Timestamp,
+    workspace_id: &str,
+    resource: &str,
+    plan: availsync_types::Plan,
+) -> Result<ClaimState, StoreError> {
+    let (live_claims, earliest_expiry) = if plan.limits().active_claims.is_some() {
+        let row = row_one(
+            client,
+            "SELECT COUNT(*), MIN(expires_at) FROM claims
+             WHERE workspace_id = $1 AND released_at IS NULL AND expires_at > $2",
+            &[&workspace_id, &now.unix_millis()],
+        )
+        .await?;
+        (
+            u32::try_from(get::<i64>(&row, 0)?).unwrap_or(u32::MAX),
+            ts_opt(&row, 1)?,
+        )
+    } else {
+        (0, None)
+    };
+    Ok(ClaimState {
+        holder: holder(client, now, workspace_id, resource).await?,
+        live_claims,
+        earliest_expiry,
+        plan,
+    })
+}
+
+pub(super) async fn start_run<C: GenericClient>(
+    client: &C,
+    clock: &Clock,
+    agent: &AgentContext,
+    start: StartRun,
+) -> Result<StartRunResponse, StoreError> {
+    let (agent_name, agent_mode) = live_agent(client, &agent.agent_id)
+        .await?
+        .ok_or(StoreError::NotFound("agent"))?;
+    if let Some(existing) = find_run(client, &agent.agent_id, &start.run_id).await? {
+        if existing.resource != start.resource.as_str() {
+            return Err(StoreError::RunIdReused {
+                run_id: start.run_id,
+                resource: existing.resource,
+            });
+        }
+        let now = now(client, clock).await?;
+        return Ok(existing.start_response(now, true));
+    }
+    let mode = if agent_mode == Mode::Observe || start.observe_requested {
+        Mode::Observe
+    } else {
+        Mode::Enforce
+    };
+    let workspace_id = agent.workspace_id.as_str();
+    let resource = start.resource.as_str();
+    let plan = lock_plan(client, workspace_id).await?;
+    lock_resource(client, LockScope::Claims, workspace_id, resource).await?;
+    let now = now(client, clock).await?;
+    let state = claim_state(client, now, workspace_id, resource, plan).await?;
+    let blocker = state.blocker(now);
+    let explained = blocker.as_ref().map(|b| b.explain(&start.resource, now));
+    let actor = Actor::Agent {
+        id: agent.agent_id.clone(),
+        name: agent_name.clone(),
+    };
+    let ttl_ms = i64::from(start.ttl_seconds) * 1000;
+    let (decision, would_block, run_expires_at) = match (mode, &blocker) {
+        (Mode::Enforce, Some(_)) => (Decision::SkipRun, false, None),
+        (Mode::Enforce, None) => (Decision::Proceed, false, None),
+        (Mode::Observe, b) => (Decision::Proceed, b.is_some(), Some(now.add_millis(ttl_ms))),
+    };
+    let (reason, retry_after) = match (&explained, decision) {
+        (Some((reason, retry)), Decision::SkipRun) => (Some(reason.clone()), Some(*retry)),
+        (Some((reason, _)), Decision::Proceed) => (Some(reason.clone()), None),
+        (None, _) => (None, None),
+    };
+    let reason_json = reason.as_ref().map(serde_json::to_value).transpose()?;
+    let metadata_json = start.metadata.clone().map(serde_json::Value::Object);
+    let run_seq: i64 = get(
+        &row_one(
+            client,
+            "INSERT INTO runs (workspace_id, agent_id, run_id, resource, mode, decision, ttl_seconds,
+                               expires_at, would_block, reason, retry_after, purpose, metadata, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+             RETURNING seq",
+            &[
+                &workspace_id,
+                &agent.agent_id,
+                &start.run_id,
+                &resource,
+                &mode.to_text(),
+                &decision.to_text(),
+                &int(start.ttl_seconds),
+                &run_expires_at.map(Timestamp::unix_millis),
+                &would_block,
+                &reason_json,
+                &retry_after.map(|s| i64::try_from(s).unwrap_or(i64::MAX)),
+                &start.purpose,
+                &metadata_json,
+                &now.unix_millis(),
+            ],
+        )
+        .await?,
+        0,
+    )?;
+    let decision_text = decision.to_text();
+    let activity = |kind: &'static str, detail: serde_json::Value| ActivityEvent {
+        workspace_id,
+        agent_id: Some(&agent.agent_id),
+        agent_name: Some(&agent_name),
+        kind,
+        resource: Some(resource),
+        decision: Some(decision_text),
+        run_id: Some(&start.run_id),
+        detail,
+    };
+    let audit = |action: &'static str, detail: serde_json::Value| AuditEvent {
+        workspace_id: Some(workspace_id),
+        actor: &actor,
+        action,
+        resource: Some(resource),
+        detail,
+    };
+    match (mode, decision) {
+        (Mode::Enforce, Decision::Proceed) => {
+            let claim = grant(client, now, workspace_id, &agent.agent_id, run_seq, &start).await?;
+            record_activity(
+                client,
+                now,
+                activity(
+                    "run_started",
+                    json!({"claim_id": claim.claim_id, "fencing_token": claim.fencing_token,
+                           "ttl_seconds": claim.ttl_seconds, "purpose": start.purpose}),
+                ),
+            )
+            .await?;
+            record_audit(
+                client,
+                now,
+                audit(
+                    "claim_created",
+                    json!({"claim_id": claim.claim_id, "run_id": start.run_id,
+                           "fencing_token": claim.fencing_token, "expires_at": claim.expires_at}),
+                ),
+            )
+            .await?;
+        }
+        (Mode::Enforce, Decision::SkipRun) => {
+            record_activity(
+                client,
+                now,
+                activity(
+                    "run_skipped",
+                    json!({"reason": reason, "retry_after": retry_after}),
+                ),
+            )
+            .await?;
+            record_audit(
+                client,
+                now,
+                audit(
+                    "run_blocked",
+                    json!({"run_id": start.run_id, "reason": reason}),
+                ),
+            )
+            .await?;
+            if let Some(Blocker::PlanLimit { limit, .. }) = &blocker {
+                record_audit(
+                    client,
+                    now,
+                    audit(
+                        "plan_limit_reached",
+                        json!({"limit": "active_claims", "plan": state.plan.as_str(), "value": limit}),
+                    ),
+                )
+                .await?;
+            }
+        }
+        (Mode::Observe, _) => {
+            record_activity(
+                client,
+                now,
+                activity(
+                    "run_observed",
+                    json!({"would_block": would_block, "reason": reason}),
+                ),
+            )
+            .await?;
+            if would_block {
+                record_audit(
+                    client,
+                    now,
+                    audit(
+                        "observe_would_block",
+                        json!({"run_id": start.run_id, "reason": reason}),
+                    ),
+                )
+                .await?;
+            }
+        }
+    }
+    let stored = find_run(client, &agent.agent_id, &start.run_id)
+        .await?
+        .ok_or_else(|| StoreError::Backend("new run not readable".into()))?;
+    Ok(stored.start_response(now, false))
+}
+
+/// Takes the next fencing token of the resource and inserts the claim.
+async fn grant<C: GenericClient>(
+    client: &C,
+    now: Timestamp,
+    workspace_id: &str,
+    agent_id: &str,
+    run_seq: i64,
+    start: &StartRun,
+) -> Result<Claim, StoreError> {
+    let token: i64 = get(
+        &row_one(
+            client,
+            "INSERT INTO resources (workspace_id, resource, last_fencing_token, created_at)
+             VALUES ($1, $2, 1, $3)
+             ON CONFLICT (workspace_id, resource)
+             DO UPDATE SET last_fencing_token = resources.last_fencing_token + 1
+             RETURNING last_fencing_token",
+            &[&workspace_id, &start.resource.as_str(), &now.unix_millis()],
+        )
+        .await?,
+        0,
+    )?;
+    let claim = Claim {
+        claim_id: new_id(IdKind::Claim),
+        resource: start.resource.to_string(),
+        expires_at: now.add_millis(i64::from(start.ttl_seconds) * 1000),
+        ttl_seconds: start.ttl_seconds,
+        fencing_token: u64::try_from(token).unwrap_or(0),
+    };
+    execute(
+        client,
+        "INSERT INTO claims (id, workspace_id, resource, run_seq, agent_id, fencing_token,
+                             ttl_seconds, created_at, expires_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        &[
+            &claim.claim_id,
+            &workspace_id,
+            &claim.resource,
+            &run_seq,
+            &agent_id,
+            &token,
+            &int(claim.ttl_seconds),
+            &now.unix_millis(),
+            &claim.expires_at.unix_millis(),
+        ],
+    )
+    .await?;
+    Ok(claim)
+}
+
+pub(super) async fn check<C: GenericClient>(
+    client: &C,
+    clock: &Clock,
+    workspace_id: &str,
+    resource: &ResourceKey,
+) -> Result<CheckResponse, StoreError> {
+    let now = now(client, clock).await?;
+    let holder = holder(client, now, workspace_id, resource.as_str()).await?;
+    Ok(CheckResponse {
+        resource: resource.to_string(),
+        available: holder.is_none(),
+        retry_after: holder.as_ref().map(|h| now.seconds_until(h.expires_at)),
+        holder,
+        server_time: now,
+    })
+}
+
+/// Finds an agent's run, takes its resource's lock, and reads it again
+/// under the lock with the clock read after it.
+async fn locked_run<C: GenericClient>(
+    client: &C,
+    clock: &Clock,
+    agent: &AgentContext,
+    run_id: &str,
+) -> Result<(StoredRun, Timestamp), StoreError> {
+    let run = find_run(client, &agent.agent_id, run_id)
+        .await?
+        .ok_or(StoreError::NotFound("run"))?;
+    lock_resource(
+        client,
+        LockScope::Claims,
+        &agent.workspace_id,
+        &run.resource,
+    )
+    .await?;
+    let now = now(client, clock).await?;
+    let run = find_run(client, &agent.agent_id, run_id)
+        .await?
+        .ok_or(StoreError::NotFound("run"))?;
+    Ok((run, now))
+}
+
+pub(super) async fn extend<C: GenericClient>(
+    client: &C,
+    clock: &Clock,
+    agent: &AgentContext,
+    run_id: &str,
+    ttl_seconds: Option<u32>,
+) -> Refusable<ExtendRunResponse> {
+    let (run, now) = locked_run(client, clock, agent, run_id).await?;
+    let ttl = ttl_seconds.unwrap_or(run.ttl_seconds);
+    let new_expiry = now.add_millis(i64::from(ttl) * 1000);
+    let event = |kind: &'static str, detail: serde_json::Value| ActivityEvent {
+        workspace_id: &agent.workspace_id,
+        agent_id: Some(&agent.agent_id),
+        agent_name: Some(&agent.agent_name),
+        kind,
+        resource: Some(&run.resource),
+        decision: None,
+        run_id: Some(run_id),
+        detail,
+    };
+    let lost = async |why: &'static str, at: Timestamp| -> Refusable<ExtendRunResponse> {
+        record_activity(
+            client,
+            now,
+            event("lease_lost", json!({"why": why, "at": at})),
+        )
+        .await?;
+        Ok(Err(StoreError::LeaseLost {
+            run_id: run_id.to_owned(),
+            why,
+            at,
+        }))
+    };
+    if let Some(finished_at) = run.finished_at {
+        return lost("finished", finished_at).await;
+    }
+    let claim = match (run.mode, &run.claim) {
+        (Mode::Observe, _) => {
+            execute(
+                client,
+                "UPDATE runs SET expires_at = $1, ttl_seconds = $2 WHERE seq = $3",
+                &[&new_expiry.unix_millis(), &int(ttl), &run.seq],
+            )
+            .await?;
+            record_activity(
+                client,
+                now,
+                event("run_extended", json!({"ttl_seconds": ttl, "observe": true})),
+            )
+            .await?;
+            None
+        }
+        (Mode::Enforce, None) => return lost("never_granted", run.created_at).await,
+        (Mode::Enforce, Some(stored)) => {
+            if let Some(released_at) = stored.released_at {
+                return lost("released", released_at).await;
+            }
+            if !stored.is_live(now) {
+                return lost("expired", stored.claim.expires_at).await;
+            }
+            execute(
+                client,
+                "UPDATE claims SET expires_at = $1, ttl_seconds = $2 WHERE id = $3",
+                &[&new_expiry.unix_millis(), &int(ttl), &stored.claim.claim_id],
+            )
+            .await?;
+            record_activity(
+                client,
+                now,
+                event(
+                    "run_extended",
+                    json!({"ttl_seconds": ttl, "expires_at": new_expiry, "claim_id": stored.claim.claim_id}),
+                ),
+            )
+            .await?;
+            Some(Claim {
+                expires_at: new_expiry,
+                ttl_seconds: ttl,
+                ..stored.claim.clone()
+            })
+        }
+    };
+    Ok(Ok(ExtendRunResponse {
+        run_id: run_id.to_owned(),
+        claim,
+        server_time: now,
+    }))
+}
+
+pub(super) async fn finish<C: GenericClient>(
+    client: &C,
+    clock: &Clock,
+    agent: &AgentContext,
+    finish: FinishRun,
+) -> Result<FinishRunResponse, StoreError> {
+    let (run, now) = locked_run(client, clock, agent, &finish.run_id).await?;
+    if let (Some(_), Some(outcome)) = (run.finished_at, run.outcome) {
+        return Ok(FinishRunResponse {
+            run_id: finish.run_id,
+            status: RunStatus::Finished,
+            released: run.released.unwrap_or(false),
+            outcome,
+            server_time: now,
+        });
+    }
+    let live_claim = run.claim.as_ref().filter(|c| c.is_live(now));
+    if let Some(stored) = live_claim {
+        execute(
+            client,
+            "UPDATE claims SET released_at = $1, release_reason = 'finished' WHERE id = $2",
+            &[&now.unix_millis(), &stored.claim.claim_id],
+        )
+        .await?;
+        record_audit(
+            client,
+            now,
+            AuditEvent {
+                workspace_id: Some(&agent.workspace_id),
+                actor: &agent.actor(),
+                action: "claim_released",
+                resource: Some(&run.resource),
+                detail: json!({"claim_id": stored.claim.claim_id, "run_id": finish.run_id,
+                               "reason": "finished", "outcome": finish.outcome}),
+            },
+        )
+        .await?;
+    }
+    let released = live_claim.is_some();
+    execute(
+        client,
+        "UPDATE runs SET finished_at = $1, outcome = $2, summary = $3, released = $4 WHERE seq = $5",
+        &[
+            &now.unix_millis(),
+            &finish.outcome.to_text(),
+            &finish.summary,
+            &released,
+            &run.seq,
+        ],
+    )
+    .await?;
+    record_activity(
+        client,
+        now,
+        ActivityEvent {
+            workspace_id: &agent.workspace_id,
+            agent_id: Some(&agent.agent_id),
+            agent_name: Some(&agent.agent_name),
+            kind: "run_finished",
+            resource: Some(&run.resource),
+            decision: None,
+            run_id: Some(&finish.run_id),
+            detail: json!({"outcome": finish.outcome, "released": released, "summary": finish.summary}),
+        },
+    )
+    .await?;
+    Ok(FinishRunResponse {
+        run_id: finish.run_id,
+        status: RunStatus::Finished,
+        released,
+        outcome: finish.outcome,
+        server_time: now,
+    })
+}
+
+/// Releases a claim on a human's order (see
+/// [`crate::store::Store::release_claim`]).
+pub(super) async fn release_claim<C: GenericClient>(
+    client: &C,
+    clock: &Clock,
+    actor: &SessionContext,
+    claim_id: &str,
+) -> Result<ReleaseClaimResponse, StoreError> {
+    let workspace_id = actor.workspace.id.as_str();
+    let sql = format!("{RUN_SELECT} WHERE c.id = $1 AND r.workspace_id = $2");
+    let find = async || -> Result<StoredRun, StoreError> {
+        row_opt(client, &sql, &[&claim_id, &workspace_id])
+            .await?
+            .map(|row| stored_run(&row))
+            .transpose()?
+            .ok_or(StoreError::NotFound("claim"))
+    };
+    let run = find().await?;
+    lock_resource(client, LockScope::Claims, workspace_id, &run.resource).await?;
+    let now = now(client, clock).await?;
+    let run = find().await?;
+    let live = run.claim.as_ref().is_some_and(|c| c.is_live(now));
+    if live {
+        execute(
+            client,
+            "UPDATE claims SET released_at = $1, release_reason = 'released_by_user' WHERE id = $2",
+            &[&now.unix_millis(), &claim_id],
+        )
+        .await?;
+        let released_by = json!({"type": "user", "id": actor.user.id, "name": actor.user.email});
+        record_audit(
+            client,
+            now,
+            AuditEvent {
+                workspace_id: Some(workspace_id),
+                actor: &actor.actor(),
+                action: "claim_released",
+                resource: Some(&run.resource),
+                detail: json!({"claim_id": claim_id, "run_id": run.run_id, "reason": "released_by_user",
+                               "agent_id": run.agent_id, "agent_name": run.agent_name}),
+            },
+        )
+        .await?;
+        record_activity(
+            client,
+            now,
+            ActivityEvent {
+                workspace_id,
+                agent_id: Some(&run.agent_id),
+                agent_name: Some(&run.agent_name),
+                kind: "run_released",
+                resource: Some(&run.resource),
+                decision: None,
+                run_id: Some(&run.run_id),
+                detail: json!({"claim_id": claim_id, "released_by": released_by}),
+            },
+        )
+        .await?;
+    }
+    let run = if live { find().await? } else { run };
+    Ok(ReleaseClaimResponse {
+        claim_id: claim_id.to_owned(),
+        status: run.status(now),
+        resource: run.resource,
+        run_id: run.run_id,
+        agent_id: run.agent_id,
+        agent_name: run.agent_name,
+        released: live,
+        server_time: now,
+    })
+}
+
+/// Releases every live claim of an agent that is being deleted (its row
+/// already locked by the caller), each under its resource's lock; answers
+/// how many were released and the time of the last decision.
+pub(super) async fn release_agent_claims<C: GenericClient>(
+    client: &C,
+    clock: &Clock,
+    workspace_id: &str,
+    agent: &Agent,
+    actor: &Actor,
+) -> Result<(usize, Timestamp), StoreError> {
+    let mut now = now(client, clock).await?;
+    let candidates: Vec<String> = rows(
+        client,
+        "SELECT DISTINCT resource FROM claims
+         WHERE agent_id = $1 AND released_at IS NULL AND expires_at > $2
+         ORDER BY resource",
+        &[&agent.id, &now.unix_millis()],
+    )
+    .await?
+    .iter()
+    .map(|row| get(row, 0))
+    .collect::<Result<_, _>>()?;
+    let mut released = 0;
+    for resource in candidates {
+        lock_resource(client, LockScope::Claims, workspace_id, &resource).await?;
+        now = super::sql::now(client, clock).await?;
+        let live: Vec<String> = rows(
+            client,
+            "UPDATE claims SET released_at = $1, release_reason = 'agent_deleted'
+             WHERE agent_id = $2 AND resource = $3 AND released_at IS NULL AND expires_at > $1
+             RETURNING id",
+            &[&now.unix_millis(), &agent.id, &resource],
+        )
+        .await?
+        .iter()
+        .map(|row| get(row, 0))
+        .collect::<Result<_, _>>()?;
+        for claim_id in &live {
+            record_audit(
+                client,
+                now,
+                AuditEvent {
+                    workspace_id: Some(workspace_id),
+                    actor,
+                    action: "claim_released",
+                    resource: Some(&resource),
+                    detail: json!({"claim_id": claim_id, "reason": "agent_deleted", "agent_id": agent.id}),
+                },
+            )
+            .await?;
+        }
+        released += live.len();
+    }
+    Ok((released, now))
+}
+
+pub(super) async fn list_runs<C: GenericClient>(
+    client: &C,
+    clock: &Clock,
+    workspace_id: &str,
+    filter: &RunFilter,
+    page: &PageRequest,
+) -> Result<Page<Run>, StoreError> {
+    let now = now(client, clock).await?;
+    let sql = format!(
+        "{RUN_SELECT}
+         WHERE r.workspace_id = $1
+           AND ($2::text IS NULL OR r.resource = $2)
+           AND ($3::bigint IS NULL OR r.seq < $3)
+           AND (NOT $4 OR (r.finished_at IS NULL AND r.decision = 'proceed' AND (
+                (c.id IS NOT NULL AND c.released_at IS NULL AND c.expires_at > $5)
+                OR (c.id IS NULL AND r.expires_at > $5))))
+         ORDER BY r.seq DESC LIMIT $6"
+    );
+    let found = rows(
+        client,
+        &sql,
+        &[
+            &workspace_id,
+            &filter.resource.as_ref().map(ResourceKey::as_str),
+            &page.after,
+            &filter.active_only,
+            &now.unix_millis(),
+            &(i64::from(page.limit) + 1),
+        ],
+    )
+    .await?
+    .iter()
+    .map(|row| stored_run(row).map(|r| (r.seq, r.into_run(now))))
+    .collect::<Result<Vec<_>, _>>()?;
+    Ok(paginate(found, page, now))
+}
