@@ -1,6 +1,6 @@
 //! How a `run/start` is decided: what blocks a claim, and how that is told.
 
-use availsync_types::{Holder, Plan, Reason, ReasonCode, ResourceKey, Timestamp};
+use availsync_types::{Decision, Holder, Mode, Plan, Reason, ReasonCode, ResourceKey, Timestamp};
 
 /// What the store knows about a resource and a workspace at decision time,
 /// read in the same transaction that grants.
@@ -78,6 +78,69 @@ impl Blocker {
     }
 }
 
+/// The mode a run starts in: observe if the agent observes or the request
+/// asks for a dry run; a request can never make an observe agent enforce.
+pub fn effective_mode(agent_mode: Mode, observe_requested: bool) -> Mode {
+    if agent_mode == Mode::Observe || observe_requested {
+        Mode::Observe
+    } else {
+        Mode::Enforce
+    }
+}
+
+/// How a `run/start` is answered, whatever the store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StartDecision {
+    /// Proceed or skip.
+    pub decision: Decision,
+    /// For observe runs: whether an enforcing run would have been blocked.
+    pub would_block: bool,
+    /// Observe runs' nominal deadline (they hold no claim).
+    pub run_expires_at: Option<Timestamp>,
+    /// Why it was (or would have been) blocked.
+    pub reason: Option<Reason>,
+    /// For skips: seconds until the blocker lapses unless extended.
+    pub retry_after: Option<u64>,
+    /// What blocks a claim, if anything.
+    pub blocker: Option<Blocker>,
+}
+
+impl ClaimState {
+    /// Decides a start in `mode` on `resource` at `now`.
+    pub fn decide(
+        &self,
+        mode: Mode,
+        resource: &ResourceKey,
+        ttl_seconds: u32,
+        now: Timestamp,
+    ) -> StartDecision {
+        let blocker = self.blocker(now);
+        let explained = blocker.as_ref().map(|b| b.explain(resource, now));
+        let (decision, would_block, run_expires_at) = match (mode, &blocker) {
+            (Mode::Enforce, Some(_)) => (Decision::SkipRun, false, None),
+            (Mode::Enforce, None) => (Decision::Proceed, false, None),
+            (Mode::Observe, b) => (
+                Decision::Proceed,
+                b.is_some(),
+                Some(now.add_millis(i64::from(ttl_seconds) * 1000)),
+            ),
+        };
+        let (reason, retry_after) = match (explained, decision) {
+            (Some((reason, retry)), Decision::SkipRun) => (Some(reason), Some(retry)),
+            (Some((reason, _)), Decision::Proceed) => (Some(reason), None),
+            (None, _) => (None, None),
+        };
+        StartDecision {
+            decision,
+            would_block,
+            run_expires_at,
+            reason,
+            retry_after,
+            blocker,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -121,5 +184,24 @@ mod tests {
         assert_eq!(reason.code, ReasonCode::PlanLimitActiveClaims);
         assert_eq!(retry, 31);
         assert_eq!(state(None, 10_000, Plan::Business).blocker(now), None);
+    }
+
+    #[test]
+    fn enforce_skips_and_observe_proceeds_with_would_block() {
+        let now = Timestamp::from_unix_millis(10_000);
+        let key = "repo:a/b".parse().unwrap();
+        let held = state(Some(holder(20_001)), 1, Plan::Free);
+        let skip = held.decide(Mode::Enforce, &key, 60, now);
+        assert_eq!(skip.decision, Decision::SkipRun);
+        assert_eq!(skip.retry_after, Some(11));
+        let observed = held.decide(Mode::Observe, &key, 60, now);
+        assert_eq!(observed.decision, Decision::Proceed);
+        assert!(observed.would_block && observed.retry_after.is_none());
+        assert_eq!(observed.run_expires_at, Some(now.add_millis(60_000)));
+        let free = state(None, 0, Plan::Free).decide(Mode::Enforce, &key, 60, now);
+        assert_eq!((free.decision, free.reason), (Decision::Proceed, None));
+        assert_eq!(effective_mode(Mode::Observe, false), Mode::Observe);
+        assert_eq!(effective_mode(Mode::Enforce, true), Mode::Observe);
+        assert_eq!(effective_mode(Mode::Enforce, false), Mode::Enforce);
     }
 }

@@ -22,7 +22,7 @@ use super::sql::{
 };
 use crate::domain::clock::Clock;
 use crate::domain::ids::{IdKind, new_id};
-use crate::domain::lease::{Blocker, ClaimState};
+use crate::domain::lease::{Blocker, ClaimState, StartDecision, effective_mode};
 use crate::store::cursor::paginate;
 use crate::store::event::{ActivityEvent, AuditEvent};
 use crate::store::records::{StoredClaim, StoredRun};
@@ -213,34 +213,25 @@ pub(super) async fn start_run<C: GenericClient>(
         let now = now(client, clock).await?;
         return Ok(existing.start_response(now, true));
     }
-    let mode = if agent_mode == Mode::Observe || start.observe_requested {
-        Mode::Observe
-    } else {
-        Mode::Enforce
-    };
+    let mode = effective_mode(agent_mode, start.observe_requested);
     let workspace_id = agent.workspace_id.as_str();
     let resource = start.resource.as_str();
     let plan = lock_plan(client, workspace_id).await?;
     lock_resource(client, LockScope::Claims, workspace_id, resource).await?;
     let now = now(client, clock).await?;
     let state = claim_state(client, now, workspace_id, resource, plan).await?;
-    let blocker = state.blocker(now);
-    let explained = blocker.as_ref().map(|b| b.explain(&start.resource, now));
     let actor = Actor::Agent {
         id: agent.agent_id.clone(),
         name: agent_name.clone(),
     };
-    let ttl_ms = i64::from(start.ttl_seconds) * 1000;
-    let (decision, would_block, run_expires_at) = match (mode, &blocker) {
-        (Mode::Enforce, Some(_)) => (Decision::SkipRun, false, None),
-        (Mode::Enforce, None) => (Decision::Proceed, false, None),
-        (Mode::Observe, b) => (Decision::Proceed, b.is_some(), Some(now.add_millis(ttl_ms))),
-    };
-    let (reason, retry_after) = match (&explained, decision) {
-        (Some((reason, retry)), Decision::SkipRun) => (Some(reason.clone()), Some(*retry)),
-        (Some((reason, _)), Decision::Proceed) => (Some(reason.clone()), None),
-        (None, _) => (None, None),
-    };
+    let StartDecision {
+        decision,
+        would_block,
+        run_expires_at,
+        reason,
+        retry_after,
+        blocker,
+    } = state.decide(mode, &start.resource, start.ttl_seconds, now);
     let reason_json = reason.as_ref().map(serde_json::to_value).transpose()?;
     let metadata_json = start.metadata.clone().map(serde_json::Value::Object);
     let run_seq: i64 = get(

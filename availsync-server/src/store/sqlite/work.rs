@@ -11,7 +11,7 @@ use super::accounts::{Refusable, plan_of};
 use super::events::{ActivityEvent, AuditEvent, record_activity, record_audit};
 use super::rows::{self, Sql, paginate};
 use crate::domain::ids::{IdKind, new_id};
-use crate::domain::lease::{Blocker, ClaimState};
+use crate::domain::lease::{Blocker, ClaimState, StartDecision, effective_mode};
 use crate::store::records::{StoredClaim, StoredRun};
 use crate::store::{
     Actor, AgentContext, FinishRun, PageRequest, RunFilter, SessionContext, StartRun, StoreError,
@@ -165,32 +165,22 @@ pub(super) fn start_run(
         }
         return Ok(existing.start_response(now, true));
     }
-    let mode = if agent_mode == Mode::Observe || start.observe_requested {
-        Mode::Observe
-    } else {
-        Mode::Enforce
-    };
+    let mode = effective_mode(agent_mode, start.observe_requested);
     let workspace_id = agent.workspace_id.as_str();
     let resource = start.resource.as_str();
     let state = claim_state(conn, now, workspace_id, resource)?;
-    let blocker = state.blocker(now);
-    let explained = blocker.as_ref().map(|b| b.explain(&start.resource, now));
     let actor = Actor::Agent {
         id: agent.agent_id.clone(),
         name: agent_name.clone(),
     };
-    let ttl_ms = i64::from(start.ttl_seconds) * 1000;
-
-    let (decision, would_block, run_expires_at) = match (mode, &blocker) {
-        (Mode::Enforce, Some(_)) => (Decision::SkipRun, false, None),
-        (Mode::Enforce, None) => (Decision::Proceed, false, None),
-        (Mode::Observe, b) => (Decision::Proceed, b.is_some(), Some(now.add_millis(ttl_ms))),
-    };
-    let (reason, retry_after) = match (&explained, decision) {
-        (Some((reason, retry)), Decision::SkipRun) => (Some(reason.clone()), Some(*retry)),
-        (Some((reason, _)), Decision::Proceed) => (Some(reason.clone()), None),
-        (None, _) => (None, None),
-    };
+    let StartDecision {
+        decision,
+        would_block,
+        run_expires_at,
+        reason,
+        retry_after,
+        blocker,
+    } = state.decide(mode, &start.resource, start.ttl_seconds, now);
     let reason_json = reason.as_ref().map(serde_json::to_string).transpose()?;
     let metadata_json = start
         .metadata
