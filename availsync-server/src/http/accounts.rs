@@ -39,6 +39,16 @@ impl AppState {
         (token, session)
     }
 
+    /// The `Set-Cookie` value that signs a browser in with `token`.
+    pub(crate) fn new_session_cookie(&self, token: &Secret) -> Option<HeaderValue> {
+        self.session_cookie(token.expose(), self.config.session_ttl.as_secs())
+    }
+
+    /// The `Set-Cookie` value that clears the session cookie.
+    pub(crate) fn cleared_session_cookie(&self) -> Option<HeaderValue> {
+        self.session_cookie("", 0)
+    }
+
     fn session_cookie(&self, value: &str, max_age_secs: u64) -> Option<HeaderValue> {
         let secure = if self.config.secure_cookies {
             "; Secure"
@@ -60,8 +70,7 @@ impl AppState {
             }),
         )
             .into_response();
-        if let Some(cookie) = self.session_cookie(token.expose(), self.config.session_ttl.as_secs())
-        {
+        if let Some(cookie) = self.new_session_cookie(token) {
             response.headers_mut().insert(header::SET_COOKIE, cookie);
         }
         response
@@ -76,6 +85,17 @@ pub async fn signup(
     State(state): State<AppState>,
     ApiJson(request): ApiJson<SignupRequest>,
 ) -> Result<Response, ApiError> {
+    let (token, ctx) = sign_up(&state, request).await?;
+    Ok(state.signed_in(StatusCode::CREATED, &token, ctx))
+}
+
+/// Validates a sign-up, hashes the password and creates the workspace, its
+/// user and a session: the rules behind `POST /v1/auth/signup`, shared with
+/// the dashboard's sign-up form.
+pub(crate) async fn sign_up(
+    state: &AppState,
+    request: SignupRequest,
+) -> Result<(Secret, SessionContext), ApiError> {
     let email_norm = validate::email(&request.email)?;
     validate::new_password(&request.password)?;
     let workspace_name = validate::name("workspace_name", &request.workspace_name)?;
@@ -94,7 +114,7 @@ pub async fn signup(
             session,
         })
         .await?;
-    Ok(state.signed_in(StatusCode::CREATED, &token, ctx))
+    Ok((token, ctx))
 }
 
 /// Signs in with email and password.
@@ -105,6 +125,16 @@ pub async fn login(
     State(state): State<AppState>,
     ApiJson(request): ApiJson<LoginRequest>,
 ) -> Result<Response, ApiError> {
+    let (token, ctx) = log_in(&state, request).await?;
+    Ok(state.signed_in(StatusCode::OK, &token, ctx))
+}
+
+/// Checks the throttle and the password and opens a session: the rules
+/// behind `POST /v1/auth/login`, shared with the dashboard's log-in form.
+pub(crate) async fn log_in(
+    state: &AppState,
+    request: LoginRequest,
+) -> Result<(Secret, SessionContext), ApiError> {
     let email_norm = validate::normalise_email(&request.email);
     let failures = state.store.recent_login_failures(&email_norm).await?;
     if failures.count >= MAX_LOGIN_FAILURES {
@@ -134,7 +164,7 @@ pub async fn login(
     };
     let (token, session) = state.new_session();
     let ctx = state.store.login(&user.user_id, session).await?;
-    Ok(state.signed_in(StatusCode::OK, &token, ctx))
+    Ok((token, ctx))
 }
 
 /// Ends the session.
@@ -147,7 +177,7 @@ pub async fn logout(
 ) -> Result<Response, ApiError> {
     state.store.logout(&session).await?;
     let mut response = StatusCode::NO_CONTENT.into_response();
-    if let Some(cookie) = state.session_cookie("", 0) {
+    if let Some(cookie) = state.cleared_session_cookie() {
         response.headers_mut().insert(header::SET_COOKIE, cookie);
     }
     Ok(response)

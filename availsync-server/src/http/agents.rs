@@ -16,7 +16,7 @@ use super::json::{ApiJson, ApiQuery};
 use super::paging::{PageQuery, page_request};
 use crate::domain::secrets::{Secret, key_prefix, new_api_key};
 use crate::domain::validate;
-use crate::store::{AgentUpdate, NewAgent, NewKey};
+use crate::store::{AgentUpdate, NewAgent, NewKey, SessionContext};
 
 fn new_key() -> (Secret, NewKey) {
     let key = new_api_key();
@@ -53,12 +53,24 @@ pub async fn create(
     Human(session): Human,
     ApiJson(request): ApiJson<CreateAgentRequest>,
 ) -> Result<Response, ApiError> {
+    let (agent, key) = create_agent(&state, &session, request).await?;
+    Ok(with_key(StatusCode::CREATED, agent, &key))
+}
+
+/// Validates and creates an agent with a new key: the rules behind
+/// `POST /v1/agents`, shared with the dashboard. The key is answered once
+/// and kept nowhere.
+pub(crate) async fn create_agent(
+    state: &AppState,
+    session: &SessionContext,
+    request: CreateAgentRequest,
+) -> Result<(Agent, Secret), ApiError> {
     let name = validate::name("name", &request.name)?;
     let (key, stored) = new_key();
     let agent = state
         .store
         .create_agent(
-            &session,
+            session,
             NewAgent {
                 name,
                 mode: request.mode.unwrap_or(Mode::Enforce),
@@ -66,7 +78,7 @@ pub async fn create(
             },
         )
         .await?;
-    Ok(with_key(StatusCode::CREATED, agent, &key))
+    Ok((agent, key))
 }
 
 /// The workspace's agents, newest first; never their keys.
@@ -94,23 +106,34 @@ pub async fn update(
     Path(id): Path<String>,
     ApiJson(request): ApiJson<UpdateAgentRequest>,
 ) -> Result<Json<AgentResponse>, ApiError> {
+    let agent = update_agent(&state, &session, &id, request).await?;
+    Ok(Json(AgentResponse { agent }))
+}
+
+/// Validates and applies a rename or mode change: the rules behind
+/// `PATCH /v1/agents/{id}`, shared with the dashboard.
+pub(crate) async fn update_agent(
+    state: &AppState,
+    session: &SessionContext,
+    id: &str,
+    request: UpdateAgentRequest,
+) -> Result<Agent, ApiError> {
     let name = request
         .name
         .as_deref()
         .map(|n| validate::name("name", n))
         .transpose()?;
-    let agent = state
+    Ok(state
         .store
         .update_agent(
-            &session,
-            &id,
+            session,
+            id,
             AgentUpdate {
                 name,
                 mode: request.mode,
             },
         )
-        .await?;
-    Ok(Json(AgentResponse { agent }))
+        .await?)
 }
 
 /// Replaces an agent's key; the old key stops working at once.
@@ -124,9 +147,20 @@ pub async fn rotate_key(
     Human(session): Human,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let (key, stored) = new_key();
-    let agent = state.store.rotate_agent_key(&session, &id, stored).await?;
+    let (agent, key) = rotate_agent_key(&state, &session, &id).await?;
     Ok(with_key(StatusCode::OK, agent, &key))
+}
+
+/// Gives an agent a new key, answered once: the rules behind
+/// `POST /v1/agents/{id}/rotate-key`, shared with the dashboard.
+pub(crate) async fn rotate_agent_key(
+    state: &AppState,
+    session: &SessionContext,
+    id: &str,
+) -> Result<(Agent, Secret), ApiError> {
+    let (key, stored) = new_key();
+    let agent = state.store.rotate_agent_key(session, id, stored).await?;
+    Ok((agent, key))
 }
 
 /// Deletes an agent: its key stops working, its live claims are released.

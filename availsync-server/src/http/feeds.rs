@@ -29,6 +29,32 @@ fn one_of(field: &str, value: Option<String>, known: &[&str]) -> Result<Option<S
     }
 }
 
+/// Validates the filters of an activity list (shared with the dashboard).
+pub(crate) fn activity_filter(
+    agent_id: Option<String>,
+    resource: Option<&str>,
+    kind: Option<String>,
+) -> Result<ActivityFilter, ApiError> {
+    Ok(ActivityFilter {
+        agent_id,
+        resource: validate::optional_resource("resource", resource)?,
+        kind: one_of("kind", kind, &ACTIVITY_KINDS)?,
+    })
+}
+
+/// Validates the filters of an audit list (shared with the dashboard).
+pub(crate) fn audit_filter(
+    actor_id: Option<String>,
+    resource: Option<&str>,
+    action: Option<String>,
+) -> Result<AuditFilter, ApiError> {
+    Ok(AuditFilter {
+        actor_id,
+        resource: validate::optional_resource("resource", resource)?,
+        action: one_of("action", action, &AUDIT_ACTIONS)?,
+    })
+}
+
 /// Query of `GET /v1/activity`.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -55,11 +81,7 @@ pub async fn activity(
     caller: Caller,
     ApiQuery(query): ApiQuery<ActivityQuery>,
 ) -> Result<Json<Page<ActivityItem>>, ApiError> {
-    let filter = ActivityFilter {
-        agent_id: query.agent_id,
-        resource: validate::optional_resource("resource", query.resource.as_deref())?,
-        kind: one_of("kind", query.kind, &ACTIVITY_KINDS)?,
-    };
+    let filter = activity_filter(query.agent_id, query.resource.as_deref(), query.kind)?;
     let page = page_request(query.limit, query.cursor.as_deref())?;
     Ok(Json(
         state
@@ -96,11 +118,7 @@ pub async fn audit(
     Human(session): Human,
     ApiQuery(query): ApiQuery<AuditQuery>,
 ) -> Result<Json<Page<AuditItem>>, ApiError> {
-    let filter = AuditFilter {
-        actor_id: query.actor_id,
-        resource: validate::optional_resource("resource", query.resource.as_deref())?,
-        action: one_of("action", query.action, &AUDIT_ACTIONS)?,
-    };
+    let filter = audit_filter(query.actor_id, query.resource.as_deref(), query.action)?;
     let page = page_request(query.limit, query.cursor.as_deref())?;
     Ok(Json(
         state

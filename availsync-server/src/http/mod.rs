@@ -1,15 +1,15 @@
 //! The HTTP API: routes, extractors, and the one place errors become
 //! responses.
 
-mod accounts;
-mod agents;
-mod caller;
+pub(crate) mod accounts;
+pub(crate) mod agents;
+pub(crate) mod caller;
 mod error;
-mod feeds;
+pub(crate) mod feeds;
 mod health;
 mod json;
 pub(crate) mod openapi;
-mod paging;
+pub(crate) mod paging;
 mod request_id;
 mod schedule;
 mod work;
@@ -27,6 +27,7 @@ use tower_http::trace::TraceLayer;
 use crate::store::{AgentContext, Store};
 
 pub use error::ApiError;
+pub(crate) use request_id::current as current_request_id;
 // The parsers of untrusted input, exactly as the handlers run them, for the
 // fuzz targets in `fuzz/` and the property tests.
 pub use json::{decode as decode_json_body, decode_query};
@@ -101,6 +102,7 @@ pub fn router(state: AppState) -> Router {
         .route("/health", get(health::health))
         .route("/openapi.json", get(openapi::serve))
         .nest("/v1", v1)
+        .merge(crate::dashboard::router(state.clone()))
         .fallback(request_id::not_found)
         .method_not_allowed_fallback(request_id::method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

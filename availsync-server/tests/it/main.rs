@@ -9,6 +9,7 @@ mod bad_input;
 mod child;
 mod concurrency;
 mod crash;
+mod dashboard;
 mod feeds;
 mod holds;
 mod limits;

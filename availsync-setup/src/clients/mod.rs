@@ -12,6 +12,9 @@ mod vscode;
 mod windsurf;
 mod zed;
 
+#[cfg(test)]
+mod snippets;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 

@@ -1,0 +1,144 @@
+//! The Active runs page: who holds what, until when, and a human
+//! "release" (the API's `POST /v1/work/claims/{claim_id}/release`).
+
+use availsync_types::{Mode, Page, Run, Timestamp};
+use axum::extract::{Path, Query, State};
+use axum::response::{IntoResponse, Redirect, Response};
+use maud::{Markup, html};
+use serde::Deserialize;
+
+use super::auth::Signed;
+use super::layout::{self, DashboardError, badge, heading, live_controls, notice, short_id, when};
+use crate::http::{ApiError, AppState, paging};
+use crate::store::RunFilter;
+
+/// `?cursor=` and `?released=` of the page.
+#[derive(Debug, Default, Deserialize)]
+pub struct RunsQuery {
+    cursor: Option<String>,
+    released: Option<String>,
+}
+
+fn runs_table(page: &Page<Run>) -> Markup {
+    let now = page.server_time;
+    html! {
+        @if page.items.is_empty() {
+            div.empty {
+                p { strong { "Nothing is running." } }
+                p { "When an agent starts a run, its lease shows here until it finishes or lapses." }
+            }
+        } @else {
+            div.table-wrap {
+                table.runs {
+                    caption.sr-only { "Active runs" }
+                    thead { tr {
+                        th scope="col" { "Resource" }
+                        th scope="col" { "Agent" }
+                        th scope="col" { "Run" }
+                        th scope="col" { "Started" }
+                        th scope="col" { "Lease until" }
+                        th scope="col" { abbr title="Fencing token" { "Token" } }
+                        th scope="col" { "Purpose" }
+                        th scope="col" { span.sr-only { "Actions" } }
+                    } }
+                    tbody {
+                        @for run in &page.items {
+                            (run_row(run, now))
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn run_row(run: &Run, now: Timestamp) -> Markup {
+    html! {
+        tr data-run-id=(run.run_id) {
+            th scope="row" { code.resource { (run.resource) } }
+            td.agent { (run.agent_name) }
+            td { (short_id(&run.run_id)) }
+            td { (when(run.created_at, now)) }
+            td {
+                @match &run.claim {
+                    Some(claim) => (when(claim.expires_at, now)),
+                    None => { (badge("watch", "observe")) " " span.muted { "no lease" } },
+                }
+            }
+            td.num { @if let Some(claim) = &run.claim { (claim.fencing_token) } }
+            td.purpose { @if let Some(p) = &run.purpose { (p) } }
+            td.actions {
+                @if let (Some(claim), Mode::Enforce) = (&run.claim, run.mode) {
+                    form.inline method="post" action={ "/runs/" (claim.claim_id) "/release" }
+                        data-confirm={ "Release " (run.resource) " from " (run.agent_name)
+                            "? The agent loses its lease at its next extend and must stop." } {
+                        button.btn.btn-small.btn-danger type="submit" {
+                            "Release" span.sr-only { " " (run.resource) " from " (run.agent_name) }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `GET /runs`.
+pub async fn page(
+    State(state): State<AppState>,
+    Signed(session): Signed,
+    Query(query): Query<RunsQuery>,
+) -> Result<Response, DashboardError> {
+    let page_request = paging::page_request(None, query.cursor.as_deref())?;
+    let page = state
+        .store
+        .list_runs(
+            &session.workspace.id,
+            RunFilter {
+                active_only: true,
+                resource: None,
+            },
+            page_request,
+        )
+        .await
+        .map_err(ApiError::from)?;
+    let released = query.released.filter(|id| {
+        id.starts_with("clm_")
+            && id.len() <= 64
+            && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+    });
+    let body = html! {
+        (heading("Active runs", "Who holds what, until when. Releasing a claim ends its lease now: the agent is told at its next extend and must stop."))
+        @if let Some(claim_id) = released {
+            (notice("success", html! {
+                "Released claim " code { (claim_id) } ". The resource is free; the release is in the "
+                a href="/audit?action=claim_released" { "audit log" } "."
+            }))
+        }
+        (live_controls(page.server_time))
+        div data-live="runs" {
+            (runs_table(&page))
+            (layout::pager("/runs", &[], query.cursor.is_some(), page.next_cursor.as_deref()))
+        }
+    };
+    Ok(layout::html(layout::page(
+        &session,
+        "/runs",
+        "Active runs",
+        body,
+    )))
+}
+
+/// `POST /runs/{claim_id}/release`: the same store call as the API's
+/// release; idempotent.
+pub async fn release(
+    State(state): State<AppState>,
+    Signed(session): Signed,
+    Path(claim_id): Path<String>,
+) -> Result<Response, DashboardError> {
+    let answer = state
+        .store
+        .release_claim(&session, &claim_id)
+        .await
+        .map_err(ApiError::from)?;
+    Ok(Redirect::to(&format!("/runs?released={}", answer.claim_id)).into_response())
+}
