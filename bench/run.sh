@@ -90,6 +90,8 @@ if [ "$postgres" = 1 ]; then
         --wait start > /dev/null
     "${as[@]}" "$bin/createdb" --host 127.0.0.1 --port "$pg_port" --username availsync availsync
     export AVAILSYNC_BENCH_DATABASE_URL="postgres://availsync@127.0.0.1:$pg_port/availsync"
+    AVAILSYNC_BENCH_DATABASE_PID="$(head -n 1 "$pg_dir/data/postmaster.pid")"
+    export AVAILSYNC_BENCH_DATABASE_PID
     echo "==> PostgreSQL $("$bin/postgres" --version | awk '{print $3}') on 127.0.0.1:$pg_port ($pg_dir)"
 fi
 

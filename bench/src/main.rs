@@ -42,6 +42,10 @@ struct Cli {
     /// schema of its own).
     #[arg(long, env = "AVAILSYNC_BENCH_DATABASE_URL", hide_env_values = true)]
     database_url: Option<String>,
+    /// The PostgreSQL server's postmaster pid: its CPU and its backends'
+    /// then count as server CPU of the availsync-pg systems.
+    #[arg(long, env = "AVAILSYNC_BENCH_DATABASE_PID")]
+    database_pid: Option<u32>,
     /// The availsync-server binary [default: target/release/availsync-server].
     #[arg(long)]
     server_bin: Option<PathBuf>,
@@ -315,7 +319,14 @@ async fn describe_machine() -> Vec<String> {
     .unwrap_or_else(|_| "unknown".into());
     vec![
         format!("{cores} cores (nproc), {model}, {memory} RAM"),
-        format!("Linux {kernel}"),
+        format!(
+            "Linux {kernel}; load average before the run: {}",
+            read("/proc/loadavg")
+                .split_whitespace()
+                .take(3)
+                .collect::<Vec<_>>()
+                .join(" ")
+        ),
         format!(
             "data directories in {} ({filesystem}); clients and servers share the cores",
             std::env::temp_dir().display()
@@ -346,6 +357,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         etcd: cli.etcd_bin.clone(),
         redis: cli.redis_bin.clone(),
         database_url: cli.database_url.clone(),
+        database_pid: cli.database_pid,
         server_wrapper: cli
             .server_wrapper
             .as_deref()
@@ -400,8 +412,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             plan.window.measured.as_secs_f64()
         ),
         "CPU: user + system seconds of the server processes (and their children) over the measured window, from /proc/<pid>/stat; client CPU: this process".into(),
-        "peak RSS: VmHWM of the server processes at the end of the run (for PostgreSQL: the availsync replicas only)".into(),
+        "peak RSS: VmHWM of the server processes at the end of the run (for PostgreSQL: the availsync replicas only; their CPU includes PostgreSQL's when --database-pid is given, as bench/run.sh does)".into(),
         "latency percentiles from HdrHistogram (3 significant digits), in milliseconds".into(),
+        "other load: cores' worth of CPU used during the window by processes that are neither the servers nor the bench (the machine is shared; above ~0.2 the run competed for the cores)".into(),
     ];
     let header = Header {
         date: chrono::Utc::now().format("%Y-%m-%d %H:%M UTC").to_string(),
@@ -413,6 +426,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let jobs = jobs(&cli, &plan);
     eprintln!("{} measurements", jobs.len());
     let mut rows = Vec::new();
+    let mut failures = Vec::new();
     for (n, job) in jobs.iter().enumerate() {
         let sessions_needed = job.clients.max(if job.preload.is_some() { 64 } else { 0 });
         eprintln!(
@@ -427,9 +441,19 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 None => String::new(),
             }
         );
-        let system = systems::start(&job.kind, &binaries, sessions_needed)
-            .await
-            .with_context(|| format!("start {}", job.kind.name()))?;
+        let system = match systems::start(&job.kind, &binaries, sessions_needed).await {
+            Ok(system) => system,
+            Err(e) => {
+                let e = format!("{:#}", e.context(format!("start {}", job.kind.name())));
+                eprintln!("    failed: {e}");
+                failures.push(format!(
+                    "{} · {}: {e}",
+                    job.kind.name(),
+                    job.workload.title()
+                ));
+                continue;
+            }
+        };
         let measured = async {
             let preload = match job.preload {
                 Some((resources, live)) => {
@@ -450,9 +474,22 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         .await;
         let label = system.label();
         let durability = system.durability();
-        system.stop().await?;
-        let (preload, outcome) =
-            measured.with_context(|| format!("measure {}", job.kind.name()))?;
+        if let Err(e) = system.stop().await {
+            eprintln!("    stopping {} failed: {e:#}", job.kind.name());
+        }
+        let (preload, outcome) = match measured {
+            Ok(measured) => measured,
+            Err(e) => {
+                eprintln!("    failed: {e:#}");
+                failures.push(format!(
+                    "{} · {} · {} clients: {e:#}",
+                    job.kind.name(),
+                    job.workload.title(),
+                    job.clients
+                ));
+                continue;
+            }
+        };
         eprintln!(
             "    {:.0} ops/s, p50 {:.2} ms, p99 {:.2} ms, server CPU {:.3} s/1k ops, peak RSS {:.1} MiB, {} errors{}",
             outcome.ops_per_second(),
@@ -480,15 +517,27 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             preload,
             outcome,
         });
+        // Written after every measurement, so that an interrupted run
+        // still leaves what it measured.
+        if let Some(path) = &cli.out {
+            write_report(path, &report::render(&header, &rows, &failures))?;
+        }
     }
-    let markdown = report::render(&header, &rows);
+    let markdown = report::render(&header, &rows, &failures);
     println!("{markdown}");
     if let Some(path) = &cli.out {
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).ok();
-        }
-        std::fs::write(path, &markdown).with_context(|| format!("write {}", path.display()))?;
+        write_report(path, &markdown)?;
         eprintln!("report written to {}", path.display());
     }
+    if !failures.is_empty() {
+        anyhow::bail!("{} measurement(s) failed", failures.len());
+    }
     Ok(())
+}
+
+fn write_report(path: &std::path::Path, markdown: &str) -> anyhow::Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).ok();
+    }
+    std::fs::write(path, markdown).with_context(|| format!("write {}", path.display()))
 }

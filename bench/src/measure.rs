@@ -163,6 +163,29 @@ fn status_kib(pid: u32, field: &str) -> u64 {
         .unwrap_or(0)
 }
 
+/// Busy CPU seconds of the whole machine so far (all cores, from the
+/// first line of `/proc/stat`: everything but idle and iowait).
+pub fn machine_busy_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let Some(line) = stat.lines().next() else {
+        return 0.0;
+    };
+    let values: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    // user nice system idle iowait irq softirq steal (guest time is in user).
+    let busy: u64 = values
+        .iter()
+        .take(8)
+        .enumerate()
+        .filter(|(i, _)| *i != 3 && *i != 4)
+        .map(|(_, v)| v)
+        .sum();
+    busy as f64 / clock_ticks_per_second()
+}
+
 /// Peak resident set (VmHWM) summed over `pids`, in KiB.
 pub fn peak_rss_kib(pids: &[u32]) -> u64 {
     pids.iter().map(|pid| status_kib(*pid, "VmHWM:")).sum()

@@ -123,7 +123,7 @@ pub struct Header {
 }
 
 /// Renders the whole report.
-pub fn render(header: &Header, rows: &[Row]) -> String {
+pub fn render(header: &Header, rows: &[Row], failures: &[String]) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "# Availsync benchmark, {}\n", header.date);
     let _ = writeln!(out, "Command:\n\n```sh\n{}\n```\n", header.command);
@@ -140,6 +140,13 @@ pub fn render(header: &Header, rows: &[Row]) -> String {
     out.push_str(&client_table(rows));
     out.push_str(&resource_table(rows));
     out.push_str(&targets(rows));
+    if !failures.is_empty() {
+        out.push_str("## Failed measurements\n\n");
+        for failure in failures {
+            let _ = writeln!(out, "- {}", failure.replace('\n', " "));
+        }
+        out.push('\n');
+    }
     out
 }
 
@@ -173,17 +180,17 @@ fn workload_tables(rows: &[Row]) -> String {
         }
         let _ = writeln!(
             out,
-            "| system | durability | ops/s | × etcd | p50 ms | p99 ms | p99.9 ms | refused | server CPU s / 1k ops | × etcd | client CPU s / 1k ops | peak server RSS MiB | errors |"
+            "| system | durability | ops/s | × etcd | p50 ms | p99 ms | p99.9 ms | refused | server CPU s / 1k ops | × etcd | client CPU s / 1k ops | peak server RSS MiB | other load (cores) | errors |"
         );
         let _ = writeln!(
             out,
-            "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"
+            "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"
         );
         for row in &in_table {
             let o = &row.outcome;
             let _ = writeln!(
                 out,
-                "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.2} | {} |",
                 row.label,
                 row.durability,
                 thousands(o.ops_per_second()),
@@ -196,6 +203,7 @@ fn workload_tables(rows: &[Row]) -> String {
                 ratio(o.cpu_per_1k(), etcd.map(|e| e.outcome.cpu_per_1k())),
                 cpu(o.client_cpu_per_1k()),
                 mib(o.server.peak_rss_kib),
+                o.other_load(),
                 errors(o),
             );
         }
@@ -218,15 +226,15 @@ fn client_table(rows: &[Row]) -> String {
     scaling.sort_by_key(|r| (r.system.clone(), r.clients));
     let mut out = String::from(
         "## Scaling over clients (workload 1, uncontended claim → finish)\n\n\
-         | system | clients | resources | ops/s | × etcd | p50 ms | p99 ms | p99.9 ms | server CPU s / 1k ops | peak server RSS MiB | errors |\n\
-         | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |\n",
+         | system | clients | resources | ops/s | × etcd | p50 ms | p99 ms | p99.9 ms | server CPU s / 1k ops | client CPU s / 1k ops | peak server RSS MiB | other load (cores) | errors |\n\
+         | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |\n",
     );
     for row in &scaling {
         let etcd = etcd_in(scaling.iter().copied().filter(|r| r.clients == row.clients));
         let o = &row.outcome;
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.2} | {} |",
             row.label,
             row.clients,
             thousands(row.resources as f64),
@@ -236,7 +244,9 @@ fn client_table(rows: &[Row]) -> String {
             ms(o.record.percentile_ms(0.99)),
             ms(o.record.percentile_ms(0.999)),
             cpu(o.cpu_per_1k()),
+            cpu(o.client_cpu_per_1k()),
             mib(o.server.peak_rss_kib),
+            o.other_load(),
             errors(o),
         );
     }
@@ -256,8 +266,8 @@ fn resource_table(rows: &[Row]) -> String {
     let mut out = String::from(
         "## Scaling over resource count (workload 1)\n\n\
          Each point is a fresh server. Systems that keep every protected resource (Availsync: the resource row and its fencing counter) first claim and finish each resource once; the largest point also holds live claims taken beforehand (one hour TTL). etcd and Redis keep nothing for a released key, so only the live claims are preloaded there.\n\n\
-         | system | clients | resources | live claims | preload s | ops/s | p50 ms | p99 ms | p99.9 ms | p50 ÷ smallest | p99 ÷ smallest | server CPU s / 1k ops | peak server RSS MiB | server RSS at end MiB | errors |\n\
-         | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |\n",
+         | system | clients | resources | live claims | preload s | ops/s | p50 ms | p99 ms | p99.9 ms | p50 ÷ smallest | p99 ÷ smallest | server CPU s / 1k ops | peak server RSS MiB | server RSS at end MiB | other load (cores) | errors |\n\
+         | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |\n",
     );
     for row in &scaling {
         let smallest = scaling
@@ -268,7 +278,7 @@ fn resource_table(rows: &[Row]) -> String {
         let o = &row.outcome;
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.2} | {} |",
             row.label,
             row.clients,
             thousands(row.resources as f64),
@@ -290,6 +300,7 @@ fn resource_table(rows: &[Row]) -> String {
             cpu(o.cpu_per_1k()),
             mib(o.server.peak_rss_kib),
             mib(o.server.rss_kib),
+            o.other_load(),
             errors(o),
         );
     }

@@ -101,6 +101,9 @@ pub struct Outcome {
     pub server: ServerCost,
     /// CPU seconds of the bench process (all clients) in the window.
     pub client_cpu_seconds: f64,
+    /// CPU seconds of everything else on the machine in the window (other
+    /// users' work competing for the cores).
+    pub other_cpu_seconds: f64,
     /// Failed operations (any error but a refusal).
     pub errors: u64,
     /// The first failure's message.
@@ -121,6 +124,11 @@ impl Outcome {
             return f64::NAN;
         }
         self.server.cpu_seconds * 1000.0 / self.record.ops as f64
+    }
+
+    /// Cores' worth of CPU used by other processes during the window.
+    pub fn other_load(&self) -> f64 {
+        self.other_cpu_seconds / self.seconds
     }
 
     /// Client CPU seconds per 1,000 operations.
@@ -230,6 +238,7 @@ pub async fn run(
     let cpu_pids = system.cpu_pids();
     let cpu_start = measure::tree_cpu_seconds(&cpu_pids)?;
     let own_start = measure::own_cpu_seconds();
+    let machine_start = measure::machine_busy_seconds();
     let window_start = Instant::now();
     let profiler = match attach {
         Some(command) => {
@@ -249,6 +258,7 @@ pub async fn run(
     tokio::time::sleep_until(end).await;
     let cpu_end = measure::tree_cpu_seconds(&cpu_pids)?;
     let own_end = measure::own_cpu_seconds();
+    let machine_end = measure::machine_busy_seconds();
     let seconds = window_start.elapsed().as_secs_f64();
 
     let mut record = Recorder::new();
@@ -275,6 +285,10 @@ pub async fn run(
             rss_kib: measure::rss_kib(&rss_pids),
         },
         client_cpu_seconds: own_end - own_start,
+        other_cpu_seconds: ((machine_end - machine_start)
+            - (cpu_end - cpu_start)
+            - (own_end - own_start))
+            .max(0.0),
         errors,
         first_error,
         target_rate: match workload {

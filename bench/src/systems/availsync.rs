@@ -27,6 +27,7 @@ pub struct Availsync {
     servers: Vec<(ChildServer, String)>,
     agent_keys: Vec<String>,
     postgres: bool,
+    database_pid: Option<u32>,
     _data: tempfile::TempDir,
 }
 
@@ -110,8 +111,17 @@ impl Availsync {
             servers,
             agent_keys,
             postgres: postgres.is_some(),
+            database_pid: None,
             _data: data,
         })
+    }
+}
+
+impl Availsync {
+    /// Counts the PostgreSQL server's CPU (postmaster and backends) too.
+    pub fn with_database_pid(mut self, pid: Option<u32>) -> Self {
+        self.database_pid = pid;
+        self
     }
 }
 
@@ -138,11 +148,14 @@ impl System for Availsync {
     }
 
     fn cpu_pids(&self) -> Vec<u32> {
-        self.servers.iter().map(|(s, _)| s.pid()).collect()
+        self.rss_pids()
+            .into_iter()
+            .chain(self.database_pid.filter(|_| self.postgres))
+            .collect()
     }
 
     fn rss_pids(&self) -> Vec<u32> {
-        self.cpu_pids()
+        self.servers.iter().map(|(s, _)| s.pid()).collect()
     }
 
     fn keeps_released_resources(&self) -> bool {

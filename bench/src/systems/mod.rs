@@ -158,6 +158,9 @@ pub struct Binaries {
     pub redis: PathBuf,
     /// A PostgreSQL database for the availsync-pg systems.
     pub database_url: Option<String>,
+    /// Its server's postmaster process, whose CPU (with its backends')
+    /// then counts as the availsync-pg systems' server cost.
+    pub database_pid: Option<u32>,
     /// A command prefix for availsync-server (e.g. valgrind), whitespace-split.
     pub server_wrapper: Vec<String>,
 }
@@ -176,7 +179,8 @@ pub async fn start(
             };
             Box::new(
                 availsync::Availsync::start(binaries, clients, Some((url.clone(), *replicas)))
-                    .await?,
+                    .await?
+                    .with_database_pid(binaries.database_pid),
             )
         }
         Kind::Etcd => Box::new(etcd::Etcd::start(&binaries.etcd).await?),
