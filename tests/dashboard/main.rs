@@ -1,0 +1,440 @@
+//! The dashboard in headless Chromium, against the real server in-process
+//! and the real SDK: sign up → create an agent → copy its key → start a run
+//! with that key from the SDK → the run is on Active runs and in Activity →
+//! release it from the dashboard → the agent's guard learns → the audit
+//! shows the human release → the setup test passes. Every page is saved as
+//! a full-page PNG in `target/dashboard-screenshots/`.
+//!
+//! Needs Debian's `chromium` and `chromium-driver` (or `CHROMEDRIVER` and
+//! `CHROME_BIN`), so it is ignored by default; `.ci/run` runs it with
+//! `cargo test -p availsync-e2e --test dashboard -- --ignored`. Run that way,
+//! any failed step fails the test: nothing is skipped.
+
+#![allow(clippy::unwrap_used, missing_docs)]
+
+mod browser;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use availsync_sdk::{Client, LossReason, RunStart, StartRun};
+use availsync_server::{RunningServer, ServerConfig};
+use serde_json::json;
+
+use browser::{Browser, Context, Driver, Step};
+
+const PASSWORD: &str = "correct horse battery";
+
+/// `target/dashboard-screenshots/` (or under `$CARGO_TARGET_DIR`), emptied.
+fn screenshot_dir() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"));
+    let dir = target.join("dashboard-screenshots");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+macro_rules! ensure {
+    ($cond:expr, $($msg:tt)+) => {
+        if !$cond {
+            return Err(format!($($msg)+));
+        }
+    };
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs chromium and chromedriver; run by .ci/run"]
+async fn a_human_runs_the_workspace_from_the_dashboard() {
+    let data = tempfile::tempdir().unwrap();
+    let server = RunningServer::start(ServerConfig::ephemeral(data.path()))
+        .await
+        .unwrap();
+    let driver = Driver::start().await.unwrap_or_else(|e| panic!("{e}"));
+    let browser = driver.browser().await.unwrap_or_else(|e| panic!("{e}"));
+    let dir = screenshot_dir();
+
+    // The scenario runs in its own task so that a panic in it still lets
+    // the browser be closed below.
+    let client = browser.client.clone();
+    let url = server.url();
+    let shots = dir.clone();
+    let outcome = tokio::spawn(async move {
+        let browser = Browser { client };
+        let result = scenario(&browser, &url, &shots).await;
+        if result.is_err() {
+            let _ = browser.screenshot(&shots, "failure").await;
+        }
+        result
+    })
+    .await;
+    let _ = browser.client.close().await;
+    drop(driver);
+    server.shutdown().await;
+    match outcome {
+        Ok(Ok(())) => {}
+        Ok(Err(step)) => panic!("{step}\n(screenshots in {})", dir.display()),
+        Err(panic) => std::panic::resume_unwind(panic.into_panic()),
+    }
+    let shots = std::fs::read_dir(&dir).unwrap().count();
+    println!("{shots} screenshots in {}", dir.display());
+}
+
+async fn scenario(browser: &Browser, url: &str, shots: &std::path::Path) -> Step {
+    let shot = |name: &'static str| browser.screenshot(shots, name);
+    // Clipboard access for the copy button, as a person would grant it.
+    browser
+        .cdp(
+            "Browser.grantPermissions",
+            json!({"origin": url, "permissions": ["clipboardReadWrite", "clipboardSanitizedWrite"]}),
+        )
+        .await?;
+
+    // Sign up.
+    browser.goto(&format!("{url}/")).await?;
+    browser.wait_for_path("/login").await?;
+    browser.click("a[href='/signup']").await?;
+    browser.wait_for_path("/signup").await?;
+    let email = "ana@example.com";
+    browser.fill("#f-workspace_name", "Acme").await?;
+    browser.fill("#f-email", email).await?;
+    browser.fill("#f-password", PASSWORD).await?;
+    shot("01-signup").await?;
+    browser.click("button[type=submit]").await?;
+    browser.wait_for_path("/agents").await?;
+    ensure!(
+        browser.text(".account .user").await? == email,
+        "the header does not show who is signed in"
+    );
+    shot("02-agents-empty").await?;
+
+    // Create an agent; its key is shown once, with a copy button.
+    browser.fill("#agent-name", "claude-code").await?;
+    browser.click("button[type=submit].btn-primary").await?;
+    let key_input = browser.find("#api-key").await?;
+    let key = key_input
+        .prop("value")
+        .await
+        .context("reading the key")?
+        .context("the key field")?;
+    ensure!(key.starts_with("avs_live_"), "not an API key: {key}");
+    let page = browser.client.source().await.context("page source")?;
+    ensure!(
+        page.matches(&key).count() == 1,
+        "the key is rendered more than once"
+    );
+    ensure!(
+        browser
+            .text(".notice-warning")
+            .await?
+            .contains("You will not see it again"),
+        "no 'you will not see this again' warning"
+    );
+    browser
+        .click("button.copy[data-copy-target='api-key']")
+        .await?;
+    let copied = browser
+        .client
+        .execute_async(
+            "const done = arguments[arguments.length - 1];
+             navigator.clipboard.readText().then(done, e => done('error: ' + e));",
+            vec![],
+        )
+        .await
+        .context("reading the clipboard")?;
+    ensure!(
+        copied.as_str() == Some(key.as_str()),
+        "the copy button put {copied} on the clipboard, not the key"
+    );
+    ensure!(
+        browser.text("button.copy").await? == "Copied ✓",
+        "the copy button does not say it copied"
+    );
+    shot("03-agent-key-shown-once").await?;
+    browser.click("a[href='/agents'].btn").await?;
+    browser.wait_for_path("/agents").await?;
+    ensure!(
+        !browser
+            .client
+            .source()
+            .await
+            .context("source")?
+            .contains(&key),
+        "the agents list shows the key again"
+    );
+
+    // A second agent, to be told to skip.
+    browser.fill("#agent-name", "ci-bot").await?;
+    browser.click("button[type=submit].btn-primary").await?;
+    let ci_key = browser
+        .find("#api-key")
+        .await?
+        .prop("value")
+        .await
+        .context("reading the key")?
+        .context("the key field")?;
+    browser.goto(&format!("{url}/agents")).await?;
+    shot("04-agents").await?;
+
+    // The copied key, used from the SDK: start a run (kept alive by its guard).
+    let agent = Client::builder()
+        .base_url(url)
+        .api_key(&key)
+        .build()
+        .context("building the SDK client")?;
+    let start = StartRun::new("repo:acme/web")
+        .context("resource")?
+        .ttl(Duration::from_secs(30))
+        .purpose("refactor the checkout flow");
+    let RunStart::Claimed(guard) = agent.claim(start).await.context("run/start")? else {
+        return Err("the run was not granted a claim".into());
+    };
+    let ci = Client::builder()
+        .base_url(url)
+        .api_key(&ci_key)
+        .build()
+        .context("building the SDK client")?;
+    match ci
+        .claim(StartRun::new("repo:acme/web").context("resource")?)
+        .await
+        .context("run/start")?
+    {
+        RunStart::Skipped(_) => {}
+        other => return Err(format!("ci-bot should have been told to skip: {other:?}")),
+    }
+
+    // The run is on Active runs…
+    browser.goto(&format!("{url}/runs")).await?;
+    let row = format!("tr[data-run-id='{}']", guard.run_id());
+    let text = browser.text(&row).await?;
+    ensure!(
+        text.contains("repo:acme/web") && text.contains("claude-code"),
+        "the active run row says {text:?}"
+    );
+    ensure!(
+        text.contains(&guard.fencing_token().to_string()),
+        "no fencing token in {text:?}"
+    );
+    shot("05-active-runs").await?;
+
+    // …and in Activity, with the skip; the kind filter works.
+    browser.goto(&format!("{url}/activity")).await?;
+    let started = browser.text("tr[data-kind='run_started']").await?;
+    ensure!(
+        started.contains("claude-code") && started.contains("repo:acme/web"),
+        "run_started row says {started:?}"
+    );
+    browser.find("tr[data-kind='run_skipped']").await?;
+    ensure!(
+        browser
+            .find(".live-toggle")
+            .await?
+            .is_displayed()
+            .await
+            .context("live toggle")?,
+        "the live-refresh toggle is not shown (did the script load under the CSP?)"
+    );
+    shot("06-activity").await?;
+    browser
+        .find("#f-kind")
+        .await?
+        .select_by_value("run_skipped")
+        .await
+        .context("choosing a kind")?;
+    browser.click(".filters button[type=submit]").await?;
+    browser.wait_for_path("/activity?").await?;
+    let rows = browser.find_all("tbody tr").await?;
+    ensure!(rows.len() == 1, "the kind filter left {} rows", rows.len());
+    shot("07-activity-filtered").await?;
+
+    // Live refresh: a new event appears without a reload.
+    browser.click("a.btn-quiet[href='/activity']").await?;
+    browser.wait_for_path("/activity").await?;
+    browser.js("window.__marker = 1; return null;").await?;
+    agent.check("repo:acme/api").await.context("work/check")?;
+    let _ = ci
+        .check_conflicts(
+            "calendar:team-eng",
+            "2030-01-01T10:00:00Z".parse().context("time")?,
+            "2030-01-01T11:00:00Z".parse().context("time")?,
+        )
+        .await
+        .context("conflicts/check")?;
+    let mut refreshed = false;
+    for _ in 0..40 {
+        if !browser
+            .find_all("tr[data-kind='conflicts_checked']")
+            .await?
+            .is_empty()
+        {
+            refreshed = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    ensure!(refreshed, "the activity list did not refresh by itself");
+    ensure!(
+        browser.js("return window.__marker === 1;").await? == json!(true),
+        "the page was reloaded instead of refreshed in place"
+    );
+
+    // Release it from the dashboard (after a confirmation).
+    browser.goto(&format!("{url}/runs")).await?;
+    browser.click(&format!("{row} button.btn-danger")).await?;
+    let question = browser.accept_confirm().await?;
+    ensure!(
+        question.contains("repo:acme/web") && question.contains("claude-code"),
+        "the confirmation asks {question:?}"
+    );
+    browser.wait_for_path("/runs?released=").await?;
+    ensure!(
+        browser
+            .text(".notice-success")
+            .await?
+            .contains("Released claim"),
+        "no release notice"
+    );
+    ensure!(
+        browser.find_all(&row).await?.is_empty(),
+        "the released run is still listed as active"
+    );
+    shot("08-runs-after-release").await?;
+
+    // The agent's guard learns at its next extend (about every 10 s).
+    let lost = tokio::time::timeout(Duration::from_secs(20), guard.lost())
+        .await
+        .map_err(|_| "the guard did not learn of the release".to_owned())?;
+    ensure!(lost == LossReason::Revoked, "the guard says {lost:?}");
+
+    // The audit shows the human release.
+    browser.goto(&format!("{url}/audit")).await?;
+    let release = browser.text("tr[data-action='claim_released']").await?;
+    ensure!(
+        release.contains(email)
+            && release.contains("repo:acme/web")
+            && release.contains("released_by_user"),
+        "the audit's release row says {release:?}"
+    );
+    ensure!(
+        browser
+            .text("tr[data-action='claim_released'] .actor-type")
+            .await?
+            .eq_ignore_ascii_case("user"),
+        "the release is not by a user"
+    );
+    shot("09-audit").await?;
+
+    browser.goto(&format!("{url}/usage")).await?;
+    ensure!(
+        browser.text(".meter-card").await?.contains("2 of 3"),
+        "usage does not show 2 of 3 agents"
+    );
+    shot("10-usage").await?;
+
+    // The setup test, against this live server.
+    browser.goto(&format!("{url}/setup")).await?;
+    browser
+        .click("details[data-client='cursor'] summary")
+        .await?;
+    browser
+        .click("details[data-client='claude-code'] summary")
+        .await?;
+    let snippet = browser.text("#snippet-cursor").await?;
+    ensure!(
+        snippet.contains(&format!("\"AVAILSYNC_URL\": \"{url}\"")),
+        "the Cursor snippet does not name this server: {snippet}"
+    );
+    shot("11-setup").await?;
+    browser.click("#setup-test button[type=submit]").await?;
+    let report = browser.find("#test-report").await?;
+    let result = report.attr("data-result").await.context("result")?;
+    let steps = browser.text("ol.steps").await?;
+    ensure!(
+        result.as_deref() == Some("passed"),
+        "the setup test did not pass:\n{steps}"
+    );
+    println!("setup test:\n{steps}");
+    shot("12-setup-test").await?;
+
+    // Delete asks first.
+    browser.goto(&format!("{url}/agents")).await?;
+    browser.click("a.btn-danger-quiet").await?;
+    browser.wait_for_path("/agents/").await?;
+    ensure!(
+        browser.text("h1").await?.starts_with("Delete agent"),
+        "no delete confirmation page"
+    );
+    shot("13-delete-confirm").await?;
+    browser.click("a.btn-quiet[href='/agents']").await?;
+
+    // Dark mode and a phone-sized window.
+    browser
+        .cdp(
+            "Emulation.setEmulatedMedia",
+            json!({"features": [{"name": "prefers-color-scheme", "value": "dark"}]}),
+        )
+        .await?;
+    browser.goto(&format!("{url}/activity")).await?;
+    shot("14-activity-dark").await?;
+    browser
+        .cdp(
+            "Emulation.setEmulatedMedia",
+            json!({"features": [{"name": "prefers-color-scheme", "value": "light"}]}),
+        )
+        .await?;
+    browser
+        .client
+        .set_window_size(400, 860)
+        .await
+        .context("resizing")?;
+    browser.goto(&format!("{url}/agents")).await?;
+    shot("15-agents-narrow").await?;
+    browser
+        .client
+        .set_window_size(1366, 900)
+        .await
+        .context("resizing")?;
+
+    // Log out; the log-in page says so.
+    browser.click(".account button[type=submit]").await?;
+    browser.wait_for_path("/login").await?;
+    ensure!(
+        browser
+            .text(".notice-success")
+            .await?
+            .contains("logged out"),
+        "no logged-out notice"
+    );
+    shot("16-login").await?;
+
+    // The console saw no CSP violation and no script error (a probe proves
+    // the console is really being read).
+    browser
+        .js("console.warn('availsync-console-probe'); return null;")
+        .await?;
+    let console = browser.console().await?;
+    ensure!(
+        console.iter().any(|e| e["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("availsync-console-probe"))),
+        "the browser console could not be read: {console:?}"
+    );
+    let problems: Vec<String> = console
+        .iter()
+        .filter(|entry| {
+            entry["level"] == "SEVERE"
+                || entry["message"]
+                    .as_str()
+                    .is_some_and(|m| m.contains("Content Security Policy"))
+        })
+        .map(|entry| entry["message"].as_str().unwrap_or("").to_owned())
+        .filter(|m| !m.contains("favicon.ico"))
+        .collect();
+    ensure!(
+        problems.is_empty(),
+        "the browser console reported:\n{}",
+        problems.join("\n")
+    );
+    Ok(())
+}
