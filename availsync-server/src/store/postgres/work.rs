@@ -279,9 +279,11 @@ pub(super) async fn start_run<C: GenericClient>(
         resource: Some(resource),
         detail,
     };
+    let mut granted = None;
     match (mode, decision) {
         (Mode::Enforce, Decision::Proceed) => {
             let claim = grant(client, now, workspace_id, &agent.agent_id, run_seq, &start).await?;
+            granted = Some(claim.clone());
             record_activity(
                 client,
                 now,
@@ -357,10 +359,23 @@ pub(super) async fn start_run<C: GenericClient>(
             }
         }
     }
-    let stored = find_run(client, &agent.agent_id, &start.run_id)
-        .await?
-        .ok_or_else(|| StoreError::Backend("new run not readable".into()))?;
-    Ok(stored.start_response(now, false))
+    // The same answer a replay gives (StoredRun::start_response), without
+    // reading the new run back.
+    Ok(StartRunResponse {
+        run_id: start.run_id,
+        decision,
+        mode,
+        replayed: false,
+        status: match decision {
+            Decision::SkipRun => RunStatus::Skipped,
+            Decision::Proceed => RunStatus::Active,
+        },
+        claim: granted,
+        would_block,
+        reason,
+        retry_after,
+        server_time: now,
+    })
 }
 
 /// Takes the next fencing token of the resource and inserts the claim.

@@ -122,19 +122,24 @@ fn claim_state(
     workspace_id: &str,
     resource: &str,
 ) -> Result<ClaimState, StoreError> {
-    let (live_claims, earliest) = conn
-        .prepare_cached(
+    let plan = plan_of(conn, workspace_id)?;
+    // Live claims are counted only when the plan limits them.
+    let (live_claims, earliest) = if plan.limits().active_claims.is_some() {
+        conn.prepare_cached(
             "SELECT COUNT(*), MIN(expires_at) FROM claims
              WHERE workspace_id = ?1 AND released_at IS NULL AND expires_at > ?2",
         )?
         .query_row(params![workspace_id, now.unix_millis()], |row| {
             Ok((row.get::<_, u32>(0)?, row.get::<_, Option<i64>>(1)?))
-        })?;
+        })?
+    } else {
+        (0, None)
+    };
     Ok(ClaimState {
         holder: holder(conn, now, workspace_id, resource)?,
         live_claims,
         earliest_expiry: earliest.map(rows::ts),
-        plan: plan_of(conn, workspace_id)?,
+        plan,
     })
 }
 
@@ -231,9 +236,11 @@ pub(super) fn start_run(
         detail,
     };
 
+    let mut granted = None;
     match (mode, decision) {
         (Mode::Enforce, Decision::Proceed) => {
             let claim = grant(conn, now, workspace_id, &agent.agent_id, run_seq, &start)?;
+            granted = Some(claim.clone());
             record_activity(
                 conn,
                 now,
@@ -302,9 +309,23 @@ pub(super) fn start_run(
             }
         }
     }
-    let stored = find_run(conn, &agent.agent_id, &start.run_id)?
-        .ok_or_else(|| StoreError::Backend("new run not readable".into()))?;
-    Ok(stored.start_response(now, false))
+    // The same answer a replay gives (StoredRun::start_response), without
+    // reading the new run back.
+    Ok(StartRunResponse {
+        run_id: start.run_id,
+        decision,
+        mode,
+        replayed: false,
+        status: match decision {
+            Decision::SkipRun => RunStatus::Skipped,
+            Decision::Proceed => RunStatus::Active,
+        },
+        claim: granted,
+        would_block,
+        reason,
+        retry_after,
+        server_time: now,
+    })
 }
 
 /// Takes the next fencing token of the resource and inserts the claim.

@@ -69,15 +69,14 @@ fn in_savepoint<T>(
     conn: &Connection,
     job: impl FnOnce(&Connection) -> Result<T, StoreError>,
 ) -> Result<T, StoreError> {
-    conn.execute_batch("SAVEPOINT job")?;
+    // Cached statements: these run twice per job.
+    conn.prepare_cached("SAVEPOINT job")?.execute([])?;
     let outcome = catch_unwind(AssertUnwindSafe(|| job(conn)))
         .unwrap_or_else(|_| Err(StoreError::Backend("a write job panicked".into())));
-    let end = if outcome.is_ok() {
-        conn.execute_batch("RELEASE job")
-    } else {
-        conn.execute_batch("ROLLBACK TO job; RELEASE job")
-    };
-    end?;
+    if outcome.is_err() {
+        conn.prepare_cached("ROLLBACK TO job")?.execute([])?;
+    }
+    conn.prepare_cached("RELEASE job")?.execute([])?;
     outcome
 }
 
