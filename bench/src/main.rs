@@ -441,7 +441,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 None => String::new(),
             }
         );
-        let system = match systems::start(&job.kind, &binaries, sessions_needed).await {
+        let mut system = match systems::start(&job.kind, &binaries, sessions_needed).await {
             Ok(system) => system,
             Err(e) => {
                 let e = format!("{:#}", e.context(format!("start {}", job.kind.name())));
@@ -474,6 +474,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         .await;
         let label = system.label();
         let durability = system.durability();
+        if measured.is_err() {
+            eprintln!("    {}", system.diagnose().replace('\n', "\n    "));
+        }
         if let Err(e) = system.stop().await {
             eprintln!("    stopping {} failed: {e:#}", job.kind.name());
         }

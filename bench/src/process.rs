@@ -20,6 +20,7 @@ pub struct ChildServer {
     name: String,
     child: Child,
     pid: u32,
+    log_path: std::path::PathBuf,
 }
 
 impl ChildServer {
@@ -78,7 +79,24 @@ impl ChildServer {
             name: name.to_owned(),
             child,
             pid,
+            log_path,
         })
+    }
+
+    /// Whether the process still runs, and the end of its log: what a
+    /// failed measurement reports.
+    pub fn diagnose(&mut self) -> String {
+        let state = match self.child.try_wait() {
+            Ok(None) => "still running".to_owned(),
+            Ok(Some(status)) => format!("exited with {status}"),
+            Err(e) => format!("state unknown ({e})"),
+        };
+        format!(
+            "{} (pid {}) {state}; last lines of its log:\n{}",
+            self.name,
+            self.pid,
+            tail(&self.log_path)
+        )
     }
 
     /// The process id.

@@ -162,6 +162,14 @@ impl System for Availsync {
         true
     }
 
+    fn diagnose(&mut self) -> String {
+        self.servers
+            .iter_mut()
+            .map(|(server, _)| server.diagnose())
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
     async fn session(&self, client: usize) -> anyhow::Result<Box<dyn Session>> {
         let key = &self.agent_keys[client % self.agent_keys.len()];
         let url = &self.servers[client % self.servers.len()].1;

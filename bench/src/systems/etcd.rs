@@ -146,6 +146,10 @@ impl System for Etcd {
         false
     }
 
+    fn diagnose(&mut self) -> String {
+        self.server.diagnose()
+    }
+
     async fn session(&self, client: usize) -> anyhow::Result<Box<dyn Session>> {
         let mut grpc = self.connect().await?;
         let lease: pb::LeaseGrantResponse = pb::unary(

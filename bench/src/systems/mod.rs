@@ -99,6 +99,8 @@ pub trait System: Send + Sync {
     /// every protected resource and its fencing counter; etcd's and Redis's
     /// released keys are gone), so the resource-count scaling must preload it.
     fn keeps_released_resources(&self) -> bool;
+    /// Each server process's state and the end of its log, after a failure.
+    fn diagnose(&mut self) -> String;
     /// A new client connection; `client` numbers the simulated agent.
     async fn session(&self, client: usize) -> anyhow::Result<Box<dyn Session>>;
     /// Stops the server and deletes its data.

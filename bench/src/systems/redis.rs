@@ -121,6 +121,10 @@ impl System for Redis {
         false
     }
 
+    fn diagnose(&mut self) -> String {
+        self.server.diagnose()
+    }
+
     async fn session(&self, client: usize) -> anyhow::Result<Box<dyn Session>> {
         let connection = redis::Client::open(self.url.as_str())?
             .get_multiplexed_async_connection()
