@@ -32,10 +32,17 @@ pub struct StartRun {
     pub(crate) metadata: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
-/// A new random client-side run id (`run-` plus 32 hex digits).
+/// A new client-side run id (`run-` plus 32 hex digits): 6 bytes of the
+/// time in milliseconds, then 10 random bytes (a UUIDv7's layout), so ids
+/// sort by creation and new ones land at the edge of the server's index.
 pub fn new_run_id() -> String {
     let mut bytes = [0u8; 16];
-    rand::rng().fill_bytes(&mut bytes);
+    rand::rng().fill_bytes(&mut bytes[6..]);
+    let millis = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis());
+    let millis = u64::try_from(millis).unwrap_or(u64::MAX).to_be_bytes();
+    bytes[..6].copy_from_slice(&millis[2..]);
     let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
     format!("run-{hex}")
 }

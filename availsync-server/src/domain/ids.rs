@@ -1,4 +1,9 @@
-//! Opaque ids with a type prefix, built from 16 random bytes.
+//! Opaque ids with a type prefix: 6 bytes of the creation time in
+//! milliseconds, then 10 random bytes (the layout of a UUIDv7).
+//!
+//! Time first keeps new rows at the right edge of the indexes that hold
+//! ids (events, claims, holds): an insert dirties one index page instead of
+//! a random one, which is most of what a group commit writes.
 
 use rand::RngCore;
 
@@ -38,10 +43,16 @@ impl IdKind {
     }
 }
 
-/// A new random id such as `run_5f0c…` (prefix plus 32 hex digits).
+/// A new id such as `evt_019ad0…` (prefix plus 32 hex digits), ordered by
+/// creation time to the millisecond and unique by its 80 random bits.
 pub fn new_id(kind: IdKind) -> String {
     let mut bytes = [0u8; 16];
-    rand::rng().fill_bytes(&mut bytes);
+    rand::rng().fill_bytes(&mut bytes[6..]);
+    let millis = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis());
+    let millis = u64::try_from(millis).unwrap_or(u64::MAX).to_be_bytes();
+    bytes[..6].copy_from_slice(&millis[2..]);
     let mut id = String::with_capacity(kind.prefix().len() + 32);
     id.push_str(kind.prefix());
     for byte in bytes {
@@ -61,5 +72,13 @@ mod tests {
         assert!(a.starts_with("run_") && a.len() == 36, "{a}");
         assert_ne!(a, b);
         assert!(new_id(IdKind::Hold).starts_with("hold_"));
+    }
+
+    #[test]
+    fn later_ids_sort_after_earlier_ones() {
+        let first = new_id(IdKind::Event);
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        let second = new_id(IdKind::Event);
+        assert!(second > first, "{first} then {second}");
     }
 }
