@@ -157,8 +157,6 @@ fn configure(conn: &Connection) -> rusqlite::Result<()> {
     // Savepoints' sub-journals and temporary tables stay in memory instead
     // of being written to a temporary file page by page.
     conn.pragma_update(None, "temp_store", "MEMORY")?;
-    // 32 MiB of page cache for the writer (the default is 2 MiB).
-    conn.pragma_update(None, "cache_size", -32_768)?;
     // The writer checkpoints after a commit once the WAL holds 2,048 pages
     // (8 MiB) rather than SQLite's 1,000: pages written again and again
     // (index roots, the newest leaves) are copied once per checkpoint.
