@@ -1,6 +1,9 @@
 //! How a `run/start` is decided: what blocks a claim, and how that is told.
 
-use availsync_types::{Decision, Holder, Mode, Plan, Reason, ReasonCode, ResourceKey, Timestamp};
+use availsync_types::{
+    Claim, Decision, Holder, Mode, Plan, Reason, ReasonCode, ResourceKey, RunStatus,
+    StartRunResponse, Timestamp,
+};
 
 /// What the store knows about a resource and a workspace at decision time,
 /// read in the same transaction that grants.
@@ -103,6 +106,34 @@ pub struct StartDecision {
     pub retry_after: Option<u64>,
     /// What blocks a claim, if anything.
     pub blocker: Option<Blocker>,
+}
+
+impl StartDecision {
+    /// The answer to the start that created run `run_id` (with `claim` when
+    /// one was granted): the same answer a later replay gives.
+    pub fn answer(
+        self,
+        run_id: String,
+        mode: Mode,
+        claim: Option<Claim>,
+        now: Timestamp,
+    ) -> StartRunResponse {
+        StartRunResponse {
+            run_id,
+            decision: self.decision,
+            mode,
+            replayed: false,
+            status: match self.decision {
+                Decision::SkipRun => RunStatus::Skipped,
+                Decision::Proceed => RunStatus::Active,
+            },
+            claim,
+            would_block: self.would_block,
+            reason: self.reason,
+            retry_after: self.retry_after,
+            server_time: now,
+        }
+    }
 }
 
 impl ClaimState {

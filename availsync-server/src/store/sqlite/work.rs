@@ -178,14 +178,15 @@ pub(super) fn start_run(
         id: agent.agent_id.clone(),
         name: agent_name.clone(),
     };
+    let decided = state.decide(mode, &start.resource, start.ttl_seconds, now);
     let StartDecision {
         decision,
         would_block,
         run_expires_at,
-        reason,
+        ref reason,
         retry_after,
-        blocker,
-    } = state.decide(mode, &start.resource, start.ttl_seconds, now);
+        ref blocker,
+    } = decided;
     let reason_json = reason.as_ref().map(serde_json::to_string).transpose()?;
     let metadata_json = start
         .metadata
@@ -311,21 +312,7 @@ pub(super) fn start_run(
     }
     // The same answer a replay gives (StoredRun::start_response), without
     // reading the new run back.
-    Ok(StartRunResponse {
-        run_id: start.run_id,
-        decision,
-        mode,
-        replayed: false,
-        status: match decision {
-            Decision::SkipRun => RunStatus::Skipped,
-            Decision::Proceed => RunStatus::Active,
-        },
-        claim: granted,
-        would_block,
-        reason,
-        retry_after,
-        server_time: now,
-    })
+    Ok(decided.answer(start.run_id, mode, granted, now))
 }
 
 /// Takes the next fencing token of the resource and inserts the claim.
