@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -151,6 +152,13 @@ async fn bind_with_store(
     let sweeper = sweep_loop(store, config.sweep_interval, config.activity_retention);
     let serve = async move {
         let sweeper = tokio::spawn(sweeper);
+        // Answers are small and written at once: send them without waiting
+        // for the client's ACK of the previous one (Nagle's algorithm).
+        let listener = listener.tap_io(|tcp| {
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::debug!(error = %e, "could not set TCP_NODELAY");
+            }
+        });
         let served = axum::serve(listener, app)
             .with_graceful_shutdown(shutdown)
             .await;

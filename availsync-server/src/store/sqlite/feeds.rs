@@ -149,7 +149,8 @@ fn usage_in_transaction(
         )?,
         active_claims: count(
             "SELECT COUNT(*) FROM claims
-             WHERE workspace_id = ?1 AND released_at IS NULL AND expires_at > ?2",
+             WHERE workspace_id = ?1 AND released_at IS NULL AND expiry_recorded = 0
+               AND expires_at > ?2",
             &[&workspace_id, &now.unix_millis()],
         )?,
         protected_resources: count(

@@ -7,6 +7,7 @@ use rusqlite_migration::{M, Migrations};
 const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("migrations/001_initial.sql")),
     M::up(include_str!("migrations/002_holds.sql")),
+    M::up(include_str!("migrations/003_lean_hot_path.sql")),
 ];
 
 /// Brings the database's schema up to date.
@@ -18,6 +19,82 @@ pub(super) fn apply(conn: &mut Connection) -> Result<(), String> {
 
 #[cfg(test)]
 mod tests {
+    use rusqlite::Connection;
+    use rusqlite_migration::Migrations;
+
+    /// A database with data at schema 2, then brought up to date: every row
+    /// survives, claims are still found by id and by run, and event
+    /// sequences go on from where they were (even past pruned events).
+    #[test]
+    fn rebuilding_tables_keeps_rows_and_sequences() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.pragma_update(None, "foreign_keys", "ON").unwrap();
+        Migrations::from_slice(&super::MIGRATIONS[..2])
+            .to_latest(&mut conn)
+            .unwrap();
+        conn.execute_batch(
+            "INSERT INTO workspaces (id, name, created_at) VALUES ('ws_1', 'w', 1);
+             INSERT INTO agents (id, workspace_id, name, mode, key_hash, key_prefix, created_at)
+                 VALUES ('agt_1', 'ws_1', 'a', 'enforce', x'01', 'p', 1);
+             INSERT INTO resources VALUES ('ws_1', 'repo:a/b', 7, 1);
+             INSERT INTO runs (workspace_id, agent_id, run_id, resource, mode, decision,
+                               ttl_seconds, would_block, created_at)
+                 VALUES ('ws_1', 'agt_1', 'run-1', 'repo:a/b', 'enforce', 'proceed', 60, 0, 1);
+             INSERT INTO claims (id, workspace_id, resource, run_seq, agent_id, fencing_token,
+                                 ttl_seconds, created_at, expires_at)
+                 VALUES ('clm_1', 'ws_1', 'repo:a/b', 1, 'agt_1', 7, 60, 1, 60001);
+             INSERT INTO activity (id, workspace_id, at, kind, detail)
+                 VALUES ('evt_1', 'ws_1', 1, 'run_started', '{}'),
+                        ('evt_2', 'ws_1', 2, 'run_finished', '{}');
+             DELETE FROM activity WHERE id = 'evt_2';
+             INSERT INTO audit (id, workspace_id, at, actor_type, action, detail)
+                 VALUES ('evt_3', 'ws_1', 1, 'system', 'claim_expired', '{}');",
+        )
+        .unwrap();
+        super::apply(&mut conn).unwrap();
+
+        let claim: (String, i64) = conn
+            .query_row(
+                "SELECT id, fencing_token FROM claims WHERE run_seq = 1",
+                [],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!(claim, ("clm_1".to_owned(), 7));
+        let token: i64 = conn
+            .query_row(
+                "SELECT last_fencing_token FROM resources WHERE resource = 'repo:a/b'",
+                [],
+                |row| row.get(0),
+            )
+            .unwrap();
+        assert_eq!(token, 7);
+        conn.execute(
+            "INSERT INTO activity (id, workspace_id, at, kind, detail)
+             VALUES ('evt_4', 'ws_1', 3, 'run_started', '{}')",
+            [],
+        )
+        .unwrap();
+        let seqs: Vec<i64> = conn
+            .prepare("SELECT seq FROM activity ORDER BY seq")
+            .unwrap()
+            .query_map([], |row| row.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(seqs, [1, 3], "the pruned event's seq was handed out again");
+        let audit: i64 = conn
+            .query_row("SELECT COUNT(*) FROM audit", [], |row| row.get(0))
+            .unwrap();
+        assert_eq!(audit, 1);
+        let fk_violations: i64 = conn
+            .query_row("SELECT COUNT(*) FROM pragma_foreign_key_check", [], |row| {
+                row.get(0)
+            })
+            .unwrap();
+        assert_eq!(fk_violations, 0);
+    }
+
     #[test]
     fn migrations_are_valid() {
         assert!(

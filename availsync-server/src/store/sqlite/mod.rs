@@ -5,6 +5,7 @@ mod accounts;
 mod events;
 mod feeds;
 mod holds;
+mod key_cache;
 mod migrations;
 mod readers;
 mod rows;
@@ -22,6 +23,7 @@ use availsync_types::{
 };
 use rusqlite::{Connection, OpenFlags};
 
+use self::key_cache::KeyCache;
 use self::readers::Readers;
 use self::writer::Writer;
 use super::{
@@ -42,6 +44,7 @@ const READERS: usize = 2;
 pub struct SqliteStore {
     writer: Writer,
     readers: Readers,
+    keys: KeyCache,
     clock: Clock,
     path: PathBuf,
 }
@@ -113,6 +116,7 @@ impl SqliteStore {
         Ok(Self {
             writer: Writer::start(conn).map_err(OpenError::Thread)?,
             readers: Readers::start(reader_conns).map_err(OpenError::Thread)?,
+            keys: KeyCache::default(),
             clock,
             path,
         })
@@ -253,8 +257,11 @@ impl Store for SqliteStore {
         update: AgentUpdate,
     ) -> Result<Agent, StoreError> {
         let (actor, agent_id) = (actor.clone(), agent_id.to_owned());
-        self.write(move |conn, now| accounts::update_agent(conn, now, &actor, &agent_id, update))
-            .await
+        let updated = self
+            .write(move |conn, now| accounts::update_agent(conn, now, &actor, &agent_id, update))
+            .await;
+        self.keys.invalidate();
+        updated
     }
 
     async fn rotate_agent_key(
@@ -264,26 +271,44 @@ impl Store for SqliteStore {
         key: NewKey,
     ) -> Result<Agent, StoreError> {
         let (actor, agent_id) = (actor.clone(), agent_id.to_owned());
-        self.write(move |conn, now| accounts::rotate_key(conn, now, &actor, &agent_id, key))
-            .await
+        let rotated = self
+            .write(move |conn, now| accounts::rotate_key(conn, now, &actor, &agent_id, key))
+            .await;
+        self.keys.invalidate();
+        rotated
     }
 
     async fn delete_agent(&self, actor: &SessionContext, agent_id: &str) -> Result<(), StoreError> {
         let (actor, agent_id) = (actor.clone(), agent_id.to_owned());
-        self.write(move |conn, now| accounts::delete_agent(conn, now, &actor, &agent_id))
-            .await
+        let deleted = self
+            .write(move |conn, now| accounts::delete_agent(conn, now, &actor, &agent_id))
+            .await;
+        self.keys.invalidate();
+        deleted
     }
 
     async fn agent_by_key(&self, key_hash: &[u8]) -> Result<Option<AgentContext>, StoreError> {
-        let key_hash = key_hash.to_vec();
-        self.read(move |conn, _| accounts::agent_by_key(conn, &key_hash))
-            .await
+        let started = match self.keys.get(key_hash) {
+            Ok(agent) => return Ok(Some(agent)),
+            Err(started) => started,
+        };
+        let key = key_hash.to_vec();
+        let found = self
+            .read(move |conn, _| accounts::agent_by_key(conn, &key))
+            .await?;
+        if let Some(agent) = &found {
+            self.keys.insert(started, key_hash.to_vec(), agent);
+        }
+        Ok(found)
     }
 
     async fn touch_agent(&self, agent_id: &str) -> Result<(), StoreError> {
-        let agent_id = agent_id.to_owned();
-        self.write(move |conn, now| accounts::touch_agent(conn, now, &agent_id))
-            .await
+        let id = agent_id.to_owned();
+        let at = self
+            .write(move |conn, now| accounts::touch_agent(conn, now, &id).map(|()| now))
+            .await?;
+        self.keys.touched(agent_id, at);
+        Ok(())
     }
 
     async fn start_run(

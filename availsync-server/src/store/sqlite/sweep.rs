@@ -37,10 +37,8 @@ pub(super) fn sweep(
         })?
         .collect::<Result<_, _>>()?;
     for (claim_id, workspace_id, resource, agent_id, run_id, expires_at) in &claims {
-        conn.execute(
-            "UPDATE claims SET expiry_recorded = 1 WHERE id = ?1",
-            [claim_id],
-        )?;
+        conn.prepare_cached("UPDATE claims SET expiry_recorded = 1 WHERE id = ?1")?
+            .execute([claim_id])?;
         record_audit(
             conn,
             now,
@@ -85,10 +83,15 @@ pub(super) fn sweep(
             },
         )?;
     }
-    let activity_pruned = conn.execute(
-        "DELETE FROM activity WHERE at < ?1",
-        [now.unix_millis().saturating_sub(activity_retention_ms)],
-    )?;
+    // Events are written in time order, so the old ones are a prefix of the
+    // sequence: the scan stops at the first event young enough to keep.
+    let activity_pruned = conn
+        .prepare_cached(
+            "DELETE FROM activity WHERE seq < COALESCE(
+                 (SELECT seq FROM activity WHERE at >= ?1 ORDER BY seq LIMIT 1),
+                 (SELECT MAX(seq) + 1 FROM activity))",
+        )?
+        .execute([now.unix_millis().saturating_sub(activity_retention_ms)])?;
     conn.execute(
         "DELETE FROM login_failures WHERE at <= ?1",
         [now.unix_millis() - LOGIN_FAILURE_WINDOW_MS],

@@ -102,7 +102,7 @@ fn holder(
             "SELECT c.agent_id, a.name, r.run_id, c.expires_at
              FROM claims c JOIN agents a ON a.id = c.agent_id JOIN runs r ON r.seq = c.run_seq
              WHERE c.workspace_id = ?1 AND c.resource = ?2 AND c.released_at IS NULL
-               AND c.expires_at > ?3
+               AND c.expiry_recorded = 0 AND c.expires_at > ?3
              ORDER BY c.expires_at DESC LIMIT 1",
         )?
         .query_row(params![workspace_id, resource, now.unix_millis()], |row| {
@@ -127,7 +127,8 @@ fn claim_state(
     let (live_claims, earliest) = if plan.limits().active_claims.is_some() {
         conn.prepare_cached(
             "SELECT COUNT(*), MIN(expires_at) FROM claims
-             WHERE workspace_id = ?1 AND released_at IS NULL AND expires_at > ?2",
+             WHERE workspace_id = ?1 AND released_at IS NULL AND expiry_recorded = 0
+               AND expires_at > ?2",
         )?
         .query_row(params![workspace_id, now.unix_millis()], |row| {
             Ok((row.get::<_, u32>(0)?, row.get::<_, Option<i64>>(1)?))
@@ -415,10 +416,10 @@ pub(super) fn extend(
     }
     let claim = match (run.mode, &run.claim) {
         (Mode::Observe, _) => {
-            conn.execute(
+            conn.prepare_cached(
                 "UPDATE runs SET expires_at = ?1, ttl_seconds = ?2 WHERE seq = ?3",
-                params![new_expiry.unix_millis(), ttl, run.seq],
-            )?;
+            )?
+            .execute(params![new_expiry.unix_millis(), ttl, run.seq])?;
             record_activity(
                 conn,
                 now,
@@ -434,10 +435,10 @@ pub(super) fn extend(
             if !stored.is_live(now) {
                 return lost("expired", stored.claim.expires_at);
             }
-            conn.execute(
-                "UPDATE claims SET expires_at = ?1, ttl_seconds = ?2 WHERE id = ?3",
-                params![new_expiry.unix_millis(), ttl, stored.claim.claim_id],
-            )?;
+            conn.prepare_cached(
+                "UPDATE claims SET expires_at = ?1, ttl_seconds = ?2 WHERE run_seq = ?3",
+            )?
+            .execute(params![new_expiry.unix_millis(), ttl, run.seq])?;
             record_activity(
                 conn,
                 now,
@@ -479,10 +480,10 @@ pub(super) fn finish(
     }
     let live_claim = run.claim.as_ref().filter(|c| c.is_live(now));
     if let Some(stored) = live_claim {
-        conn.execute(
-            "UPDATE claims SET released_at = ?1, release_reason = 'finished' WHERE id = ?2",
-            params![now.unix_millis(), stored.claim.claim_id],
-        )?;
+        conn.prepare_cached(
+            "UPDATE claims SET released_at = ?1, release_reason = 'finished' WHERE run_seq = ?2",
+        )?
+        .execute(params![now.unix_millis(), run.seq])?;
         record_audit(
             conn,
             now,
@@ -497,10 +498,16 @@ pub(super) fn finish(
         )?;
     }
     let released = live_claim.is_some();
-    conn.execute(
+    conn.prepare_cached(
         "UPDATE runs SET finished_at = ?1, outcome = ?2, summary = ?3, released = ?4 WHERE seq = ?5",
-        params![now.unix_millis(), Sql(finish.outcome), finish.summary, released, run.seq],
-    )?;
+    )?
+    .execute(params![
+        now.unix_millis(),
+        Sql(finish.outcome),
+        finish.summary,
+        released,
+        run.seq
+    ])?;
     record_activity(
         conn,
         now,
@@ -603,9 +610,10 @@ pub(super) fn release_agent_claims(
     let live: Vec<(String, String)> = conn
         .prepare_cached(
             "SELECT id, resource FROM claims
-             WHERE agent_id = ?1 AND released_at IS NULL AND expires_at > ?2",
+             WHERE workspace_id = ?1 AND agent_id = ?2 AND released_at IS NULL
+               AND expiry_recorded = 0 AND expires_at > ?3",
         )?
-        .query_map(params![agent.id, now.unix_millis()], |row| {
+        .query_map(params![workspace_id, agent.id, now.unix_millis()], |row| {
             Ok((row.get(0)?, row.get(1)?))
         })?
         .collect::<Result<_, _>>()?;
