@@ -8,13 +8,23 @@ const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("migrations/001_initial.sql")),
     M::up(include_str!("migrations/002_holds.sql")),
     M::up(include_str!("migrations/003_lean_hot_path.sql")),
+    M::up(include_str!("migrations/004_runs_by_run_id.sql")).foreign_key_check(),
 ];
 
 /// Brings the database's schema up to date.
+///
+/// Foreign keys are off while migrations run, as SQLite's procedure for
+/// rebuilding a table that others reference requires; a migration that
+/// rebuilds one checks them (`foreign_key_check`) before it commits.
 pub(super) fn apply(conn: &mut Connection) -> Result<(), String> {
-    Migrations::from_slice(MIGRATIONS)
+    conn.pragma_update(None, "foreign_keys", "OFF")
+        .map_err(|e| e.to_string())?;
+    let migrated = Migrations::from_slice(MIGRATIONS)
         .to_latest(conn)
-        .map_err(|e| e.to_string())
+        .map_err(|e| e.to_string());
+    conn.pragma_update(None, "foreign_keys", "ON")
+        .map_err(|e| e.to_string())?;
+    migrated
 }
 
 #[cfg(test)]
@@ -69,6 +79,14 @@ mod tests {
             )
             .unwrap();
         assert_eq!(token, 7);
+        let run: (i64, String) = conn
+            .query_row(
+                "SELECT seq, resource FROM runs WHERE agent_id = 'agt_1' AND run_id = 'run-1'",
+                [],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!(run, (1, "repo:a/b".to_owned()));
         conn.execute(
             "INSERT INTO activity (id, workspace_id, at, kind, detail)
              VALUES ('evt_4', 'ws_1', 3, 'run_started', '{}')",
