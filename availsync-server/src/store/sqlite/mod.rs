@@ -140,6 +140,20 @@ impl SqliteStore {
         self.writer.write(move |conn| job(conn, clock.now())).await
     }
 
+    /// A write that changes agents: the key cache is emptied once it is
+    /// committed, before its answer goes back (see [`key_cache`]).
+    async fn change_agents<T, F>(&self, job: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection, availsync_types::Timestamp) -> Result<T, StoreError>
+            + Send
+            + 'static,
+    {
+        let changed = self.write(job).await;
+        self.keys.invalidate();
+        changed
+    }
+
     async fn read<T, F>(&self, job: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
@@ -257,11 +271,10 @@ impl Store for SqliteStore {
         update: AgentUpdate,
     ) -> Result<Agent, StoreError> {
         let (actor, agent_id) = (actor.clone(), agent_id.to_owned());
-        let updated = self
-            .write(move |conn, now| accounts::update_agent(conn, now, &actor, &agent_id, update))
-            .await;
-        self.keys.invalidate();
-        updated
+        self.change_agents(move |conn, now| {
+            accounts::update_agent(conn, now, &actor, &agent_id, update)
+        })
+        .await
     }
 
     async fn rotate_agent_key(
@@ -271,20 +284,14 @@ impl Store for SqliteStore {
         key: NewKey,
     ) -> Result<Agent, StoreError> {
         let (actor, agent_id) = (actor.clone(), agent_id.to_owned());
-        let rotated = self
-            .write(move |conn, now| accounts::rotate_key(conn, now, &actor, &agent_id, key))
-            .await;
-        self.keys.invalidate();
-        rotated
+        self.change_agents(move |conn, now| accounts::rotate_key(conn, now, &actor, &agent_id, key))
+            .await
     }
 
     async fn delete_agent(&self, actor: &SessionContext, agent_id: &str) -> Result<(), StoreError> {
         let (actor, agent_id) = (actor.clone(), agent_id.to_owned());
-        let deleted = self
-            .write(move |conn, now| accounts::delete_agent(conn, now, &actor, &agent_id))
-            .await;
-        self.keys.invalidate();
-        deleted
+        self.change_agents(move |conn, now| accounts::delete_agent(conn, now, &actor, &agent_id))
+            .await
     }
 
     async fn agent_by_key(&self, key_hash: &[u8]) -> Result<Option<AgentContext>, StoreError> {
