@@ -186,7 +186,29 @@ async fn exit_codes_and_signals_of_the_command_propagate() {
     let stdout = String::from_utf8_lossy(&env.stdout);
     let parts: Vec<&str> = stdout.split_whitespace().collect();
     assert_eq!(parts.len(), 3, "{stdout}");
-    assert_eq!((parts[1], parts[2]), ("1", "project:c"));
+    assert_eq!(parts[2], "project:c");
+    // The token in the environment is the one the server granted that run.
+    let granted = world
+        .admin
+        .runs_page(
+            &availsync_sdk::RunsQuery {
+                resource: Some("project:c".parse().unwrap()),
+                ..Default::default()
+            },
+            None,
+        )
+        .await
+        .unwrap();
+    let run = granted
+        .items
+        .iter()
+        .find(|run| run.run_id == parts[0])
+        .unwrap_or_else(|| panic!("run {} not listed: {:?}", parts[0], granted.items));
+    let token = run
+        .claim
+        .as_ref()
+        .map(|claim| claim.fencing_token.to_string());
+    assert_eq!(token.as_deref(), Some(parts[1]));
     let missing = world
         .guard(&key, &["--resource", "project:d", "--", "/no/such/program"])
         .output()

@@ -9,6 +9,7 @@ const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("migrations/002_holds.sql")),
     M::up(include_str!("migrations/003_lean_hot_path.sql")),
     M::up(include_str!("migrations/004_runs_by_run_id.sql")).foreign_key_check(),
+    M::up(include_str!("migrations/005_fencing_by_run.sql")),
 ];
 
 /// Brings the database's schema up to date.
@@ -33,7 +34,7 @@ mod tests {
     use rusqlite_migration::Migrations;
 
     /// A database with data at schema 2, then brought up to date: every row
-    /// survives, claims are still found by id and by run, and event
+    /// survives, new fencing tokens (run sequence numbers) stay above old ones, claims are still found by id and by run, and event
     /// sequences go on from where they were (even past pruned events).
     #[test]
     fn rebuilding_tables_keeps_rows_and_sequences() {
@@ -71,14 +72,14 @@ mod tests {
             )
             .unwrap();
         assert_eq!(claim, ("clm_1".to_owned(), 7));
-        let token: i64 = conn
+        let resources: i64 = conn
             .query_row(
-                "SELECT last_fencing_token FROM resources WHERE resource = 'repo:a/b'",
+                "SELECT COUNT(*) FROM resources WHERE resource = 'repo:a/b'",
                 [],
                 |row| row.get(0),
             )
             .unwrap();
-        assert_eq!(token, 7);
+        assert_eq!(resources, 1);
         let run: (i64, String) = conn
             .query_row(
                 "SELECT seq, resource FROM runs WHERE agent_id = 'agt_1' AND run_id = 'run-1'",
@@ -87,6 +88,16 @@ mod tests {
             )
             .unwrap();
         assert_eq!(run, (1, "repo:a/b".to_owned()));
+        // Tokens are run sequence numbers from schema 5 on: the next run's
+        // is above the resource's last token (7), not 2.
+        conn.execute(
+            "INSERT INTO runs (workspace_id, agent_id, run_id, resource, mode, decision,
+                               ttl_seconds, would_block, created_at)
+             VALUES ('ws_1', 'agt_1', 'run-2', 'repo:a/b', 'enforce', 'proceed', 60, 0, 2)",
+            [],
+        )
+        .unwrap();
+        assert_eq!(conn.last_insert_rowid(), 8);
         conn.execute(
             "INSERT INTO activity (id, workspace_id, at, kind, detail)
              VALUES ('evt_4', 'ws_1', 3, 'run_started', '{}')",

@@ -316,7 +316,11 @@ pub(super) fn start_run(
     Ok(decided.answer(start.run_id, mode, granted, now))
 }
 
-/// Takes the next fencing token of the resource and inserts the claim.
+/// Inserts the claim of a granted run, whose fencing token is the run's
+/// sequence number: run sequence numbers only grow, so tokens strictly
+/// increase per resource without a per-resource counter to rewrite (see
+/// migration 005). The resource's row is written only the first time it is
+/// claimed; after that the insert only reads it.
 fn grant(
     conn: &Connection,
     now: Timestamp,
@@ -325,18 +329,16 @@ fn grant(
     run_seq: i64,
     start: &StartRun,
 ) -> Result<Claim, StoreError> {
-    let token: i64 = conn
-        .prepare_cached(
-            "INSERT INTO resources (workspace_id, resource, last_fencing_token, created_at)
-             VALUES (?1, ?2, 1, ?3)
-             ON CONFLICT (workspace_id, resource)
-             DO UPDATE SET last_fencing_token = last_fencing_token + 1
-             RETURNING last_fencing_token",
-        )?
-        .query_row(
-            params![workspace_id, start.resource.as_str(), now.unix_millis()],
-            |row| row.get(0),
-        )?;
+    conn.prepare_cached(
+        "INSERT INTO resources (workspace_id, resource, created_at) VALUES (?1, ?2, ?3)
+         ON CONFLICT (workspace_id, resource) DO NOTHING",
+    )?
+    .execute(params![
+        workspace_id,
+        start.resource.as_str(),
+        now.unix_millis()
+    ])?;
+    let token = run_seq;
     let claim = Claim {
         claim_id: new_id(IdKind::Claim),
         resource: start.resource.to_string(),
