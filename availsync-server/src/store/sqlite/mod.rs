@@ -25,7 +25,7 @@ use rusqlite::{Connection, OpenFlags};
 
 use self::key_cache::KeyCache;
 use self::readers::Readers;
-use self::writer::Writer;
+use self::writer::{Undo, Writer};
 use super::{
     ActivityFilter, AgentContext, AgentUpdate, AuditFilter, Credentials, FinishRun, HoldFilter,
     LoginFailures, NewAgent, NewHold, NewKey, NewSession, NewSignup, PageRequest, Principal,
@@ -134,10 +134,34 @@ impl SqliteStore {
             + Send
             + 'static,
     {
+        self.write_undoing(Undo::Savepoint, job).await
+    }
+
+    /// A write without a savepoint of its own, for a job that checks
+    /// everything before its first change (see [`writer`]).
+    async fn write_checked_first<T, F>(&self, job: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection, availsync_types::Timestamp) -> Result<T, StoreError>
+            + Send
+            + 'static,
+    {
+        self.write_undoing(Undo::WholeBatch, job).await
+    }
+
+    async fn write_undoing<T, F>(&self, undo: Undo, job: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection, availsync_types::Timestamp) -> Result<T, StoreError>
+            + Send
+            + 'static,
+    {
         let clock = self.clock.clone();
         // The clock is read inside the transaction, after the writer lock is
         // held, so decisions are ordered the same way as their timestamps.
-        self.writer.write(move |conn| job(conn, clock.now())).await
+        self.writer
+            .write(undo, move |conn| job(conn, clock.now()))
+            .await
     }
 
     /// A write that changes agents: the key cache is emptied once it is
@@ -324,7 +348,7 @@ impl Store for SqliteStore {
         start: StartRun,
     ) -> Result<StartRunResponse, StoreError> {
         let agent = agent.clone();
-        self.write(move |conn, now| work::start_run(conn, now, &agent, start))
+        self.write_checked_first(move |conn, now| work::start_run(conn, now, &agent, start))
             .await
     }
 
@@ -345,8 +369,10 @@ impl Store for SqliteStore {
         ttl_seconds: Option<u32>,
     ) -> Result<ExtendRunResponse, StoreError> {
         let (agent, run_id) = (agent.clone(), run_id.to_owned());
-        self.write(move |conn, now| work::extend(conn, now, &agent, &run_id, ttl_seconds))
-            .await?
+        self.write_checked_first(move |conn, now| {
+            work::extend(conn, now, &agent, &run_id, ttl_seconds)
+        })
+        .await?
     }
 
     async fn finish_run(
@@ -355,7 +381,7 @@ impl Store for SqliteStore {
         finish: FinishRun,
     ) -> Result<FinishRunResponse, StoreError> {
         let agent = agent.clone();
-        self.write(move |conn, now| work::finish(conn, now, &agent, finish))
+        self.write_checked_first(move |conn, now| work::finish(conn, now, &agent, finish))
             .await
     }
 

@@ -6,6 +6,14 @@
 //! (each in its own savepoint, so one job's failure undoes only its own
 //! changes) and make them durable with a single fsync. Answers are released
 //! only after that commit, so nothing is acknowledged before it is durable.
+//!
+//! A savepoint is not free: SQLite copies every page a job changes into the
+//! savepoint's journal first, and in a batch the same few right-hand pages
+//! are copied again by every job. The hot jobs (start, extend, finish)
+//! check everything before their first change, so they run without one
+//! ([`Undo::WholeBatch`]): if such a job fails before changing anything
+//! there is nothing to undo, and if it fails after (only a database error
+//! can do that) the whole batch is rolled back and every job in it fails.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::mpsc;
@@ -20,7 +28,27 @@ use crate::store::StoreError;
 const MAX_BATCH: usize = 512;
 
 type Completion = Box<dyn FnOnce(Result<(), String>) + Send>;
-type Job = Box<dyn FnOnce(&Connection) -> Completion + Send>;
+type Job = Box<dyn FnOnce(&Connection) -> Ran + Send>;
+
+/// How a failed job's changes are taken back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Undo {
+    /// The job runs in a savepoint of its own: a failure undoes only its
+    /// changes, and the rest of the batch commits.
+    Savepoint,
+    /// No savepoint, for jobs that check everything before their first
+    /// change: a failure before it leaves nothing to undo; a failure after
+    /// it rolls back the whole batch, and every job in the batch fails.
+    WholeBatch,
+}
+
+/// A job that has run, waiting for its batch's commit.
+struct Ran {
+    completion: Completion,
+    /// The job failed and its changes cannot be undone on their own: the
+    /// batch must not commit.
+    spoiled: bool,
+}
 
 /// Handle to the writer thread. Dropping every handle stops the thread once
 /// the queued jobs are done.
@@ -39,45 +67,84 @@ impl Writer {
         Ok(Self { jobs })
     }
 
-    /// Runs `job` in a write transaction and answers once it is committed.
-    pub(super) async fn write<T, F>(&self, job: F) -> Result<T, StoreError>
+    /// Runs `job` in a write transaction and answers once it is committed;
+    /// `undo` says how its changes are taken back if it fails.
+    pub(super) async fn write<T, F>(&self, undo: Undo, job: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
-        let (reply, answer) = oneshot::channel();
-        let job: Job = Box::new(move |conn| {
-            let outcome = in_savepoint(conn, job);
-            Box::new(move |commit: Result<(), String>| {
+        let (job, answer) = boxed(undo, job);
+        self.jobs
+            .send(job)
+            .map_err(|_| StoreError::Backend("the writer thread has stopped".into()))?;
+        answer.await.map_err(|_| {
+            StoreError::Backend(
+                "the write was not committed: its batch was rolled back or the writer stopped"
+                    .into(),
+            )
+        })?
+    }
+}
+
+/// Wraps `job` for the writer thread, with the receiver of its answer.
+fn boxed<T, F>(undo: Undo, job: F) -> (Job, oneshot::Receiver<Result<T, StoreError>>)
+where
+    T: Send + 'static,
+    F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+{
+    let (reply, answer) = oneshot::channel();
+    let job: Job = Box::new(move |conn| {
+        let (outcome, spoiled) = match undo {
+            Undo::Savepoint => in_savepoint(conn, job),
+            Undo::WholeBatch => {
+                let before = conn.total_changes();
+                let outcome = catch_panic(|| job(conn));
+                let spoiled = outcome.is_err() && conn.total_changes() != before;
+                (outcome, spoiled)
+            }
+        };
+        Ran {
+            // A database error can end the transaction itself (SQLite
+            // rolls back on a full disk or an I/O error): what ran of
+            // the batch is gone, so it must not go on as if committed.
+            spoiled: spoiled || conn.is_autocommit(),
+            completion: Box::new(move |commit: Result<(), String>| {
                 let result = match commit {
                     Ok(()) => outcome,
                     Err(e) => Err(StoreError::Backend(format!("commit failed: {e}"))),
                 };
                 let _ = reply.send(result);
-            })
-        });
-        self.jobs
-            .send(job)
-            .map_err(|_| StoreError::Backend("the writer thread has stopped".into()))?;
-        answer
-            .await
-            .map_err(|_| StoreError::Backend("the writer thread dropped a job".into()))?
-    }
+            }),
+        }
+    });
+    (job, answer)
 }
 
+fn catch_panic<T>(job: impl FnOnce() -> Result<T, StoreError>) -> Result<T, StoreError> {
+    catch_unwind(AssertUnwindSafe(job))
+        .unwrap_or_else(|_| Err(StoreError::Backend("a write job panicked".into())))
+}
+
+/// Runs `job` in a savepoint of its own, and says whether its failure
+/// spoiled the batch (its changes could not be rolled back on their own).
 fn in_savepoint<T>(
     conn: &Connection,
     job: impl FnOnce(&Connection) -> Result<T, StoreError>,
-) -> Result<T, StoreError> {
+) -> (Result<T, StoreError>, bool) {
     // Cached statements: these run twice per job.
-    conn.prepare_cached("SAVEPOINT job")?.execute([])?;
-    let outcome = catch_unwind(AssertUnwindSafe(|| job(conn)))
-        .unwrap_or_else(|_| Err(StoreError::Backend("a write job panicked".into())));
-    if outcome.is_err() {
-        conn.prepare_cached("ROLLBACK TO job")?.execute([])?;
+    let run = |sql: &str| conn.prepare_cached(sql).and_then(|mut s| s.execute([]));
+    if let Err(e) = run("SAVEPOINT job") {
+        return (Err(e.into()), false);
     }
-    conn.prepare_cached("RELEASE job")?.execute([])?;
-    outcome
+    let outcome = catch_panic(|| job(conn));
+    if outcome.is_err() && run("ROLLBACK TO job").is_err() {
+        return (outcome, true);
+    }
+    match run("RELEASE job") {
+        Ok(_) => (outcome, false),
+        Err(e) => (outcome.and(Err(e.into())), true),
+    }
 }
 
 fn run(conn: Connection, queue: mpsc::Receiver<Job>) {
@@ -101,13 +168,144 @@ fn commit_batch(conn: &Connection, batch: Vec<Job>) {
         drop(batch);
         return;
     }
-    let completions: Vec<Completion> = batch.into_iter().map(|job| job(conn)).collect();
-    let commit = conn.execute_batch("COMMIT").map_err(|e| e.to_string());
-    if let Err(e) = &commit {
-        tracing::error!(error = %e, "group commit failed; rolling back the batch");
-        let _ = conn.execute_batch("ROLLBACK");
+    let mut ran = Vec::with_capacity(batch.len());
+    let mut jobs = batch.into_iter();
+    for job in jobs.by_ref() {
+        let done = job(conn);
+        let spoiled = done.spoiled;
+        ran.push(done);
+        if spoiled {
+            break;
+        }
     }
-    for completion in completions {
-        completion(commit.clone());
+    // Jobs after a spoiled one are dropped unrun: their callers get an
+    // error, and nothing of theirs was written.
+    drop(jobs);
+    let spoiled = ran.last().is_some_and(|done| done.spoiled);
+    let commit = if spoiled {
+        tracing::error!("a write failed part-way without a savepoint; rolling back its batch");
+        rollback(conn);
+        Err("a write in the same batch failed part-way, so the batch was rolled back".to_owned())
+    } else {
+        conn.execute_batch("COMMIT").map_err(|e| e.to_string())
+    };
+    if let Err(e) = &commit
+        && !spoiled
+    {
+        tracing::error!(error = %e, "group commit failed; rolling back the batch");
+        rollback(conn);
+    }
+    for done in ran {
+        (done.completion)(commit.clone());
+    }
+}
+
+/// Ends the open transaction, if SQLite has not ended it already.
+fn rollback(conn: &Connection) {
+    if !conn.is_autocommit()
+        && let Err(e) = conn.execute_batch("ROLLBACK")
+    {
+        tracing::error!(error = %e, "could not roll back a failed batch");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rusqlite::Connection;
+
+    use super::{Undo, boxed, commit_batch};
+    use crate::store::StoreError;
+
+    fn database() -> Connection {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch("CREATE TABLE t (v INTEGER NOT NULL UNIQUE)")
+            .unwrap();
+        conn
+    }
+
+    fn values(conn: &Connection) -> Vec<i64> {
+        conn.prepare("SELECT v FROM t ORDER BY v")
+            .unwrap()
+            .query_map([], |row| row.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    }
+
+    fn insert(v: i64) -> impl FnOnce(&Connection) -> Result<(), StoreError> + Send + 'static {
+        move |conn| {
+            conn.execute("INSERT INTO t (v) VALUES (?1)", [v])?;
+            Ok(())
+        }
+    }
+
+    /// Every undo mode: a job that fails before its first change takes
+    /// nothing of the batch with it.
+    #[test]
+    fn a_job_failing_before_any_change_leaves_the_batch_alone() {
+        for undo in [Undo::Savepoint, Undo::WholeBatch] {
+            let conn = database();
+            let (first, first_answer) = boxed(undo, insert(1));
+            let (refused, refused_answer) = boxed(undo, |_: &Connection| -> Result<(), _> {
+                Err(StoreError::NotFound("run"))
+            });
+            let (last, last_answer) = boxed(undo, insert(2));
+            commit_batch(&conn, vec![first, refused, last]);
+            assert_eq!(values(&conn), [1, 2], "{undo:?}");
+            assert!(first_answer.blocking_recv().unwrap().is_ok());
+            assert!(matches!(
+                refused_answer.blocking_recv().unwrap(),
+                Err(StoreError::NotFound("run"))
+            ));
+            assert!(last_answer.blocking_recv().unwrap().is_ok());
+        }
+    }
+
+    /// A job that changed something and then failed: in a savepoint only
+    /// its own change is undone; without one, the whole batch is rolled
+    /// back, every caller hears so, and the jobs after it never run.
+    #[test]
+    fn a_job_failing_after_a_change_is_undone_alone_or_with_its_batch() {
+        let part_way = || {
+            |conn: &Connection| -> Result<(), StoreError> {
+                conn.execute("INSERT INTO t (v) VALUES (10)", [])?;
+                conn.execute("INSERT INTO t (v) VALUES (1)", [])?; // not unique
+                Ok(())
+            }
+        };
+
+        let conn = database();
+        let (first, first_answer) = boxed(Undo::Savepoint, insert(1));
+        let (failing, failing_answer) = boxed(Undo::Savepoint, part_way());
+        let (last, last_answer) = boxed(Undo::Savepoint, insert(2));
+        commit_batch(&conn, vec![first, failing, last]);
+        assert_eq!(values(&conn), [1, 2]);
+        assert!(first_answer.blocking_recv().unwrap().is_ok());
+        assert!(failing_answer.blocking_recv().unwrap().is_err());
+        assert!(last_answer.blocking_recv().unwrap().is_ok());
+
+        let conn = database();
+        let (first, first_answer) = boxed(Undo::Savepoint, insert(1));
+        let (failing, failing_answer) = boxed(Undo::WholeBatch, part_way());
+        let (last, last_answer) = boxed(Undo::WholeBatch, insert(2));
+        commit_batch(&conn, vec![first, failing, last]);
+        assert_eq!(values(&conn), Vec::<i64>::new());
+        assert!(conn.is_autocommit(), "the transaction was left open");
+        let first = first_answer.blocking_recv().unwrap();
+        assert!(
+            matches!(&first, Err(StoreError::Backend(m)) if m.contains("rolled back")),
+            "{first:?}"
+        );
+        assert!(failing_answer.blocking_recv().unwrap().is_err());
+        assert!(
+            last_answer.blocking_recv().is_err(),
+            "ran after the failure"
+        );
+
+        // The next batch starts clean.
+        let (next, next_answer) = boxed(Undo::WholeBatch, insert(3));
+        commit_batch(&conn, vec![next]);
+        assert!(next_answer.blocking_recv().unwrap().is_ok());
+        assert_eq!(values(&conn), [3]);
     }
 }
