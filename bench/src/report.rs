@@ -265,7 +265,7 @@ fn resource_table(rows: &[Row]) -> String {
     scaling.sort_by_key(|r| (r.system.clone(), r.resources));
     let mut out = String::from(
         "## Scaling over resource count (workload 1)\n\n\
-         Each point is a fresh server. Systems that keep every protected resource (Availsync: the resource row and its fencing counter) first claim and finish each resource once; the largest point also holds live claims taken beforehand (one hour TTL). etcd and Redis keep nothing for a released key, so only the live claims are preloaded there.\n\n\
+         Each point is a fresh server. Systems that keep every protected resource (Availsync: a row per resource) first claim and finish each resource once; the largest point also holds live claims taken beforehand (one hour TTL). etcd and Redis keep nothing for a released key, so only the live claims are preloaded there.\n\n\
          | system | clients | resources | live claims | preload s | ops/s | p50 ms | p99 ms | p99.9 ms | p50 ÷ smallest | p99 ÷ smallest | server CPU s / 1k ops | peak server RSS MiB | server RSS at end MiB | other load (cores) | errors |\n\
          | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |\n",
     );

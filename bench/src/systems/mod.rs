@@ -96,7 +96,7 @@ pub trait System: Send + Sync {
     /// Processes whose peak RSS is summed as the server's memory.
     fn rss_pids(&self) -> Vec<u32>;
     /// Whether a released resource leaves state behind (Availsync keeps
-    /// every protected resource and its fencing counter; etcd's and Redis's
+    /// a row for every protected resource; etcd's and Redis's
     /// released keys are gone), so the resource-count scaling must preload it.
     fn keeps_released_resources(&self) -> bool;
     /// Each server process's state and the end of its log, after a failure.
