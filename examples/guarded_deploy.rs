@@ -290,7 +290,9 @@ async fn play(target: &Target) -> anyhow::Result<bool> {
 
     // Fencing: the hotfix claims the project again and writes with a newer
     // token; a late write from the cancelled deploy (say, a retry queued on
-    // a worker that never heard of the cancel) is refused.
+    // a worker that never heard of the cancel) is refused. The last token
+    // the downstream accepted is v3's, from its first stage.
+    let superseded = *downstream.highest_token.lock().await;
     let hotfix = match hotfixer
         .claim(StartRun::new(RESOURCE)?.purpose("hotfix v1.0.2"))
         .await?
@@ -303,8 +305,6 @@ async fn play(target: &Target) -> anyhow::Result<bool> {
         "  hotfix-bot deploys v1.0.2 with fencing token {}",
         hotfix.fencing_token()
     );
-    // Tokens grow by one with each claim of the project: v3's was one less.
-    let superseded = hotfix.fencing_token().saturating_sub(1);
     match downstream.write(superseded).await {
         Ok(()) => {
             say!("  ✗ the downstream accepted a superseded writer");

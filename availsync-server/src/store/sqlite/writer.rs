@@ -45,9 +45,9 @@ pub(super) enum Undo {
 /// A job that has run, waiting for its batch's commit.
 struct Ran {
     completion: Completion,
-    /// The job failed and its changes cannot be undone on their own: the
-    /// batch must not commit.
-    spoiled: bool,
+    /// Why the batch must not commit: the job failed and its changes
+    /// cannot be undone on their own.
+    spoiled: Option<String>,
 }
 
 /// Handle to the writer thread. Dropping every handle stops the thread once
@@ -104,15 +104,21 @@ where
                 (outcome, spoiled)
             }
         };
+        // A database error can end the transaction itself (SQLite rolls
+        // back on a full disk or an I/O error): what ran of the batch is
+        // gone, so it must not go on as if committed.
+        let spoiled = (spoiled || conn.is_autocommit()).then(|| match &outcome {
+            Err(e) => e.to_string(),
+            Ok(_) => "the transaction ended under it".to_owned(),
+        });
         Ran {
-            // A database error can end the transaction itself (SQLite
-            // rolls back on a full disk or an I/O error): what ran of
-            // the batch is gone, so it must not go on as if committed.
-            spoiled: spoiled || conn.is_autocommit(),
+            spoiled,
             completion: Box::new(move |commit: Result<(), String>| {
+                // A failed job answers its own error: none of it was to be
+                // committed either way.
                 let result = match commit {
-                    Ok(()) => outcome,
-                    Err(e) => Err(StoreError::Backend(format!("commit failed: {e}"))),
+                    Err(e) if outcome.is_ok() => Err(StoreError::Backend(e)),
+                    _ => outcome,
                 };
                 let _ = reply.send(result);
             }),
@@ -170,31 +176,33 @@ fn commit_batch(conn: &Connection, batch: Vec<Job>) {
     }
     let mut ran = Vec::with_capacity(batch.len());
     let mut jobs = batch.into_iter();
+    let mut spoiled = None;
     for job in jobs.by_ref() {
         let done = job(conn);
-        let spoiled = done.spoiled;
+        spoiled = done.spoiled.clone();
         ran.push(done);
-        if spoiled {
+        if spoiled.is_some() {
             break;
         }
     }
     // Jobs after a spoiled one are dropped unrun: their callers get an
     // error, and nothing of theirs was written.
     drop(jobs);
-    let spoiled = ran.last().is_some_and(|done| done.spoiled);
-    let commit = if spoiled {
-        tracing::error!("a write failed part-way without a savepoint; rolling back its batch");
-        rollback(conn);
-        Err("a write in the same batch failed part-way, so the batch was rolled back".to_owned())
-    } else {
-        conn.execute_batch("COMMIT").map_err(|e| e.to_string())
+    let commit = match spoiled {
+        Some(cause) => {
+            tracing::error!(error = %cause, "a write failed part-way; rolling back its batch");
+            rollback(conn);
+            Err(format!(
+                "not committed: another write in its batch failed part-way ({cause}), \
+                 so the batch was rolled back"
+            ))
+        }
+        None => conn.execute_batch("COMMIT").map_err(|e| {
+            tracing::error!(error = %e, "group commit failed; rolling back the batch");
+            rollback(conn);
+            format!("commit failed: {e}")
+        }),
     };
-    if let Err(e) = &commit
-        && !spoiled
-    {
-        tracing::error!(error = %e, "group commit failed; rolling back the batch");
-        rollback(conn);
-    }
     for done in ran {
         (done.completion)(commit.clone());
     }
@@ -292,11 +300,20 @@ mod tests {
         assert_eq!(values(&conn), Vec::<i64>::new());
         assert!(conn.is_autocommit(), "the transaction was left open");
         let first = first_answer.blocking_recv().unwrap();
+        // The others hear why, naming the failed write's cause; the failed
+        // job answers its own error.
         assert!(
-            matches!(&first, Err(StoreError::Backend(m)) if m.contains("rolled back")),
+            matches!(&first, Err(StoreError::Backend(m))
+                if m.contains("rolled back") && m.contains("UNIQUE")),
             "{first:?}"
         );
-        assert!(failing_answer.blocking_recv().unwrap().is_err());
+        let failing = failing_answer.blocking_recv().unwrap();
+        assert!(
+            failing
+                .as_ref()
+                .is_err_and(|e| !e.to_string().contains("rolled back")),
+            "{failing:?}"
+        );
         assert!(
             last_answer.blocking_recv().is_err(),
             "ran after the failure"
