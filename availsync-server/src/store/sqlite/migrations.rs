@@ -34,8 +34,9 @@ mod tests {
     use rusqlite_migration::Migrations;
 
     /// A database with data at schema 2, then brought up to date: every row
-    /// survives, new fencing tokens (run sequence numbers) stay above old ones, claims are still found by id and by run, and event
-    /// sequences go on from where they were (even past pruned events).
+    /// survives, new fencing tokens (run sequence numbers) stay above old
+    /// ones, claims are still found by id and by run, and event sequences go
+    /// on from where they were (even past pruned events).
     #[test]
     fn rebuilding_tables_keeps_rows_and_sequences() {
         let mut conn = Connection::open_in_memory().unwrap();

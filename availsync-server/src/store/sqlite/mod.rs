@@ -134,22 +134,13 @@ impl SqliteStore {
             + Send
             + 'static,
     {
-        self.write_undoing(Undo::Savepoint, job).await
+        self.write_with(Undo::Savepoint, job).await
     }
 
-    /// A write without a savepoint of its own, for a job that checks
-    /// everything before its first change (see [`writer`]).
-    async fn write_checked_first<T, F>(&self, job: F) -> Result<T, StoreError>
-    where
-        T: Send + 'static,
-        F: FnOnce(&Connection, availsync_types::Timestamp) -> Result<T, StoreError>
-            + Send
-            + 'static,
-    {
-        self.write_undoing(Undo::WholeBatch, job).await
-    }
-
-    async fn write_undoing<T, F>(&self, undo: Undo, job: F) -> Result<T, StoreError>
+    /// A write whose failure `undo` takes back: [`Undo::WholeBatch`] (no
+    /// savepoint) for the hot jobs that check everything before their
+    /// first change (see [`writer`]).
+    async fn write_with<T, F>(&self, undo: Undo, job: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&Connection, availsync_types::Timestamp) -> Result<T, StoreError>
@@ -348,8 +339,10 @@ impl Store for SqliteStore {
         start: StartRun,
     ) -> Result<StartRunResponse, StoreError> {
         let agent = agent.clone();
-        self.write_checked_first(move |conn, now| work::start_run(conn, now, &agent, start))
-            .await
+        self.write_with(Undo::WholeBatch, move |conn, now| {
+            work::start_run(conn, now, &agent, start)
+        })
+        .await
     }
 
     async fn check_resource(
@@ -369,7 +362,7 @@ impl Store for SqliteStore {
         ttl_seconds: Option<u32>,
     ) -> Result<ExtendRunResponse, StoreError> {
         let (agent, run_id) = (agent.clone(), run_id.to_owned());
-        self.write_checked_first(move |conn, now| {
+        self.write_with(Undo::WholeBatch, move |conn, now| {
             work::extend(conn, now, &agent, &run_id, ttl_seconds)
         })
         .await?
@@ -381,8 +374,10 @@ impl Store for SqliteStore {
         finish: FinishRun,
     ) -> Result<FinishRunResponse, StoreError> {
         let agent = agent.clone();
-        self.write_checked_first(move |conn, now| work::finish(conn, now, &agent, finish))
-            .await
+        self.write_with(Undo::WholeBatch, move |conn, now| {
+            work::finish(conn, now, &agent, finish)
+        })
+        .await
     }
 
     async fn release_claim(

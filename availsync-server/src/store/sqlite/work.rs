@@ -338,13 +338,12 @@ fn grant(
         start.resource.as_str(),
         now.unix_millis()
     ])?;
-    let token = run_seq;
     let claim = Claim {
         claim_id: new_id(IdKind::Claim),
         resource: start.resource.to_string(),
         expires_at: now.add_millis(i64::from(start.ttl_seconds) * 1000),
         ttl_seconds: start.ttl_seconds,
-        fencing_token: token as u64,
+        fencing_token: run_seq as u64,
     };
     conn.prepare_cached(
         "INSERT INTO claims (id, workspace_id, resource, run_seq, agent_id, fencing_token,
@@ -357,7 +356,7 @@ fn grant(
         claim.resource,
         run_seq,
         agent_id,
-        token,
+        run_seq, // the fencing token
         claim.ttl_seconds,
         now.unix_millis(),
         claim.expires_at.unix_millis(),

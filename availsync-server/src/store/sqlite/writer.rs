@@ -178,8 +178,8 @@ fn commit_batch(conn: &Connection, batch: Vec<Job>) {
     let mut jobs = batch.into_iter();
     let mut spoiled = None;
     for job in jobs.by_ref() {
-        let done = job(conn);
-        spoiled = done.spoiled.clone();
+        let mut done = job(conn);
+        spoiled = done.spoiled.take();
         ran.push(done);
         if spoiled.is_some() {
             break;
