@@ -43,8 +43,7 @@ pub fn new_run_id() -> String {
         .map_or(0, |d| d.as_millis());
     let millis = u64::try_from(millis).unwrap_or(u64::MAX).to_be_bytes();
     bytes[..6].copy_from_slice(&millis[2..]);
-    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    format!("run-{hex}")
+    format!("run-{:032x}", u128::from_be_bytes(bytes))
 }
 
 impl StartRun {
