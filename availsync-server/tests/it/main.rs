@@ -10,6 +10,7 @@ mod child;
 mod concurrency;
 mod crash;
 mod dashboard;
+mod exclusion;
 mod feeds;
 mod holds;
 mod limits;

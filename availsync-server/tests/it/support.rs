@@ -80,9 +80,14 @@ pub fn unique_email() -> String {
 
 impl TestServer {
     pub async fn start() -> Self {
+        Self::start_with(&crate::storage::Storage::for_test()).await
+    }
+
+    /// A server on the given storage.
+    pub async fn start_with(storage: &crate::storage::Storage) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let clock = Clock::system();
-        let config = crate::storage::Storage::for_test().apply(ServerConfig {
+        let config = storage.apply(ServerConfig {
             clock: clock.clone(),
             ..ServerConfig::ephemeral(dir.path())
         });

@@ -4,7 +4,10 @@
 use deadpool_postgres::Object;
 
 /// Every migration, in order. Never edit a released one: add another.
-const MIGRATIONS: &[(i32, &str)] = &[(1, include_str!("migrations/001_initial.sql"))];
+const MIGRATIONS: &[(i32, &str)] = &[
+    (1, include_str!("migrations/001_initial.sql")),
+    (2, include_str!("migrations/002_live_claims_constraint.sql")),
+];
 
 /// Any constant both replicas agree on; "avs-migr" in ASCII.
 const MIGRATION_LOCK: i64 = 0x6176_732d_6d69_6772;

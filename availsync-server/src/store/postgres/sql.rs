@@ -103,12 +103,7 @@ pub(super) async fn now<C: GenericClient>(
     client: &C,
     clock: &Clock,
 ) -> Result<Timestamp, StoreError> {
-    let row = row_one(
-        client,
-        "SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint",
-        &[],
-    )
-    .await?;
+    let row = row_one(client, CLOCK_SQL, &[]).await?;
     Ok(clock.at(ts(&row, 0)?))
 }
 
@@ -121,16 +116,16 @@ pub(super) enum LockScope {
     Holds,
 }
 
-/// Takes the transaction-scoped lock of a resource: every decision about a
-/// resource's claims (or holds), on any replica, runs under it, so they are
-/// ordered, and each reads the clock after taking it. A hash collision only
-/// makes two resources wait for each other.
-pub(super) async fn lock_resource<C: GenericClient>(
-    client: &C,
-    scope: LockScope,
-    workspace_id: &str,
-    resource: &str,
-) -> Result<(), StoreError> {
+/// The database clock's reading, in milliseconds.
+const CLOCK_SQL: &str = "SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint";
+
+/// Takes a resource's transaction-scoped lock.
+const LOCK_SQL: &str = "SELECT pg_advisory_xact_lock($1)";
+
+/// The advisory lock key of a resource: a SHA-256 of the scope, the
+/// workspace and the resource. A hash collision only makes two resources
+/// wait for each other.
+fn lock_key(scope: LockScope, workspace_id: &str, resource: &str) -> i64 {
     let mut hasher = Sha256::new();
     hasher.update(match scope {
         LockScope::Claims => b"claims\0".as_slice(),
@@ -142,7 +137,50 @@ pub(super) async fn lock_resource<C: GenericClient>(
     let digest = hasher.finalize();
     let mut key = [0u8; 8];
     key.copy_from_slice(&digest[..8]);
-    let key = i64::from_be_bytes(key);
-    execute(client, "SELECT pg_advisory_xact_lock($1)", &[&key]).await?;
+    i64::from_be_bytes(key)
+}
+
+/// Takes the transaction-scoped lock of a resource: every decision about a
+/// resource's claims (or holds), on any replica, runs under it, so they are
+/// ordered, and each reads the clock after taking it.
+pub(super) async fn lock_resource<C: GenericClient>(
+    client: &C,
+    scope: LockScope,
+    workspace_id: &str,
+    resource: &str,
+) -> Result<(), StoreError> {
+    let key = lock_key(scope, workspace_id, resource);
+    execute(client, LOCK_SQL, &[&key]).await?;
     Ok(())
+}
+
+/// Takes a resource's lock, then runs the read `sql`, then reads the
+/// clock: three statements in one round trip, which the database runs in
+/// that order, so the read and the clock both come after the lock is held
+/// (see [`lock_resource`]).
+///
+/// tokio-postgres sends a query when its future is first polled, and
+/// `try_join!(biased; …)` polls in the order written. All three statements
+/// are prepared first (from the connection's cache after the first time),
+/// so none of them can wait on a prepare while a later one goes out first.
+pub(super) async fn lock_read_now<C: GenericClient>(
+    client: &C,
+    clock: &Clock,
+    lock: (LockScope, &str, &str),
+    sql: &str,
+    params: Params<'_>,
+) -> Result<(Option<Row>, Timestamp), StoreError> {
+    let (scope, workspace_id, resource) = lock;
+    let key = lock_key(scope, workspace_id, resource);
+    let lock = client.prepare_cached(LOCK_SQL).await?;
+    let read = client.prepare_cached(sql).await?;
+    let clock_read = client.prepare_cached(CLOCK_SQL).await?;
+    let lock_params: Params<'_> = &[&key];
+    let (_, row, millis) = tokio::try_join!(
+        biased;
+        client.execute(&lock, lock_params),
+        client.query_opt(&read, params),
+        client.query_one(&clock_read, &[]),
+    )?;
+    Ok((row, clock.at(ts(&millis, 0)?)))
 }

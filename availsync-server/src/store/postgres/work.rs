@@ -6,6 +6,8 @@
 //! timestamps; the `one_live_claim_per_resource` exclusion constraint holds
 //! the result to it.
 
+use std::sync::LazyLock;
+
 use availsync_types::{
     Agent, CheckResponse, Claim, Decision, ExtendRunResponse, FinishRunResponse, Holder, Mode,
     Page, ReleaseClaimResponse, ResourceKey, Run, RunStatus, StartRunResponse, Timestamp,
@@ -17,8 +19,8 @@ use tokio_postgres::Row;
 use super::accounts::{Refusable, plan_of};
 use super::events::{record_activity, record_audit};
 use super::sql::{
-    LockScope, execute, get, int, json_opt, lock_resource, now, row_one, row_opt, rows, text_enum,
-    ts, ts_opt, u32_col,
+    LockScope, execute, get, int, json_opt, lock_read_now, lock_resource, now, row_one, row_opt,
+    rows, text_enum, ts, ts_opt, u32_col,
 };
 use crate::domain::clock::Clock;
 use crate::domain::ids::{IdKind, new_id};
@@ -84,13 +86,17 @@ fn stored_run(row: &Row) -> Result<StoredRun, StoreError> {
     })
 }
 
+/// An agent's run by its id: [`RUN_SELECT`] with `$1` the agent and `$2`
+/// the run id.
+static FIND_RUN: LazyLock<String> =
+    LazyLock::new(|| format!("{RUN_SELECT} WHERE r.agent_id = $1 AND r.run_id = $2"));
+
 async fn find_run<C: GenericClient>(
     client: &C,
     agent_id: &str,
     run_id: &str,
 ) -> Result<Option<StoredRun>, StoreError> {
-    let sql = format!("{RUN_SELECT} WHERE r.agent_id = $1 AND r.run_id = $2");
-    row_opt(client, &sql, &[&agent_id, &run_id])
+    row_opt(client, &FIND_RUN, &[&agent_id, &run_id])
         .await?
         .map(|row| stored_run(&row))
         .transpose()
@@ -140,23 +146,25 @@ async fn live_agent<C: GenericClient>(
     .transpose()
 }
 
-/// Locks what a grant's plan check needs: the whole workspace when its plan
-/// limits live claims (the count must not race), else only against a plan
-/// change. Answers the plan as it is under the lock.
-async fn lock_plan<C: GenericClient>(
-    client: &C,
-    workspace_id: &str,
-) -> Result<availsync_types::Plan, StoreError> {
-    let seen = plan_of(client, workspace_id, false).await?;
-    let limited = seen.limits().active_claims.is_some();
-    let sql = if limited {
+/// The read that locks what a grant's plan check needs, given the plan
+/// `seen` before: the whole workspace when the plan limits live claims (the
+/// count must not race), else only against a plan change.
+fn plan_lock_sql(seen: availsync_types::Plan) -> &'static str {
+    if seen.limits().active_claims.is_some() {
         "SELECT plan FROM workspaces WHERE id = $1 FOR UPDATE"
     } else {
         "SELECT plan FROM workspaces WHERE id = $1 FOR SHARE"
-    };
-    let plan: availsync_types::Plan = text_enum(&row_one(client, sql, &[&workspace_id]).await?, 0)?;
-    if plan.limits().active_claims.is_some() && !limited {
-        // The plan gained a limit between the two reads: start over.
+    }
+}
+
+/// The plan as read under [`plan_lock_sql`]'s lock. A plan that gained a
+/// limit since it was `seen` was locked too weakly: start over.
+fn locked_plan(
+    seen: availsync_types::Plan,
+    row: Option<Row>,
+) -> Result<availsync_types::Plan, StoreError> {
+    let plan: availsync_types::Plan = text_enum(&row.ok_or(StoreError::NotFound("workspace"))?, 0)?;
+    if plan.limits().active_claims.is_some() && seen.limits().active_claims.is_none() {
         return Err(StoreError::Contention(
             "the workspace's plan changed".into(),
         ));
@@ -171,7 +179,12 @@ async fn claim_state<C: GenericClient>(
     resource: &str,
     plan: availsync_types::Plan,
 ) -> Result<ClaimState, StoreError> {
-    let (live_claims, earliest_expiry) = if plan.limits().active_claims.is_some() {
+    // Live claims are counted only when the plan limits them; the count and
+    // the holder go in one round trip.
+    let count = async {
+        if plan.limits().active_claims.is_none() {
+            return Ok((0, None));
+        }
         let row = row_one(
             client,
             "SELECT COUNT(*), MIN(expires_at) FROM claims
@@ -179,15 +192,15 @@ async fn claim_state<C: GenericClient>(
             &[&workspace_id, &now.unix_millis()],
         )
         .await?;
-        (
+        Ok::<_, StoreError>((
             u32::try_from(get::<i64>(&row, 0)?).unwrap_or(u32::MAX),
             ts_opt(&row, 1)?,
-        )
-    } else {
-        (0, None)
+        ))
     };
+    let ((live_claims, earliest_expiry), holder) =
+        tokio::try_join!(count, holder(client, now, workspace_id, resource))?;
     Ok(ClaimState {
-        holder: holder(client, now, workspace_id, resource).await?,
+        holder,
         live_claims,
         earliest_expiry,
         plan,
@@ -200,10 +213,16 @@ pub(super) async fn start_run<C: GenericClient>(
     agent: &AgentContext,
     start: StartRun,
 ) -> Result<StartRunResponse, StoreError> {
-    let (agent_name, agent_mode) = live_agent(client, &agent.agent_id)
-        .await?
-        .ok_or(StoreError::NotFound("agent"))?;
-    if let Some(existing) = find_run(client, &agent.agent_id, &start.run_id).await? {
+    let workspace_id = agent.workspace_id.as_str();
+    // One round trip: the agent (share-locked), an earlier run with this id,
+    // and the plan as it is before any lock.
+    let (live, existing, seen_plan) = tokio::try_join!(
+        live_agent(client, &agent.agent_id),
+        find_run(client, &agent.agent_id, &start.run_id),
+        plan_of(client, workspace_id, false),
+    )?;
+    let (agent_name, agent_mode) = live.ok_or(StoreError::NotFound("agent"))?;
+    if let Some(existing) = existing {
         if existing.resource != start.resource.as_str() {
             return Err(StoreError::RunIdReused {
                 run_id: start.run_id,
@@ -214,11 +233,18 @@ pub(super) async fn start_run<C: GenericClient>(
         return Ok(existing.start_response(now, true));
     }
     let mode = effective_mode(agent_mode, start.observe_requested);
-    let workspace_id = agent.workspace_id.as_str();
     let resource = start.resource.as_str();
-    let plan = lock_plan(client, workspace_id).await?;
-    lock_resource(client, LockScope::Claims, workspace_id, resource).await?;
-    let now = now(client, clock).await?;
+    // One round trip: the resource's lock, then the workspace's row, then
+    // the clock.
+    let (plan_row, now) = lock_read_now(
+        client,
+        clock,
+        (LockScope::Claims, workspace_id, resource),
+        plan_lock_sql(seen_plan),
+        &[&workspace_id],
+    )
+    .await?;
+    let plan = locked_plan(seen_plan, plan_row)?;
     let state = claim_state(client, now, workspace_id, resource, plan).await?;
     let actor = Actor::Agent {
         id: agent.agent_id.clone(),
@@ -235,8 +261,10 @@ pub(super) async fn start_run<C: GenericClient>(
     } = decided;
     let reason_json = reason.as_ref().map(serde_json::to_value).transpose()?;
     let metadata_json = start.metadata.clone().map(serde_json::Value::Object);
-    let run_seq: i64 = get(
-        &row_one(
+    let granting = (mode, decision) == (Mode::Enforce, Decision::Proceed);
+    // One round trip: the run, and for a grant the resource's next token.
+    let insert_run = async {
+        let row = row_one(
             client,
             "INSERT INTO runs (workspace_id, agent_id, run_id, resource, mode, decision, ttl_seconds,
                                expires_at, would_block, reason, retry_after, purpose, metadata, created_at)
@@ -259,9 +287,20 @@ pub(super) async fn start_run<C: GenericClient>(
                 &now.unix_millis(),
             ],
         )
-        .await?,
-        0,
-    )?;
+        .await?;
+        get::<i64>(&row, 0)
+    };
+    let token = async {
+        if granting {
+            next_token(client, now, workspace_id, resource)
+                .await
+                .map(Some)
+        } else {
+            Ok(None)
+        }
+    };
+    let (run_seq, token) = tokio::try_join!(insert_run, token)?;
+
     let decision_text = decision.to_text();
     let activity = |kind: &'static str, detail: serde_json::Value| ActivityEvent {
         workspace_id,
@@ -280,84 +319,109 @@ pub(super) async fn start_run<C: GenericClient>(
         resource: Some(resource),
         detail,
     };
+    // One round trip: the claim, if granted, and the events.
     let mut granted = None;
-    match (mode, decision) {
-        (Mode::Enforce, Decision::Proceed) => {
-            let claim = grant(client, now, workspace_id, &agent.agent_id, run_seq, &start).await?;
-            granted = Some(claim.clone());
-            record_activity(
-                client,
-                now,
-                activity(
-                    "run_started",
-                    json!({"claim_id": claim.claim_id, "fencing_token": claim.fencing_token,
-                           "ttl_seconds": claim.ttl_seconds, "purpose": start.purpose}),
-                ),
-            )
-            .await?;
-            record_audit(
-                client,
-                now,
-                audit(
-                    "claim_created",
-                    json!({"claim_id": claim.claim_id, "run_id": start.run_id,
-                           "fencing_token": claim.fencing_token, "expires_at": claim.expires_at}),
-                ),
-            )
-            .await?;
-        }
-        (Mode::Enforce, Decision::SkipRun) => {
-            record_activity(
-                client,
-                now,
-                activity(
-                    "run_skipped",
-                    json!({"reason": reason, "retry_after": retry_after}),
-                ),
-            )
-            .await?;
-            record_audit(
-                client,
-                now,
-                audit(
-                    "run_blocked",
-                    json!({"run_id": start.run_id, "reason": reason}),
-                ),
-            )
-            .await?;
-            if let Some(Blocker::PlanLimit { limit, .. }) = &blocker {
-                record_audit(
+    match (mode, decision, token) {
+        (Mode::Enforce, Decision::Proceed, Some(token)) => {
+            let claim = Claim {
+                claim_id: new_id(IdKind::Claim),
+                resource: resource.to_owned(),
+                expires_at: now.add_millis(i64::from(start.ttl_seconds) * 1000),
+                ttl_seconds: start.ttl_seconds,
+                fencing_token: u64::try_from(token).unwrap_or(0),
+            };
+            tokio::try_join!(
+                insert_claim(client, now, workspace_id, &agent.agent_id, run_seq, &claim),
+                record_activity(
                     client,
                     now,
-                    audit(
-                        "plan_limit_reached",
-                        json!({"limit": "active_claims", "plan": state.plan.as_str(), "value": limit}),
+                    activity(
+                        "run_started",
+                        json!({"claim_id": claim.claim_id, "fencing_token": claim.fencing_token,
+                               "ttl_seconds": claim.ttl_seconds, "purpose": start.purpose}),
                     ),
-                )
-                .await?;
-            }
-        }
-        (Mode::Observe, _) => {
-            record_activity(
-                client,
-                now,
-                activity(
-                    "run_observed",
-                    json!({"would_block": would_block, "reason": reason}),
                 ),
-            )
-            .await?;
-            if would_block {
                 record_audit(
                     client,
                     now,
                     audit(
-                        "observe_would_block",
+                        "claim_created",
+                        json!({"claim_id": claim.claim_id, "run_id": start.run_id,
+                               "fencing_token": claim.fencing_token, "expires_at": claim.expires_at}),
+                    ),
+                ),
+            )?;
+            granted = Some(claim);
+        }
+        (Mode::Enforce, Decision::Proceed, None) => {
+            return Err(StoreError::Backend(
+                "a granted run got no fencing token".into(),
+            ));
+        }
+        (Mode::Enforce, Decision::SkipRun, _) => {
+            let plan_limit = async {
+                match &blocker {
+                    Some(Blocker::PlanLimit { limit, .. }) => {
+                        record_audit(
+                            client,
+                            now,
+                            audit(
+                                "plan_limit_reached",
+                                json!({"limit": "active_claims", "plan": state.plan.as_str(), "value": limit}),
+                            ),
+                        )
+                        .await
+                    }
+                    _ => Ok(()),
+                }
+            };
+            tokio::try_join!(
+                record_activity(
+                    client,
+                    now,
+                    activity(
+                        "run_skipped",
+                        json!({"reason": reason, "retry_after": retry_after}),
+                    ),
+                ),
+                record_audit(
+                    client,
+                    now,
+                    audit(
+                        "run_blocked",
                         json!({"run_id": start.run_id, "reason": reason}),
                     ),
-                )
-                .await?;
-            }
+                ),
+                plan_limit,
+            )?;
+        }
+        (Mode::Observe, _, _) => {
+            let would_block_audit = async {
+                if would_block {
+                    record_audit(
+                        client,
+                        now,
+                        audit(
+                            "observe_would_block",
+                            json!({"run_id": start.run_id, "reason": reason}),
+                        ),
+                    )
+                    .await
+                } else {
+                    Ok(())
+                }
+            };
+            tokio::try_join!(
+                record_activity(
+                    client,
+                    now,
+                    activity(
+                        "run_observed",
+                        json!({"would_block": would_block, "reason": reason}),
+                    ),
+                ),
+                would_block_audit,
+            )?;
         }
     }
     // The same answer a replay gives (StoredRun::start_response), without
@@ -365,16 +429,15 @@ pub(super) async fn start_run<C: GenericClient>(
     Ok(decided.answer(start.run_id, mode, granted, now))
 }
 
-/// Takes the next fencing token of the resource and inserts the claim.
-async fn grant<C: GenericClient>(
+/// Takes the next fencing token of a resource from its counter row (made on
+/// its first claim), under the resource's lock.
+async fn next_token<C: GenericClient>(
     client: &C,
     now: Timestamp,
     workspace_id: &str,
-    agent_id: &str,
-    run_seq: i64,
-    start: &StartRun,
-) -> Result<Claim, StoreError> {
-    let token: i64 = get(
+    resource: &str,
+) -> Result<i64, StoreError> {
+    get(
         &row_one(
             client,
             "INSERT INTO resources (workspace_id, resource, last_fencing_token, created_at)
@@ -382,18 +445,22 @@ async fn grant<C: GenericClient>(
              ON CONFLICT (workspace_id, resource)
              DO UPDATE SET last_fencing_token = resources.last_fencing_token + 1
              RETURNING last_fencing_token",
-            &[&workspace_id, &start.resource.as_str(), &now.unix_millis()],
+            &[&workspace_id, &resource, &now.unix_millis()],
         )
         .await?,
         0,
-    )?;
-    let claim = Claim {
-        claim_id: new_id(IdKind::Claim),
-        resource: start.resource.to_string(),
-        expires_at: now.add_millis(i64::from(start.ttl_seconds) * 1000),
-        ttl_seconds: start.ttl_seconds,
-        fencing_token: u64::try_from(token).unwrap_or(0),
-    };
+    )
+}
+
+/// Inserts a granted run's claim.
+async fn insert_claim<C: GenericClient>(
+    client: &C,
+    now: Timestamp,
+    workspace_id: &str,
+    agent_id: &str,
+    run_seq: i64,
+    claim: &Claim,
+) -> Result<(), StoreError> {
     execute(
         client,
         "INSERT INTO claims (id, workspace_id, resource, run_seq, agent_id, fencing_token,
@@ -405,14 +472,14 @@ async fn grant<C: GenericClient>(
             &claim.resource,
             &run_seq,
             &agent_id,
-            &token,
+            &i64::try_from(claim.fencing_token).unwrap_or(i64::MAX),
             &int(claim.ttl_seconds),
             &now.unix_millis(),
             &claim.expires_at.unix_millis(),
         ],
     )
     .await?;
-    Ok(claim)
+    Ok(())
 }
 
 pub(super) async fn check<C: GenericClient>(
@@ -443,16 +510,18 @@ async fn locked_run<C: GenericClient>(
     let run = find_run(client, &agent.agent_id, run_id)
         .await?
         .ok_or(StoreError::NotFound("run"))?;
-    lock_resource(
+    // One round trip: the resource's lock, the run again, the clock.
+    let (row, now) = lock_read_now(
         client,
-        LockScope::Claims,
-        &agent.workspace_id,
-        &run.resource,
+        clock,
+        (LockScope::Claims, &agent.workspace_id, &run.resource),
+        &FIND_RUN,
+        &[&agent.agent_id, &run_id],
     )
     .await?;
-    let now = now(client, clock).await?;
-    let run = find_run(client, &agent.agent_id, run_id)
-        .await?
+    let run = row
+        .map(|row| stored_run(&row))
+        .transpose()?
         .ok_or(StoreError::NotFound("run"))?;
     Ok((run, now))
 }
@@ -495,18 +564,21 @@ pub(super) async fn extend<C: GenericClient>(
     }
     let claim = match (run.mode, &run.claim) {
         (Mode::Observe, _) => {
-            execute(
-                client,
-                "UPDATE runs SET expires_at = $1, ttl_seconds = $2 WHERE seq = $3",
-                &[&new_expiry.unix_millis(), &int(ttl), &run.seq],
-            )
-            .await?;
-            record_activity(
-                client,
-                now,
-                event("run_extended", json!({"ttl_seconds": ttl, "observe": true})),
-            )
-            .await?;
+            tokio::try_join!(
+                async {
+                    execute(
+                        client,
+                        "UPDATE runs SET expires_at = $1, ttl_seconds = $2 WHERE seq = $3",
+                        &[&new_expiry.unix_millis(), &int(ttl), &run.seq],
+                    )
+                    .await
+                },
+                record_activity(
+                    client,
+                    now,
+                    event("run_extended", json!({"ttl_seconds": ttl, "observe": true})),
+                ),
+            )?;
             None
         }
         (Mode::Enforce, None) => return lost("never_granted", run.created_at).await,
@@ -517,21 +589,24 @@ pub(super) async fn extend<C: GenericClient>(
             if !stored.is_live(now) {
                 return lost("expired", stored.claim.expires_at).await;
             }
-            execute(
-                client,
-                "UPDATE claims SET expires_at = $1, ttl_seconds = $2 WHERE id = $3",
-                &[&new_expiry.unix_millis(), &int(ttl), &stored.claim.claim_id],
-            )
-            .await?;
-            record_activity(
-                client,
-                now,
-                event(
-                    "run_extended",
-                    json!({"ttl_seconds": ttl, "expires_at": new_expiry, "claim_id": stored.claim.claim_id}),
+            tokio::try_join!(
+                async {
+                    execute(
+                        client,
+                        "UPDATE claims SET expires_at = $1, ttl_seconds = $2 WHERE id = $3",
+                        &[&new_expiry.unix_millis(), &int(ttl), &stored.claim.claim_id],
+                    )
+                    .await
+                },
+                record_activity(
+                    client,
+                    now,
+                    event(
+                        "run_extended",
+                        json!({"ttl_seconds": ttl, "expires_at": new_expiry, "claim_id": stored.claim.claim_id}),
+                    ),
                 ),
-            )
-            .await?;
+            )?;
             Some(Claim {
                 expires_at: new_expiry,
                 ttl_seconds: ttl,
@@ -563,55 +638,68 @@ pub(super) async fn finish<C: GenericClient>(
         });
     }
     let live_claim = run.claim.as_ref().filter(|c| c.is_live(now));
-    if let Some(stored) = live_claim {
-        execute(
-            client,
-            "UPDATE claims SET released_at = $1, release_reason = 'finished' WHERE id = $2",
-            &[&now.unix_millis(), &stored.claim.claim_id],
+    let released = live_claim.is_some();
+    let actor = agent.actor();
+    // One round trip: the claim's release and its audit event (when it was
+    // live), the run, and the activity event.
+    let release = async {
+        let Some(stored) = live_claim else {
+            return Ok(());
+        };
+        tokio::try_join!(
+            async {
+                execute(
+                    client,
+                    "UPDATE claims SET released_at = $1, release_reason = 'finished' WHERE id = $2",
+                    &[&now.unix_millis(), &stored.claim.claim_id],
+                )
+                .await
+            },
+            record_audit(
+                client,
+                now,
+                AuditEvent {
+                    workspace_id: Some(&agent.workspace_id),
+                    actor: &actor,
+                    action: "claim_released",
+                    resource: Some(&run.resource),
+                    detail: json!({"claim_id": stored.claim.claim_id, "run_id": finish.run_id,
+                                   "reason": "finished", "outcome": finish.outcome}),
+                },
+            ),
         )
-        .await?;
-        record_audit(
+        .map(drop)
+    };
+    tokio::try_join!(
+        release,
+        async {
+            execute(
+            client,
+            "UPDATE runs SET finished_at = $1, outcome = $2, summary = $3, released = $4 WHERE seq = $5",
+            &[
+                &now.unix_millis(),
+                &finish.outcome.to_text(),
+                &finish.summary,
+                &released,
+                &run.seq,
+            ],
+        ).await
+        },
+        record_activity(
             client,
             now,
-            AuditEvent {
-                workspace_id: Some(&agent.workspace_id),
-                actor: &agent.actor(),
-                action: "claim_released",
+            ActivityEvent {
+                workspace_id: &agent.workspace_id,
+                agent_id: Some(&agent.agent_id),
+                agent_name: Some(&agent.agent_name),
+                kind: "run_finished",
                 resource: Some(&run.resource),
-                detail: json!({"claim_id": stored.claim.claim_id, "run_id": finish.run_id,
-                               "reason": "finished", "outcome": finish.outcome}),
+                decision: None,
+                run_id: Some(&finish.run_id),
+                detail: json!({"outcome": finish.outcome, "released": released, "summary": finish.summary}),
             },
-        )
-        .await?;
-    }
-    let released = live_claim.is_some();
-    execute(
-        client,
-        "UPDATE runs SET finished_at = $1, outcome = $2, summary = $3, released = $4 WHERE seq = $5",
-        &[
-            &now.unix_millis(),
-            &finish.outcome.to_text(),
-            &finish.summary,
-            &released,
-            &run.seq,
-        ],
-    )
-    .await?;
-    record_activity(
-        client,
-        now,
-        ActivityEvent {
-            workspace_id: &agent.workspace_id,
-            agent_id: Some(&agent.agent_id),
-            agent_name: Some(&agent.agent_name),
-            kind: "run_finished",
-            resource: Some(&run.resource),
-            decision: None,
-            run_id: Some(&finish.run_id),
-            detail: json!({"outcome": finish.outcome, "released": released, "summary": finish.summary}),
-        },
-    )
-    .await?;
+        ),
+    )?;
     Ok(FinishRunResponse {
         run_id: finish.run_id,
         status: RunStatus::Finished,
