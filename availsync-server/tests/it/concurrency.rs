@@ -151,3 +151,31 @@ async fn racing_agents_never_hold_one_resource_at_once() {
         }
     }
 }
+
+/// A client that sends the same start several times at once (a retry that
+/// overtakes the original, a proxy that repeats a request) gets one run and
+/// one claim, the same answer every time, and never an error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn simultaneous_starts_with_one_run_id_all_answer_the_same_claim() {
+    let server = TestServer::start().await;
+    let human = server.signup().await;
+    server.set_plan(&human.workspace_id, Plan::Business).await;
+    let agent = human.agent("retrier").await;
+    for round in 0..5 {
+        let body = json!({"resource": format!("project:retried-{round}"), "run_id": format!("retry-{round}")});
+        let answers = futures::future::join_all(
+            (0..8).map(|_| agent.post("/v1/work/run/start", body.clone())),
+        )
+        .await;
+        let answers: Vec<_> = answers.into_iter().map(|a| a.expect(200)).collect();
+        for answer in &answers {
+            assert_eq!(answer["decision"], "proceed", "{answer}");
+            assert_eq!(answer["claim"], answers[0]["claim"], "{answer}");
+        }
+        assert_eq!(
+            answers.iter().filter(|a| a["replayed"] == false).count(),
+            1,
+            "exactly one start is the original: {answers:?}"
+        );
+    }
+}

@@ -50,6 +50,59 @@ pub(super) async fn execute<C: GenericClient>(
     Ok(client.execute(&statement, params).await?)
 }
 
+/// What a statement answers when an earlier statement of its transaction
+/// failed (SQLSTATE 25P02). Among statements pipelined together it only
+/// echoes that earlier failure, so [`pipelined!`] reports another one.
+pub(super) const SKIPPED_AFTER_FAILURE: &str =
+    "statement skipped: an earlier statement of the transaction failed";
+
+/// Whether `error` is [`SKIPPED_AFTER_FAILURE`].
+pub(super) fn skipped_after_failure(error: &StoreError) -> bool {
+    matches!(error, StoreError::Backend(message) if message == SKIPPED_AFTER_FAILURE)
+}
+
+/// Awaits statements sent together in one round trip and answers their
+/// values as a tuple, or the failure that matters.
+///
+/// tokio-postgres pipelines queries whose futures are polled concurrently:
+/// each goes out when its future is first polled, and `join!(biased; …)`
+/// polls them in the order written, so the database runs them in that
+/// order (statements already prepared; see [`lock_read_now`] for when the
+/// order matters). All of them are awaited: once one fails, those after it
+/// answer [`SKIPPED_AFTER_FAILURE`], whichever completes first, and the
+/// answer is the first other failure — a lost race stays
+/// [`StoreError::Contention`] and is retried.
+///
+/// For example (in `work.rs`):
+/// `let (run_seq, token) = pipelined!(run_seq = insert_run, token = token)?;`
+macro_rules! pipelined {
+    ($($name:ident = $future:expr),+ $(,)?) => {{
+        let ($($name,)+) = tokio::join!(biased; $($future),+);
+        let mut failure: Option<StoreError> = None;
+        $(
+            let $name = match $name {
+                Ok(value) => Some(value),
+                Err(error) => {
+                    failure = match failure {
+                        Some(earlier) if !$crate::store::postgres::sql::skipped_after_failure(&earlier) => {
+                            Some(earlier)
+                        }
+                        _ => Some(error),
+                    };
+                    None
+                }
+            };
+        )+
+        match ($($name,)+) {
+            ($(Some($name),)+) => Ok(($($name,)+)),
+            _ => Err(failure.unwrap_or_else(|| {
+                StoreError::Backend($crate::store::postgres::sql::SKIPPED_AFTER_FAILURE.to_owned())
+            })),
+        }
+    }};
+}
+pub(super) use pipelined;
+
 /// A column.
 pub(super) fn get<T: FromSqlOwned>(row: &Row, index: usize) -> Result<T, StoreError> {
     Ok(row.try_get(index)?)
@@ -159,10 +212,9 @@ pub(super) async fn lock_resource<C: GenericClient>(
 /// that order, so the read and the clock both come after the lock is held
 /// (see [`lock_resource`]).
 ///
-/// tokio-postgres sends a query when its future is first polled, and
-/// `try_join!(biased; …)` polls in the order written. All three statements
-/// are prepared first (from the connection's cache after the first time),
-/// so none of them can wait on a prepare while a later one goes out first.
+/// All three statements are prepared first (from the connection's cache
+/// after the first time), so none of them can wait on a prepare while a
+/// later one goes out ahead of it (see [`pipelined!`]).
 pub(super) async fn lock_read_now<C: GenericClient>(
     client: &C,
     clock: &Clock,
@@ -176,11 +228,62 @@ pub(super) async fn lock_read_now<C: GenericClient>(
     let read = client.prepare_cached(sql).await?;
     let clock_read = client.prepare_cached(CLOCK_SQL).await?;
     let lock_params: Params<'_> = &[&key];
-    let (_, row, millis) = tokio::try_join!(
-        biased;
-        client.execute(&lock, lock_params),
-        client.query_opt(&read, params),
-        client.query_one(&clock_read, &[]),
+    let (_, row, millis) = pipelined!(
+        locked = async { Ok::<_, StoreError>(client.execute(&lock, lock_params).await?) },
+        row = async { Ok::<_, StoreError>(client.query_opt(&read, params).await?) },
+        millis = async { Ok::<_, StoreError>(client.query_one(&clock_read, &[]).await?) },
     )?;
     Ok((row, clock.at(ts(&millis, 0)?)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn skipped() -> StoreError {
+        StoreError::Backend(SKIPPED_AFTER_FAILURE.to_owned())
+    }
+
+    #[tokio::test]
+    async fn pipelined_answers_every_value_in_order() {
+        let answer: Result<(u8, &str), StoreError> = pipelined!(
+            first = async { Ok::<_, StoreError>(1) },
+            second = async { Ok::<_, StoreError>("two") },
+        );
+        assert_eq!(answer.ok(), Some((1, "two")));
+    }
+
+    #[tokio::test]
+    async fn pipelined_answers_the_failure_rather_than_its_echo() {
+        // The echo completes first, as it may when the poll comes late.
+        let answer: Result<((), ()), StoreError> = pipelined!(
+            echo = async { Err::<(), _>(skipped()) },
+            cause = async { Err::<(), _>(StoreError::Contention("a race".into())) },
+        );
+        assert!(
+            matches!(answer, Err(StoreError::Contention(_))),
+            "{answer:?}"
+        );
+        let answer: Result<((), (), ()), StoreError> = pipelined!(
+            cause = async { Err::<(), _>(StoreError::NotFound("run")) },
+            echo = async { Err::<(), _>(skipped()) },
+            later = async { Err::<(), _>(StoreError::Contention("later".into())) },
+        );
+        assert!(
+            matches!(answer, Err(StoreError::NotFound("run"))),
+            "{answer:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn pipelined_with_only_echoes_still_fails() {
+        let answer: Result<((), u8), StoreError> = pipelined!(
+            echo = async { Err::<(), _>(skipped()) },
+            fine = async { Ok::<_, StoreError>(3) },
+        );
+        assert!(
+            answer.as_ref().is_err_and(skipped_after_failure),
+            "{answer:?}"
+        );
+    }
 }

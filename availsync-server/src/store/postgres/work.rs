@@ -19,8 +19,8 @@ use tokio_postgres::Row;
 use super::accounts::{Refusable, plan_of};
 use super::events::{record_activity, record_audit};
 use super::sql::{
-    LockScope, execute, get, int, json_opt, lock_read_now, lock_resource, now, row_one, row_opt,
-    rows, text_enum, ts, ts_opt, u32_col,
+    LockScope, execute, get, int, json_opt, lock_read_now, lock_resource, now, pipelined, row_one,
+    row_opt, rows, text_enum, ts, ts_opt, u32_col,
 };
 use crate::domain::clock::Clock;
 use crate::domain::ids::{IdKind, new_id};
@@ -197,8 +197,10 @@ async fn claim_state<C: GenericClient>(
             ts_opt(&row, 1)?,
         ))
     };
-    let ((live_claims, earliest_expiry), holder) =
-        tokio::try_join!(count, holder(client, now, workspace_id, resource))?;
+    let ((live_claims, earliest_expiry), holder) = pipelined!(
+        live_claims = count,
+        holder = holder(client, now, workspace_id, resource)
+    )?;
     Ok(ClaimState {
         holder,
         live_claims,
@@ -216,10 +218,10 @@ pub(super) async fn start_run<C: GenericClient>(
     let workspace_id = agent.workspace_id.as_str();
     // One round trip: the agent (share-locked), an earlier run with this id,
     // and the plan as it is before any lock.
-    let (live, existing, seen_plan) = tokio::try_join!(
-        live_agent(client, &agent.agent_id),
-        find_run(client, &agent.agent_id, &start.run_id),
-        plan_of(client, workspace_id, false),
+    let (live, existing, seen_plan) = pipelined!(
+        agent_row = live_agent(client, &agent.agent_id),
+        existing = find_run(client, &agent.agent_id, &start.run_id),
+        plan = plan_of(client, workspace_id, false),
     )?;
     let (agent_name, agent_mode) = live.ok_or(StoreError::NotFound("agent"))?;
     if let Some(existing) = existing {
@@ -299,7 +301,7 @@ pub(super) async fn start_run<C: GenericClient>(
             Ok(None)
         }
     };
-    let (run_seq, token) = tokio::try_join!(insert_run, token)?;
+    let (run_seq, token) = pipelined!(run_seq = insert_run, token = token)?;
 
     let decision_text = decision.to_text();
     let activity = |kind: &'static str, detail: serde_json::Value| ActivityEvent {
@@ -330,9 +332,10 @@ pub(super) async fn start_run<C: GenericClient>(
                 ttl_seconds: start.ttl_seconds,
                 fencing_token: u64::try_from(token).unwrap_or(0),
             };
-            tokio::try_join!(
-                insert_claim(client, now, workspace_id, &agent.agent_id, run_seq, &claim),
-                record_activity(
+            pipelined!(
+                claim_row =
+                    insert_claim(client, now, workspace_id, &agent.agent_id, run_seq, &claim),
+                activity_row = record_activity(
                     client,
                     now,
                     activity(
@@ -341,7 +344,7 @@ pub(super) async fn start_run<C: GenericClient>(
                                "ttl_seconds": claim.ttl_seconds, "purpose": start.purpose}),
                     ),
                 ),
-                record_audit(
+                audit_row = record_audit(
                     client,
                     now,
                     audit(
@@ -375,8 +378,8 @@ pub(super) async fn start_run<C: GenericClient>(
                     _ => Ok(()),
                 }
             };
-            tokio::try_join!(
-                record_activity(
+            pipelined!(
+                activity_row = record_activity(
                     client,
                     now,
                     activity(
@@ -384,7 +387,7 @@ pub(super) async fn start_run<C: GenericClient>(
                         json!({"reason": reason, "retry_after": retry_after}),
                     ),
                 ),
-                record_audit(
+                audit_row = record_audit(
                     client,
                     now,
                     audit(
@@ -392,7 +395,7 @@ pub(super) async fn start_run<C: GenericClient>(
                         json!({"run_id": start.run_id, "reason": reason}),
                     ),
                 ),
-                plan_limit,
+                plan_limit = plan_limit,
             )?;
         }
         (Mode::Observe, _, _) => {
@@ -411,8 +414,8 @@ pub(super) async fn start_run<C: GenericClient>(
                     Ok(())
                 }
             };
-            tokio::try_join!(
-                record_activity(
+            pipelined!(
+                activity_row = record_activity(
                     client,
                     now,
                     activity(
@@ -420,7 +423,7 @@ pub(super) async fn start_run<C: GenericClient>(
                         json!({"would_block": would_block, "reason": reason}),
                     ),
                 ),
-                would_block_audit,
+                audit = would_block_audit,
             )?;
         }
     }
@@ -564,8 +567,8 @@ pub(super) async fn extend<C: GenericClient>(
     }
     let claim = match (run.mode, &run.claim) {
         (Mode::Observe, _) => {
-            tokio::try_join!(
-                async {
+            pipelined!(
+                run_row = async {
                     execute(
                         client,
                         "UPDATE runs SET expires_at = $1, ttl_seconds = $2 WHERE seq = $3",
@@ -573,7 +576,7 @@ pub(super) async fn extend<C: GenericClient>(
                     )
                     .await
                 },
-                record_activity(
+                activity_row = record_activity(
                     client,
                     now,
                     event("run_extended", json!({"ttl_seconds": ttl, "observe": true})),
@@ -589,8 +592,8 @@ pub(super) async fn extend<C: GenericClient>(
             if !stored.is_live(now) {
                 return lost("expired", stored.claim.expires_at).await;
             }
-            tokio::try_join!(
-                async {
+            pipelined!(
+                claim_row = async {
                     execute(
                         client,
                         "UPDATE claims SET expires_at = $1, ttl_seconds = $2 WHERE id = $3",
@@ -598,7 +601,7 @@ pub(super) async fn extend<C: GenericClient>(
                     )
                     .await
                 },
-                record_activity(
+                activity_row = record_activity(
                     client,
                     now,
                     event(
@@ -646,8 +649,8 @@ pub(super) async fn finish<C: GenericClient>(
         let Some(stored) = live_claim else {
             return Ok(());
         };
-        tokio::try_join!(
-            async {
+        pipelined!(
+            claim_row = async {
                 execute(
                     client,
                     "UPDATE claims SET released_at = $1, release_reason = 'finished' WHERE id = $2",
@@ -655,7 +658,7 @@ pub(super) async fn finish<C: GenericClient>(
                 )
                 .await
             },
-            record_audit(
+            audit_row = record_audit(
                 client,
                 now,
                 AuditEvent {
@@ -670,9 +673,9 @@ pub(super) async fn finish<C: GenericClient>(
         )
         .map(drop)
     };
-    tokio::try_join!(
-        release,
-        async {
+    pipelined!(
+        release = release,
+        run_row = async {
             execute(
             client,
             "UPDATE runs SET finished_at = $1, outcome = $2, summary = $3, released = $4 WHERE seq = $5",
@@ -685,7 +688,7 @@ pub(super) async fn finish<C: GenericClient>(
             ],
         ).await
         },
-        record_activity(
+        activity_row = record_activity(
             client,
             now,
             ActivityEvent {
