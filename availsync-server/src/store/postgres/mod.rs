@@ -177,7 +177,7 @@ impl From<tokio_postgres::Error> for StoreError {
                 Self::Contention(e.to_string())
             }
             Some(code) if *code == SqlState::IN_FAILED_SQL_TRANSACTION => {
-                Self::Backend(sql::SKIPPED_AFTER_FAILURE.to_owned())
+                Self::Backend(format!("{}: {e}", sql::SKIPPED_AFTER_FAILURE))
             }
             _ => Self::Backend(e.to_string()),
         }

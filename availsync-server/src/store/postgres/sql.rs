@@ -56,9 +56,10 @@ pub(super) async fn execute<C: GenericClient>(
 pub(super) const SKIPPED_AFTER_FAILURE: &str =
     "statement skipped: an earlier statement of the transaction failed";
 
-/// Whether `error` is [`SKIPPED_AFTER_FAILURE`].
+/// Whether `error` is [`SKIPPED_AFTER_FAILURE`] (which the database's own
+/// message follows).
 pub(super) fn skipped_after_failure(error: &StoreError) -> bool {
-    matches!(error, StoreError::Backend(message) if message == SKIPPED_AFTER_FAILURE)
+    matches!(error, StoreError::Backend(message) if message.starts_with(SKIPPED_AFTER_FAILURE))
 }
 
 /// Awaits statements sent together in one round trip and answers their
@@ -207,10 +208,21 @@ pub(super) async fn lock_resource<C: GenericClient>(
     Ok(())
 }
 
-/// Takes a resource's lock, then runs the read `sql`, then reads the
-/// clock: three statements in one round trip, which the database runs in
-/// that order, so the read and the clock both come after the lock is held
-/// (see [`lock_resource`]).
+/// Where [`lock_read_now`]'s read goes relative to the resource's lock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum ReadOrder {
+    /// The read first: a locking read (a workspace row `FOR UPDATE`) that
+    /// every path takes before any resource lock, so the order never
+    /// deadlocks, and a start queued on the row holds no resource yet.
+    BeforeLock,
+    /// The read after the lock: it sees what the lock protects as it is now.
+    AfterLock,
+}
+
+/// Takes a resource's lock, runs the read `sql` before or after it, then
+/// reads the clock: three statements in one round trip, which the database
+/// runs in the order sent, so the clock comes after both (see
+/// [`lock_resource`]).
 ///
 /// All three statements are prepared first (from the connection's cache
 /// after the first time), so none of them can wait on a prepare while a
@@ -219,6 +231,7 @@ pub(super) async fn lock_read_now<C: GenericClient>(
     client: &C,
     clock: &Clock,
     lock: (LockScope, &str, &str),
+    order: ReadOrder,
     sql: &str,
     params: Params<'_>,
 ) -> Result<(Option<Row>, Timestamp), StoreError> {
@@ -228,11 +241,21 @@ pub(super) async fn lock_read_now<C: GenericClient>(
     let read = client.prepare_cached(sql).await?;
     let clock_read = client.prepare_cached(CLOCK_SQL).await?;
     let lock_params: Params<'_> = &[&key];
-    let (_, row, millis) = pipelined!(
-        locked = async { Ok::<_, StoreError>(client.execute(&lock, lock_params).await?) },
-        row = async { Ok::<_, StoreError>(client.query_opt(&read, params).await?) },
-        millis = async { Ok::<_, StoreError>(client.query_one(&clock_read, &[]).await?) },
-    )?;
+    let take_lock = async { Ok::<_, StoreError>(client.execute(&lock, lock_params).await?) };
+    let run_read = async { Ok::<_, StoreError>(client.query_opt(&read, params).await?) };
+    let read_clock = async { Ok::<_, StoreError>(client.query_one(&clock_read, &[]).await?) };
+    let (row, millis) = match order {
+        ReadOrder::BeforeLock => {
+            let (row, _, millis) =
+                pipelined!(row = run_read, locked = take_lock, millis = read_clock)?;
+            (row, millis)
+        }
+        ReadOrder::AfterLock => {
+            let (_, row, millis) =
+                pipelined!(locked = take_lock, row = run_read, millis = read_clock)?;
+            (row, millis)
+        }
+    };
     Ok((row, clock.at(ts(&millis, 0)?)))
 }
 

@@ -19,8 +19,8 @@ use tokio_postgres::Row;
 use super::accounts::{Refusable, plan_of};
 use super::events::{record_activity, record_audit};
 use super::sql::{
-    LockScope, execute, get, int, json_opt, lock_read_now, lock_resource, now, pipelined, row_one,
-    row_opt, rows, text_enum, ts, ts_opt, u32_col,
+    LockScope, ReadOrder, execute, get, int, json_opt, lock_read_now, lock_resource, now,
+    pipelined, row_one, row_opt, rows, text_enum, ts, ts_opt, u32_col,
 };
 use crate::domain::clock::Clock;
 use crate::domain::ids::{IdKind, new_id};
@@ -236,12 +236,13 @@ pub(super) async fn start_run<C: GenericClient>(
     }
     let mode = effective_mode(agent_mode, start.observe_requested);
     let resource = start.resource.as_str();
-    // One round trip: the resource's lock, then the workspace's row, then
+    // One round trip: the workspace's row, then the resource's lock, then
     // the clock.
     let (plan_row, now) = lock_read_now(
         client,
         clock,
         (LockScope::Claims, workspace_id, resource),
+        ReadOrder::BeforeLock,
         plan_lock_sql(seen_plan),
         &[&workspace_id],
     )
@@ -518,6 +519,7 @@ async fn locked_run<C: GenericClient>(
         client,
         clock,
         (LockScope::Claims, &agent.workspace_id, &run.resource),
+        ReadOrder::AfterLock,
         &FIND_RUN,
         &[&agent.agent_id, &run_id],
     )
@@ -592,11 +594,18 @@ pub(super) async fn extend<C: GenericClient>(
             if !stored.is_live(now) {
                 return lost("expired", stored.claim.expires_at).await;
             }
-            pipelined!(
+            // The sweeper takes no resource lock: between this run's read and
+            // the update, another replica's sweeper may have recorded the
+            // claim's expiry. The update then changes nothing, and the
+            // transaction starts over, to find the lease lapsed; extending
+            // it would leave a live claim outside the exclusion constraint
+            // (migration 002) with its `claim_expired` already audited.
+            let (extended, _) = pipelined!(
                 claim_row = async {
                     execute(
                         client,
-                        "UPDATE claims SET expires_at = $1, ttl_seconds = $2 WHERE id = $3",
+                        "UPDATE claims SET expires_at = $1, ttl_seconds = $2
+                         WHERE id = $3 AND released_at IS NULL AND NOT expiry_recorded",
                         &[&new_expiry.unix_millis(), &int(ttl), &stored.claim.claim_id],
                     )
                     .await
@@ -610,6 +619,11 @@ pub(super) async fn extend<C: GenericClient>(
                     ),
                 ),
             )?;
+            if extended == 0 {
+                return Err(StoreError::Contention(
+                    "the sweeper recorded the claim's expiry meanwhile".into(),
+                ));
+            }
             Some(Claim {
                 expires_at: new_expiry,
                 ttl_seconds: ttl,
