@@ -200,7 +200,7 @@ impl ClientBuilder {
             ))
         })?;
         Ok(Client::from_transport(
-            self.transport(Credentials::ApiKey(key))?,
+            self.transport(Credentials::api_key(&key)?)?,
         ))
     }
 }

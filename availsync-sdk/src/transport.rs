@@ -16,10 +16,24 @@ use crate::error::{ApiError, Error, Result};
 /// How requests authenticate.
 #[derive(Clone)]
 pub(crate) enum Credentials {
-    /// `Authorization: Bearer <key>`.
-    ApiKey(String),
+    /// `Authorization: Bearer <key>`: the header, built once (see
+    /// [`Credentials::api_key`]) and marked sensitive.
+    ApiKey(HeaderValue),
     /// A human session cookie, learned from signup or login.
     Session(Arc<Mutex<Option<String>>>),
+}
+
+impl Credentials {
+    /// An agent's API key as its `Authorization` header, built once rather
+    /// than on every call. A key that a header cannot carry is a config
+    /// error, which does not echo the key.
+    pub(crate) fn api_key(key: &str) -> Result<Self> {
+        let mut value = HeaderValue::try_from(format!("Bearer {key}")).map_err(|_| {
+            Error::Config("the API key holds characters an HTTP header cannot carry".to_owned())
+        })?;
+        value.set_sensitive(true);
+        Ok(Self::ApiKey(value))
+    }
 }
 
 /// Whether a call may be sent again after a failure that left its effect
@@ -36,16 +50,15 @@ pub(crate) enum Retry {
 
 /// A configured HTTP transport. Cheap to clone: clones share one pool.
 ///
-/// The base URL is parsed and the API key's `Authorization` header built
-/// once, here, rather than on every call: per request that parsing and
-/// formatting was about a tenth of a busy client's CPU.
+/// The base URL is parsed once, here, rather than on every call (with the
+/// API key's header, that parsing and formatting was about a tenth of a
+/// busy client's CPU).
 #[derive(Clone)]
 pub(crate) struct Transport {
     http: reqwest::Client,
     base_url: String,
     base: Arc<Url>,
     credentials: Credentials,
-    authorization: Option<HeaderValue>,
     timeout: Duration,
     retry: RetryPolicy,
 }
@@ -60,18 +73,6 @@ impl Transport {
         }
         let base = Url::parse(&base_url)
             .map_err(|e| Error::Config(format!("base URL '{base_url}' is not a valid URL: {e}")))?;
-        let authorization = match &credentials {
-            Credentials::ApiKey(key) => {
-                let mut value = HeaderValue::try_from(format!("Bearer {key}")).map_err(|_| {
-                    Error::Config(
-                        "the API key holds characters an HTTP header cannot carry".to_owned(),
-                    )
-                })?;
-                value.set_sensitive(true);
-                Some(value)
-            }
-            Credentials::Session(_) => None,
-        };
         let http = reqwest::Client::builder()
             .timeout(config.timeout)
             .connect_timeout(config.connect_timeout)
@@ -83,7 +84,6 @@ impl Transport {
             base_url,
             base: Arc::new(base),
             credentials,
-            authorization,
             timeout: config.timeout,
             retry: RetryPolicy {
                 max_attempts: config.retry.max_attempts.max(1),
@@ -190,15 +190,14 @@ impl Transport {
         if !query.is_empty() {
             request = request.query(query);
         }
-        request = match (&self.authorization, &self.credentials) {
-            (Some(authorization), _) => request.header(AUTHORIZATION, authorization.clone()),
-            (None, Credentials::Session(cookie)) => {
-                match cookie.lock().ok().and_then(|c| c.clone()) {
-                    Some(cookie) => request.header(reqwest::header::COOKIE, cookie),
-                    None => request,
-                }
+        request = match &self.credentials {
+            Credentials::ApiKey(authorization) => {
+                request.header(AUTHORIZATION, authorization.clone())
             }
-            (None, Credentials::ApiKey(_)) => request,
+            Credentials::Session(cookie) => match cookie.lock().ok().and_then(|c| c.clone()) {
+                Some(cookie) => request.header(reqwest::header::COOKIE, cookie),
+                None => request,
+            },
         };
         if let Some(body) = body {
             request = request.json(body);
@@ -285,7 +284,7 @@ mod tests {
     fn transport(base_url: &str, key: &str) -> Result<Transport> {
         ClientBuilder::new()
             .base_url(base_url)
-            .transport(Credentials::ApiKey(key.to_owned()))
+            .transport(Credentials::api_key(key)?)
     }
 
     #[test]

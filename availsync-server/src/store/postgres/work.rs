@@ -264,7 +264,6 @@ pub(super) async fn start_run<C: GenericClient>(
     } = decided;
     let reason_json = reason.as_ref().map(serde_json::to_value).transpose()?;
     let metadata_json = start.metadata.clone().map(serde_json::Value::Object);
-    let granting = (mode, decision) == (Mode::Enforce, Decision::Proceed);
     // One round trip: the run, and for a grant the resource's next token.
     let insert_run = async {
         let row = row_one(
@@ -294,7 +293,7 @@ pub(super) async fn start_run<C: GenericClient>(
         get::<i64>(&row, 0)
     };
     let token = async {
-        if granting {
+        if (mode, decision) == (Mode::Enforce, Decision::Proceed) {
             next_token(client, now, workspace_id, resource)
                 .await
                 .map(Some)
@@ -322,49 +321,69 @@ pub(super) async fn start_run<C: GenericClient>(
         resource: Some(resource),
         detail,
     };
-    // One round trip: the claim, if granted, and the events.
-    let mut granted = None;
-    match (mode, decision, token) {
-        (Mode::Enforce, Decision::Proceed, Some(token)) => {
-            let claim = Claim {
-                claim_id: new_id(IdKind::Claim),
-                resource: resource.to_owned(),
-                expires_at: now.add_millis(i64::from(start.ttl_seconds) * 1000),
-                ttl_seconds: start.ttl_seconds,
-                fencing_token: u64::try_from(token).unwrap_or(0),
-            };
-            pipelined!(
-                claim_row =
-                    insert_claim(client, now, workspace_id, &agent.agent_id, run_seq, &claim),
-                activity_row = record_activity(
-                    client,
-                    now,
-                    activity(
-                        "run_started",
-                        json!({"claim_id": claim.claim_id, "fencing_token": claim.fencing_token,
+    // One round trip: the claim, if granted, and the events. A token was
+    // taken exactly when the run is granted.
+    let granted = if let Some(token) = token {
+        let claim = Claim {
+            claim_id: new_id(IdKind::Claim),
+            resource: resource.to_owned(),
+            expires_at: now.add_millis(i64::from(start.ttl_seconds) * 1000),
+            ttl_seconds: start.ttl_seconds,
+            fencing_token: u64::try_from(token).unwrap_or(0),
+        };
+        pipelined!(
+            claim_row = insert_claim(client, now, workspace_id, &agent.agent_id, run_seq, &claim),
+            activity_row = record_activity(
+                client,
+                now,
+                activity(
+                    "run_started",
+                    json!({"claim_id": claim.claim_id, "fencing_token": claim.fencing_token,
                                "ttl_seconds": claim.ttl_seconds, "purpose": start.purpose}),
-                    ),
                 ),
-                audit_row = record_audit(
+            ),
+            audit_row = record_audit(
+                client,
+                now,
+                audit(
+                    "claim_created",
+                    json!({"claim_id": claim.claim_id, "run_id": start.run_id,
+                               "fencing_token": claim.fencing_token, "expires_at": claim.expires_at}),
+                ),
+            ),
+        )?;
+        Some(claim)
+    } else if mode == Mode::Observe {
+        let would_block_audit = async {
+            if would_block {
+                record_audit(
                     client,
                     now,
                     audit(
-                        "claim_created",
-                        json!({"claim_id": claim.claim_id, "run_id": start.run_id,
-                               "fencing_token": claim.fencing_token, "expires_at": claim.expires_at}),
+                        "observe_would_block",
+                        json!({"run_id": start.run_id, "reason": reason}),
                     ),
+                )
+                .await
+            } else {
+                Ok(())
+            }
+        };
+        pipelined!(
+            activity_row = record_activity(
+                client,
+                now,
+                activity(
+                    "run_observed",
+                    json!({"would_block": would_block, "reason": reason}),
                 ),
-            )?;
-            granted = Some(claim);
-        }
-        (Mode::Enforce, Decision::Proceed, None) => {
-            return Err(StoreError::Backend(
-                "a granted run got no fencing token".into(),
-            ));
-        }
-        (Mode::Enforce, Decision::SkipRun, _) => {
-            let plan_limit = async {
-                match &blocker {
+            ),
+            audit = would_block_audit,
+        )?;
+        None
+    } else {
+        let plan_limit = async {
+            match &blocker {
                     Some(Blocker::PlanLimit { limit, .. }) => {
                         record_audit(
                             client,
@@ -378,56 +397,28 @@ pub(super) async fn start_run<C: GenericClient>(
                     }
                     _ => Ok(()),
                 }
-            };
-            pipelined!(
-                activity_row = record_activity(
-                    client,
-                    now,
-                    activity(
-                        "run_skipped",
-                        json!({"reason": reason, "retry_after": retry_after}),
-                    ),
+        };
+        pipelined!(
+            activity_row = record_activity(
+                client,
+                now,
+                activity(
+                    "run_skipped",
+                    json!({"reason": reason, "retry_after": retry_after}),
                 ),
-                audit_row = record_audit(
-                    client,
-                    now,
-                    audit(
-                        "run_blocked",
-                        json!({"run_id": start.run_id, "reason": reason}),
-                    ),
+            ),
+            audit_row = record_audit(
+                client,
+                now,
+                audit(
+                    "run_blocked",
+                    json!({"run_id": start.run_id, "reason": reason}),
                 ),
-                plan_limit = plan_limit,
-            )?;
-        }
-        (Mode::Observe, _, _) => {
-            let would_block_audit = async {
-                if would_block {
-                    record_audit(
-                        client,
-                        now,
-                        audit(
-                            "observe_would_block",
-                            json!({"run_id": start.run_id, "reason": reason}),
-                        ),
-                    )
-                    .await
-                } else {
-                    Ok(())
-                }
-            };
-            pipelined!(
-                activity_row = record_activity(
-                    client,
-                    now,
-                    activity(
-                        "run_observed",
-                        json!({"would_block": would_block, "reason": reason}),
-                    ),
-                ),
-                audit = would_block_audit,
-            )?;
-        }
-    }
+            ),
+            plan_limit = plan_limit,
+        )?;
+        None
+    };
     // The same answer a replay gives (StoredRun::start_response), without
     // reading the new run back.
     Ok(decided.answer(start.run_id, mode, granted, now))
