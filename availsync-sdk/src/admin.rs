@@ -9,7 +9,7 @@ use availsync_types::{
     UpdateAgentRequest, UsageResponse,
 };
 use futures::Stream;
-use reqwest::Method;
+use http::Method;
 
 use crate::client::{activity_page, runs_page, usage};
 use crate::config::ClientBuilder;

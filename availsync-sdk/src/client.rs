@@ -9,7 +9,7 @@ use availsync_types::{
     StartRunResponse, Timestamp, UsageRequest, UsageResponse,
 };
 use futures::Stream;
-use reqwest::Method;
+use http::Method;
 
 use crate::config::ClientBuilder;
 use crate::error::Result;

@@ -4,6 +4,8 @@ use std::time::Duration;
 
 use availsync_types::{ErrorBody, ErrorCode, ResourceKeyError};
 
+use crate::exchange::HttpError;
+
 /// Everything a call can fail with.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -14,7 +16,7 @@ pub enum Error {
         /// The URL called.
         url: String,
         /// The underlying error (in the message, so not repeated as a source).
-        error: reqwest::Error,
+        error: HttpError,
     },
     /// No answer within the client's timeout.
     #[error("the Availsync server did not answer {url} within {timeout:?}")]

@@ -70,6 +70,7 @@ mod client;
 mod config;
 pub mod credentials;
 mod error;
+mod exchange;
 mod guard;
 mod guarded;
 mod paging;
@@ -82,6 +83,7 @@ pub use availsync_types::{Mode, Outcome, ResourceKey, Timestamp};
 pub use client::Client;
 pub use config::{API_KEY_ENV, ClientBuilder, RetryPolicy, URL_ENV, URL_ENV_ALIAS};
 pub use error::{ApiError, Error, Result};
+pub use exchange::HttpError;
 pub use guard::{Lease, LeaseState, LossReason, ObservedRun, RunGuard, RunStart, Skipped};
 pub use guarded::Guarded;
 pub use requests::{

@@ -5,13 +5,19 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use availsync_types::ErrorBody;
-use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue, RETRY_AFTER, SET_COOKIE};
-use reqwest::{Method, StatusCode, Url};
+use bytes::Bytes;
+use http::header::{
+    AUTHORIZATION, CONTENT_TYPE, COOKIE, HeaderMap, HeaderValue, RETRY_AFTER, SET_COOKIE,
+};
+use http::{Method, Request, StatusCode, Uri};
+use http_body_util::Full;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use url::Url;
 
 use crate::config::{ClientBuilder, RetryPolicy};
 use crate::error::{ApiError, Error, Result};
+use crate::exchange::Http;
 
 /// How requests authenticate.
 #[derive(Clone)]
@@ -50,12 +56,15 @@ pub(crate) enum Retry {
 
 /// A configured HTTP transport. Cheap to clone: clones share one pool.
 ///
+/// Every call is bounded by the client's timeout as a whole: connecting,
+/// sending, and reading the answer to its end.
+///
 /// The base URL is parsed once, here, rather than on every call (with the
 /// API key's header, that parsing and formatting was about a tenth of a
 /// busy client's CPU).
 #[derive(Clone)]
 pub(crate) struct Transport {
-    http: reqwest::Client,
+    http: Arc<Http>,
     base_url: String,
     base: Arc<Url>,
     credentials: Credentials,
@@ -73,12 +82,7 @@ impl Transport {
         }
         let base = Url::parse(&base_url)
             .map_err(|e| Error::Config(format!("base URL '{base_url}' is not a valid URL: {e}")))?;
-        let http = reqwest::Client::builder()
-            .timeout(config.timeout)
-            .connect_timeout(config.connect_timeout)
-            .user_agent(&config.user_agent)
-            .build()
-            .map_err(|e| Error::Config(format!("cannot build the HTTP client: {e}")))?;
+        let http = Arc::new(Http::new(config.connect_timeout, &config.user_agent)?);
         Ok(Self {
             http,
             base_url,
@@ -135,8 +139,20 @@ impl Transport {
         query: &[(&str, String)],
         body: Option<&(impl Serialize + Sync)>,
         retry: Retry,
-    ) -> Result<(StatusCode, bytes::Bytes)> {
-        let url = self.endpoint(path);
+    ) -> Result<(StatusCode, Bytes)> {
+        let mut url = self.endpoint(path);
+        if !query.is_empty() {
+            url.query_pairs_mut().extend_pairs(query);
+        }
+        // Checked once per call; an id no URI can carry was percent-encoded
+        // by `Url`, so this only fails on a bug.
+        let uri = Uri::try_from(url.as_str())
+            .map_err(|e| Error::Config(format!("cannot call {url}: {e}")))?;
+        let body = body
+            .map(serde_json::to_vec)
+            .transpose()
+            .map_err(|e| Error::Config(format!("cannot encode the request to {url}: {e}")))?
+            .map(Bytes::from);
         let attempts = match retry {
             Retry::Never => 1,
             _ => self.retry.max_attempts,
@@ -144,7 +160,7 @@ impl Transport {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let outcome = self.send_once(&method, &url, query, body).await;
+            let outcome = self.send_once(&method, &url, &uri, body.clone()).await;
             let error = match outcome {
                 Ok(answer) => return Ok(answer),
                 Err(error) => error,
@@ -183,59 +199,43 @@ impl Transport {
         &self,
         method: &Method,
         url: &Url,
-        query: &[(&str, String)],
-        body: Option<&(impl Serialize + Sync)>,
-    ) -> Result<(StatusCode, bytes::Bytes)> {
-        let mut request = self.http.request(method.clone(), url.clone());
-        if !query.is_empty() {
-            request = request.query(query);
-        }
+        uri: &Uri,
+        body: Option<Bytes>,
+    ) -> Result<(StatusCode, Bytes)> {
+        let mut request = Request::builder().method(method.clone()).uri(uri.clone());
         request = match &self.credentials {
-            Credentials::ApiKey(authorization) => {
-                request.header(AUTHORIZATION, authorization.clone())
-            }
+            Credentials::ApiKey(authorization) => request.header(AUTHORIZATION, authorization),
             Credentials::Session(cookie) => match cookie.lock().ok().and_then(|c| c.clone()) {
-                Some(cookie) => request.header(reqwest::header::COOKIE, cookie),
+                Some(cookie) => request.header(COOKIE, cookie),
                 None => request,
             },
         };
-        if let Some(body) = body {
-            request = request.json(body);
+        if body.is_some() {
+            request = request.header(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         }
-        let response = request
-            .send()
+        let request = request
+            .body(Full::new(body.unwrap_or_default()))
+            .map_err(|e| Error::Config(format!("cannot call {url}: {e}")))?;
+        let answer = tokio::time::timeout(self.timeout, self.http.send(request))
             .await
-            .map_err(|e| self.transport_error(url, e))?;
-        let status = response.status();
-        self.remember_session(response.headers());
-        let retry_after = retry_after(response.headers());
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|e| self.transport_error(url, e))?;
-        if status.is_success() {
-            return Ok((status, bytes));
-        }
-        let body: Option<ErrorBody> = serde_json::from_slice(&bytes).ok();
-        Err(Error::from(ApiError::from_body(
-            status.as_u16(),
-            body,
-            retry_after,
-        )))
-    }
-
-    fn transport_error(&self, url: &Url, error: reqwest::Error) -> Error {
-        if error.is_timeout() {
-            Error::Timeout {
+            .map_err(|_| Error::Timeout {
                 url: url.to_string(),
                 timeout: self.timeout,
-            }
-        } else {
-            Error::Transport {
+            })?
+            .map_err(|error| Error::Transport {
                 url: url.to_string(),
                 error,
-            }
+            })?;
+        self.remember_session(&answer.headers);
+        if answer.status.is_success() {
+            return Ok((answer.status, answer.body));
         }
+        let body: Option<ErrorBody> = serde_json::from_slice(&answer.body).ok();
+        Err(Error::from(ApiError::from_body(
+            answer.status.as_u16(),
+            body,
+            retry_after(&answer.headers),
+        )))
     }
 
     /// Keeps (or clears) the session cookie a human endpoint set.

@@ -122,10 +122,36 @@ async fn an_unreachable_server_is_a_transport_error_after_retries() {
         .unwrap();
     let err = dead.health().await.unwrap_err();
     assert!(
-        matches!(err, availsync_sdk::Error::Transport { .. }),
+        matches!(&err, availsync_sdk::Error::Transport { error, .. } if error.is_connect()),
         "{err:?}"
     );
     assert!(err.is_retryable());
+    // The message names the URL and the cause under hyper's own words.
+    let message = err.to_string();
+    assert!(
+        message.contains("http://127.0.0.1:9/health") && message.contains("refused"),
+        "{message}"
+    );
+}
+
+/// `https://` goes through TLS: against the plain-HTTP server the
+/// handshake fails, and the SDK says so as a transport error naming the URL.
+#[tokio::test]
+async fn https_to_a_plain_http_server_is_a_tls_transport_error() {
+    let world = World::new().await;
+    let url = world.server.url().replace("http://", "https://");
+    let client = Client::builder()
+        .base_url(&url)
+        .api_key("avs_live_x")
+        .retry_policy(availsync_sdk::RetryPolicy::none())
+        .build()
+        .unwrap();
+    let err = client.health().await.unwrap_err();
+    assert!(
+        matches!(&err, availsync_sdk::Error::Transport { .. }),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains(&url), "{err}");
 }
 
 #[tokio::test]
