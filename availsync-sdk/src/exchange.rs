@@ -9,6 +9,7 @@
 //! agent's CPU per call (README, Performance).
 
 use std::fmt;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -19,6 +20,7 @@ use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
+use rustls::ClientConfig;
 
 use crate::error::{Error, Result};
 
@@ -40,8 +42,9 @@ pub(crate) struct Answer {
 
 impl Http {
     /// A pool whose connections are made within `connect_timeout`; every
-    /// request says it comes from `user_agent`.
-    pub(crate) fn new(connect_timeout: Duration, user_agent: &str) -> Result<Self> {
+    /// request says it comes from `user_agent`. `tls` is whether the base
+    /// URL is `https://`: only then are the system's CA certificates loaded.
+    pub(crate) fn new(connect_timeout: Duration, user_agent: &str, tls: bool) -> Result<Self> {
         let user_agent = HeaderValue::try_from(user_agent).map_err(|_| {
             Error::Config(format!(
                 "user agent {user_agent:?} holds characters an HTTP header cannot carry"
@@ -51,11 +54,13 @@ impl Http {
         tcp.enforce_http(false); // the TLS layer above takes https://
         tcp.set_nodelay(true); // requests are small and written at once
         tcp.set_connect_timeout(Some(connect_timeout));
-        // The crypto provider is named rather than taken from the process
-        // default, which is ambiguous when a program links two of them.
+        let tls_config = if tls {
+            verifying_config()?
+        } else {
+            unused_config()?
+        };
         let connector = HttpsConnectorBuilder::new()
-            .with_provider_and_platform_verifier(rustls::crypto::aws_lc_rs::default_provider())
-            .map_err(|e| Error::Config(format!("cannot set up TLS: {e}")))?
+            .with_tls_config(tls_config)
             .https_or_http()
             .enable_http1()
             .wrap_connector(tcp);
@@ -94,6 +99,41 @@ impl Http {
             body,
         })
     }
+}
+
+/// The crypto provider, named rather than taken from the process default,
+/// which is ambiguous when a program links two of them.
+fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::aws_lc_rs::default_provider())
+}
+
+/// TLS that verifies servers against the system's CA certificates (the
+/// platform verifier). Loading and parsing them takes milliseconds, so it
+/// is done once per process, not per client.
+fn verifying_config() -> Result<ClientConfig> {
+    static CONFIG: OnceLock<std::result::Result<ClientConfig, String>> = OnceLock::new();
+    CONFIG
+        .get_or_init(|| {
+            use rustls_platform_verifier::BuilderVerifierExt;
+            ClientConfig::builder_with_provider(provider())
+                .with_safe_default_protocol_versions()
+                .and_then(|builder| builder.with_platform_verifier())
+                .map(|builder| builder.with_no_client_auth())
+                .map_err(|e| e.to_string())
+        })
+        .clone()
+        .map_err(|e| Error::Config(format!("cannot set up TLS for https://: {e}")))
+}
+
+/// TLS for a client whose base URL is `http://`: it never makes a TLS
+/// connection, so no certificates are loaded (a machine without a CA
+/// bundle can still call a plain-HTTP server).
+fn unused_config() -> Result<ClientConfig> {
+    Ok(ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| Error::Config(format!("cannot set up the HTTP client: {e}")))?
+        .with_root_certificates(rustls::RootCertStore::empty())
+        .with_no_client_auth())
 }
 
 /// Why a call got no answer: the connection could not be made, or broke

@@ -82,7 +82,8 @@ impl Transport {
         }
         let base = Url::parse(&base_url)
             .map_err(|e| Error::Config(format!("base URL '{base_url}' is not a valid URL: {e}")))?;
-        let http = Arc::new(Http::new(config.connect_timeout, &config.user_agent)?);
+        let tls = base.scheme() == "https";
+        let http = Arc::new(Http::new(config.connect_timeout, &config.user_agent, tls)?);
         Ok(Self {
             http,
             base_url,

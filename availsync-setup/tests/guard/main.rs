@@ -566,3 +566,38 @@ async fn missing_or_wrong_configuration_is_a_clear_error() {
         .unwrap();
     assert_eq!(code(&bad), 64, "{}", stderr(&bad));
 }
+
+/// A machine without CA certificates (a minimal container) can still guard
+/// against a plain-HTTP server: TLS is set up only for an `https://` URL,
+/// and there the missing certificates are a clear error, not a panic.
+#[tokio::test]
+async fn no_ca_certificates_matter_only_for_https() {
+    let world = World::new().await;
+    let key = world.key("ci", Mode::Enforce).await;
+    let no_certs = world.path("no-certs");
+    let args = ["--resource", "project:a", "--", "true"];
+    let plain = world
+        .guard(&key, &args)
+        .env("SSL_CERT_FILE", &no_certs)
+        .env("SSL_CERT_DIR", &no_certs)
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(code(&plain), 0, "{}", stderr(&plain));
+
+    let tls = world
+        .guard(&key, &args)
+        .env("AVAILSYNC_URL", world.url.replace("http://", "https://"))
+        .env("SSL_CERT_FILE", &no_certs)
+        .env("SSL_CERT_DIR", &no_certs)
+        .output()
+        .await
+        .unwrap();
+    assert_ne!(code(&tls), 0);
+    let message = stderr(&tls);
+    assert!(
+        message.contains("TLS") && message.contains("CA certificates"),
+        "{message}"
+    );
+    assert!(!message.contains("panicked"), "{message}");
+}
