@@ -80,7 +80,14 @@ pub async fn run(args: GuardArgs) -> u8 {
         {
             Ok(client) => client,
             Err(e) => {
-                say(format!("{e}; or run `availsync-setup login` first"));
+                // Logging in stores a key; it does not help a bad URL or
+                // a TLS set-up that failed.
+                let message = e.to_string();
+                if message.contains(availsync_sdk::API_KEY_ENV) {
+                    say(format!("{message}; or run `availsync-setup login` first"));
+                } else {
+                    say(message);
+                }
                 return exit::CONFIG;
             }
         },
