@@ -130,7 +130,9 @@ impl ClientBuilder {
         self
     }
 
-    /// Longest wait to connect.
+    /// Longest wait for the TCP connection to the server (or to its
+    /// proxy); name resolution and the TLS handshake count against
+    /// [`ClientBuilder::timeout`] with the rest of the call.
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.connect_timeout = timeout;
         self

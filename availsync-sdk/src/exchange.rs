@@ -2,6 +2,10 @@
 //! client (HTTP/1.1, rustls for `https://`), with nothing between the SDK
 //! and the connection.
 //!
+//! A proxy named by `HTTPS_PROXY`, `HTTP_PROXY` or `ALL_PROXY` (and not
+//! excluded by `NO_PROXY`) carries the calls through an HTTP `CONNECT`
+//! tunnel, for `https://` and `http://` servers alike.
+//!
 //! The SDK sent its calls through reqwest before. reqwest wraps every call
 //! in redirect and retry layers and parses the URL again from each answer;
 //! the API never redirects and the SDK retries on its own terms
@@ -14,11 +18,13 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::header::{HeaderMap, HeaderValue, USER_AGENT};
-use http::{Request, StatusCode};
+use http::{Request, StatusCode, Uri};
 use http_body_util::{BodyExt, Full};
 use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
 use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::connect::proxy::Tunnel;
+use hyper_util::client::legacy::connect::{Connect, HttpConnector};
+use hyper_util::client::proxy::matcher::Matcher;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use rustls::ClientConfig;
 
@@ -27,10 +33,21 @@ use crate::error::{Error, Result};
 /// How long an idle pooled connection is kept for the next call.
 const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 
+/// How long the TCP stack waits before probing an idle connection, and
+/// between probes: a pooled connection that a NAT or load balancer
+/// dropped silently is noticed before a call is sent on it.
+const TCP_KEEPALIVE: Duration = Duration::from_secs(15);
+
 /// A connection pool for one client (and its clones).
 pub(crate) struct Http {
-    client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    pool: Pool,
     user_agent: HeaderValue,
+}
+
+/// Connections straight to the server, or tunnelled through a proxy.
+enum Pool {
+    Direct(Client<HttpsConnector<HttpConnector>, Full<Bytes>>),
+    Tunnelled(Client<HttpsConnector<Tunnel<HttpConnector>>, Full<Bytes>>),
 }
 
 /// A whole answer: status, headers and the body read to its end.
@@ -41,10 +58,11 @@ pub(crate) struct Answer {
 }
 
 impl Http {
-    /// A pool whose connections are made within `connect_timeout`; every
-    /// request says it comes from `user_agent`. `tls` is whether the base
-    /// URL is `https://`: only then are the system's CA certificates loaded.
-    pub(crate) fn new(connect_timeout: Duration, user_agent: &str, tls: bool) -> Result<Self> {
+    /// A pool for calls to `base` whose TCP connections are made within
+    /// `connect_timeout`; every request says it comes from `user_agent`.
+    /// The system's CA certificates are loaded only for an `https://` base,
+    /// and the proxy environment variables are read here, once.
+    pub(crate) fn new(connect_timeout: Duration, user_agent: &str, base: &Uri) -> Result<Self> {
         let user_agent = HeaderValue::try_from(user_agent).map_err(|_| {
             Error::Config(format!(
                 "user agent {user_agent:?} holds characters an HTTP header cannot carry"
@@ -54,21 +72,32 @@ impl Http {
         tcp.enforce_http(false); // the TLS layer above takes https://
         tcp.set_nodelay(true); // requests are small and written at once
         tcp.set_connect_timeout(Some(connect_timeout));
-        let tls_config = if tls {
+        tcp.set_keepalive(Some(TCP_KEEPALIVE));
+        tcp.set_keepalive_interval(Some(TCP_KEEPALIVE));
+        tcp.set_keepalive_retries(Some(3));
+        let tls = if base.scheme_str() == Some("https") {
             verifying_config()?
         } else {
             unused_config()?
         };
-        let connector = HttpsConnectorBuilder::new()
-            .with_tls_config(tls_config)
-            .https_or_http()
-            .enable_http1()
-            .wrap_connector(tcp);
-        let client = Client::builder(TokioExecutor::new())
-            .pool_timer(TokioTimer::new())
-            .pool_idle_timeout(POOL_IDLE_TIMEOUT)
-            .build(connector);
-        Ok(Self { client, user_agent })
+        let pool = match Matcher::from_env().intercept(base) {
+            None => Pool::Direct(pool(https(tls, tcp))),
+            Some(proxy) => {
+                if proxy.uri().scheme_str() != Some("http") {
+                    return Err(Error::Config(format!(
+                        "the proxy for {base} must be an http:// proxy (HTTP CONNECT); \
+                         set HTTPS_PROXY, HTTP_PROXY or ALL_PROXY to one, or name the \
+                         server in NO_PROXY"
+                    )));
+                }
+                let mut tunnel = Tunnel::new(proxy.uri().clone(), tcp);
+                if let Some(auth) = proxy.basic_auth() {
+                    tunnel = tunnel.with_auth(auth.clone());
+                }
+                Pool::Tunnelled(pool(https(tls, tunnel)))
+            }
+        };
+        Ok(Self { pool, user_agent })
     }
 
     /// Sends `request` and reads the whole answer. Bounding its time is
@@ -80,7 +109,11 @@ impl Http {
         request
             .headers_mut()
             .insert(USER_AGENT, self.user_agent.clone());
-        let response = self.client.request(request).await.map_err(|e| HttpError {
+        let response = match &self.pool {
+            Pool::Direct(client) => client.request(request).await,
+            Pool::Tunnelled(client) => client.request(request).await,
+        };
+        let response = response.map_err(|e| HttpError {
             connect: e.is_connect(),
             inner: Box::new(e),
         })?;
@@ -99,6 +132,23 @@ impl Http {
             body,
         })
     }
+}
+
+/// TLS over `inner`'s connections for `https://`; `http://` passes through.
+fn https<C>(tls: ClientConfig, inner: C) -> HttpsConnector<C> {
+    HttpsConnectorBuilder::new()
+        .with_tls_config(tls)
+        .https_or_http()
+        .enable_http1()
+        .wrap_connector(inner)
+}
+
+/// A keep-alive pool over `connector`.
+fn pool<C: Connect + Clone + Send + Sync + 'static>(connector: C) -> Client<C, Full<Bytes>> {
+    Client::builder(TokioExecutor::new())
+        .pool_timer(TokioTimer::new())
+        .pool_idle_timeout(POOL_IDLE_TIMEOUT)
+        .build(connector)
 }
 
 /// The crypto provider, named rather than taken from the process default,

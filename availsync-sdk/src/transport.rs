@@ -82,8 +82,13 @@ impl Transport {
         }
         let base = Url::parse(&base_url)
             .map_err(|e| Error::Config(format!("base URL '{base_url}' is not a valid URL: {e}")))?;
-        let tls = base.scheme() == "https";
-        let http = Arc::new(Http::new(config.connect_timeout, &config.user_agent, tls)?);
+        let base_uri = Uri::try_from(base.as_str())
+            .map_err(|e| Error::Config(format!("base URL '{base_url}' is not a valid URI: {e}")))?;
+        let http = Arc::new(Http::new(
+            config.connect_timeout,
+            &config.user_agent,
+            &base_uri,
+        )?);
         Ok(Self {
             http,
             base_url,

@@ -604,3 +604,103 @@ async fn no_ca_certificates_matter_only_for_https() {
         "{message}"
     );
 }
+
+/// An HTTP proxy that tunnels every `CONNECT` to its target and counts them.
+async fn connect_proxy() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let tunnels = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&tunnels);
+    tokio::spawn(async move {
+        loop {
+            let (mut client, _) = listener.accept().await.unwrap();
+            let counted = Arc::clone(&counted);
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                while !head.ends_with(b"\r\n\r\n") {
+                    let mut byte = [0u8; 1];
+                    if client.read_exact(&mut byte).await.is_err() {
+                        return;
+                    }
+                    head.push(byte[0]);
+                }
+                let head = String::from_utf8_lossy(&head).into_owned();
+                let Some(target) = head
+                    .strip_prefix("CONNECT ")
+                    .and_then(|r| r.split(' ').next())
+                else {
+                    let _ = client.write_all(b"HTTP/1.1 405 Not Allowed\r\n\r\n").await;
+                    return;
+                };
+                let Ok(mut server) = tokio::net::TcpStream::connect(target).await else {
+                    let _ = client.write_all(b"HTTP/1.1 502 Bad Gateway\r\n\r\n").await;
+                    return;
+                };
+                counted.fetch_add(1, Ordering::SeqCst);
+                client
+                    .write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")
+                    .await
+                    .unwrap();
+                let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+            });
+        }
+    });
+    (url, tunnels)
+}
+
+/// `HTTP_PROXY` / `HTTPS_PROXY` carry the calls through a `CONNECT` tunnel,
+/// and `NO_PROXY` sends them straight to the server.
+#[tokio::test]
+async fn calls_go_through_the_proxy_the_environment_names() {
+    use std::sync::atomic::Ordering;
+
+    let world = World::new().await;
+    let key = world.key("ci", Mode::Enforce).await;
+    let (proxy, tunnels) = connect_proxy().await;
+    let args = ["--resource", "project:a", "--", "true"];
+
+    let proxied = world
+        .guard(&key, &args)
+        .env("HTTP_PROXY", &proxy)
+        .env("HTTPS_PROXY", &proxy)
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(code(&proxied), 0, "{}", stderr(&proxied));
+    assert!(
+        tunnels.load(Ordering::SeqCst) >= 1,
+        "no call went through the proxy"
+    );
+
+    let before = tunnels.load(Ordering::SeqCst);
+    let direct = world
+        .guard(&key, &args)
+        .env("HTTP_PROXY", &proxy)
+        .env("NO_PROXY", "127.0.0.1")
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(code(&direct), 0, "{}", stderr(&direct));
+    assert_eq!(
+        tunnels.load(Ordering::SeqCst),
+        before,
+        "NO_PROXY was ignored"
+    );
+
+    let socks = world
+        .guard(&key, &args)
+        .env("ALL_PROXY", "socks5://127.0.0.1:1")
+        .output()
+        .await
+        .unwrap();
+    assert_ne!(code(&socks), 0);
+    assert!(
+        stderr(&socks).contains("http:// proxy"),
+        "{}",
+        stderr(&socks)
+    );
+}
