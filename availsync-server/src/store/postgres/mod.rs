@@ -141,20 +141,20 @@ impl PostgresStore {
             .wait_timeout(Some(Duration::from_secs(10)))
             .runtime(deadpool_postgres::Runtime::Tokio1)
             .build()
-            .map_err(|e| PgOpenError::Connect(e.to_string()))?;
+            .map_err(|e| PgOpenError::Connect(describe(&e)))?;
         let mut client = pool
             .get()
             .await
-            .map_err(|e| PgOpenError::Connect(e.to_string()))?;
+            .map_err(|e| PgOpenError::Connect(describe(&e)))?;
         if let Some(schema) = &config.schema {
             client
                 .batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {schema}"))
                 .await
-                .map_err(|e| PgOpenError::Migration(e.to_string()))?;
+                .map_err(|e| PgOpenError::Migration(describe(&e)))?;
         }
         migrations::apply(&mut client)
             .await
-            .map_err(|e| PgOpenError::Migration(e.to_string()))?;
+            .map_err(|e| PgOpenError::Migration(describe(&e)))?;
         Ok(Self { pool, clock })
     }
 
@@ -166,6 +166,23 @@ impl PostgresStore {
     }
 }
 
+/// An error and every cause under it, joined with `: `. The driver's own
+/// message is only its kind ("db error"); what the database said is the
+/// cause, and the only part worth reading.
+fn describe(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(next) = cause {
+        let part = next.to_string();
+        if !text.ends_with(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+        cause = next.source();
+    }
+    text
+}
+
 impl From<tokio_postgres::Error> for StoreError {
     fn from(e: tokio_postgres::Error) -> Self {
         match e.code() {
@@ -174,12 +191,12 @@ impl From<tokio_postgres::Error> for StoreError {
                     || *code == SqlState::T_R_DEADLOCK_DETECTED
                     || *code == SqlState::UNIQUE_VIOLATION =>
             {
-                Self::Contention(e.to_string())
+                Self::Contention(describe(&e))
             }
             Some(code) if *code == SqlState::IN_FAILED_SQL_TRANSACTION => {
-                Self::Backend(format!("{}: {e}", sql::SKIPPED_AFTER_FAILURE))
+                Self::Backend(format!("{}: {}", sql::SKIPPED_AFTER_FAILURE, describe(&e)))
             }
-            _ => Self::Backend(e.to_string()),
+            _ => Self::Backend(describe(&e)),
         }
     }
 }
@@ -561,5 +578,20 @@ mod tests {
         assert!(!super::valid_schema("1abc"));
         assert!(!super::valid_schema("a;drop"));
         assert!(!super::valid_schema("Upper"));
+    }
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("db error")]
+    struct Outer(#[source] std::io::Error);
+
+    #[test]
+    fn an_error_is_described_with_its_causes() {
+        let error = Outer(std::io::Error::other("ERROR: could not extend file"));
+        assert_eq!(
+            super::describe(&error),
+            "db error: ERROR: could not extend file"
+        );
+        let plain = std::io::Error::other("no route");
+        assert_eq!(super::describe(&plain), "no route");
     }
 }
