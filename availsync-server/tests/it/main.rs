@@ -20,4 +20,5 @@ mod replicas;
 mod secret_hygiene;
 mod storage;
 mod support;
+mod sweeper_races;
 mod work;

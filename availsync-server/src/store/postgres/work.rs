@@ -649,16 +649,21 @@ pub(super) async fn finish<C: GenericClient>(
     let released = live_claim.is_some();
     let actor = agent.actor();
     // One round trip: the claim's release and its audit event (when it was
-    // live), the run, and the activity event.
+    // live), the run, and the activity event. As in `extend`, another
+    // replica's sweeper may have recorded the claim's expiry since it was
+    // read (it takes no resource lock): the release then changes nothing,
+    // and the transaction starts over, to find the claim lapsed, instead of
+    // auditing both its expiry and its release.
     let release = async {
         let Some(stored) = live_claim else {
-            return Ok(());
+            return Ok(0);
         };
         pipelined!(
             claim_row = async {
                 execute(
                     client,
-                    "UPDATE claims SET released_at = $1, release_reason = 'finished' WHERE id = $2",
+                    "UPDATE claims SET released_at = $1, release_reason = 'finished'
+                     WHERE id = $2 AND released_at IS NULL AND NOT expiry_recorded",
                     &[&now.unix_millis(), &stored.claim.claim_id],
                 )
                 .await
@@ -676,9 +681,9 @@ pub(super) async fn finish<C: GenericClient>(
                 },
             ),
         )
-        .map(drop)
+        .map(|(changed, _)| changed)
     };
-    pipelined!(
+    let (released_rows, _, _) = pipelined!(
         release = release,
         run_row = async {
             execute(
@@ -708,6 +713,11 @@ pub(super) async fn finish<C: GenericClient>(
             },
         ),
     )?;
+    if released && released_rows == 0 {
+        return Err(StoreError::Contention(
+            "the sweeper recorded the claim's expiry meanwhile".into(),
+        ));
+    }
     Ok(FinishRunResponse {
         run_id: finish.run_id,
         status: RunStatus::Finished,
@@ -740,12 +750,19 @@ pub(super) async fn release_claim<C: GenericClient>(
     let run = find().await?;
     let live = run.claim.as_ref().is_some_and(|c| c.is_live(now));
     if live {
-        execute(
+        // The sweeper takes no resource lock (see `finish`).
+        let changed = execute(
             client,
-            "UPDATE claims SET released_at = $1, release_reason = 'released_by_user' WHERE id = $2",
+            "UPDATE claims SET released_at = $1, release_reason = 'released_by_user'
+             WHERE id = $2 AND released_at IS NULL AND NOT expiry_recorded",
             &[&now.unix_millis(), &claim_id],
         )
         .await?;
+        if changed == 0 {
+            return Err(StoreError::Contention(
+                "the sweeper recorded the claim's expiry meanwhile".into(),
+            ));
+        }
         let released_by = json!({"type": "user", "id": actor.user.id, "name": actor.user.email});
         record_audit(
             client,
