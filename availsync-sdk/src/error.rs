@@ -151,8 +151,18 @@ impl Error {
         self.api().is_some_and(|e| e.status == 401)
     }
 
+    /// True when the server's TLS certificate was refused, or the TLS
+    /// handshake failed for good (see [`HttpError::is_tls_failure`]): a
+    /// set-up problem (a private CA not trusted here, the wrong host name)
+    /// that no retry fixes.
+    pub fn is_tls_failure(&self) -> bool {
+        matches!(self, Self::Transport { error, .. } if error.is_tls_failure())
+    }
+
     /// True for failures that may succeed if the same call is made again:
-    /// connection failures, timeouts, `429`, `502`, `503` and `504`.
+    /// connection failures (but not a TLS handshake that failed for good,
+    /// see [`HttpError::is_tls_failure`]), timeouts, `429`, `502`, `503`
+    /// and `504`.
     ///
     /// ```
     /// # use availsync_sdk::Error;
@@ -161,7 +171,8 @@ impl Error {
     /// ```
     pub fn is_retryable(&self) -> bool {
         match self {
-            Self::Transport { .. } | Self::Timeout { .. } => true,
+            Self::Transport { error, .. } => !error.is_tls_failure(),
+            Self::Timeout { .. } => true,
             Self::Api(e) => matches!(e.status, 429 | 502 | 503 | 504),
             _ => false,
         }

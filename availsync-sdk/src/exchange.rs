@@ -115,6 +115,7 @@ impl Http {
         };
         let response = response.map_err(|e| HttpError {
             connect: e.is_connect(),
+            tls: tls_failure(&e),
             inner: Box::new(e),
         })?;
         let (parts, body) = response.into_parts();
@@ -123,6 +124,7 @@ impl Http {
             .await
             .map_err(|e| HttpError {
                 connect: false,
+                tls: false,
                 inner: Box::new(e),
             })?
             .to_bytes();
@@ -194,6 +196,7 @@ fn unused_config() -> Result<ClientConfig> {
 pub struct HttpError {
     inner: Box<dyn std::error::Error + Send + Sync>,
     connect: bool,
+    tls: bool,
 }
 
 impl HttpError {
@@ -202,6 +205,38 @@ impl HttpError {
     pub fn is_connect(&self) -> bool {
         self.connect
     }
+
+    /// True when the TLS handshake failed for good: the server's
+    /// certificate was refused (an issuer not trusted here, another name,
+    /// expired) or the two sides share no protocol. Trying again cannot
+    /// help, so the SDK does not.
+    pub fn is_tls_failure(&self) -> bool {
+        self.tls
+    }
+}
+
+/// Whether `error` comes from a TLS handshake that failed for good.
+/// hyper-rustls hands rustls's error up wrapped in an `io::Error` (twice),
+/// and an `io::Error`'s `source` skips what it wraps, so the walk goes
+/// into each one it meets.
+fn tls_failure(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause = Some(error);
+    while let Some(error) = cause {
+        if let Some(tls) = error.downcast_ref::<rustls::Error>() {
+            return matches!(
+                tls,
+                rustls::Error::InvalidCertificate(_)
+                    | rustls::Error::NoCertificatesPresented
+                    | rustls::Error::UnsupportedNameType
+                    | rustls::Error::PeerIncompatible(_)
+            );
+        }
+        cause = match error.downcast_ref::<std::io::Error>() {
+            Some(io) => io.get_ref().map(|inner| inner as _),
+            None => error.source(),
+        };
+    }
+    false
 }
 
 impl fmt::Display for HttpError {
@@ -220,6 +255,7 @@ impl fmt::Debug for HttpError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("HttpError")
             .field("connect", &self.connect)
+            .field("tls", &self.tls)
             .field("error", &self.inner)
             .finish()
     }

@@ -265,7 +265,7 @@ impl Transport {
 }
 
 fn is_connect_error(error: &Error) -> bool {
-    matches!(error, Error::Transport { error, .. } if error.is_connect())
+    matches!(error, Error::Transport { error, .. } if error.is_connect() && !error.is_tls_failure())
 }
 
 fn retry_after(headers: &HeaderMap) -> Option<u64> {

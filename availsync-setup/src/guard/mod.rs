@@ -20,7 +20,7 @@ use process::{Command, exit_code};
 /// Arguments of `availsync-setup guard`.
 #[derive(Debug, clap::Args)]
 #[command(
-    after_help = "Exit codes: the command's own (128+n if killed by signal n); --skip-exit-code when skipped; 75 when the lease was lost mid-run; 69 when the server is unreachable at start; 78 for missing or bad configuration; 64 for bad arguments."
+    after_help = "Exit codes: the command's own (128+n if killed by signal n); --skip-exit-code when skipped; 75 when the lease was lost mid-run; 69 when the server is unreachable at start; 78 for missing or bad configuration (a refused TLS certificate too, even with --fail-open); 64 for bad arguments."
 )]
 pub struct GuardArgs {
     /// The resource to claim, e.g. repo:acme/web or project:homepage.
@@ -41,7 +41,9 @@ pub struct GuardArgs {
     /// Time between SIGTERM and SIGKILL when the command must stop (e.g. 10s, 500ms, 1m).
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     grace: Duration,
-    /// Run the command anyway (with a warning) when the server cannot be reached.
+    /// Run the command anyway (with a warning) when the server cannot be
+    /// reached. Not when its TLS certificate is refused: that is a set-up
+    /// error.
     #[arg(long)]
     fail_open: bool,
     /// The command and its arguments, after `--`.
@@ -142,6 +144,14 @@ pub async fn run(args: GuardArgs) -> u8 {
                 say(format!("could not record the outcome: {e}"));
             }
             code
+        }
+        // Not a server that is down but one that cannot be trusted, or the
+        // wrong one: never a reason to run without a claim.
+        Err(e) if e.is_tls_failure() => {
+            say(format!(
+                "the server's TLS certificate was refused ({e}); not running the command. If the server's certificate comes from a private CA, point SSL_CERT_FILE at that CA's certificate."
+            ));
+            exit::CONFIG
         }
         Err(e) if e.is_retryable() => {
             if args.fail_open {

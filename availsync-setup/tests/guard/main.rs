@@ -704,3 +704,176 @@ async fn calls_go_through_the_proxy_the_environment_names() {
         stderr(&socks)
     );
 }
+
+/// A private certificate authority for the https tests.
+struct TestCa {
+    certificate: rcgen::Certificate,
+    issuer: rcgen::Issuer<'static, rcgen::KeyPair>,
+}
+
+impl TestCa {
+    fn new(name: &str) -> Self {
+        let mut params = rcgen::CertificateParams::new(Vec::new()).unwrap();
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, name);
+        params.key_usages = vec![
+            rcgen::KeyUsagePurpose::KeyCertSign,
+            rcgen::KeyUsagePurpose::DigitalSignature,
+        ];
+        let key = rcgen::KeyPair::generate().unwrap();
+        let certificate = params.self_signed(&key).unwrap();
+        Self {
+            certificate,
+            issuer: rcgen::Issuer::new(params, key),
+        }
+    }
+
+    fn pem(&self) -> String {
+        self.certificate.pem()
+    }
+
+    /// A server certificate for `name`, signed by this CA, and its key.
+    fn server(
+        &self,
+        name: &str,
+    ) -> (
+        rustls::pki_types::CertificateDer<'static>,
+        rustls::pki_types::PrivateKeyDer<'static>,
+    ) {
+        let mut params = rcgen::CertificateParams::new(vec![name.to_owned()]).unwrap();
+        params.use_authority_key_identifier_extension = true;
+        params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
+        let key = rcgen::KeyPair::generate().unwrap();
+        let certificate = params.signed_by(&key, &self.issuer).unwrap();
+        (
+            certificate.der().clone(),
+            rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
+        )
+    }
+}
+
+/// A TLS-terminating proxy in front of `upstream` (an `http://` URL) with
+/// the given certificate; answers its port and a count of the connections
+/// it took.
+async fn tls_proxy(
+    upstream: &str,
+    (certificate, key): (
+        rustls::pki_types::CertificateDer<'static>,
+        rustls::pki_types::PrivateKeyDer<'static>,
+    ),
+) -> (u16, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    let connections = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = std::sync::Arc::clone(&connections);
+    let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![certificate], key)
+        .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config));
+    let upstream = upstream.strip_prefix("http://").unwrap().to_owned();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        loop {
+            let (stream, _) = listener.accept().await.unwrap();
+            counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let (acceptor, upstream) = (acceptor.clone(), upstream.clone());
+            tokio::spawn(async move {
+                // A client that refuses the certificate ends the handshake.
+                let Ok(mut tls) = acceptor.accept(stream).await else {
+                    return;
+                };
+                let mut server = tokio::net::TcpStream::connect(&upstream).await.unwrap();
+                let _ = tokio::io::copy_bidirectional(&mut tls, &mut server).await;
+            });
+        }
+    });
+    (port, connections)
+}
+
+/// `https://` end to end: through a TLS-terminating proxy whose certificate
+/// a private CA signed, trusted through `SSL_CERT_FILE`, guard claims and
+/// runs its command; a certificate from a CA it does not trust, or for
+/// another name, is refused before any request, at the first attempt (no
+/// retry can fix it), with a message naming the URL and no log noise, as a
+/// configuration error: the command does not run, `--fail-open` or not.
+#[tokio::test]
+async fn https_works_with_a_trusted_ca_and_refuses_any_other_certificate() {
+    let world = World::new().await;
+    let key = world.key("ci", Mode::Enforce).await;
+    let ca = TestCa::new("Availsync test CA");
+    let (port, connections) = tls_proxy(&world.url, ca.server("localhost")).await;
+    let trusted = world.path("ca.pem");
+    std::fs::write(&trusted, ca.pem()).unwrap();
+    let untrusted = world.path("other-ca.pem");
+    std::fs::write(&untrusted, TestCa::new("Someone else").pem()).unwrap();
+    let no_dir = world.path("no-certs");
+
+    let marker = world.path("ran");
+    let script = format!("echo ran > '{}'", marker.display());
+    let args = [
+        "--resource",
+        "project:tls",
+        "--fail-open",
+        "--",
+        "sh",
+        "-c",
+        &script,
+    ];
+    let run = |url: String, ca_file: &Path| {
+        let mut command = world.guard(&key, &args);
+        command
+            .env("AVAILSYNC_URL", url)
+            .env("SSL_CERT_FILE", ca_file)
+            .env("SSL_CERT_DIR", &no_dir);
+        command
+    };
+
+    let localhost = format!("https://localhost:{port}");
+    let ok = run(localhost.clone(), &trusted).output().await.unwrap();
+    assert_eq!(code(&ok), 0, "{}", stderr(&ok));
+    assert!(marker.exists(), "the command did not run");
+    std::fs::remove_file(&marker).unwrap();
+    let runs = world
+        .admin
+        .runs_page(&Default::default(), None)
+        .await
+        .unwrap();
+    assert_eq!(runs.items.len(), 1, "{runs:?}");
+
+    for (url, ca_file, why) in [
+        (localhost, &untrusted, "a CA it does not trust"),
+        (
+            format!("https://127.0.0.1:{port}"),
+            &trusted,
+            "another name",
+        ),
+    ] {
+        let before = connections.load(std::sync::atomic::Ordering::SeqCst);
+        let refused = run(url.clone(), ca_file).output().await.unwrap();
+        let message = stderr(&refused);
+        assert_eq!(code(&refused), 78, "{why}: {message}");
+        assert_eq!(
+            connections.load(std::sync::atomic::Ordering::SeqCst) - before,
+            1,
+            "{why}: a refused certificate was tried again"
+        );
+        assert_eq!(message.lines().count(), 1, "{why}: {message}");
+        assert!(!marker.exists(), "{why}: the command ran");
+        assert!(
+            message.contains(&url) && message.to_lowercase().contains("certificate"),
+            "{why}: {message}"
+        );
+        assert!(!message.contains("panicked"), "{why}: {message}");
+    }
+    let runs = world
+        .admin
+        .runs_page(&Default::default(), None)
+        .await
+        .unwrap();
+    assert_eq!(runs.items.len(), 1, "a refused connection started a run");
+}
