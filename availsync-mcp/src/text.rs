@@ -359,6 +359,14 @@ pub fn unreachable(url: &str, subject: &str) -> String {
     )
 }
 
+/// The TLS handshake with the server failed for good (its certificate was
+/// refused, or it does not speak TLS): fail closed.
+pub fn untrusted(url: &str, subject: &str) -> String {
+    format!(
+        "STOP: the Availsync server at {url} could not be verified (the TLS handshake failed: its certificate was refused or it does not speak TLS), so {subject}. Do not go ahead; tell the user to check the server's URL and certificate."
+    )
+}
+
 /// The server is there but failing (5xx, 429).
 pub fn server_failing(status: u16, message: &str, subject: &str) -> String {
     format!(

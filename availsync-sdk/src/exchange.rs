@@ -208,8 +208,9 @@ impl HttpError {
 
     /// True when the TLS handshake failed for good: the server's
     /// certificate was refused (an issuer not trusted here, another name,
-    /// expired) or the two sides share no protocol. Trying again cannot
-    /// help, so the SDK does not.
+    /// expired), the server refused us or shares no protocol with us, or
+    /// it does not speak TLS (plain HTTP on an `https://` URL). Trying
+    /// again cannot help, so the SDK does not.
     pub fn is_tls_failure(&self) -> bool {
         self.tls
     }
@@ -223,13 +224,7 @@ fn tls_failure(error: &(dyn std::error::Error + 'static)) -> bool {
     let mut cause = Some(error);
     while let Some(error) = cause {
         if let Some(tls) = error.downcast_ref::<rustls::Error>() {
-            return matches!(
-                tls,
-                rustls::Error::InvalidCertificate(_)
-                    | rustls::Error::NoCertificatesPresented
-                    | rustls::Error::UnsupportedNameType
-                    | rustls::Error::PeerIncompatible(_)
-            );
+            return permanent(tls);
         }
         cause = match error.downcast_ref::<std::io::Error>() {
             Some(io) => io.get_ref().map(|inner| inner as _),
@@ -237,6 +232,35 @@ fn tls_failure(error: &(dyn std::error::Error + 'static)) -> bool {
         };
     }
     false
+}
+
+/// Handshake failures that trying again cannot fix: the certificate was
+/// refused for what it is (its issuer, its names, its dates), the server
+/// refused us or shares no protocol with us, or it does not speak TLS at
+/// all (plain HTTP on the port). A certificate whose revocation status
+/// could not be learnt, or that the platform's verifier refused for a
+/// reason it does not name, may pass another time.
+fn permanent(error: &rustls::Error) -> bool {
+    use rustls::{AlertDescription, CertificateError, Error};
+    match error {
+        Error::InvalidCertificate(why) => !matches!(
+            why,
+            CertificateError::Other(_) | CertificateError::UnknownRevocationStatus
+        ),
+        Error::AlertReceived(alert) => matches!(
+            alert,
+            AlertDescription::HandshakeFailure
+                | AlertDescription::ProtocolVersion
+                | AlertDescription::CertificateRequired
+                | AlertDescription::InsufficientSecurity
+                | AlertDescription::UnrecognisedName
+        ),
+        Error::NoCertificatesPresented
+        | Error::UnsupportedNameType
+        | Error::PeerIncompatible(_)
+        | Error::InvalidMessage(_) => true,
+        _ => false,
+    }
 }
 
 impl fmt::Display for HttpError {

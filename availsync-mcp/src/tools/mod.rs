@@ -173,6 +173,14 @@ pub fn sdk_failure(client: &Client, error: &availsync_sdk::Error, subject: &str)
     use availsync_sdk::Error;
     let message = error.to_string();
     match error {
+        // Not down but not to be trusted, or not the server meant: a set-up
+        // problem for the user, which retrying does not fix.
+        e if e.is_tls_failure() => failure(
+            "tls_failure",
+            &message,
+            false,
+            text::untrusted(client.base_url(), subject),
+        ),
         Error::Transport { .. } | Error::Timeout { .. } => failure(
             "unreachable",
             &message,

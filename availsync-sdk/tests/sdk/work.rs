@@ -126,6 +126,7 @@ async fn an_unreachable_server_is_a_transport_error_after_retries() {
         "{err:?}"
     );
     assert!(err.is_retryable());
+    assert!(!err.is_tls_failure());
     // The message names the URL and the cause under hyper's own words.
     let message = err.to_string();
     assert!(
@@ -135,7 +136,9 @@ async fn an_unreachable_server_is_a_transport_error_after_retries() {
 }
 
 /// `https://` goes through TLS: against the plain-HTTP server the
-/// handshake fails, and the SDK says so as a transport error naming the URL.
+/// handshake fails, and the SDK says so as a transport error naming the
+/// URL, one that no retry can fix. (A refused certificate is tested end to
+/// end, through a TLS proxy, in availsync-setup's guard tests.)
 #[tokio::test]
 async fn https_to_a_plain_http_server_is_a_tls_transport_error() {
     let world = World::new().await;
@@ -152,6 +155,8 @@ async fn https_to_a_plain_http_server_is_a_tls_transport_error() {
         "{err:?}"
     );
     assert!(err.to_string().contains(&url), "{err}");
+    assert!(err.is_tls_failure(), "{err:?}");
+    assert!(!err.is_retryable());
 }
 
 #[tokio::test]

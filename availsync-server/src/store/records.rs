@@ -61,12 +61,16 @@ pub struct StoredClaim {
     pub claim: Claim,
     /// When it was released, if it was.
     pub released_at: Option<Timestamp>,
+    /// The sweep has recorded its lapse (`claim_expired`).
+    pub lapse_recorded: bool,
 }
 
 impl StoredClaim {
-    /// Live: not released and not lapsed.
+    /// Live: not released and not lapsed. A lapse the sweep has recorded
+    /// counts whatever `now` says: on PostgreSQL another replica's sweep
+    /// may have read a clock a little ahead of this one.
     pub fn is_live(&self, now: Timestamp) -> bool {
-        self.released_at.is_none() && now < self.claim.expires_at
+        self.released_at.is_none() && !self.lapse_recorded && now < self.claim.expires_at
     }
 }
 

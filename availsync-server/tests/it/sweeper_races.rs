@@ -50,10 +50,34 @@ async fn race_the_sweeper(
         .await
         .unwrap();
     assert_eq!(recorded, 1);
+    let sweeper_pid: i32 = sweeper
+        .query_one("SELECT pg_backend_pid()", &[])
+        .await
+        .unwrap()
+        .get(0);
+    let observer = connect(storage).await;
     let sweep = async {
-        // Long enough for the request to read the claim as live and wait
-        // on its row.
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        // Once the request has read the claim as live and waits on its row,
+        // the lease lapses and the sweeper commits.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let waiting: i64 = observer
+                .query_one(
+                    "SELECT count(*) FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid))",
+                    &[&sweeper_pid],
+                )
+                .await
+                .unwrap()
+                .get(0);
+            if waiting > 0 {
+                break;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the request never waited on the claim's row"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
         server.clock.advance(Duration::from_secs(61));
         sweeper.batch_execute("COMMIT").await.unwrap();
     };

@@ -110,6 +110,10 @@ fn hint_for(url: &str, e: &availsync_sdk::Error) -> (String, u8) {
             format!("server unreachable: nothing answered at {url}. Start the server, or fix the URL with `availsync-setup login --url URL` or AVAILSYNC_URL"),
             exit::UNAVAILABLE,
         ),
+        VerifyError::Untrusted { .. } => (
+            format!("server not verified: the TLS handshake with {url} failed (its certificate was refused, or it does not speak TLS). Check the URL; for a private CA, point SSL_CERT_FILE at its certificate"),
+            exit::CONFIG,
+        ),
         VerifyError::Rejected { .. } => (
             "key rejected: it is mistyped, was rotated, or its agent was deleted. Create a new agent key in the dashboard and run `availsync-setup login`".to_owned(),
             exit::CONFIG,

@@ -18,6 +18,17 @@ pub enum VerifyError {
         /// What failed.
         detail: String,
     },
+    /// The TLS handshake failed for good: the server's certificate was
+    /// refused, or it does not speak TLS.
+    #[error(
+        "cannot verify the Availsync server at {url}: {detail}. Check the URL; if the server's certificate comes from a private CA, point SSL_CERT_FILE at that CA's certificate"
+    )]
+    Untrusted {
+        /// The URL tried.
+        url: String,
+        /// What failed.
+        detail: String,
+    },
     /// The server refused the key.
     #[error(
         "the server at {url} rejected the key: it may be mistyped, rotated, or its agent deleted. Create a key in the dashboard and try again"
@@ -41,6 +52,7 @@ impl VerifyError {
     pub fn exit_code(&self) -> u8 {
         match self {
             Self::Unreachable { .. } => crate::exit::UNAVAILABLE,
+            Self::Untrusted { .. } => crate::exit::CONFIG,
             Self::Rejected { .. } => crate::exit::CONFIG,
             Self::Other { .. } => crate::exit::SOFTWARE,
         }
@@ -64,6 +76,10 @@ pub fn quick_client(url: &str, key: &str) -> Result<Client, availsync_sdk::Error
 pub fn classify(url: &str, error: &availsync_sdk::Error) -> VerifyError {
     use availsync_sdk::Error;
     match error {
+        e if e.is_tls_failure() => VerifyError::Untrusted {
+            url: url.to_owned(),
+            detail: root_cause(error),
+        },
         Error::Transport { .. } | Error::Timeout { .. } => VerifyError::Unreachable {
             url: url.to_owned(),
             detail: root_cause(error),

@@ -149,7 +149,8 @@ pub async fn run(args: GuardArgs) -> u8 {
         // wrong one: never a reason to run without a claim.
         Err(e) if e.is_tls_failure() => {
             say(format!(
-                "the server's TLS certificate was refused ({e}); not running the command. If the server's certificate comes from a private CA, point SSL_CERT_FILE at that CA's certificate."
+                "cannot verify the Availsync server: the TLS handshake failed ({e}); not running the command. Check the URL; if the server's certificate comes from a private CA, point SSL_CERT_FILE at that CA's certificate.{}",
+                unreadable_ca_file()
             ));
             exit::CONFIG
         }
@@ -175,6 +176,18 @@ pub async fn run(args: GuardArgs) -> u8 {
                 exit::USAGE
             }
         }
+    }
+}
+
+/// A note when `SSL_CERT_FILE` names a file that cannot be read: the
+/// verifier then has none of its certificates, and says so only in a log.
+fn unreadable_ca_file() -> String {
+    match std::env::var_os("SSL_CERT_FILE") {
+        Some(path) if std::fs::File::open(&path).is_err() => format!(
+            " (SSL_CERT_FILE is set to {}, which cannot be read.)",
+            std::path::Path::new(&path).display()
+        ),
+        _ => String::new(),
     }
 }
 

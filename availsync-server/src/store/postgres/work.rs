@@ -37,7 +37,7 @@ const RUN_SELECT: &str =
     "SELECT r.seq, r.run_id, r.agent_id, a.name, r.resource, r.mode, r.decision,
         r.ttl_seconds, r.expires_at, r.would_block, r.reason, r.retry_after, r.purpose, r.metadata,
         r.created_at, r.finished_at, r.outcome, r.summary, r.released,
-        c.id, c.expires_at, c.ttl_seconds, c.fencing_token, c.released_at
+        c.id, c.expires_at, c.ttl_seconds, c.fencing_token, c.released_at, c.expiry_recorded
     FROM runs r
     JOIN agents a ON a.id = r.agent_id
     LEFT JOIN claims c ON c.run_seq = r.seq";
@@ -54,6 +54,7 @@ fn stored_run(row: &Row) -> Result<StoredRun, StoreError> {
                 fencing_token: u64::try_from(get::<i64>(row, 22)?).unwrap_or(0),
             },
             released_at: ts_opt(row, 23)?,
+            lapse_recorded: get(row, 24)?,
         }),
         None => None,
     };
@@ -836,6 +837,7 @@ pub(super) async fn release_agent_claims<C: GenericClient>(
             client,
             "UPDATE claims SET released_at = $1, release_reason = 'agent_deleted'
              WHERE agent_id = $2 AND resource = $3 AND released_at IS NULL AND expires_at > $1
+               AND NOT expiry_recorded
              RETURNING id",
             &[&now.unix_millis(), &agent.id, &resource],
         )

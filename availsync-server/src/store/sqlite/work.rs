@@ -21,7 +21,7 @@ const RUN_SELECT: &str =
     "SELECT r.seq, r.run_id, r.agent_id, a.name, r.resource, r.mode, r.decision,
         r.ttl_seconds, r.expires_at, r.would_block, r.reason, r.retry_after, r.purpose, r.metadata,
         r.created_at, r.finished_at, r.outcome, r.summary, r.released,
-        c.id, c.expires_at, c.ttl_seconds, c.fencing_token, c.released_at
+        c.id, c.expires_at, c.ttl_seconds, c.fencing_token, c.released_at, c.expiry_recorded
     FROM runs r
     JOIN agents a ON a.id = r.agent_id
     LEFT JOIN claims c ON c.run_seq = r.seq";
@@ -38,6 +38,7 @@ fn stored_run(row: &Row<'_>) -> rusqlite::Result<StoredRun> {
                 fencing_token: row.get::<_, i64>(22)? as u64,
             },
             released_at: row.get::<_, Option<i64>>(23)?.map(rows::ts),
+            lapse_recorded: row.get(24)?,
         }),
         None => None,
     };
