@@ -5,26 +5,11 @@
 //! Needs `AVAILSYNC_TEST_DATABASE_URL`; on the embedded SQLite store it says
 //! so and checks nothing. `.ci/run` runs it against PostgreSQL.
 
-use std::str::FromStr;
-
 use serde_json::json;
 use tokio_postgres::error::SqlState;
 
 use crate::storage::Storage;
 use crate::support::{TestServer, run_id};
-
-/// A direct connection to the test's schema, beside the server's own.
-async fn connect(storage: &Storage) -> tokio_postgres::Client {
-    let database = storage.database.as_ref().unwrap();
-    let mut config = tokio_postgres::Config::from_str(&database.url).unwrap();
-    config.options(format!(
-        "-c search_path={},public",
-        database.schema.as_deref().unwrap()
-    ));
-    let (client, connection) = config.connect(tokio_postgres::NoTls).await.unwrap();
-    tokio::spawn(connection);
-    client
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_database_refuses_a_second_live_claim_but_not_one_after_a_release() {
@@ -50,7 +35,7 @@ async fn the_database_refuses_a_second_live_claim_but_not_one_after_a_release() 
 
     // A write that skips the locks and moves the second live claim onto
     // the first's resource, as a bug would.
-    let db = connect(&storage).await;
+    let db = storage.connect().await;
     let move_second = "UPDATE claims SET resource = 'project:one', fencing_token = 1000
          WHERE run_seq = (SELECT seq FROM runs WHERE run_id = $1)";
     let second_run = run_id(&second);

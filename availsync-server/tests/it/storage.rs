@@ -3,6 +3,7 @@
 //! own. `.ci/run` runs the whole suite both ways.
 
 use std::path::Path;
+use std::str::FromStr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use availsync_server::ServerConfig;
@@ -37,6 +38,21 @@ impl Storage {
                 pool_size: 8,
             });
         Self { database }
+    }
+
+    /// A direct connection to the test's PostgreSQL schema, beside the
+    /// server's own (for writes that bypass the server, or that play
+    /// another replica).
+    pub async fn connect(&self) -> tokio_postgres::Client {
+        let database = self.database.as_ref().expect("a PostgreSQL test");
+        let mut config = tokio_postgres::Config::from_str(&database.url).unwrap();
+        config.options(format!(
+            "-c search_path={},public",
+            database.schema.as_deref().unwrap()
+        ));
+        let (client, connection) = config.connect(tokio_postgres::NoTls).await.unwrap();
+        tokio::spawn(connection);
+        client
     }
 
     /// True when the suite runs against PostgreSQL.

@@ -8,7 +8,6 @@
 //! Needs `AVAILSYNC_TEST_DATABASE_URL`; on the embedded SQLite store (one
 //! writer, so no such race) it says so and checks nothing.
 
-use std::str::FromStr;
 use std::time::Duration;
 
 use reqwest::Method;
@@ -16,19 +15,6 @@ use serde_json::{Value, json};
 
 use crate::storage::Storage;
 use crate::support::{Answer, Human, TestServer, run_id};
-
-/// A direct connection to the test's schema, beside the server's own.
-async fn connect(storage: &Storage) -> tokio_postgres::Client {
-    let database = storage.database.as_ref().unwrap();
-    let mut config = tokio_postgres::Config::from_str(&database.url).unwrap();
-    config.options(format!(
-        "-c search_path={},public",
-        database.schema.as_deref().unwrap()
-    ));
-    let (client, connection) = config.connect(tokio_postgres::NoTls).await.unwrap();
-    tokio::spawn(connection);
-    client
-}
 
 /// Runs `ending` (a finish or a release of `run`'s claim) while a sweeper
 /// records the claim's expiry: the sweeper's write holds the row first and
@@ -39,7 +25,7 @@ async fn race_the_sweeper(
     run: &Value,
     ending: impl Future<Output = Answer>,
 ) -> Answer {
-    let sweeper = connect(storage).await;
+    let sweeper = storage.connect().await;
     sweeper.batch_execute("BEGIN").await.unwrap();
     let recorded = sweeper
         .execute(
@@ -55,7 +41,7 @@ async fn race_the_sweeper(
         .await
         .unwrap()
         .get(0);
-    let observer = connect(storage).await;
+    let observer = storage.connect().await;
     let sweep = async {
         // Once the request has read the claim as live and waits on its row,
         // the lease lapses and the sweeper commits.
