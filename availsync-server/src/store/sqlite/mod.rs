@@ -2,6 +2,7 @@
 //! one group-committing writer thread and a few reader threads.
 
 mod accounts;
+mod checkpoints;
 mod events;
 mod feeds;
 mod holds;
@@ -23,6 +24,7 @@ use availsync_types::{
 };
 use rusqlite::{Connection, OpenFlags};
 
+use self::checkpoints::Checkpoints;
 use self::key_cache::KeyCache;
 use self::readers::Readers;
 use self::writer::{Undo, Writer};
@@ -113,8 +115,11 @@ impl SqliteStore {
                 .map_err(sqlite)?;
             reader_conns.push(reader);
         }
+        let checkpointer = Connection::open(&path).map_err(sqlite)?;
+        configure(&checkpointer).map_err(sqlite)?;
+        let checkpoints = Checkpoints::start(&conn, checkpointer).map_err(OpenError::Thread)?;
         Ok(Self {
-            writer: Writer::start(conn).map_err(OpenError::Thread)?,
+            writer: Writer::start(conn, checkpoints).map_err(OpenError::Thread)?,
             readers: Readers::start(reader_conns).map_err(OpenError::Thread)?,
             keys: KeyCache::default(),
             clock,
@@ -190,14 +195,8 @@ fn configure(conn: &Connection) -> rusqlite::Result<()> {
     // Savepoints' sub-journals and temporary tables stay in memory instead
     // of being written to a temporary file page by page.
     conn.pragma_update(None, "temp_store", "MEMORY")?;
-    // The writer checkpoints after a commit once the WAL holds 2,048 pages
-    // (8 MiB) rather than SQLite's 1,000: pages written again and again
-    // (index roots, the newest leaves) are copied once per checkpoint.
-    // Larger intervals gained little sustained throughput and lengthened
-    // the p99 (each checkpoint stalls the writer). It must be the writer: a
-    // checkpoint from another connection never catches up with a writer
-    // that keeps writing, and the WAL then grows without bound.
-    conn.pragma_update(None, "wal_autocheckpoint", 2_048)?;
+    // Checkpoints are the writer's and the checkpointer thread's, not
+    // SQLite's automatic ones inside a commit (see [`checkpoints`]).
     // After a checkpoint the WAL file is cut back to 64 MiB.
     conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
     Ok(())

@@ -22,6 +22,7 @@ use std::thread;
 use rusqlite::Connection;
 use tokio::sync::oneshot;
 
+use super::checkpoints::Checkpoints;
 use crate::store::StoreError;
 
 /// Most jobs committed together; bounds the latency of the first job.
@@ -58,12 +59,13 @@ pub(super) struct Writer {
 }
 
 impl Writer {
-    /// Starts the writer thread on `conn`.
-    pub(super) fn start(conn: Connection) -> std::io::Result<Self> {
+    /// Starts the writer thread on `conn`, which checkpoints with
+    /// `checkpoints` after its commits.
+    pub(super) fn start(conn: Connection, checkpoints: Checkpoints) -> std::io::Result<Self> {
         let (jobs, queue) = mpsc::channel::<Job>();
         thread::Builder::new()
             .name("availsync-sqlite-writer".into())
-            .spawn(move || run(conn, queue))?;
+            .spawn(move || run(conn, queue, checkpoints))?;
         Ok(Self { jobs })
     }
 
@@ -153,7 +155,7 @@ fn in_savepoint<T>(
     }
 }
 
-fn run(conn: Connection, queue: mpsc::Receiver<Job>) {
+fn run(conn: Connection, queue: mpsc::Receiver<Job>, checkpoints: Checkpoints) {
     while let Ok(first) = queue.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -163,6 +165,8 @@ fn run(conn: Connection, queue: mpsc::Receiver<Job>) {
             }
         }
         commit_batch(&conn, batch);
+        // The batch is answered; a checkpoint now delays only the next one.
+        checkpoints.after_commit(&conn);
     }
 }
 
