@@ -6,6 +6,7 @@ use availsync_types::Plan;
 use reqwest::Method;
 use serde_json::json;
 
+use crate::storage::Storage;
 use crate::support::{TestServer, run_id};
 
 #[tokio::test]
@@ -77,6 +78,41 @@ async fn the_fourth_concurrent_claim_on_free_is_skipped_with_plan_limit() {
         .expect(200);
     assert_eq!(agent.start_on("project:p4").await["decision"], "proceed");
     assert_eq!(agent.start_on("project:p5").await["decision"], "skip_run");
+}
+
+/// `set-plan` runs in a process of its own, next to the running server;
+/// the server's next start follows the new plan at once (its writer keeps
+/// plans between starts, and must see that another process changed one).
+#[tokio::test]
+async fn a_plan_the_operator_changes_applies_to_the_next_start() {
+    let storage = Storage::for_test();
+    let server = TestServer::start_with(&storage).await;
+    let human = server.signup().await;
+    let agent = human.agent("ci-bot").await;
+    for i in 0..3 {
+        let run = agent.start_on(&format!("project:p{i}")).await;
+        assert_eq!(run["decision"], "proceed");
+    }
+    let refused = agent.start_on("project:p3").await;
+    assert_eq!(refused["reason"]["code"], "plan_limit_active_claims");
+
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_availsync-server"))
+        .args([
+            "set-plan",
+            "--workspace",
+            &human.workspace_id,
+            "--plan",
+            "team",
+        ])
+        .args(storage.cli_args(server.data_dir()))
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(agent.start_on("project:p4").await["decision"], "proceed");
 }
 
 #[tokio::test]

@@ -149,6 +149,11 @@ impl TestServer {
         }
     }
 
+    /// The server's data directory (the embedded store's, when it is used).
+    pub fn data_dir(&self) -> &std::path::Path {
+        self._dir.path()
+    }
+
     /// Changes a workspace's plan, as the operator would.
     pub async fn set_plan(&self, workspace_id: &str, plan: availsync_types::Plan) {
         self.server

@@ -6,6 +6,7 @@ use serde_json::json;
 
 use super::events::{AuditEvent, record_audit};
 use super::rows::{self, AGENT_COLUMNS, Sql, USER_COLUMNS, WORKSPACE_COLUMNS, paginate};
+use super::writer_cache;
 use crate::domain::ids::{IdKind, new_id};
 use crate::store::{
     Actor, AgentContext, AgentUpdate, Credentials, LOGIN_FAILURE_WINDOW_MS, LoginFailures,
@@ -349,6 +350,7 @@ pub(super) fn update_agent(
     let before = find_agent(conn, workspace_id, agent_id)?.ok_or(StoreError::NotFound("agent"))?;
     let name = update.name.clone().unwrap_or_else(|| before.name.clone());
     let mode: Mode = update.mode.unwrap_or(before.mode);
+    writer_cache::forget();
     conn.execute(
         "UPDATE agents SET name = ?1, mode = ?2 WHERE id = ?3",
         params![name, Sql(mode), agent_id],
@@ -408,6 +410,7 @@ pub(super) fn delete_agent(
     let agent = find_agent(conn, workspace_id, agent_id)?.ok_or(StoreError::NotFound("agent"))?;
     let released =
         super::work::release_agent_claims(conn, now, workspace_id, &agent, &actor.actor())?;
+    writer_cache::forget();
     conn.execute(
         "UPDATE agents SET deleted_at = ?1 WHERE id = ?2",
         params![now.unix_millis(), agent_id],
@@ -483,6 +486,7 @@ pub(super) fn set_plan(
             }
         }
     };
+    writer_cache::forget();
     conn.execute(
         "UPDATE workspaces SET plan = ?1 WHERE id = ?2",
         params![Sql(plan), id],

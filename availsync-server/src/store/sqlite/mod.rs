@@ -13,6 +13,7 @@ mod rows;
 mod sweep;
 mod work;
 mod writer;
+mod writer_cache;
 
 use std::path::{Path, PathBuf};
 

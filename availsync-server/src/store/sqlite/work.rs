@@ -10,6 +10,7 @@ use serde_json::json;
 use super::accounts::{Refusable, plan_of};
 use super::events::{ActivityEvent, AuditEvent, record_activity, record_audit};
 use super::rows::{self, Sql, paginate};
+use super::writer_cache;
 use crate::domain::ids::{IdKind, new_id};
 use crate::domain::lease::{Blocker, ClaimState, StartDecision, effective_mode};
 use crate::store::records::{StoredClaim, StoredRun};
@@ -123,7 +124,7 @@ fn claim_state(
     workspace_id: &str,
     resource: &str,
 ) -> Result<ClaimState, StoreError> {
-    let plan = plan_of(conn, workspace_id)?;
+    let plan = writer_cache::plan(workspace_id, || plan_of(conn, workspace_id))?;
     // Live claims are counted only when the plan limits them.
     let (live_claims, earliest) = if plan.limits().active_claims.is_some() {
         conn.prepare_cached(
@@ -162,16 +163,8 @@ pub(super) fn start_run(
     start: StartRun,
 ) -> Result<StartRunResponse, StoreError> {
     let (agent_name, agent_mode) =
-        live_agent(conn, &agent.agent_id)?.ok_or(StoreError::NotFound("agent"))?;
-    if let Some(existing) = find_run(conn, &agent.agent_id, &start.run_id)? {
-        if existing.resource != start.resource.as_str() {
-            return Err(StoreError::RunIdReused {
-                run_id: start.run_id,
-                resource: existing.resource,
-            });
-        }
-        return Ok(existing.start_response(now, true));
-    }
+        writer_cache::live_agent(&agent.agent_id, || live_agent(conn, &agent.agent_id))?
+            .ok_or(StoreError::NotFound("agent"))?;
     let mode = effective_mode(agent_mode, start.observe_requested);
     let workspace_id = agent.workspace_id.as_str();
     let resource = start.resource.as_str();
@@ -195,11 +188,17 @@ pub(super) fn start_run(
         .as_ref()
         .map(serde_json::to_string)
         .transpose()?;
-    conn.prepare_cached(
-        "INSERT INTO runs (workspace_id, agent_id, run_id, resource, mode, decision, ttl_seconds,
-                           expires_at, would_block, reason, retry_after, purpose, metadata, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
-    )?
+    // A run id already used by this agent is a replay (or a mistake): the
+    // unique (run_id, agent_id) index turns the insert into nothing, and
+    // only then is the earlier run read, instead of looking for it first
+    // on every start. Nothing before this changed anything.
+    let inserted = conn
+        .prepare_cached(
+            "INSERT INTO runs (workspace_id, agent_id, run_id, resource, mode, decision, ttl_seconds,
+                               expires_at, would_block, reason, retry_after, purpose, metadata, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
+             ON CONFLICT (run_id, agent_id) DO NOTHING",
+        )?
     .execute(params![
         workspace_id,
         agent.agent_id,
@@ -216,6 +215,17 @@ pub(super) fn start_run(
         metadata_json,
         now.unix_millis(),
     ])?;
+    if inserted == 0 {
+        let existing =
+            find_run(conn, &agent.agent_id, &start.run_id)?.ok_or(StoreError::NotFound("run"))?;
+        if existing.resource != start.resource.as_str() {
+            return Err(StoreError::RunIdReused {
+                run_id: start.run_id,
+                resource: existing.resource,
+            });
+        }
+        return Ok(existing.start_response(now, true));
+    }
     let run_seq = conn.last_insert_rowid();
 
     let activity = |kind: &'static str, detail: serde_json::Value| ActivityEvent {

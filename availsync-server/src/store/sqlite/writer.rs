@@ -23,6 +23,7 @@ use rusqlite::Connection;
 use tokio::sync::oneshot;
 
 use super::checkpoints::Checkpoints;
+use super::writer_cache;
 use crate::store::StoreError;
 
 /// Most jobs committed together; bounds the latency of the first job.
@@ -146,8 +147,11 @@ fn in_savepoint<T>(
         return (Err(e.into()), false);
     }
     let outcome = catch_panic(|| job(conn));
-    if outcome.is_err() && run("ROLLBACK TO job").is_err() {
-        return (outcome, true);
+    if outcome.is_err() {
+        writer_cache::forget();
+        if run("ROLLBACK TO job").is_err() {
+            return (outcome, true);
+        }
     }
     match run("RELEASE job") {
         Ok(_) => (outcome, false),
@@ -177,6 +181,10 @@ fn commit_batch(conn: &Connection, batch: Vec<Job>) {
         // gets an error, and nothing was written.
         drop(batch);
         return;
+    }
+    if let Err(e) = writer_cache::begin_batch(conn) {
+        tracing::warn!(error = %e, "could not read the database's data version");
+        writer_cache::forget();
     }
     let mut ran = Vec::with_capacity(batch.len());
     let mut jobs = batch.into_iter();
@@ -214,6 +222,7 @@ fn commit_batch(conn: &Connection, batch: Vec<Job>) {
 
 /// Ends the open transaction, if SQLite has not ended it already.
 fn rollback(conn: &Connection) {
+    writer_cache::forget();
     if !conn.is_autocommit()
         && let Err(e) = conn.execute_batch("ROLLBACK")
     {

@@ -1,0 +1,104 @@
+//! Agents and plans as the writer last read them, so that a start does not
+//! look either up again.
+//!
+//! Every start needs its agent's name and mode (a mode change applies at
+//! once, a deleted agent starts nothing) and its workspace's plan. Both
+//! change rarely, and in this process only through the writer thread, which
+//! this cache belongs to (it is thread-local, and only the writer's jobs
+//! use it). So it stays exact without a lifetime:
+//! - a writer job that changes an agent or a plan calls [`forget`] as it
+//!   does, and so does every rollback, which may take back what was read;
+//! - another process (the operator's `availsync-server set-plan`) is seen
+//!   through `PRAGMA data_version`, which the writer reads at the start of
+//!   each batch ([`begin_batch`]): any commit by another connection empties
+//!   the cache.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+use availsync_types::{Mode, Plan};
+use rusqlite::Connection;
+
+use crate::store::StoreError;
+
+/// Entries kept of each kind; past it the cache starts over, which only
+/// costs the lookups it saves.
+const MOST: usize = 8_192;
+
+/// A live agent's name and mode.
+pub(super) type LiveAgent = (String, Mode);
+
+#[derive(Default)]
+struct Cache {
+    data_version: Option<i64>,
+    agents: HashMap<String, LiveAgent>,
+    plans: HashMap<String, Plan>,
+}
+
+thread_local! {
+    static CACHE: RefCell<Cache> = RefCell::new(Cache::default());
+}
+
+/// Called by the writer once its batch's transaction has begun: forgets
+/// everything if another connection has committed since the last batch.
+pub(super) fn begin_batch(conn: &Connection) -> rusqlite::Result<()> {
+    let version: i64 = conn
+        .prepare_cached("PRAGMA data_version")?
+        .query_row([], |row| row.get(0))?;
+    CACHE.with_borrow_mut(|cache| {
+        if cache.data_version != Some(version) {
+            cache.agents.clear();
+            cache.plans.clear();
+            cache.data_version = Some(version);
+        }
+    });
+    Ok(())
+}
+
+/// Forgets every agent and plan: one of them is changing, or a rollback may
+/// have taken back what was read.
+pub(super) fn forget() {
+    CACHE.with_borrow_mut(|cache| {
+        cache.agents.clear();
+        cache.plans.clear();
+    });
+}
+
+/// The live agent `agent_id`, from the cache or else from `load` (which
+/// answers `None` for a deleted or unknown agent; that is not kept).
+pub(super) fn live_agent(
+    agent_id: &str,
+    load: impl FnOnce() -> Result<Option<LiveAgent>, StoreError>,
+) -> Result<Option<LiveAgent>, StoreError> {
+    if let Some(agent) = CACHE.with_borrow(|cache| cache.agents.get(agent_id).cloned()) {
+        return Ok(Some(agent));
+    }
+    let agent = load()?;
+    if let Some(agent) = &agent {
+        CACHE.with_borrow_mut(|cache| {
+            if cache.agents.len() >= MOST {
+                cache.agents.clear();
+            }
+            cache.agents.insert(agent_id.to_owned(), agent.clone());
+        });
+    }
+    Ok(agent)
+}
+
+/// The plan of `workspace_id`, from the cache or else from `load`.
+pub(super) fn plan(
+    workspace_id: &str,
+    load: impl FnOnce() -> Result<Plan, StoreError>,
+) -> Result<Plan, StoreError> {
+    if let Some(plan) = CACHE.with_borrow(|cache| cache.plans.get(workspace_id).copied()) {
+        return Ok(plan);
+    }
+    let plan = load()?;
+    CACHE.with_borrow_mut(|cache| {
+        if cache.plans.len() >= MOST {
+            cache.plans.clear();
+        }
+        cache.plans.insert(workspace_id.to_owned(), plan);
+    });
+    Ok(plan)
+}
