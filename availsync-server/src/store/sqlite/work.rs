@@ -18,14 +18,37 @@ use crate::store::{
     Actor, AgentContext, FinishRun, PageRequest, RunFilter, SessionContext, StartRun, StoreError,
 };
 
-const RUN_SELECT: &str =
-    "SELECT r.seq, r.run_id, r.agent_id, a.name, r.resource, r.mode, r.decision,
-        r.ttl_seconds, r.expires_at, r.would_block, r.reason, r.retry_after, r.purpose, r.metadata,
-        r.created_at, r.finished_at, r.outcome, r.summary, r.released,
-        c.id, c.expires_at, c.ttl_seconds, c.fencing_token, c.released_at, c.expiry_recorded
-    FROM runs r
-    JOIN agents a ON a.id = r.agent_id
-    LEFT JOIN claims c ON c.run_seq = r.seq";
+/// The columns [`stored_run`] reads, with the agent's name taken from
+/// `$agent_name` over the tables of `$from`.
+macro_rules! run_select {
+    ($agent_name:literal, $from:literal) => {
+        concat!(
+            "SELECT r.seq, r.run_id, r.agent_id, ",
+            $agent_name,
+            ", r.resource, r.mode, r.decision,
+                r.ttl_seconds, r.expires_at, r.would_block, r.reason, r.retry_after, r.purpose,
+                r.metadata, r.created_at, r.finished_at, r.outcome, r.summary, r.released,
+                c.id, c.expires_at, c.ttl_seconds, c.fencing_token, c.released_at,
+                c.expiry_recorded
+            FROM ",
+            $from
+        )
+    };
+}
+
+/// Runs with their agent's current name.
+const RUN_SELECT: &str = run_select!(
+    "a.name",
+    "runs r JOIN agents a ON a.id = r.agent_id LEFT JOIN claims c ON c.run_seq = r.seq"
+);
+
+/// One of the calling agent's runs by its id (`?1` the agent, `?2` the run
+/// id, `?3` the agent's name as the caller knows it, so the agent's row is
+/// not read again on every extend and finish).
+const OWN_RUN_SELECT: &str = concat!(
+    run_select!("?3", "runs r LEFT JOIN claims c ON c.run_seq = r.seq"),
+    " WHERE r.agent_id = ?1 AND r.run_id = ?2"
+);
 
 fn stored_run(row: &Row<'_>) -> rusqlite::Result<StoredRun> {
     let resource: String = row.get(4)?;
@@ -80,15 +103,18 @@ fn json_column<T: serde::de::DeserializeOwned>(
         })
 }
 
+/// One of `agent`'s runs by its id.
 fn find_run(
     conn: &Connection,
-    agent_id: &str,
+    agent: &AgentContext,
     run_id: &str,
 ) -> Result<Option<StoredRun>, StoreError> {
-    let sql = format!("{RUN_SELECT} WHERE r.agent_id = ?1 AND r.run_id = ?2");
     Ok(conn
-        .prepare_cached(&sql)?
-        .query_row([agent_id, run_id], stored_run)
+        .prepare_cached(OWN_RUN_SELECT)?
+        .query_row(
+            [agent.agent_id.as_str(), run_id, agent.agent_name.as_str()],
+            stored_run,
+        )
         .optional()?)
 }
 
@@ -216,8 +242,7 @@ pub(super) fn start_run(
         now.unix_millis(),
     ])?;
     if inserted == 0 {
-        let existing =
-            find_run(conn, &agent.agent_id, &start.run_id)?.ok_or(StoreError::NotFound("run"))?;
+        let existing = find_run(conn, agent, &start.run_id)?.ok_or(StoreError::NotFound("run"))?;
         if existing.resource != start.resource.as_str() {
             return Err(StoreError::RunIdReused {
                 run_id: start.run_id,
@@ -398,7 +423,7 @@ pub(super) fn extend(
     run_id: &str,
     ttl_seconds: Option<u32>,
 ) -> Refusable<ExtendRunResponse> {
-    let run = find_run(conn, &agent.agent_id, run_id)?.ok_or(StoreError::NotFound("run"))?;
+    let run = find_run(conn, agent, run_id)?.ok_or(StoreError::NotFound("run"))?;
     let ttl = ttl_seconds.unwrap_or(run.ttl_seconds);
     let new_expiry = now.add_millis(i64::from(ttl) * 1000);
     let event = |kind: &'static str, detail: serde_json::Value| ActivityEvent {
@@ -479,8 +504,7 @@ pub(super) fn finish(
     agent: &AgentContext,
     finish: FinishRun,
 ) -> Result<FinishRunResponse, StoreError> {
-    let run =
-        find_run(conn, &agent.agent_id, &finish.run_id)?.ok_or(StoreError::NotFound("run"))?;
+    let run = find_run(conn, agent, &finish.run_id)?.ok_or(StoreError::NotFound("run"))?;
     if let (Some(_), Some(outcome)) = (run.finished_at, run.outcome) {
         return Ok(FinishRunResponse {
             run_id: finish.run_id,
