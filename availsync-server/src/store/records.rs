@@ -18,7 +18,9 @@ pub struct StoredRun {
     pub run_id: String,
     /// The agent.
     pub agent_id: String,
-    /// The agent's current name.
+    /// The agent's name: its current one where the agent's row was read
+    /// (listings, releases); the caller's own where an agent looked up its
+    /// own run (extend, finish, replay), which answer without it.
     pub agent_name: String,
     /// The resource.
     pub resource: String,

@@ -22,6 +22,7 @@
 
 use std::cell::Cell;
 use std::os::raw::c_int;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::mpsc::{self, TrySendError};
@@ -35,6 +36,11 @@ use rusqlite::hooks::Wal;
 /// copied once per checkpoint, so a larger log copies less per commit; it
 /// also takes longer to copy, and the tail the writer copies grows with it.
 const BACKGROUND_AT: c_int = 2_048;
+
+/// Pages in the WAL at which the writer copies what it can itself even
+/// while a background checkpoint is under way, one that is slow or stuck:
+/// a bound on the log (64 MiB), at the cost of stalling the writer.
+const WRITER_AT: c_int = 16_384;
 
 const IDLE: u8 = 0;
 const COPYING: u8 = 1;
@@ -56,6 +62,8 @@ fn note_wal_pages(_: &Wal, pages: c_int) -> rusqlite::Result<()> {
 pub(super) struct Checkpoints {
     phase: Arc<AtomicU8>,
     wake: mpsc::SyncSender<()>,
+    /// Tails the writer has copied, each after a background checkpoint.
+    tails: u64,
 }
 
 impl Checkpoints {
@@ -73,17 +81,28 @@ impl Checkpoints {
             .name("availsync-sqlite-checkpoint".into())
             .spawn(move || {
                 for () in woken {
-                    copy(&background, "in the background");
+                    // Whatever happens to the copy, the writer must hear
+                    // that it ended, or it would never start another.
+                    let copied = catch_unwind(AssertUnwindSafe(|| {
+                        copy(&background, "in the background");
+                    }));
+                    if copied.is_err() {
+                        tracing::error!("a background checkpoint panicked; the next one retries");
+                    }
                     shared.store(TAIL_DUE, Ordering::Release);
                 }
             })?;
-        Ok(Self { phase, wake })
+        Ok(Self {
+            phase,
+            wake,
+            tails: 0,
+        })
     }
 
     /// Called by the writer after each commit, once the batch is answered:
     /// starts a background checkpoint when the WAL has grown, or copies the
     /// tail when one has finished.
-    pub(super) fn after_commit(&self, writer: &Connection) {
+    pub(super) fn after_commit(&mut self, writer: &Connection) {
         let pages = WAL_PAGES.get();
         match self.phase.load(Ordering::Acquire) {
             IDLE if pages >= BACKGROUND_AT => {
@@ -100,9 +119,11 @@ impl Checkpoints {
             }
             TAIL_DUE => {
                 copy(writer, "of the tail");
+                self.tails += 1;
                 WAL_PAGES.set(0);
                 self.phase.store(IDLE, Ordering::Release);
             }
+            COPYING if pages >= WRITER_AT => copy(writer, "in the writer, past the bound"),
             _ => {}
         }
     }
@@ -143,12 +164,14 @@ mod tests {
             .unwrap();
         let background = Connection::open(&path).unwrap();
         configure(&background).unwrap();
-        let checkpoints = Checkpoints::start(&writer, background).unwrap();
+        let mut checkpoints = Checkpoints::start(&writer, background).unwrap();
 
         let mut restarts = 0;
         let mut before = 0;
         let mut most = 0;
-        for _ in 0..200_000 {
+        // Three restarts take about 1,300 commits; a log that never
+        // restarts fails the test after about 40,000 pages.
+        for _ in 0..8_000 {
             // About five pages per commit.
             writer
                 .execute("INSERT INTO t (v) VALUES (zeroblob(16000))", [])
@@ -172,6 +195,7 @@ mod tests {
             most >= BACKGROUND_AT,
             "no checkpoint was due ({most} pages)"
         );
+        assert!(checkpoints.tails >= 1, "no background checkpoint finished");
         let rows: i64 = writer
             .query_row("SELECT COUNT(*) FROM t", [], |row| row.get(0))
             .unwrap();

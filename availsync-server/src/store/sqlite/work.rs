@@ -217,7 +217,10 @@ pub(super) fn start_run(
     // A run id already used by this agent is a replay (or a mistake): the
     // unique (run_id, agent_id) index turns the insert into nothing, and
     // only then is the earlier run read, instead of looking for it first
-    // on every start. Nothing before this changed anything.
+    // on every start. Nothing before this changed anything, and the
+    // ignored insert changes no row; it only uses up a sequence number
+    // (`AUTOINCREMENT` takes one before the conflict is found), which
+    // leaves a gap in the fencing tokens: they still only grow.
     let inserted = conn
         .prepare_cached(
             "INSERT INTO runs (workspace_id, agent_id, run_id, resource, mode, decision, ttl_seconds,

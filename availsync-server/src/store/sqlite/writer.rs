@@ -159,7 +159,7 @@ fn in_savepoint<T>(
     }
 }
 
-fn run(conn: Connection, queue: mpsc::Receiver<Job>, checkpoints: Checkpoints) {
+fn run(conn: Connection, queue: mpsc::Receiver<Job>, mut checkpoints: Checkpoints) {
     while let Ok(first) = queue.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
