@@ -96,17 +96,11 @@ async fn a_plan_the_operator_changes_applies_to_the_next_start() {
     let refused = agent.start_on("project:p3").await;
     assert_eq!(refused["reason"]["code"], "plan_limit_active_claims");
 
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_availsync-server"))
-        .args([
-            "set-plan",
-            "--workspace",
-            &human.workspace_id,
-            "--plan",
-            "team",
-        ])
-        .args(storage.cli_args(server.data_dir()))
-        .output()
-        .unwrap();
+    let output = set_plan_command(
+        &human.workspace_id,
+        "team",
+        storage.cli_args(server.data_dir()),
+    );
     assert!(
         output.status.success(),
         "{}",
@@ -153,37 +147,30 @@ async fn the_set_plan_command_changes_a_workspace_by_name() {
         .await
         .unwrap();
     assert_eq!(signup.status(), 201);
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_availsync-server"))
-        .args([
-            "set-plan",
-            "--workspace",
-            "Ops Team",
-            "--plan",
-            "business",
-            "--data-dir",
-        ])
-        .arg(dir.path())
-        .output()
-        .unwrap();
+    let data_dir = ["--data-dir".to_owned(), dir.path().display().to_string()];
+    let output = set_plan_command("Ops Team", "business", data_dir.clone());
     assert!(
         output.status.success(),
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
     assert!(String::from_utf8_lossy(&output.stdout).contains("business"));
-    let bad = std::process::Command::new(env!("CARGO_BIN_EXE_availsync-server"))
-        .args([
-            "set-plan",
-            "--workspace",
-            "No Such",
-            "--plan",
-            "team",
-            "--data-dir",
-        ])
-        .arg(dir.path())
-        .output()
-        .unwrap();
+    let bad = set_plan_command("No Such", "team", data_dir);
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("not found"));
     server.shutdown().await;
+}
+
+/// Runs the operator's `availsync-server set-plan` on the storage that
+/// `storage_args` name.
+fn set_plan_command(
+    workspace: &str,
+    plan: &str,
+    storage_args: impl IntoIterator<Item = String>,
+) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_availsync-server"))
+        .args(["set-plan", "--workspace", workspace, "--plan", plan])
+        .args(storage_args)
+        .output()
+        .unwrap()
 }

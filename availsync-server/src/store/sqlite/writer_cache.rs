@@ -35,6 +35,13 @@ struct Cache {
     plans: HashMap<String, Plan>,
 }
 
+impl Cache {
+    fn clear(&mut self) {
+        self.agents.clear();
+        self.plans.clear();
+    }
+}
+
 thread_local! {
     static CACHE: RefCell<Cache> = RefCell::new(Cache::default());
 }
@@ -47,8 +54,7 @@ pub(super) fn begin_batch(conn: &Connection) -> rusqlite::Result<()> {
         .query_row([], |row| row.get(0))?;
     CACHE.with_borrow_mut(|cache| {
         if cache.data_version != Some(version) {
-            cache.agents.clear();
-            cache.plans.clear();
+            cache.clear();
             cache.data_version = Some(version);
         }
     });
@@ -58,10 +64,7 @@ pub(super) fn begin_batch(conn: &Connection) -> rusqlite::Result<()> {
 /// Forgets every agent and plan: one of them is changing, or a rollback may
 /// have taken back what was read.
 pub(super) fn forget() {
-    CACHE.with_borrow_mut(|cache| {
-        cache.agents.clear();
-        cache.plans.clear();
-    });
+    CACHE.with_borrow_mut(Cache::clear);
 }
 
 /// The live agent `agent_id`, from the cache or else from `load` (which
@@ -70,19 +73,7 @@ pub(super) fn live_agent(
     agent_id: &str,
     load: impl FnOnce() -> Result<Option<LiveAgent>, StoreError>,
 ) -> Result<Option<LiveAgent>, StoreError> {
-    if let Some(agent) = CACHE.with_borrow(|cache| cache.agents.get(agent_id).cloned()) {
-        return Ok(Some(agent));
-    }
-    let agent = load()?;
-    if let Some(agent) = &agent {
-        CACHE.with_borrow_mut(|cache| {
-            if cache.agents.len() >= MOST {
-                cache.agents.clear();
-            }
-            cache.agents.insert(agent_id.to_owned(), agent.clone());
-        });
-    }
-    Ok(agent)
+    remembered(|cache| &mut cache.agents, agent_id, load)
 }
 
 /// The plan of `workspace_id`, from the cache or else from `load`.
@@ -90,15 +81,29 @@ pub(super) fn plan(
     workspace_id: &str,
     load: impl FnOnce() -> Result<Plan, StoreError>,
 ) -> Result<Plan, StoreError> {
-    if let Some(plan) = CACHE.with_borrow(|cache| cache.plans.get(workspace_id).copied()) {
-        return Ok(plan);
+    remembered(|cache| &mut cache.plans, workspace_id, || load().map(Some))?
+        .ok_or(StoreError::NotFound("workspace"))
+}
+
+/// The entry `key` of the map `kind` picks, from the cache or else from
+/// `load`, whose answer is kept unless it is `None`.
+fn remembered<V: Clone>(
+    kind: fn(&mut Cache) -> &mut HashMap<String, V>,
+    key: &str,
+    load: impl FnOnce() -> Result<Option<V>, StoreError>,
+) -> Result<Option<V>, StoreError> {
+    if let Some(value) = CACHE.with_borrow_mut(|cache| kind(cache).get(key).cloned()) {
+        return Ok(Some(value));
     }
-    let plan = load()?;
-    CACHE.with_borrow_mut(|cache| {
-        if cache.plans.len() >= MOST {
-            cache.plans.clear();
-        }
-        cache.plans.insert(workspace_id.to_owned(), plan);
-    });
-    Ok(plan)
+    let value = load()?;
+    if let Some(value) = &value {
+        CACHE.with_borrow_mut(|cache| {
+            let map = kind(cache);
+            if map.len() >= MOST {
+                map.clear();
+            }
+            map.insert(key.to_owned(), value.clone());
+        });
+    }
+    Ok(value)
 }
