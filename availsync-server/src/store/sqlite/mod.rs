@@ -8,6 +8,7 @@ mod feeds;
 mod holds;
 mod key_cache;
 mod migrations;
+mod priority;
 mod readers;
 mod rows;
 mod sweep;

@@ -160,6 +160,7 @@ fn in_savepoint<T>(
 }
 
 fn run(conn: Connection, queue: mpsc::Receiver<Job>, mut checkpoints: Checkpoints) {
+    super::priority::raise_writer();
     while let Ok(first) = queue.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
