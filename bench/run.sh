@@ -2,7 +2,7 @@
 # Runs the side-by-side benchmark on this machine and saves the report under
 # bench/results/.
 #
-#   bench/run.sh                 # the full run (about 20 minutes on 2 cores)
+#   bench/run.sh                 # the full run (about 40 minutes on 2 cores)
 #   bench/run.sh --quick         # every table with short windows (a few minutes)
 #   bench/run.sh --no-postgres   # without the availsync-on-PostgreSQL rows
 #   bench/run.sh --quick --only claim-finish --systems availsync,etcd

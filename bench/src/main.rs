@@ -74,6 +74,13 @@ struct Cli {
     /// Leases of the heartbeat workload [default: 10000; quick: 1000].
     #[arg(long)]
     heartbeat_leases: Option<usize>,
+    /// Rounds of the four workload tables and the client scaling: within
+    /// a round the systems take turns at each measurement, so a machine
+    /// whose speed drifts over minutes slows them alike, and each table
+    /// shows the round with the median throughput [default: 3; quick: 1].
+    /// The resource scaling (minutes of preloading) runs once.
+    #[arg(long)]
+    rounds: Option<usize>,
     /// Measured seconds per run [default: 10; quick: 3].
     #[arg(long)]
     seconds: Option<f64>,
@@ -126,6 +133,7 @@ fn main() -> ExitCode {
 
 struct Plan {
     kinds: Vec<Kind>,
+    rounds: usize,
     sections: Vec<String>,
     window: Window,
     resource_counts: Vec<usize>,
@@ -176,8 +184,13 @@ fn plan(cli: &Cli) -> anyhow::Result<Plan> {
     } else {
         vec![10, 10_000, 1_000_000]
     };
+    let rounds = cli.rounds.unwrap_or(if cli.quick { 1 } else { 3 });
+    if rounds == 0 {
+        anyhow::bail!("--rounds must be at least 1");
+    }
     Ok(Plan {
         kinds,
+        rounds,
         sections,
         window,
         resource_counts,
@@ -193,6 +206,8 @@ fn plan(cli: &Cli) -> anyhow::Result<Plan> {
 /// One measurement to make.
 struct Job {
     section: Section,
+    /// Which round of its measurement (1-based).
+    round: usize,
     kind: Kind,
     workload: Workload,
     clients: usize,
@@ -200,73 +215,44 @@ struct Job {
     preload: Option<(usize, usize)>,
 }
 
+/// What one measurement runs, whichever system it runs against.
+struct Spec {
+    section: Section,
+    workload: Workload,
+    clients: usize,
+    resources: usize,
+}
+
+/// The measurements in the order they run: for each measurement of the
+/// workload and client tables, `plan.rounds` rounds in which every system
+/// takes its turn; then the resource scaling, system by system.
 fn jobs(cli: &Cli, plan: &Plan) -> Vec<Job> {
-    let wants = |s: &str| plan.sections.iter().any(|x| x == s);
     let mut jobs = Vec::new();
-    for kind in &plan.kinds {
-        let claim_finish = Workload::ClaimFinish {
-            resources: CLAIM_RESOURCES,
-        };
-        let standard = [
-            ("claim-finish", claim_finish.clone(), CLAIM_RESOURCES),
-            (
-                "contended",
-                Workload::Contended {
-                    resources: 8,
-                    hold: Duration::from_millis(5),
-                },
-                8,
-            ),
-            (
-                "heartbeat",
-                Workload::Heartbeat {
-                    leases: plan.heartbeat_leases,
-                    ttl: Duration::from_secs(15),
-                },
-                plan.heartbeat_leases,
-            ),
-            (
-                "holds",
-                Workload::Holds {
-                    keep: 4,
-                    per_calendar: 16,
-                },
-                0,
-            ),
-        ];
-        for (index, (name, workload, resources)) in standard.into_iter().enumerate() {
-            if wants(name) {
+    for spec in specs(cli, plan) {
+        for round in 1..=plan.rounds {
+            for kind in &plan.kinds {
                 jobs.push(Job {
-                    section: Section::Workload(index + 1),
+                    section: spec.section,
+                    round,
                     kind: kind.clone(),
-                    workload,
-                    clients: cli.clients,
-                    resources,
+                    workload: spec.workload.clone(),
+                    clients: spec.clients,
+                    resources: spec.resources,
                     preload: None,
                 });
             }
         }
-        if wants("clients") {
-            for &clients in &cli.client_counts {
-                // The workload table's run already covers its client count.
-                if clients == cli.clients && wants("claim-finish") {
-                    continue;
-                }
-                jobs.push(Job {
-                    section: Section::Clients,
-                    kind: kind.clone(),
-                    workload: claim_finish.clone(),
-                    clients,
-                    resources: CLAIM_RESOURCES.max(clients),
-                    preload: None,
-                });
-            }
-        }
+    }
+    if plan.sections.iter().any(|s| s == "resources") {
+        let largest = plan.resource_counts.iter().copied().max().unwrap_or(0);
         // Preloading a million resources through PostgreSQL replicas would
         // take most of the run: the resource scaling covers the default
         // store, etcd and Redis.
-        if wants("resources") && !matches!(kind, Kind::AvailsyncPostgres { .. }) {
-            let largest = plan.resource_counts.iter().copied().max().unwrap_or(0);
+        for kind in plan
+            .kinds
+            .iter()
+            .filter(|k| !matches!(k, Kind::AvailsyncPostgres { .. }))
+        {
             for &resources in &plan.resource_counts {
                 let live = if resources == largest {
                     plan.live_claims
@@ -275,6 +261,7 @@ fn jobs(cli: &Cli, plan: &Plan) -> Vec<Job> {
                 };
                 jobs.push(Job {
                     section: Section::Resources,
+                    round: 1,
                     kind: kind.clone(),
                     workload: Workload::ClaimFinish { resources },
                     clients: cli.resource_clients.min(resources).max(1),
@@ -285,6 +272,67 @@ fn jobs(cli: &Cli, plan: &Plan) -> Vec<Job> {
         }
     }
     jobs
+}
+
+/// The measurements of the four workload tables and the client scaling.
+fn specs(cli: &Cli, plan: &Plan) -> Vec<Spec> {
+    let wants = |s: &str| plan.sections.iter().any(|x| x == s);
+    let claim_finish = Workload::ClaimFinish {
+        resources: CLAIM_RESOURCES,
+    };
+    let standard = [
+        ("claim-finish", claim_finish.clone(), CLAIM_RESOURCES),
+        (
+            "contended",
+            Workload::Contended {
+                resources: 8,
+                hold: Duration::from_millis(5),
+            },
+            8,
+        ),
+        (
+            "heartbeat",
+            Workload::Heartbeat {
+                leases: plan.heartbeat_leases,
+                ttl: Duration::from_secs(15),
+            },
+            plan.heartbeat_leases,
+        ),
+        (
+            "holds",
+            Workload::Holds {
+                keep: 4,
+                per_calendar: 16,
+            },
+            0,
+        ),
+    ];
+    let mut specs = Vec::new();
+    for (index, (name, workload, resources)) in standard.into_iter().enumerate() {
+        if wants(name) {
+            specs.push(Spec {
+                section: Section::Workload(index + 1),
+                workload,
+                clients: cli.clients,
+                resources,
+            });
+        }
+    }
+    if wants("clients") {
+        for &clients in &cli.client_counts {
+            // The workload table's run already covers its client count.
+            if clients == cli.clients && wants("claim-finish") {
+                continue;
+            }
+            specs.push(Spec {
+                section: Section::Clients,
+                workload: claim_finish.clone(),
+                clients,
+                resources: CLAIM_RESOURCES.max(clients),
+            });
+        }
+    }
+    specs
 }
 
 async fn describe_machine() -> Vec<String> {
@@ -411,6 +459,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             plan.window.warmup.as_secs_f64(),
             plan.window.measured.as_secs_f64()
         ),
+        format!(
+            "rounds: {}; within a round the systems take turns at each measurement of the workload and client tables, and each row is the round with the median throughput (every round's figure in the \"rounds\" column); the resource scaling runs once",
+            plan.rounds
+        ),
         "CPU: user + system seconds of the server processes (and their children) over the measured window, from /proc/<pid>/stat; client CPU: this process".into(),
         "peak RSS: VmHWM of the server processes at the end of the run (for PostgreSQL: the availsync replicas only; their CPU includes PostgreSQL's when --database-pid is given, as bench/run.sh does)".into(),
         "latency percentiles from HdrHistogram (3 significant digits), in milliseconds".into(),
@@ -430,7 +482,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     for (n, job) in jobs.iter().enumerate() {
         let sessions_needed = job.clients.max(if job.preload.is_some() { 64 } else { 0 });
         eprintln!(
-            "[{}/{}] {} · {} · {} clients{}",
+            "[{}/{}] {} · {} · {} clients{}{}",
             n + 1,
             jobs.len(),
             job.kind.name(),
@@ -439,6 +491,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             match job.preload {
                 Some((resources, live)) => format!(" · {resources} resources, {live} live claims"),
                 None => String::new(),
+            },
+            if plan.rounds > 1 && job.preload.is_none() {
+                format!(" · round {} of {}", job.round, plan.rounds)
+            } else {
+                String::new()
             }
         );
         let mut system = match systems::start(&job.kind, &binaries, sessions_needed).await {
@@ -509,6 +566,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         );
         rows.push(Row {
             section: job.section,
+            round: job.round,
+            rounds: Vec::new(),
             system: job.kind.name(),
             label,
             durability,
