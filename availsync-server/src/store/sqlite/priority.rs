@@ -18,7 +18,7 @@ use std::io;
 
 /// How many nice levels the writer runs ahead of the process (never
 /// beyond −20, the highest).
-pub(super) const WRITER_BOOST: i32 = 10;
+const WRITER_BOOST: i32 = 10;
 
 /// Raises the calling thread's priority by `boost` nice levels and returns
 /// its new nice value. On Linux, nice values belong to threads; elsewhere
