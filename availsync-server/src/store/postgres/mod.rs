@@ -20,6 +20,9 @@ mod holds;
 mod migrations;
 mod sql;
 mod sweep;
+#[cfg(test)]
+mod test_db;
+mod tx;
 mod work;
 
 use std::str::FromStr;
@@ -223,20 +226,16 @@ impl From<tokio_postgres::Error> for StoreError {
     }
 }
 
-/// Runs `$body` (which uses `$tx`, a transaction) and commits it, again from
-/// the start while it loses races with concurrent transactions.
+/// Runs `$body` (which uses `$tx`, a [`tx::Tx`]) in a transaction and
+/// commits it, again from the start while it loses races with concurrent
+/// transactions.
 macro_rules! transact {
     ($store:expr, |$tx:ident| $body:expr) => {{
         let mut attempt = 0u32;
         loop {
             attempt += 1;
-            let mut client = $store.client().await?;
-            let $tx = client.transaction().await.map_err(StoreError::from)?;
-            let outcome = $body;
-            let outcome = match outcome {
-                Ok(value) => $tx.commit().await.map(|()| value).map_err(StoreError::from),
-                Err(e) => Err(e),
-            };
+            let $tx = tx::Tx::new($store.client().await?);
+            let outcome = $tx.run(async { $body }).await;
             match outcome {
                 Err(StoreError::Contention(why)) if attempt < MAX_ATTEMPTS => {
                     tracing::debug!(attempt, %why, "transaction lost a race; retrying");
@@ -267,8 +266,8 @@ impl Store for PostgresStore {
 
     async fn signup(&self, signup: NewSignup) -> Result<SessionContext, StoreError> {
         transact!(self, |tx| {
-            let now = sql::now(&tx, &self.clock).await?;
-            accounts::signup(&tx, now, signup.clone()).await
+            let now = sql::now(tx.db(), &self.clock).await?;
+            accounts::signup(tx.db(), now, signup.clone()).await
         })
     }
 
@@ -290,8 +289,8 @@ impl Store for PostgresStore {
         user: Option<Credentials>,
     ) -> Result<(), StoreError> {
         transact!(self, |tx| {
-            let now = sql::now(&tx, &self.clock).await?;
-            accounts::record_login_failure(&tx, now, email_norm, user.clone()).await
+            let now = sql::now(tx.db(), &self.clock).await?;
+            accounts::record_login_failure(tx.db(), now, email_norm, user.clone()).await
         })
     }
 
@@ -301,8 +300,8 @@ impl Store for PostgresStore {
         session: NewSession,
     ) -> Result<SessionContext, StoreError> {
         transact!(self, |tx| {
-            let now = sql::now(&tx, &self.clock).await?;
-            accounts::login(&tx, now, user_id, session.clone()).await
+            let now = sql::now(tx.db(), &self.clock).await?;
+            accounts::login(tx.db(), now, user_id, session.clone()).await
         })
     }
 
@@ -315,8 +314,8 @@ impl Store for PostgresStore {
 
     async fn logout(&self, session: &SessionContext) -> Result<(), StoreError> {
         transact!(self, |tx| {
-            let now = sql::now(&tx, &self.clock).await?;
-            accounts::logout(&tx, now, session).await
+            let now = sql::now(tx.db(), &self.clock).await?;
+            accounts::logout(tx.db(), now, session).await
         })
     }
 
@@ -326,8 +325,8 @@ impl Store for PostgresStore {
         agent: NewAgent,
     ) -> Result<Agent, StoreError> {
         transact!(self, |tx| {
-            let now = sql::now(&tx, &self.clock).await?;
-            accounts::create_agent(&tx, now, actor, agent.clone()).await
+            let now = sql::now(tx.db(), &self.clock).await?;
+            accounts::create_agent(tx.db(), now, actor, agent.clone()).await
         })?
     }
 
@@ -349,8 +348,8 @@ impl Store for PostgresStore {
         update: AgentUpdate,
     ) -> Result<Agent, StoreError> {
         transact!(self, |tx| {
-            let now = sql::now(&tx, &self.clock).await?;
-            accounts::update_agent(&tx, now, actor, agent_id, update.clone()).await
+            let now = sql::now(tx.db(), &self.clock).await?;
+            accounts::update_agent(tx.db(), now, actor, agent_id, update.clone()).await
         })
     }
 
@@ -361,8 +360,8 @@ impl Store for PostgresStore {
         key: NewKey,
     ) -> Result<Agent, StoreError> {
         transact!(self, |tx| {
-            let now = sql::now(&tx, &self.clock).await?;
-            accounts::rotate_key(&tx, now, actor, agent_id, key.clone()).await
+            let now = sql::now(tx.db(), &self.clock).await?;
+            accounts::rotate_key(tx.db(), now, actor, agent_id, key.clone()).await
         })
     }
 
@@ -371,21 +370,21 @@ impl Store for PostgresStore {
             // The agent's row first: a concurrent start (which share-locks
             // it) waits, and then finds the agent gone.
             sql::execute(
-                &tx,
+                tx.db(),
                 "SELECT 1 FROM agents WHERE id = $1 FOR UPDATE",
                 &[&agent_id],
             )
             .await?;
-            let agent = accounts::agent_to_delete(&tx, actor, agent_id).await?;
+            let agent = accounts::agent_to_delete(tx.db(), actor, agent_id).await?;
             let (released, now) = work::release_agent_claims(
-                &tx,
+                tx.db(),
                 &self.clock,
                 &actor.workspace.id,
                 &agent,
                 &actor.actor(),
             )
             .await?;
-            accounts::delete_agent(&tx, now, actor, &agent, released).await
+            accounts::delete_agent(tx.db(), now, actor, &agent, released).await
         })
     }
 
@@ -407,7 +406,7 @@ impl Store for PostgresStore {
         start: StartRun,
     ) -> Result<StartRunResponse, StoreError> {
         transact!(self, |tx| work::start_run(
-            &tx,
+            tx.db(),
             &self.clock,
             agent,
             start.clone()
@@ -436,7 +435,7 @@ impl Store for PostgresStore {
         ttl_seconds: Option<u32>,
     ) -> Result<ExtendRunResponse, StoreError> {
         transact!(self, |tx| work::extend(
-            &tx,
+            tx.db(),
             &self.clock,
             agent,
             run_id,
@@ -451,7 +450,7 @@ impl Store for PostgresStore {
         finish: FinishRun,
     ) -> Result<FinishRunResponse, StoreError> {
         transact!(self, |tx| work::finish(
-            &tx,
+            tx.db(),
             &self.clock,
             agent,
             finish.clone()
@@ -465,7 +464,7 @@ impl Store for PostgresStore {
         claim_id: &str,
     ) -> Result<ReleaseClaimResponse, StoreError> {
         transact!(self, |tx| work::release_claim(
-            &tx,
+            tx.db(),
             &self.clock,
             actor,
             claim_id
@@ -490,7 +489,7 @@ impl Store for PostgresStore {
         hold: NewHold,
     ) -> Result<HoldResponse, StoreError> {
         transact!(self, |tx| holds::create(
-            &tx,
+            tx.db(),
             &self.clock,
             holder,
             hold.clone()
@@ -499,8 +498,13 @@ impl Store for PostgresStore {
     }
 
     async fn release_hold(&self, caller: &Principal, hold_id: &str) -> Result<(), StoreError> {
-        transact!(self, |tx| holds::release(&tx, &self.clock, caller, hold_id)
-            .await)
+        transact!(self, |tx| holds::release(
+            tx.db(),
+            &self.clock,
+            caller,
+            hold_id
+        )
+        .await)
     }
 
     async fn list_holds(
@@ -521,7 +525,7 @@ impl Store for PostgresStore {
         window: Window,
     ) -> Result<AvailabilityResponse, StoreError> {
         transact!(self, |tx| {
-            holds::availability(&tx, &self.clock, caller, resource, window).await
+            holds::availability(tx.db(), &self.clock, caller, resource, window).await
         })
     }
 
@@ -532,7 +536,7 @@ impl Store for PostgresStore {
         window: Window,
     ) -> Result<ConflictsCheckResponse, StoreError> {
         transact!(self, |tx| {
-            holds::check_conflicts(&tx, &self.clock, caller, resource, window).await
+            holds::check_conflicts(tx.db(), &self.clock, caller, resource, window).await
         })
     }
 
@@ -578,7 +582,7 @@ impl Store for PostgresStore {
 
     async fn sweep(&self, activity_retention_ms: i64) -> Result<SweepReport, StoreError> {
         transact!(self, |tx| sweep::sweep(
-            &tx,
+            tx.db(),
             &self.clock,
             activity_retention_ms
         )
@@ -586,7 +590,8 @@ impl Store for PostgresStore {
     }
 
     async fn set_plan(&self, workspace: &str, plan: Plan) -> Result<Workspace, StoreError> {
-        transact!(self, |tx| accounts::set_plan(&tx, workspace, plan).await)
+        transact!(self, |tx| accounts::set_plan(tx.db(), workspace, plan)
+            .await)
     }
 }
 
@@ -623,17 +628,10 @@ mod tests {
     /// without it.
     #[tokio::test]
     async fn a_database_error_keeps_its_code_and_message_but_not_the_row() {
-        let Some(url) = std::env::var("AVAILSYNC_TEST_DATABASE_URL")
-            .ok()
-            .filter(|url| !url.is_empty())
-        else {
-            eprintln!("set AVAILSYNC_TEST_DATABASE_URL to run this test");
+        let Some(url) = super::test_db::url() else {
             return;
         };
-        let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
-            .await
-            .unwrap();
-        tokio::spawn(connection);
+        let client = super::test_db::connect(&url).await;
         client
             .batch_execute("CREATE TEMPORARY TABLE describe_me (a TEXT NOT NULL, b TEXT)")
             .await

@@ -215,44 +215,81 @@ pub(super) enum ReadOrder {
     /// every path takes before any resource lock, so the order never
     /// deadlocks, and a start queued on the row holds no resource yet.
     BeforeLock,
-    /// The read after the lock: it sees what the lock protects as it is now.
+    /// The read after the lock (and the clock): it sees what the lock
+    /// protects as it is now.
     AfterLock,
 }
 
-/// Takes a resource's lock, runs the read `sql` before or after it, then
-/// reads the clock: three statements in one round trip, which the database
-/// runs in the order sent, so the clock comes after both (see
-/// [`lock_resource`]).
+/// The lock [`lock_read_now`] takes.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Lock<'a> {
+    /// A resource's lock: scope, workspace, resource.
+    Resource(LockScope, &'a str, &'a str),
+    /// The claims lock of the resource of an agent's run, found from the
+    /// run by the database; nothing when there is no such run. A run's
+    /// resource never changes, so the lock is the one its resource's other
+    /// decisions take.
+    RunResource {
+        /// The agent.
+        agent_id: &'a str,
+        /// The agent's run id.
+        run_id: &'a str,
+    },
+}
+
+/// Takes a resource's lock (`$1`, a [`lock_key`]) and then reads the clock.
+/// The subquery is evaluated first, whole (`OFFSET 0` keeps the planner
+/// from folding it in), so the clock is read once the lock is held.
+const LOCK_NOW_SQL: &str = "SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint
+    FROM (SELECT pg_advisory_xact_lock($1) OFFSET 0) AS locked";
+
+/// Takes the claims lock of an agent's (`$1`) run's (`$2`) resource, keyed
+/// as [`lock_key`] keys it, by the database from the run's row, and then
+/// reads the clock (the aggregate ends its scan, and so the lock, before
+/// its one row reaches the clock).
+const RUN_LOCK_NOW_SQL: &str = "SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint
+    FROM (SELECT count(pg_advisory_xact_lock(
+            ('x' || encode(substr(sha256(
+                convert_to('claims', 'UTF8') || decode('00', 'hex')
+                || convert_to(workspace_id, 'UTF8') || decode('00', 'hex')
+                || convert_to(resource, 'UTF8')), 1, 8), 'hex'))::bit(64)::bigint))
+          FROM runs WHERE agent_id = $1 AND run_id = $2) AS locked";
+
+/// Takes a lock and reads the clock after it, and runs the read `sql`
+/// before or after both: two statements in one round trip, which the
+/// database runs in the order sent.
 ///
-/// All three statements are prepared first (from the connection's cache
-/// after the first time), so none of them can wait on a prepare while a
-/// later one goes out ahead of it (see [`pipelined!`]).
+/// Both statements are prepared first (from the connection's cache after
+/// the first time), so neither can wait on a prepare while the other goes
+/// out ahead of it (see [`pipelined!`]).
 pub(super) async fn lock_read_now<C: GenericClient>(
     client: &C,
     clock: &Clock,
-    lock: (LockScope, &str, &str),
+    lock: Lock<'_>,
     order: ReadOrder,
     sql: &str,
     params: Params<'_>,
 ) -> Result<(Option<Row>, Timestamp), StoreError> {
-    let (scope, workspace_id, resource) = lock;
-    let key = lock_key(scope, workspace_id, resource);
-    let lock = client.prepare_cached(LOCK_SQL).await?;
-    let read = client.prepare_cached(sql).await?;
-    let clock_read = client.prepare_cached(CLOCK_SQL).await?;
-    let lock_params: Params<'_> = &[&key];
-    let take_lock = async { Ok::<_, StoreError>(client.execute(&lock, lock_params).await?) };
-    let run_read = async { Ok::<_, StoreError>(client.query_opt(&read, params).await?) };
-    let read_clock = async { Ok::<_, StoreError>(client.query_one(&clock_read, &[]).await?) };
-    let (row, millis) = match order {
-        ReadOrder::BeforeLock => {
-            let (row, _, millis) =
-                pipelined!(row = run_read, locked = take_lock, millis = read_clock)?;
-            (row, millis)
+    let key;
+    let run: [&(dyn ToSql + Sync); 2];
+    let (lock_sql, lock_params): (_, Params<'_>) = match &lock {
+        Lock::Resource(scope, workspace_id, resource) => {
+            key = lock_key(*scope, workspace_id, resource);
+            (LOCK_NOW_SQL, &[&key])
         }
+        Lock::RunResource { agent_id, run_id } => {
+            run = [agent_id, run_id];
+            (RUN_LOCK_NOW_SQL, &run)
+        }
+    };
+    let lock_now = client.prepare_cached(lock_sql).await?;
+    let read = client.prepare_cached(sql).await?;
+    let take_lock = async { Ok::<_, StoreError>(client.query_one(&lock_now, lock_params).await?) };
+    let run_read = async { Ok::<_, StoreError>(client.query_opt(&read, params).await?) };
+    let (row, millis) = match order {
+        ReadOrder::BeforeLock => pipelined!(row = run_read, millis = take_lock)?,
         ReadOrder::AfterLock => {
-            let (_, row, millis) =
-                pipelined!(locked = take_lock, row = run_read, millis = read_clock)?;
+            let (millis, row) = pipelined!(millis = take_lock, row = run_read)?;
             (row, millis)
         }
     };
@@ -261,6 +298,7 @@ pub(super) async fn lock_read_now<C: GenericClient>(
 
 #[cfg(test)]
 mod tests {
+    use super::super::test_db;
     use super::*;
 
     fn skipped() -> StoreError {
@@ -308,5 +346,110 @@ mod tests {
             answer.as_ref().is_err_and(skipped_after_failure),
             "{answer:?}"
         );
+    }
+
+    /// The lock a run's resource gets from [`RUN_LOCK_NOW_SQL`], which the
+    /// database keys, is the one [`lock_key`] keys for the other paths, or
+    /// a start and an extend of one resource would not exclude each other.
+    /// Needs `AVAILSYNC_TEST_DATABASE_URL`; says so and checks nothing
+    /// without it.
+    #[tokio::test]
+    async fn the_database_keys_a_runs_lock_as_the_server_does() {
+        let Some(url) = test_db::url() else { return };
+        let client = test_db::connect(&url).await;
+        let cases = [
+            ("ws_1", "repo:owner/name"),
+            ("ws_0196f3a2", "project:homepage"),
+            ("ws_x", "repo:ünïcödé/名前 with spaces"),
+            ("", ""),
+        ];
+        for (workspace_id, resource) in cases {
+            client
+                .batch_execute(
+                    "BEGIN;
+                     CREATE TEMPORARY TABLE runs (agent_id TEXT, run_id TEXT,
+                                                  workspace_id TEXT, resource TEXT)
+                     ON COMMIT DROP",
+                )
+                .await
+                .expect("temporary runs");
+            client
+                .execute(
+                    "INSERT INTO runs VALUES ('agent', 'run', $1, $2)",
+                    &[&workspace_id, &resource],
+                )
+                .await
+                .expect("insert run");
+            client
+                .execute(RUN_LOCK_NOW_SQL, &[&"agent", &"run"])
+                .await
+                .expect("lock");
+            let row = client
+                .query_one(
+                    "SELECT classid::bigint, objid::bigint FROM pg_locks
+                     WHERE locktype = 'advisory' AND objsubid = 1 AND pid = pg_backend_pid()",
+                    &[],
+                )
+                .await
+                .expect("the lock taken");
+            client.batch_execute("ROLLBACK").await.expect("rollback");
+            let (high, low): (i64, i64) = (row.get(0), row.get(1));
+            let key = (high << 32) | low;
+            assert_eq!(
+                key,
+                lock_key(LockScope::Claims, workspace_id, resource),
+                "{workspace_id:?} {resource:?}"
+            );
+        }
+    }
+
+    /// Both lock statements read the clock only once they hold the lock:
+    /// a session holding it reads the clock and only then lets go, and the
+    /// waiting statement's reading is not earlier. Needs
+    /// `AVAILSYNC_TEST_DATABASE_URL`; says so and checks nothing without it.
+    #[tokio::test]
+    async fn the_clock_is_read_after_the_lock_is_taken() {
+        let Some(url) = test_db::url() else { return };
+        let (holder, waiter) = (test_db::connect(&url).await, test_db::connect(&url).await);
+        waiter
+            .batch_execute(
+                "CREATE TEMPORARY TABLE runs (agent_id TEXT, run_id TEXT,
+                                              workspace_id TEXT, resource TEXT);
+                 INSERT INTO runs VALUES ('agent', 'run', 'ws_clock', 'repo:a/clock')",
+            )
+            .await
+            .expect("temporary runs");
+        let key = lock_key(LockScope::Claims, "ws_clock", "repo:a/clock");
+        for (sql, params) in [
+            (LOCK_NOW_SQL, vec![&key as &(dyn ToSql + Sync)]),
+            (RUN_LOCK_NOW_SQL, vec![&"agent", &"run"]),
+        ] {
+            holder
+                .execute("SELECT pg_advisory_lock($1)", &[&key])
+                .await
+                .expect("hold");
+            waiter.batch_execute("BEGIN").await.expect("begin");
+            let waiting = waiter.query_one(sql, &params);
+            let release = async {
+                tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+                let before: i64 = holder
+                    .query_one(CLOCK_SQL, &[])
+                    .await
+                    .expect("clock")
+                    .get(0);
+                holder
+                    .execute("SELECT pg_advisory_unlock($1)", &[&key])
+                    .await
+                    .expect("unlock");
+                before
+            };
+            let (locked, released_at) = tokio::join!(waiting, release);
+            let locked_at: i64 = locked.expect("lock and clock").get(0);
+            waiter.batch_execute("COMMIT").await.expect("commit");
+            assert!(
+                locked_at >= released_at,
+                "{sql}: clock {locked_at} read before the lock was released at {released_at}"
+            );
+        }
     }
 }

@@ -19,7 +19,7 @@ use tokio_postgres::Row;
 use super::accounts::{Refusable, plan_of};
 use super::events::{record_activity, record_audit};
 use super::sql::{
-    LockScope, ReadOrder, execute, get, int, json_opt, lock_read_now, lock_resource, now,
+    Lock, LockScope, ReadOrder, execute, get, int, json_opt, lock_read_now, lock_resource, now,
     pipelined, row_one, row_opt, rows, text_enum, ts, ts_opt, u32_col,
 };
 use crate::domain::clock::Clock;
@@ -242,7 +242,7 @@ pub(super) async fn start_run<C: GenericClient>(
     let (plan_row, now) = lock_read_now(
         client,
         clock,
-        (LockScope::Claims, workspace_id, resource),
+        Lock::Resource(LockScope::Claims, workspace_id, resource),
         ReadOrder::BeforeLock,
         plan_lock_sql(seen_plan),
         &[&workspace_id],
@@ -495,22 +495,21 @@ pub(super) async fn check<C: GenericClient>(
     })
 }
 
-/// Finds an agent's run, takes its resource's lock, and reads it again
-/// under the lock with the clock read after it.
+/// Takes the lock of an agent's run's resource, then reads the run and the
+/// clock: one round trip (see [`Lock::RunResource`]).
 async fn locked_run<C: GenericClient>(
     client: &C,
     clock: &Clock,
     agent: &AgentContext,
     run_id: &str,
 ) -> Result<(StoredRun, Timestamp), StoreError> {
-    let run = find_run(client, &agent.agent_id, run_id)
-        .await?
-        .ok_or(StoreError::NotFound("run"))?;
-    // One round trip: the resource's lock, the run again, the clock.
     let (row, now) = lock_read_now(
         client,
         clock,
-        (LockScope::Claims, &agent.workspace_id, &run.resource),
+        Lock::RunResource {
+            agent_id: &agent.agent_id,
+            run_id,
+        },
         ReadOrder::AfterLock,
         &FIND_RUN,
         &[&agent.agent_id, &run_id],
