@@ -144,3 +144,34 @@ async fn a_human_release_that_loses_to_the_sweeper_releases_nothing() {
     assert_eq!(answer["released"], false, "{answer}");
     assert_eq!(released_claims(&human).await, 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_extend_that_loses_to_the_sweeper_extends_nothing() {
+    let Some(storage) = postgres_only() else {
+        return;
+    };
+    let server = TestServer::start_with(&storage).await;
+    let human = server.signup().await;
+    let agent = human.agent("ci-bot").await;
+    let run = agent
+        .start(json!({"resource": "project:race", "ttl_seconds": 60}))
+        .await;
+    assert_eq!(run["decision"], "proceed", "{run}");
+
+    let lost = race_the_sweeper(&server, &storage, &run, agent.extend(&run_id(&run))).await;
+    lost.expect_error(409, "lease_lost");
+    let message = lost.body["error"]["message"].as_str().unwrap_or("");
+    assert!(message.contains("(expired at"), "{message}");
+    let activity = human
+        .call(Method::GET, "/v1/activity?limit=200", None)
+        .await
+        .expect(200);
+    let kinds: Vec<&str> = activity["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter_map(|item| item["kind"].as_str())
+        .collect();
+    assert!(!kinds.contains(&"run_extended"), "{kinds:?}");
+    assert!(kinds.contains(&"lease_lost"), "{kinds:?}");
+}

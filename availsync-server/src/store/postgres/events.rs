@@ -1,26 +1,53 @@
-//! Writing activity and audit events, in the caller's transaction.
+//! Writing activity and audit events, in the caller's transaction: alone,
+//! or in one statement with the write they record.
+
+use std::sync::LazyLock;
 
 use availsync_types::Timestamp;
 use deadpool_postgres::GenericClient;
+use tokio_postgres::types::ToSql;
 
-use super::sql::execute;
+use super::sql::{Params, execute};
 use crate::domain::ids::{IdKind, new_id};
 use crate::store::StoreError;
 use crate::store::event::{ActivityEvent, AuditEvent};
 
-pub(super) async fn record_activity<C: GenericClient>(
-    client: &C,
-    at: Timestamp,
-    event: ActivityEvent<'_>,
-) -> Result<(), StoreError> {
-    execute(
-        client,
-        "INSERT INTO activity (id, workspace_id, at, agent_id, agent_name, kind, resource, decision, run_id, detail)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-        &[
-            &new_id(IdKind::Event),
+/// The activity table and its columns, in the order
+/// [`ActivityValues::params`] gives them.
+const ACTIVITY_COLUMNS: &str = "activity (id, workspace_id, at, agent_id, agent_name, kind, resource, decision, run_id, detail)";
+
+/// The audit table and its columns, in the order [`AuditValues::params`]
+/// gives them.
+const AUDIT_COLUMNS: &str =
+    "audit (id, workspace_id, at, actor_type, actor_id, actor_name, action, resource, detail)";
+
+/// Columns of an activity event.
+const ACTIVITY_PARAMS: usize = 10;
+/// Columns of an audit event.
+const AUDIT_PARAMS: usize = 9;
+
+/// An activity event's column values.
+struct ActivityValues<'a> {
+    id: String,
+    at: i64,
+    event: ActivityEvent<'a>,
+}
+
+impl<'a> ActivityValues<'a> {
+    fn new(at: Timestamp, event: ActivityEvent<'a>) -> Self {
+        Self {
+            id: new_id(IdKind::Event),
+            at: at.unix_millis(),
+            event,
+        }
+    }
+
+    fn params(&self) -> [&(dyn ToSql + Sync); ACTIVITY_PARAMS] {
+        let event = &self.event;
+        [
+            &self.id,
             &event.workspace_id,
-            &at.unix_millis(),
+            &self.at,
             &event.agent_id,
             &event.agent_name,
             &event.kind,
@@ -28,9 +55,65 @@ pub(super) async fn record_activity<C: GenericClient>(
             &event.decision,
             &event.run_id,
             &event.detail,
-        ],
-    )
-    .await?;
+        ]
+    }
+}
+
+/// An audit event's column values.
+struct AuditValues<'a> {
+    id: String,
+    at: i64,
+    actor: (&'static str, Option<&'a str>, Option<&'a str>),
+    event: AuditEvent<'a>,
+}
+
+impl<'a> AuditValues<'a> {
+    fn new(at: Timestamp, event: AuditEvent<'a>) -> Self {
+        Self {
+            id: new_id(IdKind::Event),
+            at: at.unix_millis(),
+            actor: event.actor.columns(),
+            event,
+        }
+    }
+
+    fn params(&self) -> [&(dyn ToSql + Sync); AUDIT_PARAMS] {
+        let event = &self.event;
+        [
+            &self.id,
+            &event.workspace_id,
+            &self.at,
+            &self.actor.0,
+            &self.actor.1,
+            &self.actor.2,
+            &event.action,
+            &event.resource,
+            &event.detail,
+        ]
+    }
+}
+
+/// `$first, …, $(first + count - 1)`.
+fn placeholders(first: usize, count: usize) -> String {
+    (first..first + count)
+        .map(|n| format!("${n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+pub(super) async fn record_activity<C: GenericClient>(
+    client: &C,
+    at: Timestamp,
+    event: ActivityEvent<'_>,
+) -> Result<(), StoreError> {
+    static SQL: LazyLock<String> = LazyLock::new(|| {
+        format!(
+            "INSERT INTO {ACTIVITY_COLUMNS} VALUES ({})",
+            placeholders(1, ACTIVITY_PARAMS)
+        )
+    });
+    let values = ActivityValues::new(at, event);
+    execute(client, &SQL, &values.params()).await?;
     Ok(())
 }
 
@@ -39,23 +122,105 @@ pub(super) async fn record_audit<C: GenericClient>(
     at: Timestamp,
     event: AuditEvent<'_>,
 ) -> Result<(), StoreError> {
-    let (actor_type, actor_id, actor_name) = event.actor.columns();
-    execute(
-        client,
-        "INSERT INTO audit (id, workspace_id, at, actor_type, actor_id, actor_name, action, resource, detail)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        &[
-            &new_id(IdKind::Event),
-            &event.workspace_id,
-            &at.unix_millis(),
-            &actor_type,
-            &actor_id,
-            &actor_name,
-            &event.action,
-            &event.resource,
-            &event.detail,
-        ],
-    )
-    .await?;
+    static SQL: LazyLock<String> = LazyLock::new(|| {
+        format!(
+            "INSERT INTO {AUDIT_COLUMNS} VALUES ({})",
+            placeholders(1, AUDIT_PARAMS)
+        )
+    });
+    let values = AuditValues::new(at, event);
+    execute(client, &SQL, &values.params()).await?;
     Ok(())
+}
+
+/// The events a write records with it, in [`WriteWithEvents`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Events {
+    /// An activity event.
+    Activity,
+    /// An audit event.
+    Audit,
+    /// An activity event and an audit event.
+    Both,
+}
+
+/// One statement that makes a write of at most one row (an `INSERT` or an
+/// `UPDATE`) and records its events only if the write took place: one
+/// round trip's work where the write and each event would be a statement
+/// of their own, and never an event without its change. Keep it in a
+/// static, so it is built once and prepared once per connection.
+pub(super) struct WriteWithEvents {
+    sql: String,
+    write_params: usize,
+    events: Events,
+}
+
+impl WriteWithEvents {
+    /// `write`, without a `RETURNING` clause, has `write_params`
+    /// parameters, `$1` to `$write_params`; the events' values follow.
+    pub(super) fn new(write: &str, write_params: usize, events: Events) -> Self {
+        let activity_first = write_params + 1;
+        let audit_first = match events {
+            Events::Both => activity_first + ACTIVITY_PARAMS,
+            Events::Activity | Events::Audit => write_params + 1,
+        };
+        let written = format!("WITH written AS ({write} RETURNING 1)");
+        let activity = format!(
+            "INSERT INTO {ACTIVITY_COLUMNS} SELECT {} FROM written",
+            placeholders(activity_first, ACTIVITY_PARAMS)
+        );
+        let audit = format!(
+            "INSERT INTO {AUDIT_COLUMNS} SELECT {} FROM written",
+            placeholders(audit_first, AUDIT_PARAMS)
+        );
+        let sql = match events {
+            Events::Activity => format!("{written}\n{activity}"),
+            Events::Audit => format!("{written}\n{audit}"),
+            // A data-modifying CTE runs whether or not the statement reads
+            // it.
+            Events::Both => format!("{written}, activity_row AS ({activity})\n{audit}"),
+        };
+        Self {
+            sql,
+            write_params,
+            events,
+        }
+    }
+
+    /// Makes the write with `params` and records `activity` and `audit`
+    /// (those its [`Events`] name) if it took place. Answers the rows
+    /// written: 0 or 1.
+    pub(super) async fn run<C: GenericClient>(
+        &self,
+        client: &C,
+        params: Params<'_>,
+        at: Timestamp,
+        activity: Option<ActivityEvent<'_>>,
+        audit: Option<AuditEvent<'_>>,
+    ) -> Result<u64, StoreError> {
+        let wants_activity = matches!(self.events, Events::Activity | Events::Both);
+        let wants_audit = matches!(self.events, Events::Audit | Events::Both);
+        if params.len() != self.write_params
+            || activity.is_some() != wants_activity
+            || audit.is_some() != wants_audit
+        {
+            return Err(StoreError::Backend(format!(
+                "a write with events got {} parameters and {}/{} events for {:?}",
+                params.len(),
+                u8::from(activity.is_some()),
+                u8::from(audit.is_some()),
+                self.events
+            )));
+        }
+        let activity = activity.map(|event| ActivityValues::new(at, event));
+        let audit = audit.map(|event| AuditValues::new(at, event));
+        let mut all: Vec<&(dyn ToSql + Sync)> = params.to_vec();
+        if let Some(values) = &activity {
+            all.extend(values.params());
+        }
+        if let Some(values) = &audit {
+            all.extend(values.params());
+        }
+        execute(client, &self.sql, &all).await
+    }
 }

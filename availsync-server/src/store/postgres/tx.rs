@@ -21,9 +21,11 @@ use crate::store::StoreError;
 /// on [`Tx::db`], and commits, or rolls back when the body fails.
 ///
 /// A `Tx` dropped while its transaction is open (its request was abandoned
-/// mid-way, or a rollback failed) takes its connection out of the pool and
-/// closes it, and the database rolls the transaction back; a connection
-/// never goes back to the pool inside a transaction.
+/// mid-way, or its commit or rollback failed) rolls back in a task of its
+/// own, and only then does the connection go back to the pool; if the
+/// rollback fails, the connection leaves the pool and closes, and the
+/// database rolls back. A connection never goes back to the pool inside a
+/// transaction.
 pub(super) struct Tx {
     client: Option<Object>,
     /// Whether the transaction has ended, committed or rolled back.
@@ -73,11 +75,26 @@ impl Tx {
 
 impl Drop for Tx {
     fn drop(&mut self) {
-        if !self.ended.load(Ordering::Acquire)
-            && let Some(client) = self.client.take()
-        {
-            // Out of the pool, then closed: the database rolls back.
-            drop(Object::take(client));
+        if self.ended.load(Ordering::Acquire) {
+            return;
+        }
+        let Some(client) = self.client.take() else {
+            return;
+        };
+        // The connection keeps its place in the pool until the database has
+        // rolled back: a backend still waiting on a lock for an abandoned
+        // request is then counted, so abandoned requests cannot open more
+        // backends than the pool allows. Only a connection whose rollback
+        // fails leaves the pool (and closes, which rolls back too).
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                runtime.spawn(async move {
+                    if client.batch_execute("ROLLBACK").await.is_err() {
+                        drop(Object::take(client));
+                    }
+                });
+            }
+            Err(_) => drop(Object::take(client)),
         }
     }
 }
@@ -177,8 +194,9 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn an_abandoned_transaction_never_returns_to_the_pool() {
-        let Some(pool) = pool(1) else { return };
+    async fn an_abandoned_transaction_is_rolled_back_before_its_connection_returns() {
+        let Some(pool) = pool(2) else { return };
+        let observer = pool.get().await.expect("observer");
         let key = 7_303_i64;
         let tx = Tx::new(pool.get().await.expect("connection"));
         let abandoned = tokio::time::timeout(
@@ -193,18 +211,26 @@ mod tests {
         .await;
         assert!(abandoned.is_err(), "the body should still be running");
         drop(tx);
-        assert_eq!(pool.status().size, 0, "an open transaction went back");
-        // The database sees the connection close and rolls back, which
-        // frees the lock.
-        let observer = pool.get().await.expect("a fresh connection");
-        let mut freed = false;
-        for _ in 0..100 {
-            if free(&observer, key).await {
-                freed = true;
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        assert!(freed, "the abandoned transaction still holds its lock");
+        // The pool's other slot comes back once the rollback is done.
+        let again = tokio::time::timeout(Duration::from_secs(10), pool.get())
+            .await
+            .expect("the connection never came back")
+            .expect("connection");
+        assert!(
+            free(&observer, key).await,
+            "the abandoned transaction holds its lock"
+        );
+        // Back outside any transaction: a transaction-scoped lock ends with
+        // its statement.
+        let outside = 7_304_i64;
+        again
+            .execute("SELECT pg_advisory_xact_lock($1)", &[&outside])
+            .await
+            .expect("lock");
+        assert!(
+            free(&observer, outside).await,
+            "the connection came back inside a transaction"
+        );
+        assert_eq!(pool.status().size, 2);
     }
 }

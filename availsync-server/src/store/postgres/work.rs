@@ -17,7 +17,7 @@ use serde_json::json;
 use tokio_postgres::Row;
 
 use super::accounts::{Refusable, plan_of};
-use super::events::{record_activity, record_audit};
+use super::events::{Events, WriteWithEvents, record_activity, record_audit};
 use super::sql::{
     Lock, LockScope, ReadOrder, execute, get, int, json_opt, lock_read_now, lock_resource, now,
     pipelined, row_one, row_opt, rows, text_enum, ts, ts_opt, u32_col,
@@ -332,27 +332,25 @@ pub(super) async fn start_run<C: GenericClient>(
             ttl_seconds: start.ttl_seconds,
             fencing_token: u64::try_from(token).unwrap_or(0),
         };
-        pipelined!(
-            claim_row = insert_claim(client, now, workspace_id, &agent.agent_id, run_seq, &claim),
-            activity_row = record_activity(
-                client,
-                now,
-                activity(
-                    "run_started",
-                    json!({"claim_id": claim.claim_id, "fencing_token": claim.fencing_token,
-                               "ttl_seconds": claim.ttl_seconds, "purpose": start.purpose}),
-                ),
+        insert_claim(
+            client,
+            now,
+            workspace_id,
+            &agent.agent_id,
+            run_seq,
+            &claim,
+            activity(
+                "run_started",
+                json!({"claim_id": claim.claim_id, "fencing_token": claim.fencing_token,
+                           "ttl_seconds": claim.ttl_seconds, "purpose": start.purpose}),
             ),
-            audit_row = record_audit(
-                client,
-                now,
-                audit(
-                    "claim_created",
-                    json!({"claim_id": claim.claim_id, "run_id": start.run_id,
-                               "fencing_token": claim.fencing_token, "expires_at": claim.expires_at}),
-                ),
+            audit(
+                "claim_created",
+                json!({"claim_id": claim.claim_id, "run_id": start.run_id,
+                           "fencing_token": claim.fencing_token, "expires_at": claim.expires_at}),
             ),
-        )?;
+        )
+        .await?;
         Some(claim)
     } else if mode == Mode::Observe {
         let would_block_audit = async {
@@ -448,7 +446,11 @@ async fn next_token<C: GenericClient>(
     )
 }
 
-/// Inserts a granted run's claim.
+/// Inserts a granted run's claim with its two events, in one statement.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "a claim's columns and its two events"
+)]
 async fn insert_claim<C: GenericClient>(
     client: &C,
     now: Timestamp,
@@ -456,25 +458,37 @@ async fn insert_claim<C: GenericClient>(
     agent_id: &str,
     run_seq: i64,
     claim: &Claim,
+    activity: ActivityEvent<'_>,
+    audit: AuditEvent<'_>,
 ) -> Result<(), StoreError> {
-    execute(
-        client,
-        "INSERT INTO claims (id, workspace_id, resource, run_seq, agent_id, fencing_token,
-                             ttl_seconds, created_at, expires_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        &[
-            &claim.claim_id,
-            &workspace_id,
-            &claim.resource,
-            &run_seq,
-            &agent_id,
-            &i64::try_from(claim.fencing_token).unwrap_or(i64::MAX),
-            &int(claim.ttl_seconds),
-            &now.unix_millis(),
-            &claim.expires_at.unix_millis(),
-        ],
-    )
-    .await?;
+    static INSERT: LazyLock<WriteWithEvents> = LazyLock::new(|| {
+        WriteWithEvents::new(
+            "INSERT INTO claims (id, workspace_id, resource, run_seq, agent_id, fencing_token,
+                                 ttl_seconds, created_at, expires_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            9,
+            Events::Both,
+        )
+    });
+    INSERT
+        .run(
+            client,
+            &[
+                &claim.claim_id,
+                &workspace_id,
+                &claim.resource,
+                &run_seq,
+                &agent_id,
+                &i64::try_from(claim.fencing_token).unwrap_or(i64::MAX),
+                &int(claim.ttl_seconds),
+                &now.unix_millis(),
+                &claim.expires_at.unix_millis(),
+            ],
+            now,
+            Some(activity),
+            Some(audit),
+        )
+        .await?;
     Ok(())
 }
 
@@ -587,29 +601,31 @@ pub(super) async fn extend<C: GenericClient>(
             }
             // The sweeper takes no resource lock: between this run's read and
             // the update, another replica's sweeper may have recorded the
-            // claim's expiry. The update then changes nothing, and the
-            // transaction starts over, to find the lease lapsed; extending
-            // it would leave a live claim outside the exclusion constraint
-            // (migration 002) with its `claim_expired` already audited.
-            let (extended, _) = pipelined!(
-                claim_row = async {
-                    execute(
-                        client,
-                        "UPDATE claims SET expires_at = $1, ttl_seconds = $2
-                         WHERE id = $3 AND released_at IS NULL AND NOT expiry_recorded",
-                        &[&new_expiry.unix_millis(), &int(ttl), &stored.claim.claim_id],
-                    )
-                    .await
-                },
-                activity_row = record_activity(
+            // claim's expiry. The update then moves nothing (nor records the
+            // event), and the transaction starts over, to find the lease
+            // lapsed; extending it would leave a live claim outside the
+            // exclusion constraint (migration 002) with its `claim_expired`
+            // already audited.
+            static EXTEND: LazyLock<WriteWithEvents> = LazyLock::new(|| {
+                WriteWithEvents::new(
+                    "UPDATE claims SET expires_at = $1, ttl_seconds = $2
+                     WHERE id = $3 AND released_at IS NULL AND NOT expiry_recorded",
+                    3,
+                    Events::Activity,
+                )
+            });
+            let extended = EXTEND
+                .run(
                     client,
+                    &[&new_expiry.unix_millis(), &int(ttl), &stored.claim.claim_id],
                     now,
-                    event(
+                    Some(event(
                         "run_extended",
                         json!({"ttl_seconds": ttl, "expires_at": new_expiry, "claim_id": stored.claim.claim_id}),
-                    ),
-                ),
-            )?;
+                    )),
+                    None,
+                )
+                .await?;
             if extended == 0 {
                 return Err(StoreError::Contention(
                     "the sweeper recorded the claim's expiry meanwhile".into(),
@@ -648,71 +664,76 @@ pub(super) async fn finish<C: GenericClient>(
     let live_claim = run.claim.as_ref().filter(|c| c.is_live(now));
     let released = live_claim.is_some();
     let actor = agent.actor();
-    // One round trip: the claim's release and its audit event (when it was
-    // live), the run, and the activity event. As in `extend`, another
-    // replica's sweeper may have recorded the claim's expiry since it was
-    // read (it takes no resource lock): the release then changes nothing,
-    // and the transaction starts over, to find the claim lapsed, instead of
-    // auditing both its expiry and its release.
+    // One round trip, two statements: the claim's release with its audit
+    // event (when it was live), and the run with its activity event. As in
+    // `extend`, another replica's sweeper may have recorded the claim's
+    // expiry since it was read (it takes no resource lock): the release
+    // then changes nothing, and the transaction starts over, to find the
+    // claim lapsed, instead of auditing both its expiry and its release.
+    static RELEASE: LazyLock<WriteWithEvents> = LazyLock::new(|| {
+        WriteWithEvents::new(
+            "UPDATE claims SET released_at = $1, release_reason = 'finished'
+             WHERE id = $2 AND released_at IS NULL AND NOT expiry_recorded",
+            2,
+            Events::Audit,
+        )
+    });
+    static FINISH_RUN: LazyLock<WriteWithEvents> = LazyLock::new(|| {
+        WriteWithEvents::new(
+            "UPDATE runs SET finished_at = $1, outcome = $2, summary = $3, released = $4
+             WHERE seq = $5",
+            5,
+            Events::Activity,
+        )
+    });
     let release = async {
         let Some(stored) = live_claim else {
             return Ok(0);
         };
-        pipelined!(
-            claim_row = async {
-                execute(
-                    client,
-                    "UPDATE claims SET released_at = $1, release_reason = 'finished'
-                     WHERE id = $2 AND released_at IS NULL AND NOT expiry_recorded",
-                    &[&now.unix_millis(), &stored.claim.claim_id],
-                )
-                .await
-            },
-            audit_row = record_audit(
+        RELEASE
+            .run(
                 client,
+                &[&now.unix_millis(), &stored.claim.claim_id],
                 now,
-                AuditEvent {
+                None,
+                Some(AuditEvent {
                     workspace_id: Some(&agent.workspace_id),
                     actor: &actor,
                     action: "claim_released",
                     resource: Some(&run.resource),
                     detail: json!({"claim_id": stored.claim.claim_id, "run_id": finish.run_id,
                                    "reason": "finished", "outcome": finish.outcome}),
-                },
-            ),
-        )
-        .map(|(changed, _)| changed)
+                }),
+            )
+            .await
     };
-    let (released_rows, _, _) = pipelined!(
-        release = release,
-        run_row = async {
-            execute(
-            client,
-            "UPDATE runs SET finished_at = $1, outcome = $2, summary = $3, released = $4 WHERE seq = $5",
-            &[
-                &now.unix_millis(),
-                &finish.outcome.to_text(),
-                &finish.summary,
-                &released,
-                &run.seq,
-            ],
-        ).await
-        },
-        activity_row = record_activity(
-            client,
-            now,
-            ActivityEvent {
-                workspace_id: &agent.workspace_id,
-                agent_id: Some(&agent.agent_id),
-                agent_name: Some(&agent.agent_name),
-                kind: "run_finished",
-                resource: Some(&run.resource),
-                decision: None,
-                run_id: Some(&finish.run_id),
-                detail: json!({"outcome": finish.outcome, "released": released, "summary": finish.summary}),
-            },
-        ),
-    )?;
+    let finish_run = async {
+        FINISH_RUN
+            .run(
+                client,
+                &[
+                    &now.unix_millis(),
+                    &finish.outcome.to_text(),
+                    &finish.summary,
+                    &released,
+                    &run.seq,
+                ],
+                now,
+                Some(ActivityEvent {
+                    workspace_id: &agent.workspace_id,
+                    agent_id: Some(&agent.agent_id),
+                    agent_name: Some(&agent.agent_name),
+                    kind: "run_finished",
+                    resource: Some(&run.resource),
+                    decision: None,
+                    run_id: Some(&finish.run_id),
+                    detail: json!({"outcome": finish.outcome, "released": released, "summary": finish.summary}),
+                }),
+                None,
+            )
+            .await
+    };
+    let (released_rows, _) = pipelined!(release = release, run_row = finish_run)?;
     if released && released_rows == 0 {
         return Err(StoreError::Contention(
             "the sweeper recorded the claim's expiry meanwhile".into(),
