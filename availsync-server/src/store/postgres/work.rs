@@ -509,8 +509,8 @@ pub(super) async fn check<C: GenericClient>(
     })
 }
 
-/// Takes the lock of an agent's run's resource, then reads the run and the
-/// clock: one round trip (see [`Lock::RunResource`]).
+/// Takes the lock of an agent's run's resource and reads the clock, then
+/// reads the run: one round trip (see [`Lock::RunResource`]).
 async fn locked_run<C: GenericClient>(
     client: &C,
     clock: &Clock,
