@@ -10,7 +10,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use super::AppState;
-use super::caller::Human;
+use super::caller::{Human, NoAgentKey};
 use super::error::ApiError;
 use super::json::ApiJson;
 use crate::domain::password::{hash_password, verify_password};
@@ -80,9 +80,11 @@ impl AppState {
 /// Creates a workspace and its first user, and signs in.
 #[utoipa::path(post, path = "/v1/auth/signup", tag = "auth", request_body = SignupRequest,
     responses((status = 201, body = AuthResponse, description = "Signed up; sets the session cookie"),
-              (status = 400, body = ErrorBody), (status = 409, body = ErrorBody, description = "email_taken")))]
+              (status = 400, body = ErrorBody), (status = 403, body = ErrorBody, description = "agent_key_not_allowed: an agent API key was sent"),
+              (status = 409, body = ErrorBody, description = "email_taken")))]
 pub async fn signup(
     State(state): State<AppState>,
+    _: NoAgentKey,
     ApiJson(request): ApiJson<SignupRequest>,
 ) -> Result<Response, ApiError> {
     let (token, ctx) = sign_up(&state, request).await?;
@@ -120,9 +122,11 @@ pub(crate) async fn sign_up(
 /// Signs in with email and password.
 #[utoipa::path(post, path = "/v1/auth/login", tag = "auth", request_body = LoginRequest,
     responses((status = 200, body = AuthResponse, description = "Signed in; sets the session cookie"),
-              (status = 401, body = ErrorBody), (status = 429, body = ErrorBody, description = "Too many failures; see Retry-After")))]
+              (status = 401, body = ErrorBody), (status = 403, body = ErrorBody, description = "agent_key_not_allowed: an agent API key was sent"),
+              (status = 429, body = ErrorBody, description = "Too many failures; see Retry-After")))]
 pub async fn login(
     State(state): State<AppState>,
+    _: NoAgentKey,
     ApiJson(request): ApiJson<LoginRequest>,
 ) -> Result<Response, ApiError> {
     let (token, ctx) = log_in(&state, request).await?;

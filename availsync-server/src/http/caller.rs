@@ -22,6 +22,20 @@ pub struct Human(pub SessionContext);
 #[derive(Debug, Clone)]
 pub struct AgentKey(pub AgentContext);
 
+/// A caller without an agent key, for the endpoints that open a human
+/// session (sign-up, log-in): `Authorization: Bearer avs_live_…` gets `403
+/// agent_key_not_allowed` and no cookie, whether or not the key is valid.
+#[derive(Debug, Clone, Copy)]
+pub struct NoAgentKey;
+
+/// The answer to an agent key on a human endpoint.
+fn agent_key_not_allowed() -> ApiError {
+    ApiError::new(
+        ErrorCode::AgentKeyNotAllowed,
+        "agent API keys cannot use this endpoint; a workspace member must log in",
+    )
+}
+
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
@@ -107,10 +121,24 @@ impl FromRequestParts<AppState> for Human {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         match Caller::from_request_parts(parts, state).await? {
             Caller::Human(session) => Ok(Human(session)),
-            Caller::Agent(_) => Err(ApiError::new(
-                ErrorCode::AgentKeyNotAllowed,
-                "agent API keys cannot use this endpoint; a workspace member must log in",
-            )),
+            Caller::Agent(_) => Err(agent_key_not_allowed()),
+        }
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for NoAgentKey {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
+        let bearer = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim);
+        match bearer {
+            Some(key) if key.starts_with(API_KEY_PREFIX) => Err(agent_key_not_allowed()),
+            _ => Ok(NoAgentKey),
         }
     }
 }

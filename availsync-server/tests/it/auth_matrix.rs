@@ -82,6 +82,10 @@ impl Caller {
 enum Access {
     /// No authentication: credentials, if any, are ignored.
     Public,
+    /// Opens a human session (sign-up, log-in): no credentials needed, and
+    /// anything that carries an agent key (`Bearer avs_live_…`, valid or
+    /// not) is refused with `403 agent_key_not_allowed` (SPEC §5).
+    SessionEntry,
     /// Humans only.
     Human,
     /// Agents only (`work/run/*`).
@@ -163,10 +167,10 @@ const WINDOW_END: &str = "2030-01-01T11:00:00.000Z";
 const ROUTES: &[Route] = &[
     route("GET", "/health", Access::Public, 200),
     route("GET", "/openapi.json", Access::Public, 200),
-    route("POST", "/v1/auth/signup", Access::Public, 201).body(|c| {
+    route("POST", "/v1/auth/signup", Access::SessionEntry, 201).body(|c| {
         json!({"email": format!("matrix-{}@example.com", c.n), "password": PASSWORD, "workspace_name": "Matrix"})
     }),
-    route("POST", "/v1/auth/login", Access::Public, 200)
+    route("POST", "/v1/auth/login", Access::SessionEntry, 200)
         .body(|c| json!({"email": c.email, "password": PASSWORD})),
     route("POST", "/v1/auth/logout", Access::Human, 204).target(Target::FreshSession),
     route("GET", "/v1/session", Access::Human, 200),
@@ -226,8 +230,17 @@ impl std::fmt::Display for Expect {
 fn expected(route: &Route, caller: Caller) -> Expect {
     use Caller::*;
     if route.access == Access::Public {
-        // Sign-up, log-in, health and the document take no credentials.
+        // Health and the document take no credentials.
         return Expect::Status(route.success);
+    }
+    if route.access == Access::SessionEntry {
+        // "An agent key on a human endpoint gets 403 agent_key_not_allowed."
+        return match caller {
+            UnknownKey | DeletedAgentKey | AgentKey | OtherWorkspaceKey => {
+                Expect::Error(403, "agent_key_not_allowed")
+            }
+            _ => Expect::Status(route.success),
+        };
     }
     let agent = matches!(caller, AgentKey | OtherWorkspaceKey);
     let human = matches!(caller, Session | OtherWorkspaceSession | CrossOriginSession);
@@ -648,7 +661,7 @@ async fn every_route_answers_every_caller_as_the_spec_requires() {
             continue;
         };
         let want: BTreeSet<String> = match row.access {
-            Access::Public => BTreeSet::new(),
+            Access::Public | Access::SessionEntry => BTreeSet::new(),
             Access::Human => ["session_cookie".to_owned()].into(),
             Access::Agent => ["agent_key".to_owned()].into(),
             Access::Both => ["agent_key".to_owned(), "session_cookie".to_owned()].into(),
@@ -700,6 +713,14 @@ async fn every_route_answers_every_caller_as_the_spec_requires() {
                 .await;
             let answer = server.raw(request).await;
             let want = expected(route, caller);
+            if matches!(want, Expect::Error(..)) && answer.headers.contains_key("set-cookie") {
+                mismatches.push(format!(
+                    "{} {} × {}: a refused call set a cookie",
+                    route.method,
+                    route.path,
+                    caller.label()
+                ));
+            }
             if !matches(&answer, &want) {
                 mismatches.push(format!(
                     "{} {} × {}: expected {want}, got {} {}",
