@@ -89,14 +89,31 @@ impl Client {
 }
 
 /// The bytes of every file under `dir` (the database, its WAL and SHM).
+/// While the server runs, its checkpointer may remove a file between the
+/// listing and the read: such a file holds nothing any longer and is
+/// skipped.
 fn files_under(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let gone = |e: &std::io::Error| e.kind() == std::io::ErrorKind::NotFound;
     let mut files = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if gone(&e) => return files,
+        Err(e) => panic!("cannot list {}: {e}", dir.display()),
+    };
+    for entry in entries {
+        let path = match entry {
+            Ok(entry) => entry.path(),
+            Err(e) if gone(&e) => continue,
+            Err(e) => panic!("cannot list {}: {e}", dir.display()),
+        };
         if path.is_dir() {
             files.extend(files_under(&path));
-        } else {
-            files.push((path.display().to_string(), std::fs::read(&path).unwrap()));
+            continue;
+        }
+        match std::fs::read(&path) {
+            Ok(bytes) => files.push((path.display().to_string(), bytes)),
+            Err(e) if gone(&e) => {}
+            Err(e) => panic!("cannot read {}: {e}", path.display()),
         }
     }
     files
