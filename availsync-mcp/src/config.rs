@@ -52,6 +52,18 @@ pub struct Cli {
     )]
     pub ttl_seconds: u32,
 
+    /// Longest a tool call waits for the Availsync server (e.g. 10s, 30s)
+    /// before it answers STOP; a start_run granted after that is finished
+    /// as cancelled as soon as the server answers again.
+    #[arg(
+        long,
+        env = "AVAILSYNC_MCP_CALL_TIMEOUT",
+        default_value = "10s",
+        value_name = "DURATION",
+        value_parser = parse_duration
+    )]
+    pub call_timeout: Duration,
+
     /// Longest time spent finishing held leases on shutdown (stdin closed,
     /// SIGTERM, SIGINT); leases not finished by then lapse at their TTL.
     #[arg(
@@ -139,13 +151,15 @@ impl fmt::Debug for Target {
 impl Target {
     /// An SDK client for this target. Calls give up quickly (a model is
     /// waiting), with a couple of retries for transient failures.
-    pub fn client(&self) -> availsync_sdk::Result<Client> {
+    /// Each call (its retries included) is cut off by the tool's deadline;
+    /// one attempt may take all of it.
+    pub fn client(&self, call_timeout: Duration) -> availsync_sdk::Result<Client> {
         ClientBuilder::new()
             .base_url(self.url.clone())
             .api_key(self.api_key.clone())
             .user_agent(concat!("availsync-mcp/", env!("CARGO_PKG_VERSION")))
-            .timeout(Duration::from_secs(10))
-            .connect_timeout(Duration::from_secs(3))
+            .timeout(call_timeout)
+            .connect_timeout(Duration::from_secs(3).min(call_timeout))
             .retry_policy(RetryPolicy {
                 max_attempts: 3,
                 initial_backoff: Duration::from_millis(100),

@@ -1,13 +1,14 @@
 //! The leases this process holds: one SDK [`RunGuard`] per granted run,
 //! kept alive in the background until `finish_run`, the maximum run time or
-//! shutdown, whichever comes first.
+//! shutdown, whichever comes first; and the leases it lost meanwhile, which
+//! the model hears of on its next tool call.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
-use availsync_sdk::{LeaseState, Outcome, RunGuard, Timestamp};
+use availsync_sdk::{LeaseState, LossReason, Outcome, RunGuard, Timestamp};
 use futures::future::join_all;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
@@ -55,6 +56,41 @@ impl HeldLease {
     }
 }
 
+/// Why a lease this session took is gone before `finish_run`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LostCause {
+    /// The server no longer grants it: it lapsed there, or a person
+    /// released it.
+    Revoked,
+    /// No extend got through before it would lapse (the server was
+    /// unreachable or did not answer).
+    Lapsed,
+    /// This process gave it back: the maximum run time passed without
+    /// `finish_run`.
+    MaxRunTime(Duration),
+}
+
+impl LostCause {
+    fn of(state: &LeaseState, max_run_time: Duration) -> Self {
+        match state {
+            LeaseState::Lost(LossReason::Revoked) => Self::Revoked,
+            LeaseState::Lost(_) => Self::Lapsed,
+            _ => Self::MaxRunTime(max_run_time),
+        }
+    }
+}
+
+/// A lease this session lost.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LostLease {
+    /// The run.
+    pub run_id: String,
+    /// The resource it no longer holds.
+    pub resource: String,
+    /// Why.
+    pub cause: LostCause,
+}
+
 /// The process is shutting down and took no new lease: the run was
 /// finished as cancelled at once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,10 +112,28 @@ struct Entry {
     watcher: JoinHandle<()>,
 }
 
+/// A lost lease, and whether the model has been told.
+struct Loss {
+    lease: LostLease,
+    told: bool,
+}
+
 struct Inner {
     entries: Mutex<HashMap<String, Entry>>,
+    /// Lost leases in the order they were lost, until `finish_run` of the
+    /// run takes them out.
+    lost: Mutex<Vec<Loss>>,
     closed: Mutex<bool>,
     max_run_time: Duration,
+}
+
+impl Inner {
+    fn record_loss(&self, lease: LostLease) {
+        let mut lost = lock(&self.lost);
+        if !lost.iter().any(|l| l.lease.run_id == lease.run_id) {
+            lost.push(Loss { lease, told: false });
+        }
+    }
 }
 
 /// The registry of held leases. Cheap to clone; clones share the registry.
@@ -112,6 +166,7 @@ impl Leases {
         Self {
             inner: Arc::new(Inner {
                 entries: Mutex::new(HashMap::new()),
+                lost: Mutex::new(Vec::new()),
                 closed: Mutex::new(false),
                 max_run_time,
             }),
@@ -187,6 +242,27 @@ impl Leases {
         Some(entry.guard)
     }
 
+    /// Leases lost since the last call, each answered once: the news the
+    /// next tool answer starts with.
+    pub fn news(&self) -> Vec<LostLease> {
+        lock(&self.inner.lost)
+            .iter_mut()
+            .filter(|l| !l.told)
+            .map(|l| {
+                l.told = true;
+                l.lease.clone()
+            })
+            .collect()
+    }
+
+    /// Takes `run_id` out of the lost leases (its `finish_run` says so
+    /// itself), if this session lost it.
+    pub fn forget_loss(&self, run_id: &str) -> Option<LostLease> {
+        let mut lost = lock(&self.inner.lost);
+        let at = lost.iter().position(|l| l.lease.run_id == run_id)?;
+        Some(lost.remove(at).lease)
+    }
+
     /// Stops taking leases and finishes every held run as cancelled, all at
     /// once, giving up after `within` (those leases then lapse at their TTL).
     pub async fn shutdown(&self, within: Duration) -> ShutdownReport {
@@ -236,8 +312,8 @@ impl Leases {
     }
 }
 
-/// Logs a lost lease, and finishes the run as cancelled once its maximum
-/// run time has passed.
+/// Records a lost lease for the model to hear of, and finishes the run as
+/// cancelled once its maximum run time has passed.
 async fn watch(registry: Weak<Inner>, run_id: String, resource: String, lost: CancellationToken) {
     let Some(max_run_time) = registry.upgrade().map(|r| r.max_run_time) else {
         return;
@@ -249,12 +325,28 @@ async fn watch(registry: Weak<Inner>, run_id: String, resource: String, lost: Ca
             None => std::future::pending().await,
         }
     };
+    let record = |cause: LostCause| {
+        if let Some(registry) = registry.upgrade() {
+            registry.record_loss(LostLease {
+                run_id: run_id.clone(),
+                resource: resource.clone(),
+                cause,
+            });
+        }
+    };
     tokio::select! {
         () = lost.cancelled() => {
-            tracing::warn!(%run_id, %resource, "lease lost; the model is told on its next call about this run");
+            let state = registry
+                .upgrade()
+                .and_then(|r| lock(&r.entries).get(&run_id).map(|e| e.guard.state()));
+            let cause = state.map_or(LostCause::Lapsed, |s| LostCause::of(&s, max_run_time));
+            tracing::warn!(%run_id, %resource, ?cause, "lease lost; the model is told in its next tool answer");
+            record(cause);
             until_deadline().await;
         }
-        () = until_deadline() => {}
+        () = until_deadline() => {
+            record(LostCause::MaxRunTime(max_run_time));
+        }
     }
     // Take the entry without aborting this task (it is the one running).
     let Some(entry) = registry

@@ -12,6 +12,7 @@
 
 mod config;
 mod leases;
+mod settle;
 mod text;
 mod tools;
 
@@ -26,7 +27,8 @@ use tracing_subscriber::EnvFilter;
 
 use crate::config::{Cli, Target};
 use crate::leases::Leases;
-use crate::tools::AvailsyncMcp;
+use crate::settle::Settler;
+use crate::tools::{AvailsyncMcp, Options};
 
 /// Exit code when the server is not configured (no key, unreadable
 /// credentials, bad URL).
@@ -42,7 +44,7 @@ fn main() -> ExitCode {
             return ExitCode::from(EXIT_NOT_CONFIGURED);
         }
     };
-    let client = match target.client() {
+    let client = match target.client(cli.call_timeout) {
         Ok(client) => client,
         Err(e) => {
             eprintln!("availsync-mcp: {e}");
@@ -87,6 +89,7 @@ async fn serve(cli: &Cli, target: &Target, client: Client) -> ExitCode {
         key_from = %target.key_source,
         max_run_time = %text::duration(cli.max_run_time),
         default_ttl_seconds = cli.ttl_seconds,
+        call_timeout = %text::duration(cli.call_timeout),
         "availsync-mcp starting"
     );
     let mut signals = match Signals::new() {
@@ -99,7 +102,12 @@ async fn serve(cli: &Cli, target: &Target, client: Client) -> ExitCode {
     tokio::spawn(report_reachability(client.clone()));
 
     let leases = Leases::new(cli.max_run_time);
-    let server = AvailsyncMcp::new(client, leases.clone(), cli.ttl_seconds);
+    let settler = Settler::new(client.clone());
+    let options = Options {
+        default_ttl_seconds: cli.ttl_seconds,
+        call_timeout: cli.call_timeout,
+    };
+    let server = AvailsyncMcp::new(client, leases.clone(), settler.clone(), options);
     let running = tokio::select! {
         served = server.serve(rmcp::transport::stdio()) => match served {
             Ok(running) => running,
@@ -134,7 +142,10 @@ async fn serve(cli: &Cli, target: &Target, client: Client) -> ExitCode {
         held,
         "shutting down; finishing held leases as cancelled"
     );
-    let report = leases.shutdown(cli.shutdown_timeout).await;
+    let (report, ()) = tokio::join!(
+        leases.shutdown(cli.shutdown_timeout),
+        settler.shutdown(cli.shutdown_timeout)
+    );
     tracing::info!(
         finished = report.finished,
         unfinished = report.unfinished,

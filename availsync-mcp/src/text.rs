@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 
+use crate::leases::{LostCause, LostLease};
 use crate::tools::shapes::{
     Action, AvailabilityKind, AvailabilityOutput, BusyInfo, ConflictsOutput, CreateHoldOutput,
     ExtendRunOutput, FinishRunOutput, FreeInfo, HolderInfo, ListRunsOutput, ReleaseHoldOutput,
@@ -56,7 +57,27 @@ pub fn duration(d: Duration) -> String {
 }
 
 fn holder(h: &HolderInfo) -> String {
-    format!("agent '{}' (run {})", h.agent_name, h.run_id)
+    if h.same_agent {
+        format!(
+            "another session of your agent '{}' (run {})",
+            h.agent_name, h.run_id
+        )
+    } else {
+        format!("agent '{}' (run {})", h.agent_name, h.run_id)
+    }
+}
+
+/// "until 12:30:05Z", or, for a holder that keeps renewing its lease, that
+/// it is held while they work: its expiry says nothing of when it frees.
+fn held_until(h: &HolderInfo) -> String {
+    if h.renewed {
+        format!(
+            ", held while they work (lease renewed), currently until {}",
+            clock(&h.expires_at)
+        )
+    } else {
+        format!(" until {}", clock(&h.expires_at))
+    }
 }
 
 fn window(start: &str, end: &str) -> String {
@@ -136,9 +157,9 @@ pub fn start_run(out: &StartRunOutput) -> String {
         Action::Skip => {
             let why = match (&out.holder, &out.reason) {
                 (Some(h), _) => format!(
-                    "{resource} is being worked on by {} until {}",
+                    "{resource} is being worked on by {}{}",
                     holder(h),
-                    clock(&h.expires_at)
+                    held_until(h)
                 ),
                 (None, Some(r)) if r.code == "plan_limit_active_claims" => format!(
                     "the workspace already holds as many leases as its plan allows, so {resource} cannot be claimed now{}",
@@ -242,9 +263,9 @@ pub fn availability(out: &AvailabilityOutput) -> String {
                 "AVAILABLE: {resource} is free right now. Call start_run before you edit it."
             ),
             (Some(h), false) => format!(
-                "BUSY: {resource} is being worked on by {} until {}. Do not edit it now.",
+                "BUSY: {resource} is being worked on by {}{}. Do not edit it now.",
                 holder(h),
-                clock(&h.expires_at)
+                held_until(h)
             ),
             (None, false) => {
                 format!("BUSY: {resource} is held by another run. Do not edit it now.")
@@ -359,6 +380,47 @@ pub fn unreachable(url: &str, subject: &str) -> String {
     )
 }
 
+/// The server did not answer within the call deadline: fail closed.
+pub fn timed_out(url: &str, deadline: Duration, subject: &str) -> String {
+    format!(
+        "STOP: the Availsync server at {url} did not answer within {}, so {subject}. Do not go ahead; tell the user that Availsync is not answering.",
+        duration(deadline)
+    )
+}
+
+/// What a lost lease's cause means, as the end of a sentence.
+fn lost_cause(cause: LostCause) -> String {
+    match cause {
+        LostCause::Revoked => "the server ended it (it lapsed, or a person released it)".to_owned(),
+        LostCause::Lapsed => "no extend reached the Availsync server before it lapsed".to_owned(),
+        LostCause::MaxRunTime(max) => format!(
+            "it was given back after the maximum run time of {} without finish_run",
+            duration(max)
+        ),
+    }
+}
+
+/// The news line that starts the next answer after a lease was lost.
+pub fn lease_lost_news(lost: &LostLease) -> String {
+    format!(
+        "LEASE LOST: you no longer hold {} (run {}); stop editing it and tell the user. Why: {}. Call start_run again before continuing.",
+        lost.resource,
+        lost.run_id,
+        lost_cause(lost.cause)
+    )
+}
+
+/// `finish_run` of a run whose lease was lost before it.
+pub fn finished_after_loss(lost: &LostLease, outcome: &str) -> String {
+    format!(
+        "LEASE LOST: run {} lost its lease on {} before finish_run ({}). Its outcome '{outcome}' is recorded, but the work was not protected after that: another agent may have changed {}. Tell the user.",
+        lost.run_id,
+        lost.resource,
+        lost_cause(lost.cause),
+        lost.resource
+    )
+}
+
 /// The TLS handshake with the server failed for good (its certificate was
 /// refused, or it does not speak TLS): fail closed.
 pub fn untrusted(url: &str, subject: &str) -> String {
@@ -426,6 +488,7 @@ pub fn failed(message: &str, subject: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::leases::{LostCause, LostLease};
     use crate::tools::shapes::{HoldHolderInfo, LeaseInfo, ReasonInfo};
 
     fn start(action: Action) -> StartRunOutput {
@@ -480,6 +543,8 @@ mod tests {
             agent_name: "ci-bot".into(),
             run_id: "run_9".into(),
             expires_at: "2026-11-29T12:30:00.000Z".into(),
+            same_agent: false,
+            renewed: false,
         });
         assert_eq!(
             start_run(&out),
@@ -497,6 +562,50 @@ mod tests {
             "{line}"
         );
         assert!(line.contains("about 42 s"), "{line}");
+    }
+
+    #[test]
+    fn skip_says_when_the_holder_is_the_same_agent_or_keeps_renewing() {
+        let mut out = start(Action::Skip);
+        let mut h = HolderInfo {
+            agent_id: "agt_1".into(),
+            agent_name: "alice-claude".into(),
+            run_id: "run_9".into(),
+            expires_at: "2026-11-29T12:30:00.000Z".into(),
+            same_agent: true,
+            renewed: false,
+        };
+        out.holder = Some(h.clone());
+        assert_eq!(
+            start_run(&out),
+            "SKIP: repo:acme/web is being worked on by another session of your agent 'alice-claude' (run run_9) until 12:30:00Z. Do not edit it now; tell the user."
+        );
+        h.same_agent = false;
+        h.renewed = true;
+        out.holder = Some(h);
+        assert_eq!(
+            start_run(&out),
+            "SKIP: repo:acme/web is being worked on by agent 'alice-claude' (run run_9), held while they work (lease renewed), currently until 12:30:00Z. Do not edit it now; tell the user."
+        );
+    }
+
+    #[test]
+    fn a_lost_lease_is_news_that_says_stop_and_why() {
+        let lost = LostLease {
+            run_id: "run-1".into(),
+            resource: "repo:acme/web".into(),
+            cause: LostCause::Lapsed,
+        };
+        assert_eq!(
+            lease_lost_news(&lost),
+            "LEASE LOST: you no longer hold repo:acme/web (run run-1); stop editing it and tell the user. Why: no extend reached the Availsync server before it lapsed. Call start_run again before continuing."
+        );
+        let line = finished_after_loss(&lost, "succeeded");
+        assert!(
+            line.starts_with("LEASE LOST: run run-1 lost its lease on repo:acme/web"),
+            "{line}"
+        );
+        assert!(line.contains("'succeeded' is recorded"), "{line}");
     }
 
     #[test]
@@ -553,6 +662,7 @@ mod tests {
             invalid("bad."),
             lease_lost("r", None),
             shutting_down("repo:a/b"),
+            timed_out("http://x", Duration::from_secs(10), "it is unknown"),
         ];
         for line in lines {
             assert!(!line.contains('\n'), "{line}");

@@ -5,18 +5,21 @@
 //! `release_hold`) in [`schedule`], `usage` in [`usage`].
 
 pub mod schedule;
+pub mod schema;
 pub mod shapes;
 pub mod usage;
 pub mod work;
 
-use std::sync::Arc;
+use std::future::Future;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use availsync_sdk::Client;
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::tool::{ToolCallContext, schema_for_output};
 use rmcp::model::{
-    CallToolRequestParams, CallToolResult, Content, Implementation, JsonObject, ServerCapabilities,
-    ServerInfo,
+    CallToolRequestParams, CallToolResult, Content, Implementation, JsonObject, Meta, RawContent,
+    ServerCapabilities, ServerInfo,
 };
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData, RoleServer, ServerHandler, tool_handler};
@@ -24,8 +27,23 @@ use schemars::JsonSchema;
 use serde::Serialize;
 
 use crate::leases::Leases;
+use crate::settle::Settler;
 use crate::text;
-use shapes::{ErrorInfo, ToolErrorOutput};
+use schema::Side;
+use shapes::ErrorInfo;
+
+/// The `_meta` key of a tool error's code, message and whether to retry
+/// (errors carry no structured content: clients validate structured content
+/// against the tool's output schema, which describes the success shape).
+pub const ERROR_META: &str = "availsync/error";
+
+/// The `_meta` key listing the leases lost since the previous answer.
+pub const LOST_LEASES_META: &str = "availsync/lost_leases";
+
+/// How much longer than the call deadline a tool call may take in all
+/// before it is cut off: each tool bounds its own server calls by the
+/// deadline, so this only catches what nothing else does.
+const BACKSTOP: Duration = Duration::from_secs(2);
 
 /// What the model is told when it connects: the protocol in a few lines.
 pub const INSTRUCTIONS: &str = "\
@@ -40,13 +58,26 @@ If Availsync cannot be reached, tools answer STOP: do not do the work unprotecte
 For time windows (calendars, release trains, deploy slots) use check_availability or \
 check_conflicts, then create_hold before you book the downstream system, and release_hold if you do not.";
 
-/// The MCP server: the agent's client, the leases it keeps alive, and the
-/// tool router.
+/// How a server answers, set once at start.
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    /// Lease length of a `start_run` that asks for none.
+    pub default_ttl_seconds: u32,
+    /// Longest a tool call waits for the Availsync server before it answers
+    /// STOP.
+    pub call_timeout: Duration,
+}
+
+/// The MCP server: the agent's client, the leases it keeps alive, the
+/// calls it is still settling, and the tool router.
 #[derive(Clone)]
 pub struct AvailsyncMcp {
     client: Client,
     leases: Leases,
-    default_ttl_seconds: u32,
+    settler: Settler,
+    options: Options,
+    /// This agent's id, learned the first time a SKIP needs it.
+    me: Arc<OnceLock<String>>,
     /// Serialises `start_run` calls that name their own run_id, so one run
     /// never gets two guards.
     named_starts: Arc<tokio::sync::Mutex<()>>,
@@ -58,22 +89,90 @@ impl std::fmt::Debug for AvailsyncMcp {
         f.debug_struct("AvailsyncMcp")
             .field("client", &self.client)
             .field("leases", &self.leases)
+            .field("settler", &self.settler)
+            .field("options", &self.options)
             .finish_non_exhaustive()
     }
 }
 
 impl AvailsyncMcp {
     /// A server calling the API through `client`, keeping its leases in
-    /// `leases`, giving runs that ask for none `default_ttl_seconds`.
-    pub fn new(client: Client, leases: Leases, default_ttl_seconds: u32) -> Self {
+    /// `leases` and settling unanswered calls through `settler`.
+    pub fn new(client: Client, leases: Leases, settler: Settler, options: Options) -> Self {
+        let mut tool_router = Self::work_router() + Self::schedule_router() + Self::usage_router();
+        for route in tool_router.map.values_mut() {
+            let tool = &mut route.attr;
+            tool.input_schema = Arc::new(schema::plain(&tool.input_schema, Side::Input));
+            if let Some(output) = &tool.output_schema {
+                tool.output_schema = Some(Arc::new(schema::plain(output, Side::Output)));
+            }
+        }
         Self {
             client,
             leases,
-            default_ttl_seconds,
+            settler,
+            options,
+            me: Arc::new(OnceLock::new()),
             named_starts: Arc::new(tokio::sync::Mutex::new(())),
-            tool_router: Self::work_router() + Self::schedule_router() + Self::usage_router(),
+            tool_router,
         }
     }
+
+    /// `call`, cut off at the call deadline (then a [`Error::Timeout`]
+    /// naming it).
+    ///
+    /// [`Error::Timeout`]: availsync_sdk::Error::Timeout
+    pub async fn bounded<T>(
+        &self,
+        call: impl Future<Output = availsync_sdk::Result<T>>,
+    ) -> availsync_sdk::Result<T> {
+        match tokio::time::timeout(self.options.call_timeout, call).await {
+            Ok(answer) => answer,
+            Err(_) => Err(availsync_sdk::Error::Timeout {
+                url: self.client.base_url().to_owned(),
+                timeout: self.options.call_timeout,
+            }),
+        }
+    }
+
+    /// Starts `result` with a line for each lease lost since the previous
+    /// answer (also listed in `_meta`), so that the model hears of it in
+    /// whatever tool it calls next.
+    fn with_news(&self, mut result: CallToolResult) -> CallToolResult {
+        let news = self.leases.news();
+        if news.is_empty() {
+            return result;
+        }
+        let lines: Vec<String> = news.iter().map(text::lease_lost_news).collect();
+        let lines = lines.join("\n");
+        let first_text = result.content.iter_mut().find_map(|c| match &mut c.raw {
+            RawContent::Text(t) => Some(t),
+            _ => None,
+        });
+        match first_text {
+            Some(t) => t.text = format!("{lines}\n{}", t.text),
+            None => result.content.insert(0, Content::text(lines)),
+        }
+        let listed: Vec<serde_json::Value> = news
+            .iter()
+            .map(|lost| serde_json::json!({"run_id": lost.run_id, "resource": lost.resource}))
+            .collect();
+        result
+            .meta
+            .get_or_insert_with(Meta::new)
+            .0
+            .insert(LOST_LEASES_META.into(), listed.into());
+        result
+    }
+}
+
+/// True when `result` is a tool error this server wrote (not rmcp's answer
+/// to arguments that do not match the schema).
+fn is_ours(result: &CallToolResult) -> bool {
+    result
+        .meta
+        .as_ref()
+        .is_some_and(|meta| meta.0.contains_key(ERROR_META))
 }
 
 #[tool_handler(router = self.tool_router)]
@@ -89,8 +188,24 @@ impl ServerHandler for AvailsyncMcp {
     ) -> Result<CallToolResult, ErrorData> {
         let name = request.name.clone();
         let call = ToolCallContext::new(self, request, context);
-        let result = self.tool_router.call(call).await?;
-        if result.is_error == Some(true) && result.structured_content.is_none() {
+        let deadline = self.options.call_timeout + BACKSTOP;
+        let result = match tokio::time::timeout(deadline, self.tool_router.call(call)).await {
+            Ok(result) => result?,
+            Err(_) => {
+                tracing::warn!(tool = %name, "tool call cut off at its deadline");
+                failure(
+                    "timeout",
+                    "the tool call did not finish in time",
+                    true,
+                    text::timed_out(
+                        self.client.base_url(),
+                        self.options.call_timeout,
+                        &format!("the outcome of {name} is unknown"),
+                    ),
+                )
+            }
+        };
+        if result.is_error == Some(true) && !is_ours(&result) {
             let detail: Vec<String> = result
                 .content
                 .iter()
@@ -101,11 +216,11 @@ impl ServerHandler for AvailsyncMcp {
                 .strip_prefix("failed to deserialize parameters: ")
                 .unwrap_or(&detail);
             tracing::info!(tool = %name, %detail, "arguments do not match the schema");
-            return Ok(invalid_argument(&format!(
+            return Ok(self.with_news(invalid_argument(&format!(
                 "the arguments of {name} do not match its schema: {detail}"
-            )));
+            ))));
         }
-        Ok(result)
+        Ok(self.with_news(result))
     }
 
     fn get_info(&self) -> ServerInfo {
@@ -146,18 +261,23 @@ pub fn success<T: Serialize>(out: &T, line: String) -> CallToolResult {
     }
 }
 
-/// A tool error (`isError: true`): structured `{error: {code, message,
-/// retryable}}` and `line` as its text.
+/// A tool error (`isError: true`): `line` as its text, and `{code,
+/// message, retryable}` under `_meta["availsync/error"]`. No structured
+/// content: clients validate it against the output schema, which describes
+/// the tool's success.
 pub fn failure(code: &str, message: &str, retryable: bool, line: String) -> CallToolResult {
-    let out = ToolErrorOutput {
-        error: ErrorInfo {
-            code: code.to_owned(),
-            message: message.to_owned(),
-            retryable,
-        },
+    let info = ErrorInfo {
+        code: code.to_owned(),
+        message: message.to_owned(),
+        retryable,
     };
     let mut result = CallToolResult::error(vec![Content::text(line)]);
-    result.structured_content = serde_json::to_value(out).ok();
+    let mut meta = Meta::new();
+    meta.0.insert(
+        ERROR_META.into(),
+        serde_json::to_value(info).unwrap_or_default(),
+    );
+    result.meta = Some(meta);
     result
 }
 
@@ -181,7 +301,13 @@ pub fn sdk_failure(client: &Client, error: &availsync_sdk::Error, subject: &str)
             false,
             text::untrusted(client.base_url(), subject),
         ),
-        Error::Transport { .. } | Error::Timeout { .. } => failure(
+        Error::Timeout { timeout, .. } => failure(
+            "timeout",
+            &message,
+            true,
+            text::timed_out(client.base_url(), *timeout, subject),
+        ),
+        Error::Transport { .. } => failure(
             "unreachable",
             &message,
             true,

@@ -14,7 +14,7 @@ use serde::Deserialize;
 
 use super::shapes::{
     AvailabilityKind, AvailabilityOutput, BusyInfo, ConflictsOutput, CreateHoldOutput, FreeInfo,
-    HoldInfo, HolderInfo, ReleaseHoldOutput,
+    HoldInfo, ReleaseHoldOutput,
 };
 use super::{AvailsyncMcp, failure, invalid_argument, output_schema, sdk_failure, success};
 use crate::text;
@@ -142,13 +142,25 @@ impl AvailsyncMcp {
         let from = args.from.filter(|t| !t.trim().is_empty());
         let to = args.to.filter(|t| !t.trim().is_empty());
         if from.is_none() && to.is_none() && resource.is_claimable() {
-            return match self.client.check(resource.as_str()).await {
+            return match self.bounded(self.client.check(resource.as_str())).await {
                 Ok(answer) => {
+                    let holder = match &answer.holder {
+                        Some(holder) => Some(
+                            self.describe_holder(
+                                holder,
+                                &resource,
+                                None,
+                                self.options.call_timeout / 2,
+                            )
+                            .await,
+                        ),
+                        None => None,
+                    };
                     let out = AvailabilityOutput {
                         kind: AvailabilityKind::Work,
                         resource: answer.resource,
                         available: answer.available,
-                        holder: answer.holder.as_ref().map(HolderInfo::from),
+                        holder,
                         retry_after_seconds: answer.retry_after,
                         from: None,
                         to: None,
@@ -181,8 +193,7 @@ impl AvailsyncMcp {
             return invalid_argument(&format!("'to' ({to_at}) must be after 'from' ({from_at})"));
         }
         match self
-            .client
-            .availability(resource.as_str(), from_at, to_at)
+            .bounded(self.client.availability(resource.as_str(), from_at, to_at))
             .await
         {
             Ok(answer) => {
@@ -233,8 +244,7 @@ impl AvailsyncMcp {
             Err(invalid) => return invalid,
         };
         match self
-            .client
-            .check_conflicts(resource.as_str(), start, end)
+            .bounded(self.client.check_conflicts(resource.as_str(), start, end))
             .await
         {
             Ok(answer) => {
@@ -316,7 +326,7 @@ impl AvailsyncMcp {
             start: start.to_string(),
             end: end.to_string(),
         };
-        match self.client.create_hold(&hold).await {
+        match self.bounded(self.client.create_hold(&hold)).await {
             Ok(answer) => {
                 tracing::info!(%resource, hold_id = %answer.hold.hold_id, "create_hold: held");
                 out.created = true;
@@ -363,7 +373,7 @@ impl AvailsyncMcp {
                 "'{hold_id}' is not a hold id; use the hold_id that create_hold returned"
             ));
         }
-        match self.client.release_hold(&hold_id).await {
+        match self.bounded(self.client.release_hold(&hold_id)).await {
             Ok(()) => {
                 tracing::info!(%hold_id, "release_hold");
                 let out = ReleaseHoldOutput {

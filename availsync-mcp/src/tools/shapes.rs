@@ -30,6 +30,14 @@ pub struct HolderInfo {
     pub run_id: String,
     /// When the holder's lease lapses unless it is extended.
     pub expires_at: String,
+    /// True when the holder is this same agent in another session (another
+    /// editor window or terminal with the same key); false when not, or
+    /// not known.
+    pub same_agent: bool,
+    /// True when the holder has renewed its lease since it was granted: it
+    /// is held while they work, and `expires_at` says little of when it
+    /// frees; false when not, or not known.
+    pub renewed: bool,
 }
 
 impl From<&Holder> for HolderInfo {
@@ -39,6 +47,8 @@ impl From<&Holder> for HolderInfo {
             agent_name: h.agent_name.clone(),
             run_id: h.run_id.clone(),
             expires_at: h.expires_at.to_string(),
+            same_agent: false,
+            renewed: false,
         }
     }
 }
@@ -464,14 +474,7 @@ impl From<&UsageResponse> for UsageOutput {
     }
 }
 
-/// The structured content of a tool error.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
-pub struct ToolErrorOutput {
-    /// What went wrong.
-    pub error: ErrorInfo,
-}
-
-/// A tool error.
+/// A tool error, as `_meta["availsync/error"]` carries it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct ErrorInfo {
     /// A snake_case code: the server's (`lease_lost`, `not_found`,

@@ -54,7 +54,7 @@ impl AvailsyncMcp {
             Ok(t) => t,
             Err(invalid) => return invalid,
         };
-        match self.client.usage(since, until).await {
+        match self.bounded(self.client.usage(since, until)).await {
             Ok(answer) => {
                 let out = UsageOutput::from(&answer);
                 let line = text::usage(&out);

@@ -3,10 +3,10 @@
 //! `finish_run`), and see who is working on what (`list_runs`).
 
 use std::collections::HashSet;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use availsync_sdk::types::{MAX_TTL_SECONDS, MIN_TTL_SECONDS, is_valid_run_id};
-use availsync_sdk::{Outcome, ResourceKey, RunStart, RunsQuery, StartRun};
+use availsync_sdk::types::{Holder, MAX_TTL_SECONDS, MIN_TTL_SECONDS, is_valid_run_id};
+use availsync_sdk::{LeaseState, LossReason, Outcome, ResourceKey, RunStart, RunsQuery, StartRun};
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::CallToolResult;
 use rmcp::{tool, tool_router};
@@ -18,7 +18,7 @@ use super::shapes::{
     RunInfo, StartRunOutput,
 };
 use super::{AvailsyncMcp, failure, invalid_argument, output_schema, sdk_failure, success};
-use crate::leases::{HeldLease, ShuttingDown};
+use crate::leases::{HeldLease, LostCause, LostLease, ShuttingDown};
 use crate::text;
 
 /// Arguments of `start_run`.
@@ -215,7 +215,7 @@ impl AvailsyncMcp {
         if let Err(invalid) = check_ttl(args.ttl_seconds) {
             return invalid;
         }
-        let ttl = args.ttl_seconds.unwrap_or(self.default_ttl_seconds);
+        let ttl = args.ttl_seconds.unwrap_or(self.options.default_ttl_seconds);
         let mut start = StartRun::for_key(resource.clone()).ttl(Duration::from_secs(ttl.into()));
         if let Some(purpose) = non_blank(args.purpose) {
             start = start.purpose(purpose);
@@ -260,17 +260,28 @@ impl AvailsyncMcp {
             }
             None => None,
         };
+        // A claim of this session's whose start answer never arrived may
+        // still hold the resource until it is settled: wait for that first.
+        self.settler
+            .wait_for(resource.as_str(), self.options.call_timeout / 2)
+            .await;
         tracing::info!(%resource, run_id = start.run_id_value(), ttl, observe = args.observe, "start_run");
 
-        let answer = match self.client.claim(start).await {
+        let asked_at = Instant::now();
+        let answer = match self.bounded(self.client.claim(start.clone())).await {
             Ok(answer) => answer,
             Err(e) => {
                 tracing::warn!(%resource, error = %e, "start_run failed");
-                return sdk_failure(
-                    &self.client,
-                    &e,
-                    &format!("it is unknown whether {resource} is free"),
-                );
+                let run_id = start.run_id_value().to_owned();
+                let subject = if may_have_reached_the_server(&e) {
+                    self.settler.unanswered_start(start);
+                    format!(
+                        "it is unknown whether {resource} is free (should the server grant run {run_id} late, it is finished as cancelled as soon as the server answers)"
+                    )
+                } else {
+                    format!("it is unknown whether {resource} is free")
+                };
+                return sdk_failure(&self.client, &e, &subject);
             }
         };
         let out = match answer {
@@ -316,7 +327,16 @@ impl AvailsyncMcp {
                 mode: "enforce".to_owned(),
                 replayed: skip.replayed,
                 lease: None,
-                holder: skip.holder().map(HolderInfo::from),
+                holder: match skip.holder() {
+                    Some(holder) => {
+                        let left = self.options.call_timeout.saturating_sub(asked_at.elapsed());
+                        Some(
+                            self.describe_holder(holder, &resource, Some(&skip.run_id), left)
+                                .await,
+                        )
+                    }
+                    None => None,
+                },
                 reason: Some(ReasonInfo::from(&skip.reason)),
                 retry_after_seconds: skip.retry_after.map(|d| d.as_secs()),
                 would_block: false,
@@ -367,7 +387,7 @@ impl AvailsyncMcp {
         let run_id = args.run_id.trim().to_owned();
         let held = self.leases.get(&run_id);
         let ttl = args.ttl_seconds.map(|s| Duration::from_secs(s.into()));
-        match self.client.extend_run(&run_id, ttl).await {
+        match self.bounded(self.client.extend_run(&run_id, ttl)).await {
             Ok(answer) => {
                 let kept_until = held.as_ref().map(|h| h.kept_until.to_string());
                 let out = ExtendRunOutput {
@@ -429,14 +449,40 @@ impl AvailsyncMcp {
         let guard = self.leases.take(&run_id);
         let resource = guard.as_ref().map(|g| g.resource().to_string());
         let ttl = guard.as_ref().map(|g| g.claim().ttl_seconds);
-        let result = match (guard, summary.as_deref()) {
-            (Some(guard), Some(summary)) => guard.finish_with_summary(outcome, summary).await,
-            (Some(guard), None) => guard.finish(outcome).await,
-            (None, summary) => self.client.finish_run(&run_id, outcome, summary).await,
-        };
+        // Lost before now: the watcher recorded it, or the guard knows.
+        let lost = self.leases.forget_loss(&run_id).or_else(|| {
+            guard.as_ref().filter(|g| !g.is_held()).map(|g| LostLease {
+                run_id: run_id.clone(),
+                resource: g.resource().to_string(),
+                cause: match g.state() {
+                    LeaseState::Lost(LossReason::Revoked) => LostCause::Revoked,
+                    _ => LostCause::Lapsed,
+                },
+            })
+        });
+        // The guard stops extending; the finish is sent here, so that one
+        // cut off by the deadline can be sent again with its outcome.
+        if let Some(guard) = guard {
+            guard.detach();
+        }
+        let result = self
+            .bounded(self.client.finish_run(&run_id, outcome, summary.as_deref()))
+            .await;
         match result {
             Ok(answer) => {
                 tracing::info!(%run_id, outcome = %answer.outcome, released = answer.released, "finish_run");
+                if let Some(lost) = lost {
+                    let line = text::finished_after_loss(&lost, answer.outcome.as_str());
+                    return failure(
+                        "lease_lost",
+                        &format!(
+                            "run {run_id} lost its lease on {} before finish_run",
+                            lost.resource
+                        ),
+                        false,
+                        line,
+                    );
+                }
                 let out = FinishRunOutput {
                     run_id: answer.run_id,
                     resource,
@@ -456,11 +502,21 @@ impl AvailsyncMcp {
                 ),
             ),
             Err(e) => {
+                if may_have_reached_the_server(&e) || e.is_retryable() {
+                    self.settler.unanswered_finish(
+                        &run_id,
+                        resource.as_deref().unwrap_or_default(),
+                        outcome,
+                        summary,
+                    );
+                }
                 let subject = match ttl {
                     Some(ttl) => format!(
-                        "run {run_id} was not recorded as finished (its lease lapses by itself within {ttl} s)"
+                        "run {run_id} is not yet recorded as finished (it is sent again as soon as the server answers, and its lease lapses by itself within {ttl} s)"
                     ),
-                    None => format!("run {run_id} was not recorded as finished"),
+                    None => format!(
+                        "run {run_id} is not yet recorded as finished (it is sent again as soon as the server answers)"
+                    ),
                 };
                 sdk_failure(&self.client, &e, &subject)
             }
@@ -495,7 +551,10 @@ impl AvailsyncMcp {
             resource,
             limit: Some(limit),
         };
-        match self.client.runs_page(&query, args.cursor.as_deref()).await {
+        match self
+            .bounded(self.client.runs_page(&query, args.cursor.as_deref()))
+            .await
+        {
             Ok(page) => {
                 let mine: HashSet<String> = self
                     .leases
@@ -517,5 +576,80 @@ impl AvailsyncMcp {
             }
             Err(e) => sdk_failure(&self.client, &e, "who is working on what is unknown"),
         }
+    }
+}
+
+/// True when a failed call may still have been carried out by the server:
+/// it timed out, the connection broke after it was made, or the server
+/// failed. A call that could not connect surely never arrived.
+fn may_have_reached_the_server(error: &availsync_sdk::Error) -> bool {
+    use availsync_sdk::Error;
+    match error {
+        Error::Timeout { .. } => true,
+        Error::Transport { error, .. } => !error.is_connect() && !error.is_tls_failure(),
+        Error::Api(api) => api.status >= 500,
+        _ => false,
+    }
+}
+
+/// Slack in telling a renewed lease from a first one: the server's clock
+/// stamps the run and its claim within a few milliseconds of each other.
+const RENEWAL_SLACK_MS: i64 = 1_000;
+
+impl AvailsyncMcp {
+    /// The holder of a resource, with whether it is this agent in another
+    /// session and whether it has renewed its lease (two short lookups,
+    /// within `within`; when they fail or run out of time, both are
+    /// reported as not known to be so). `my_run` is a run of this agent on
+    /// `resource`, from which the agent's id is learned once.
+    pub(crate) async fn describe_holder(
+        &self,
+        holder: &Holder,
+        resource: &ResourceKey,
+        my_run: Option<&str>,
+        within: Duration,
+    ) -> HolderInfo {
+        let mut info = HolderInfo::from(holder);
+        let lookup = async {
+            let active = RunsQuery {
+                active_only: true,
+                resource: Some(resource.clone()),
+                limit: Some(200),
+            };
+            let page = self.client.runs_page(&active, None).await?;
+            let renewed = page
+                .items
+                .iter()
+                .find(|run| run.run_id == holder.run_id && run.agent_id == holder.agent_id)
+                .and_then(|run| {
+                    let claim = run.claim.as_ref()?;
+                    let first_expiry = run
+                        .created_at
+                        .add_millis(i64::from(claim.ttl_seconds) * 1000 + RENEWAL_SLACK_MS);
+                    Some(claim.expires_at > first_expiry)
+                })
+                .unwrap_or(false);
+            if self.me.get().is_none()
+                && let Some(my_run) = my_run
+            {
+                let recent = RunsQuery {
+                    active_only: false,
+                    resource: Some(resource.clone()),
+                    limit: Some(20),
+                };
+                let page = self.client.runs_page(&recent, None).await?;
+                if let Some(mine) = page.items.iter().find(|run| run.run_id == my_run) {
+                    let _ = self.me.set(mine.agent_id.clone());
+                }
+            }
+            Ok::<bool, availsync_sdk::Error>(renewed)
+        };
+        match tokio::time::timeout(within, lookup).await {
+            Ok(Ok(renewed)) => info.renewed = renewed,
+            Ok(Err(e)) => tracing::debug!(error = %e, "could not look up the holder's run"),
+            Err(_) => tracing::debug!("looking up the holder's run took too long"),
+        }
+        info.same_agent = self.me.get().is_some_and(|me| *me == holder.agent_id);
+        info
     }
 }

@@ -4,6 +4,9 @@
 
 #![allow(clippy::unwrap_used, missing_docs)]
 
+mod deadline;
+mod holders;
+mod lost;
 mod process;
 mod schedule;
 mod support;

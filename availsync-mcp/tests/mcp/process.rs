@@ -88,8 +88,8 @@ async fn an_unreachable_server_gives_tool_errors_that_say_stop_and_the_process_k
     assert_eq!(answer.verdict(), "STOP", "{}", answer.text);
     assert!(answer.text.contains(&url), "{}", answer.text);
     assert!(answer.text.contains("tell the user"), "{}", answer.text);
-    assert_eq!(answer.str("/error/code"), "unreachable");
-    assert_eq!(answer.structured["error"]["retryable"], json!(true));
+    assert_eq!(answer.error["code"], "unreachable");
+    assert_eq!(answer.error["retryable"], json!(true));
 
     for (tool, args) in [
         ("list_runs", json!({})),
@@ -126,7 +126,7 @@ async fn a_refused_key_tells_the_model_to_have_the_user_fix_the_key() {
         "{}",
         answer.text
     );
-    assert_eq!(answer.str("/error/code"), "unauthenticated");
+    assert_eq!(answer.error["code"], "unauthenticated");
     mcp.close().await;
 }
 

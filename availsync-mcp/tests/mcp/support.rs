@@ -203,9 +203,14 @@ pub struct Exited {
 /// One tool call's answer.
 #[derive(Debug, Clone)]
 pub struct Answer {
+    /// The whole text: news lines (a lost lease), then the answer's line.
     pub text: String,
+    /// The structured content of a success (`Null` for an error, which
+    /// carries none).
     pub structured: Value,
     pub is_error: bool,
+    /// An error's `_meta["availsync/error"]`: `{code, message, retryable}`.
+    pub error: Value,
 }
 
 impl Answer {
@@ -218,20 +223,49 @@ impl Answer {
                 _ => None,
             })
             .collect();
-        assert_eq!(texts.len(), 1, "exactly one text line: {result:?}");
-        assert!(!texts[0].contains('\n'), "one line: {}", texts[0]);
+        assert_eq!(texts.len(), 1, "exactly one text content: {result:?}");
+        let is_error = result.is_error.unwrap_or(false);
+        let error = result
+            .meta
+            .as_ref()
+            .and_then(|meta| meta.0.get("availsync/error").cloned())
+            .unwrap_or(Value::Null);
+        let structured = if is_error {
+            // Clients validate structured content against the output
+            // schema, which describes a success.
+            assert_eq!(result.structured_content, None, "an error carries none");
+            assert!(
+                error["code"].is_string(),
+                "an error names its code: {result:?}"
+            );
+            Value::Null
+        } else {
+            result
+                .structured_content
+                .unwrap_or_else(|| panic!("structured content: {:?}", result.content))
+        };
         Self {
             text: texts[0].clone(),
-            structured: result
-                .structured_content
-                .unwrap_or_else(|| panic!("structured content: {:?}", result.content)),
-            is_error: result.is_error.unwrap_or(false),
+            structured,
+            is_error,
+            error,
         }
+    }
+
+    /// The answer's own line (the last; news lines come before it).
+    pub fn line(&self) -> &str {
+        self.text.lines().last().unwrap_or_default()
+    }
+
+    /// News lines before the answer's own line.
+    pub fn news(&self) -> Vec<&str> {
+        let lines: Vec<&str> = self.text.lines().collect();
+        lines[..lines.len().saturating_sub(1)].to_vec()
     }
 
     /// The first word(s) before the colon: PROCEED, SKIP, STOP, …
     pub fn verdict(&self) -> &str {
-        self.text.split(':').next().unwrap_or_default()
+        self.line().split(':').next().unwrap_or_default()
     }
 
     pub fn str(&self, pointer: &str) -> String {

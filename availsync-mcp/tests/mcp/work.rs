@@ -54,6 +54,31 @@ async fn initialize_names_the_server_and_lists_nine_tools_with_input_and_output_
             panic!("{} has an output schema", tool.name);
         });
         assert_eq!(output.get("type"), Some(&json!("object")));
+        // The plain subset every client and model provider takes: no
+        // references, no unions, no formats beyond JSON Schema's own.
+        let input = serde_json::to_string(&tool.input_schema).unwrap();
+        for banned in [
+            "\"$ref\"",
+            "\"$defs\"",
+            "\"oneOf\"",
+            "\"anyOf\"",
+            "\"null\"",
+            "\"format\"",
+        ] {
+            assert!(
+                !input.contains(banned),
+                "{}'s input schema has {banned}: {input}",
+                tool.name
+            );
+        }
+        let output = serde_json::to_string(output).unwrap();
+        for banned in ["\"$ref\"", "uint32", "uint64", "int64", "double"] {
+            assert!(
+                !output.contains(banned),
+                "{}'s output schema has {banned}: {output}",
+                tool.name
+            );
+        }
     }
     let start = tools.iter().find(|t| t.name == "start_run").unwrap();
     assert_eq!(
@@ -62,14 +87,18 @@ async fn initialize_names_the_server_and_lists_nine_tools_with_input_and_output_
     );
     let ttl = &start.input_schema["properties"]["ttl_seconds"];
     assert_eq!(
-        (ttl["minimum"].clone(), ttl["maximum"].clone()),
-        (json!(10), json!(3600))
+        (
+            ttl["type"].clone(),
+            ttl["minimum"].clone(),
+            ttl["maximum"].clone()
+        ),
+        (json!("integer"), json!(10), json!(3600))
     );
     let finish = tools.iter().find(|t| t.name == "finish_run").unwrap();
-    let outcome = serde_json::to_string(&finish.input_schema).unwrap();
-    for value in ["succeeded", "failed", "cancelled"] {
-        assert!(outcome.contains(value), "finish_run offers outcome {value}");
-    }
+    assert_eq!(
+        finish.input_schema["properties"]["outcome"]["enum"],
+        json!(["succeeded", "failed", "cancelled"])
+    );
     let (status, _, _) = mcp.close().await;
     assert!(status.success());
 }
@@ -262,7 +291,7 @@ async fn finish_run_releases_the_lease_at_once_and_a_finished_run_cannot_be_exte
     assert!(lost.is_error);
     assert_eq!(lost.verdict(), "LEASE LOST", "{}", lost.text);
     assert!(lost.text.contains("Stop editing"));
-    assert_eq!(lost.str("/error/code"), "lease_lost");
+    assert_eq!(lost.error["code"], "lease_lost");
 
     let again = a
         .call("finish_run", json!({"run_id": run_id, "outcome": "failed"}))
@@ -353,7 +382,7 @@ async fn invalid_arguments_are_tool_errors_that_say_what_to_fix_and_the_process_
         assert!(answer.is_error, "{args}");
         assert_eq!(answer.verdict(), "INVALID", "{}", answer.text);
         assert!(answer.text.contains(needle), "{}", answer.text);
-        assert_eq!(answer.str("/error/code"), "invalid_argument");
+        assert_eq!(answer.error["code"], "invalid_argument");
     }
     // Schema violations (a typo'd field, a missing one) are INVALID too.
     for (tool, args, needle) in [
@@ -377,7 +406,7 @@ async fn invalid_arguments_are_tool_errors_that_say_what_to_fix_and_the_process_
         assert!(answer.is_error, "{tool}");
         assert_eq!(answer.verdict(), "INVALID", "{}", answer.text);
         assert!(answer.text.contains(needle), "{}", answer.text);
-        assert_eq!(answer.str("/error/code"), "invalid_argument");
+        assert_eq!(answer.error["code"], "invalid_argument");
     }
     let window = mcp
         .call(

@@ -7,9 +7,11 @@ directory, a free port), signs up and creates agents over HTTP with the
 standard library, then spawns the built `availsync-mcp` through
 `mcp.client.stdio.stdio_client` and checks what the model would be told:
 PROCEED, SKIP naming the holder, the lease outliving its TTL, its release
-when the first session closes, holds, and failing closed. The SDK also
-validates every non-error result's structured content against the tool's
-output schema.
+when the first session closes, holds, failing closed (STOP), INVALID
+arguments, and LEASE LOST on the next call after the server was paused
+(SIGSTOP) past the lease's TTL and resumed. The SDK also validates every
+non-error result's structured content against the tool's output schema;
+errors carry none (their code is in `_meta["availsync/error"]`).
 
 Usage: test_stdio.py [--server PATH] [--mcp PATH]   (defaults: target/debug)
 Prints one line per test and a closing "N passed, N failed"; exits 1 on any
@@ -23,6 +25,7 @@ import asyncio
 import contextlib
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -61,20 +64,28 @@ def field(obj, snake: str, camel: str):
 
 
 class Answer:
-    """One tool call's answer: the text line, the structured content, isError."""
+    """One tool call's answer: the text (news lines, then the answer's own
+    line), the structured content, isError and the error's `_meta`."""
 
     def __init__(self, result) -> None:
         texts = [c.text for c in result.content if getattr(c, "type", None) == "text"]
-        assert len(texts) == 1, f"exactly one text line: {result}"
-        assert "\n" not in texts[0], texts[0]
+        assert len(texts) == 1, f"exactly one text content: {result}"
         self.text: str = texts[0]
-        self.data: dict = field(result, "structured_content", "structuredContent")
-        assert isinstance(self.data, dict), f"structured content: {result}"
+        self.lines: list[str] = self.text.split("\n")
         self.is_error: bool = bool(field(result, "is_error", "isError"))
+        self.data = field(result, "structured_content", "structuredContent")
+        meta = field(result, "meta", "_meta") or {}
+        self.error = meta.get("availsync/error")
+        if self.is_error:
+            assert self.data is None, f"an error carries no structured content: {result}"
+            assert self.error and self.error.get("code"), f"an error names its code in _meta: {result}"
+        else:
+            assert isinstance(self.data, dict), f"structured content: {result}"
 
     @property
     def verdict(self) -> str:
-        return self.text.split(":", 1)[0]
+        """The first word(s) of the answer's own line (after any news)."""
+        return self.lines[-1].split(":", 1)[0]
 
     def __repr__(self) -> str:
         return f"Answer({self.text!r}, error={self.is_error})"
@@ -116,11 +127,18 @@ class Server:
                 raise RuntimeError(f"availsync-server did not start; see {self.log.name}")
             time.sleep(0.05)
 
+    def pause(self) -> None:
+        self.process.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        self.process.send_signal(signal.SIGCONT)
+
     def workspace(self) -> "Workspace":
         """A new signed-up workspace (the free plan allows 3 agents each)."""
         return Workspace(self.url)
 
     def stop(self) -> None:
+        self.resume()
         self.process.terminate()
         try:
             self.process.wait(timeout=10)
@@ -177,7 +195,7 @@ class Session:
 
 
 @contextlib.asynccontextmanager
-async def mcp_session(binary: Path, url: str, key: str, workdir: Path):
+async def mcp_session(binary: Path, url: str, key: str, workdir: Path, env: dict | None = None):
     """Spawns availsync-mcp via the SDK's stdio_client; on exit, the SDK closes
     its stdin and waits for it to exit. Checks the key never reached stderr."""
     stderr_path = workdir / f"mcp-{time.time_ns()}.stderr"
@@ -189,6 +207,7 @@ async def mcp_session(binary: Path, url: str, key: str, workdir: Path):
             "AVAILSYNC_API_KEY": key,
             "AVAILSYNC_CREDENTIALS_FILE": str(workdir / "no-credentials.toml"),
             "RUST_LOG": "availsync_mcp=debug,warn",
+            **(env or {}),
         },
     )
     with open(stderr_path, "w") as errlog:
@@ -219,8 +238,13 @@ async def test_initialize_lists_nine_tools_with_schemas(ctx) -> None:
             assert schema["type"] == "object", tool.name
             output = field(tool, "output_schema", "outputSchema")
             assert output and output["type"] == "object", tool.name
+            plain = json.dumps(schema)
+            for banned in ('"$ref"', '"$defs"', '"oneOf"', '"anyOf"', '"uint32"', '"uint64"', '"null"'):
+                assert banned not in plain, f"{tool.name}'s input schema has {banned}: {plain}"
         start = next(t for t in listed.tools if t.name == "start_run")
         assert field(start, "input_schema", "inputSchema")["required"] == ["resource"]
+        ttl = field(start, "input_schema", "inputSchema")["properties"]["ttl_seconds"]
+        assert ttl["type"] == "integer" and ttl["minimum"] == 10, ttl
 
 
 async def test_skip_names_the_holder_the_lease_outlives_its_ttl_and_closing_releases_it(ctx) -> None:
@@ -302,9 +326,50 @@ async def test_unreachable_server_is_a_tool_error_that_says_stop(ctx) -> None:
     async with mcp_session(ctx.mcp, dead, "avs_live_unused", ctx.workdir) as s:
         answer = await s.call("start_run", resource="repo:py/down")
         assert answer.is_error and answer.verdict == "STOP", answer
-        assert answer.data["error"]["code"] == "unreachable", answer.data
+        assert "Do not go ahead" in answer.text, answer
+        assert answer.error["code"] == "unreachable", answer.error
         listed = await s.session.list_tools()
         assert len(listed.tools) == 9, "still serving after the failure"
+
+
+async def test_invalid_arguments_are_an_invalid_read_as_text(ctx) -> None:
+    key = ctx.server.workspace().agent("py-careless")
+    async with mcp_session(ctx.mcp, ctx.server.url, key, ctx.workdir) as s:
+        ttl = await s.call("start_run", resource="repo:py/x", ttl_seconds=5)
+        assert ttl.is_error and ttl.verdict == "INVALID" and "ttl_seconds" in ttl.text, ttl
+        resource = await s.call("start_run", resource="repo:not a repo")
+        assert resource.is_error and resource.verdict == "INVALID", resource
+        outcome = await s.call("finish_run", run_id="run-x", outcome="maybe")
+        assert outcome.is_error and outcome.verdict == "INVALID", outcome
+        missing = await s.call("finish_run", run_id="run-never-started", outcome="failed")
+        assert missing.is_error and missing.verdict == "NOT FOUND", missing
+
+
+async def test_a_lease_lost_while_the_server_was_paused_is_news_on_the_next_call(ctx) -> None:
+    key = ctx.server.workspace().agent("py-paused")
+    repo = "repo:py/paused"
+    async with mcp_session(
+        ctx.mcp, ctx.server.url, key, ctx.workdir, env={"AVAILSYNC_MCP_CALL_TIMEOUT": "3s"}
+    ) as s:
+        claimed = await s.call("start_run", resource=repo, ttl_seconds=10)
+        assert claimed.verdict == "PROCEED", claimed
+        run_id = claimed.data["run_id"]
+        ctx.server.pause()
+        try:
+            await asyncio.sleep(13)  # past the 10 s TTL: no extend gets through
+        finally:
+            ctx.server.resume()
+        after = await s.call("list_runs", status="active")
+        assert not after.is_error and after.verdict == "RUNS", after
+        assert after.lines[0] == (
+            f"LEASE LOST: you no longer hold {repo} (run {run_id}); stop editing it and tell the user. "
+            "Why: no extend reached the Availsync server before it lapsed. Call start_run again before continuing."
+        ), after
+        again = await s.call("usage")
+        assert "LEASE LOST" not in again.text, f"told once, not twice: {again}"
+        finished = await s.call("finish_run", run_id=run_id, outcome="succeeded")
+        assert finished.is_error and finished.text.startswith(f"LEASE LOST: run {run_id} lost its lease on {repo}"), finished
+        assert finished.error["code"] == "lease_lost", finished.error
 
 
 TESTS = [
@@ -312,6 +377,8 @@ TESTS = [
     test_skip_names_the_holder_the_lease_outlives_its_ttl_and_closing_releases_it,
     test_holds_conflict_and_availability,
     test_unreachable_server_is_a_tool_error_that_says_stop,
+    test_invalid_arguments_are_an_invalid_read_as_text,
+    test_a_lease_lost_while_the_server_was_paused_is_news_on_the_next_call,
 ]
 
 
