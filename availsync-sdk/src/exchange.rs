@@ -10,7 +10,7 @@
 //! in redirect and retry layers and parses the URL again from each answer;
 //! the API never redirects and the SDK retries on its own terms
 //! ([`crate::transport`]), so those layers only cost: about half of a busy
-//! agent's CPU per call (README, Performance).
+//! agent's CPU per call (docs/performance.md).
 
 use std::fmt;
 use std::sync::{Arc, OnceLock};

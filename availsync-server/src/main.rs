@@ -14,7 +14,7 @@ use tracing_subscriber::EnvFilter;
 /// mimalloc instead of the C library's allocator: per request the HTTP
 /// path allocates and frees many small buffers on two worker threads and
 /// the store writer, where glibc's malloc took about a tenth of the
-/// server's CPU (README, Performance). The library leaves the allocator to
+/// server's CPU (docs/performance.md). The library leaves the allocator to
 /// whoever embeds it.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;

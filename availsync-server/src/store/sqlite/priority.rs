@@ -7,7 +7,7 @@
 //! its batch waits with it. Run ahead of the rest of the server, it keeps
 //! the pipeline moving: on two cores shared with 64 busy clients, five
 //! interleaved pairs of runs gave 8-17 % more claim → finish cycles with
-//! the writer at nice −10 than at the server's own (README, Performance).
+//! the writer at nice −10 than at the server's own (docs/performance.md).
 //! It cannot starve the rest: it only runs while callers feed it.
 //!
 //! Raising a thread's priority needs `CAP_SYS_NICE` (or a raised
@@ -49,7 +49,7 @@ pub(super) fn raise_writer() {
         Ok(nice) => tracing::debug!(nice, "the SQLite writer thread runs ahead of the server"),
         Err(e) if e.kind() == io::ErrorKind::PermissionDenied => tracing::info!(
             "the SQLite writer thread runs at the server's priority: running it ahead \
-             needs CAP_SYS_NICE (README, Performance)"
+             needs CAP_SYS_NICE (docs/design.md, Storage)"
         ),
         Err(e) => {
             tracing::info!(error = %e, "the SQLite writer thread runs at the server's priority")
