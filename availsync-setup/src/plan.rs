@@ -169,13 +169,8 @@ pub fn configured(target: &Target) -> Result<bool, String> {
         Format::Json { servers_key, .. } => edit::json::get(&text, servers_key, ENTRY_NAME)
             .map(|v| v.is_some())
             .map_err(|e| e.to_string()),
-        Format::Toml => text
-            .parse::<toml_edit::DocumentMut>()
-            .map(|doc| {
-                doc.get("mcp_servers")
-                    .and_then(|s| s.as_table_like())
-                    .is_some_and(|s| s.contains_key(ENTRY_NAME))
-            })
+        Format::Toml => edit::toml::get(&text, "mcp_servers", ENTRY_NAME)
+            .map(|v| v.is_some())
             .map_err(|e| e.to_string()),
     }
 }

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, missing_docs)]
 
 mod configs;
+mod files;
 mod server;
 mod support;
 mod wizard;
