@@ -12,6 +12,7 @@ mod key_source;
 mod output;
 mod paths;
 mod plan;
+mod redact;
 mod wizard;
 
 use std::io::IsTerminal;

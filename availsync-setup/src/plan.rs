@@ -39,7 +39,7 @@ pub struct Change {
     /// The backup written before the change.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub backup: Option<PathBuf>,
-    /// The unified diff.
+    /// The unified diff, with keys masked.
     #[serde(skip_serializing_if = "String::is_empty")]
     pub diff: String,
     #[serde(skip)]
@@ -106,7 +106,7 @@ impl Change {
                     },
                     error: None,
                     backup: None,
-                    diff,
+                    diff: crate::redact::secrets(&diff),
                     before,
                     after: Some(after),
                 }

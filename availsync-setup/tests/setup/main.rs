@@ -5,6 +5,7 @@
 
 mod configs;
 mod files;
+mod keys;
 mod server;
 mod support;
 mod wizard;
