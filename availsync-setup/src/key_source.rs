@@ -64,4 +64,33 @@ impl KeyState {
             error,
         }
     }
+
+    /// One line for people: where the key comes from, or what to do.
+    pub fn describe(&self) -> String {
+        let file = self
+            .credentials_file
+            .as_ref()
+            .map_or_else(String::new, |p| p.display().to_string());
+        match (self.source, self.stored, &self.error) {
+            (Source::Env, true, _) => format!(
+                "key from ${} (a key is also stored in {file})",
+                availsync_sdk::API_KEY_ENV
+            ),
+            (Source::Env, false, Some(error)) => format!(
+                "key from ${}; the credentials file cannot be read ({error})",
+                availsync_sdk::API_KEY_ENV
+            ),
+            (Source::Env, false, None) => format!(
+                "key from ${} only: nothing is stored, so clients started outside this environment have no key; run `availsync-setup login` to store it",
+                availsync_sdk::API_KEY_ENV
+            ),
+            (Source::File, _, _) => format!("key stored in {file}"),
+            (Source::None, _, Some(error)) => {
+                format!("no key: the credentials file cannot be read ({error})")
+            }
+            (Source::None, _, None) => {
+                "no credentials stored; run `availsync-setup login`".to_owned()
+            }
+        }
+    }
 }

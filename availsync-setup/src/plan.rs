@@ -158,19 +158,46 @@ pub fn remove(client: ClientId, target: &Target) -> Change {
     Change::from_edit(client, &target.path, Some(before), edited, Status::Remove)
 }
 
-/// Whether our entry is in `target` (any shape); errors read as "no".
-pub fn configured(target: &Target) -> Result<bool, String> {
+/// Our entry as found in a file: what `detect` needs to tell whether it
+/// can start.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// The program it runs.
+    pub command: Option<String>,
+    /// Whether its environment carries a key.
+    pub embeds_key: bool,
+}
+
+/// Our entry in `target`, if there is one.
+pub fn entry(target: &Target) -> Result<Option<Entry>, String> {
     let text = match fsio::read(&target.path) {
         Ok(Some(text)) => text,
-        Ok(None) => return Ok(false),
+        Ok(None) => return Ok(None),
         Err(e) => return Err(e.to_string()),
     };
+    let has_key = |value: Option<&str>| value.is_some_and(|v| !v.trim().is_empty());
     match target.format {
         Format::Json { servers_key, .. } => edit::json::get(&text, servers_key, ENTRY_NAME)
-            .map(|v| v.is_some())
+            .map(|found| {
+                found.map(|value| Entry {
+                    command: value["command"].as_str().map(str::to_owned),
+                    embeds_key: has_key(value["env"][availsync_sdk::API_KEY_ENV].as_str()),
+                })
+            })
             .map_err(|e| e.to_string()),
         Format::Toml => edit::toml::get(&text, "mcp_servers", ENTRY_NAME)
-            .map(|v| v.is_some())
+            .map(|found| {
+                found.map(|entry| Entry {
+                    embeds_key: has_key(
+                        entry
+                            .env
+                            .iter()
+                            .find(|(k, _)| k == availsync_sdk::API_KEY_ENV)
+                            .map(|(_, v)| v.as_str()),
+                    ),
+                    command: Some(entry.command).filter(|c| !c.is_empty()),
+                })
+            })
             .map_err(|e| e.to_string()),
     }
 }

@@ -10,6 +10,7 @@ use serde::Serialize;
 
 use crate::clients::{self, ClientId, ENTRY_NAME, Method, Scope, ServerSpec};
 use crate::exit;
+use crate::key_source::{KeyState, Source};
 use crate::output::{self, Style};
 use crate::paths::BaseDirs;
 use crate::plan::{self, Change, Status};
@@ -72,6 +73,9 @@ pub struct Outcome {
     pub commands: Vec<CliAction>,
     /// Nothing was written.
     pub dry_run: bool,
+    /// Where the agent key comes from (never the key).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub credentials: Option<KeyState>,
 }
 
 /// Builds the entry's spec from the arguments.
@@ -260,6 +264,26 @@ pub fn report(changes: &[Change], commands: &[CliAction], style: Style) {
     }
 }
 
+/// Warns when the entries about to be written will find no key: none is
+/// embedded and none is stored (a key only in this shell's environment
+/// does not reach clients started elsewhere).
+pub fn warn_without_key(keys: &KeyState) {
+    if keys.stored {
+        return;
+    }
+    let why = match (keys.source, &keys.error) {
+        (_, Some(error)) => format!("the credentials file cannot be read ({error})"),
+        (Source::Env, None) => format!(
+            "the key in ${} reaches only clients started from this environment",
+            availsync_sdk::API_KEY_ENV
+        ),
+        _ => "availsync-mcp will have no key, so every call it makes will fail".to_owned(),
+    };
+    output::warn(&format!(
+        "no credentials stored; run `availsync-setup login` ({why})"
+    ));
+}
+
 /// Runs `install`.
 pub fn run(args: InstallArgs) -> u8 {
     let style = Style::stdout();
@@ -277,10 +301,13 @@ pub fn run(args: InstallArgs) -> u8 {
             return code;
         }
     };
+    let keys = KeyState::from_env();
     if args.embed_key {
         output::warn(
             "--embed-key writes your agent API key in plain text into each client config; anyone who can read those files (backups, dotfile repos, screen shares) can use it. Prefer `availsync-setup login`.",
         );
+    } else {
+        warn_without_key(&keys);
     }
     let project = match args
         .project_dir
@@ -348,6 +375,7 @@ pub fn run(args: InstallArgs) -> u8 {
         changes,
         commands,
         dry_run: args.dry_run,
+        credentials: Some(keys),
     };
     if args.json {
         match serde_json::to_string_pretty(&outcome) {

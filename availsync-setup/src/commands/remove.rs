@@ -116,6 +116,7 @@ pub fn run(args: RemoveArgs) -> u8 {
         changes,
         commands,
         dry_run: args.dry_run,
+        credentials: None,
     };
     if args.json {
         match serde_json::to_string_pretty(&outcome) {

@@ -1,4 +1,7 @@
-//! The key is never shown: masked dry runs.
+//! Where the key is, said and never shown: the credential state in
+//! `detect` and `install`, entries that cannot start, masked dry runs.
+
+use serde_json::Value;
 
 use crate::support::{Home, text};
 
@@ -9,6 +12,119 @@ fn all_output(out: &std::process::Output) -> String {
     let all = text(out);
     assert!(!all.contains(KEY), "the key was printed:\n{all}");
     all
+}
+
+fn detect_json(home: &Home, key_in_env: bool) -> Value {
+    let mut command = home.command(&["detect", "--json"]);
+    if key_in_env {
+        command.env("AVAILSYNC_API_KEY", KEY);
+    }
+    let out = command.output().unwrap();
+    assert!(out.status.success(), "{}", all_output(&out));
+    all_output(&out);
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn cursor(report: &Value) -> Value {
+    report["clients"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["client"] == "cursor")
+        .unwrap()
+        .clone()
+}
+
+#[test]
+fn detect_and_install_say_where_the_key_is_and_what_an_entry_lacks() {
+    let home = Home::new();
+    std::fs::create_dir_all(home.home().join(".cursor")).unwrap();
+
+    // Nothing stored: install warns, detect says the entry cannot start.
+    let out = home.run(&["install", "--yes", "--client", "cursor"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("no credentials stored; run `availsync-setup login`"),
+        "{}",
+        text(&out)
+    );
+    let out = home.run(&["detect"]);
+    let all = all_output(&out);
+    assert!(all.contains("credentials: no credentials stored"), "{all}");
+    assert!(!all.contains("Cursor (cursor): configured"), "{all}");
+    assert!(
+        all.contains("Cursor (cursor): has an availsync entry that cannot start")
+            && all.contains("no key reaches it"),
+        "{all}"
+    );
+    let report = detect_json(&home, false);
+    assert_eq!(report["credentials"]["source"], "none");
+    let entry = cursor(&report);
+    assert_eq!(entry["configured"], false, "{entry}");
+    assert_eq!(entry["files"][0]["entry"], true, "{entry}");
+    assert!(
+        entry["files"][0]["missing"][0]
+            .as_str()
+            .unwrap()
+            .contains("no key reaches it"),
+        "{entry}"
+    );
+
+    // A key in the environment only: it is the source, and install says
+    // that clients started elsewhere will not see it.
+    let report = detect_json(&home, true);
+    assert_eq!(report["credentials"]["source"], "env");
+    assert_eq!(cursor(&report)["configured"], true);
+    let out = home
+        .command(&["install", "--yes", "--client", "cursor"])
+        .env("AVAILSYNC_API_KEY", KEY)
+        .output()
+        .unwrap();
+    let all = all_output(&out);
+    assert!(
+        all.contains("no credentials stored") && all.contains("reaches only clients started"),
+        "{all}"
+    );
+
+    // Stored credentials: no warning; detect names the file.
+    home.write(
+        &home.credentials(),
+        &format!("url = \"http://127.0.0.1:8787\"\napi_key = \"{KEY}\"\n"),
+    );
+    let out = home.run(&["install", "--yes", "--client", "cursor"]);
+    assert!(
+        !all_output(&out).contains("warning"),
+        "{}",
+        all_output(&out)
+    );
+    let out = home.run(&["detect"]);
+    let all = all_output(&out);
+    assert!(
+        all.contains(&format!(
+            "credentials: key stored in {}",
+            home.credentials().display()
+        )),
+        "{all}"
+    );
+    assert!(all.contains("Cursor (cursor): configured"), "{all}");
+    let report = detect_json(&home, false);
+    assert_eq!(report["credentials"]["source"], "file");
+    assert_eq!(cursor(&report)["configured"], true);
+
+    // The program the entry runs is gone: not configured, and why.
+    std::fs::remove_file(home.mcp()).unwrap();
+    let out = home.run(&["detect"]);
+    let all = all_output(&out);
+    assert!(
+        all.contains(&format!(
+            "its program {} does not exist",
+            home.mcp().display()
+        )),
+        "{all}"
+    );
+    assert!(!all.contains("Cursor (cursor): configured"), "{all}");
+    assert_eq!(cursor(&detect_json(&home, false))["configured"], false);
 }
 
 #[test]
