@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::clients::{ClientId, ENTRY_NAME, Format, ServerSpec, Target};
+use crate::edit::backups::Backups;
 use crate::edit::{self, EditError, Edited, fsio};
 
 /// What will happen (or happened) to one file.
@@ -39,6 +40,10 @@ pub struct Change {
     /// The backup written before the change.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub backup: Option<PathBuf>,
+    /// When `path` is a symbolic link: the file it points to, which is the
+    /// one written (the link stays).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub link_target: Option<PathBuf>,
     /// The unified diff, with keys masked.
     #[serde(skip_serializing_if = "String::is_empty")]
     pub diff: String,
@@ -56,6 +61,7 @@ impl Change {
             status: Status::Refused,
             error: Some(error.to_string()),
             backup: None,
+            link_target: None,
             diff: String::new(),
             before: None,
             after: None,
@@ -77,6 +83,7 @@ impl Change {
                 status: Status::Unchanged,
                 error: None,
                 backup: None,
+                link_target: None,
                 diff: String::new(),
                 before,
                 after: None,
@@ -97,6 +104,7 @@ impl Change {
                     )
                     .to_string();
                 Self {
+                    link_target: None,
                     client,
                     path: path.to_owned(),
                     status: if before.is_none() {
@@ -114,6 +122,14 @@ impl Change {
         }
     }
 
+    /// Notes that `path` is a link to `target` (when it is one).
+    fn through_link(mut self, target: PathBuf) -> Self {
+        if target != self.path {
+            self.link_target = Some(target);
+        }
+        self
+    }
+
     /// True when applying writes something.
     pub fn writes(&self) -> bool {
         self.after.is_some() && self.status != Status::Refused
@@ -122,6 +138,10 @@ impl Change {
 
 /// The change that puts our entry into `target`.
 pub fn install(client: ClientId, target: &Target, spec: &ServerSpec) -> Change {
+    let written = match fsio::write_target(&target.path) {
+        Ok(written) => written,
+        Err(e) => return Change::refused(client, &target.path, e),
+    };
     let before = match fsio::read(&target.path) {
         Ok(before) => before,
         Err(e) => return Change::refused(client, &target.path, e),
@@ -133,7 +153,7 @@ pub fn install(client: ClientId, target: &Target, spec: &ServerSpec) -> Change {
         }
         Format::Toml => edit::toml::upsert(text, "mcp_servers", ENTRY_NAME, &spec.toml_entry()),
     };
-    Change::from_edit(client, &target.path, before, edited, Status::Update)
+    Change::from_edit(client, &target.path, before, edited, Status::Update).through_link(written)
 }
 
 /// The change that takes our entry out of `target`.
@@ -151,11 +171,16 @@ pub fn remove(client: ClientId, target: &Target) -> Change {
         }
         Err(e) => return Change::refused(client, &target.path, e),
     };
+    let written = match fsio::write_target(&target.path) {
+        Ok(written) => written,
+        Err(e) => return Change::refused(client, &target.path, e),
+    };
     let edited = match target.format {
         Format::Json { servers_key, .. } => edit::json::remove(&before, servers_key, ENTRY_NAME),
         Format::Toml => edit::toml::remove(&before, "mcp_servers", ENTRY_NAME),
     };
     Change::from_edit(client, &target.path, Some(before), edited, Status::Remove)
+        .through_link(written)
 }
 
 /// Our entry as found in a file: what `detect` needs to tell whether it
@@ -202,14 +227,15 @@ pub fn entry(target: &Target) -> Result<Option<Entry>, String> {
     }
 }
 
-/// Writes the change: backup first when the file exists, then an atomic
-/// replace. `private` makes new files 0600 (an embedded key).
-pub fn apply(change: &mut Change, private: bool) -> Result<(), fsio::FsError> {
+/// Writes the change: a backup first when the file exists, then an atomic
+/// replace (through a symbolic link, which stays). `private` makes new
+/// files 0600 (an embedded key).
+pub fn apply(change: &mut Change, private: bool, backups: &Backups) -> Result<(), fsio::FsError> {
     let Some(after) = change.after.as_deref().filter(|_| change.writes()) else {
         return Ok(());
     };
     if change.before.is_some() {
-        change.backup = Some(fsio::backup(&change.path)?);
+        change.backup = backups.save(&change.path)?;
     }
     fsio::write_atomic(&change.path, after, private)
 }

@@ -2,6 +2,7 @@
 //! blank line, key order and other entry as it was: only one named server
 //! entry is added, replaced or removed.
 
+pub mod backups;
 pub mod fsio;
 pub mod json;
 pub mod toml;

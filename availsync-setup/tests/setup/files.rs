@@ -1,4 +1,7 @@
-//! Editing files the user owns: keeping what the user added to our entry.
+//! Editing files the user owns: through symbolic links, keeping what the
+//! user added to our entry, and keeping only the last few backups.
+
+use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
 
@@ -9,6 +12,49 @@ fn parse_json(text: &str) -> Value {
         .unwrap()
         .to_serde_value()
         .unwrap()
+}
+
+#[test]
+fn a_symlinked_config_is_edited_through_the_link() {
+    let home = Home::new();
+    let real = home.home().join("dotfiles/cursor/mcp.json");
+    home.write(&real, "{\n  \"mcpServers\": {}\n}\n");
+    let link = home.home().join(".cursor/mcp.json");
+    std::fs::create_dir_all(link.parent().unwrap()).unwrap();
+    std::os::unix::fs::symlink("../dotfiles/cursor/mcp.json", &link).unwrap();
+
+    let out = home.run(&["install", "--yes", "--client", "cursor"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink(),
+        "the link was replaced by a file"
+    );
+    let written = std::fs::read_to_string(&real).unwrap();
+    assert!(
+        parse_json(&written)["mcpServers"]["availsync"].is_object(),
+        "{written}"
+    );
+    assert!(text(&out).contains("through the link"), "{}", text(&out));
+
+    // A link to nothing is refused and left as it is.
+    let dangling = home.home().join(".gemini/settings.json");
+    std::fs::create_dir_all(dangling.parent().unwrap()).unwrap();
+    std::os::unix::fs::symlink("/nonexistent/settings.json", &dangling).unwrap();
+    let out = home.run(&["install", "--yes", "--client", "gemini"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("will not replace the symbolic link")
+            && text(&out).contains("/nonexistent/settings.json"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(
+        std::fs::read_link(&dangling).unwrap(),
+        Path::new("/nonexistent/settings.json")
+    );
 }
 
 #[test]
@@ -93,4 +139,61 @@ fn an_existing_entry_is_updated_in_place_keeping_the_users_keys() {
     for change in report["changes"].as_array().unwrap() {
         assert_eq!(change["status"], "unchanged", "{change}");
     }
+}
+
+fn backups_of(path: &Path) -> Vec<PathBuf> {
+    let name = path.file_name().unwrap().to_string_lossy().into_owned();
+    let mut found: Vec<PathBuf> = std::fs::read_dir(path.parent().unwrap())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with(&format!("{name}.availsync-backup-"))
+        })
+        .collect();
+    found.sort();
+    found
+}
+
+#[test]
+fn only_the_last_backups_are_kept() {
+    let home = Home::new();
+    let path = home.home().join(".gemini/settings.json");
+    home.write(&path, "{}\n");
+    let install = |url: &str, keep: Option<&str>, env: Option<&str>| {
+        let mut args = vec!["install", "--yes", "--client", "gemini", "--url", url];
+        if let Some(keep) = keep {
+            args.extend(["--keep-backups", keep]);
+        }
+        let mut command = home.command(&args);
+        if let Some(env) = env {
+            command.env("AVAILSYNC_KEEP_BACKUPS", env);
+        }
+        let out = command.output().unwrap();
+        assert!(out.status.success(), "{}", text(&out));
+        std::fs::read_to_string(&path).unwrap()
+    };
+    let mut contents = vec!["{}\n".to_owned()];
+    for n in 1..=5 {
+        contents.push(install(&format!("http://host:{n}"), None, None));
+    }
+    let kept = backups_of(&path);
+    assert_eq!(kept.len(), 3, "{kept:?}");
+    // The newest three: what the file held before the last three runs.
+    let saved: Vec<String> = kept
+        .iter()
+        .map(|p| std::fs::read_to_string(p).unwrap())
+        .collect();
+    assert_eq!(saved, contents[2..5]);
+
+    install("http://host:6", None, Some("2"));
+    assert_eq!(backups_of(&path).len(), 2);
+    install("http://host:7", Some("1"), Some("2"));
+    assert_eq!(
+        backups_of(&path).len(),
+        1,
+        "the flag wins over the variable"
+    );
 }

@@ -1,5 +1,8 @@
 //! Where the key is, said and never shown: the credential state in
-//! `detect` and `install`, entries that cannot start, masked dry runs.
+//! `detect` and `install`, entries that cannot start, masked dry runs, and
+//! no key or backup left in a project by accident.
+
+use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
@@ -175,6 +178,86 @@ fn dry_run_diffs_mask_the_key() {
     assert!(
         all.lines().any(|line| line.starts_with('-')
             && line.ends_with(&format!("\"AVAILSYNC_API_KEY\": \"{MASKED}\","))),
+        "{all}"
+    );
+}
+
+fn backups_in(dir: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    entries
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().contains(".availsync-backup-"))
+        .collect()
+}
+
+#[test]
+fn a_project_gets_no_key_without_consent_and_no_backups() {
+    let home = Home::new();
+    let project_file = home.project().join(".cursor/mcp.json");
+    let embed = [
+        "install",
+        "--yes",
+        "--embed-key",
+        "--scope",
+        "project",
+        "--client",
+        "cursor",
+    ];
+    let out = home
+        .command(&embed)
+        .env("AVAILSYNC_API_KEY", KEY)
+        .output()
+        .unwrap();
+    let all = all_output(&out);
+    assert_eq!(out.status.code(), Some(64), "{all}");
+    assert!(all.contains("--allow-key-in-repo"), "{all}");
+    assert!(!project_file.exists());
+
+    let mut consented = embed.to_vec();
+    consented.push("--allow-key-in-repo");
+    let out = home
+        .command(&consented)
+        .env("AVAILSYNC_API_KEY", KEY)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", all_output(&out));
+    assert!(
+        std::fs::read_to_string(&project_file)
+            .unwrap()
+            .contains(KEY)
+    );
+
+    // Changing the project's file backs it up outside the project.
+    let out = home
+        .command(&[
+            "install", "--yes", "--scope", "project", "--client", "cursor",
+        ])
+        .env("AVAILSYNC_API_KEY", KEY)
+        .output()
+        .unwrap();
+    let all = all_output(&out);
+    assert!(out.status.success(), "{all}");
+    assert!(
+        !std::fs::read_to_string(&project_file)
+            .unwrap()
+            .contains(KEY)
+    );
+    assert_eq!(
+        backups_in(project_file.parent().unwrap()),
+        Vec::<PathBuf>::new()
+    );
+    let root = home.home().join(".local/state/availsync/backups");
+    let dirs: Vec<PathBuf> = std::fs::read_dir(&root)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(dirs.len(), 1, "{dirs:?}");
+    let saved = backups_in(&dirs[0]);
+    assert_eq!(saved.len(), 1, "{saved:?}");
+    assert!(
+        all.contains(&format!("(backup: {})", saved[0].display())),
         "{all}"
     );
 }

@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used, missing_docs)]
 
+mod claude_code;
 mod configs;
 mod files;
 mod keys;
