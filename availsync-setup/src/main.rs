@@ -3,12 +3,16 @@
 mod cli;
 mod clients;
 mod commands;
+mod describe;
 mod edit;
 mod exit;
+mod fnv;
 mod guard;
+mod key_source;
 mod output;
 mod paths;
 mod plan;
+mod redact;
 mod wizard;
 
 use std::io::IsTerminal;
@@ -30,7 +34,10 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return ExitCode::from(usage_error(&e)),
+    };
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(e) => {
@@ -57,4 +64,12 @@ fn main() -> ExitCode {
         }
     });
     ExitCode::from(code)
+}
+
+/// Prints clap's message and answers the exit code: 0 for `--help` and
+/// `--version`, 64 (EX_USAGE) for every command line that is wrong.
+fn usage_error(error: &clap::Error) -> u8 {
+    // Printing to a closed stream is not worth a second error.
+    let _ = error.print();
+    if error.use_stderr() { exit::USAGE } else { 0 }
 }

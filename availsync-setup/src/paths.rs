@@ -41,6 +41,11 @@ pub struct BaseDirs {
     pub config: PathBuf,
     /// `%LOCALAPPDATA%` on Windows (Store-installed apps live below it).
     pub local_data: Option<PathBuf>,
+    /// Per-user state that is not configuration (backups of project
+    /// files): `$XDG_STATE_HOME` (default `~/.local/state`) on Linux,
+    /// `~/Library/Application Support` on macOS, `%LOCALAPPDATA%` on
+    /// Windows.
+    pub state: PathBuf,
     /// Codex's home: `$CODEX_HOME`, default `~/.codex`.
     pub codex_home: PathBuf,
     /// The directories of `$PATH`, for finding client binaries.
@@ -54,7 +59,7 @@ pub struct NoHome;
 
 impl BaseDirs {
     /// Reads `HOME` (`USERPROFILE` on Windows), `XDG_CONFIG_HOME`,
-    /// `APPDATA`, `LOCALAPPDATA`, `CODEX_HOME` and `PATH`.
+    /// `XDG_STATE_HOME`, `APPDATA`, `LOCALAPPDATA`, `CODEX_HOME` and `PATH`.
     pub fn from_env() -> Result<Self, NoHome> {
         let var = |name: &str| {
             std::env::var_os(name)
@@ -79,6 +84,15 @@ impl BaseDirs {
             }
             _ => None,
         };
+        let state = match os {
+            Os::Linux => var("XDG_STATE_HOME")
+                .filter(|p| p.is_absolute())
+                .unwrap_or_else(|| home.join(".local").join("state")),
+            Os::Mac => config.clone(),
+            Os::Windows => local_data
+                .clone()
+                .unwrap_or_else(|| home.join("AppData").join("Local")),
+        };
         let codex_home = var("CODEX_HOME").unwrap_or_else(|| home.join(".codex"));
         let path = std::env::var_os("PATH")
             .map(|p| std::env::split_paths(&p).collect())
@@ -88,9 +102,15 @@ impl BaseDirs {
             home,
             config,
             local_data,
+            state,
             codex_home,
             path,
         })
+    }
+
+    /// Where backups of project files go: `<state>/availsync/backups`.
+    pub fn backups(&self) -> PathBuf {
+        self.state.join("availsync").join("backups")
     }
 
     /// The first executable called `name` on `$PATH`.

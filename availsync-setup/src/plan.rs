@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::clients::{ClientId, ENTRY_NAME, Format, ServerSpec, Target};
+use crate::edit::backups::Backups;
 use crate::edit::{self, EditError, Edited, fsio};
 
 /// What will happen (or happened) to one file.
@@ -39,7 +40,11 @@ pub struct Change {
     /// The backup written before the change.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub backup: Option<PathBuf>,
-    /// The unified diff.
+    /// When `path` is a symbolic link: the file it points to, which is the
+    /// one written (the link stays).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub link_target: Option<PathBuf>,
+    /// The unified diff, with keys masked.
     #[serde(skip_serializing_if = "String::is_empty")]
     pub diff: String,
     #[serde(skip)]
@@ -56,6 +61,7 @@ impl Change {
             status: Status::Refused,
             error: Some(error.to_string()),
             backup: None,
+            link_target: None,
             diff: String::new(),
             before: None,
             after: None,
@@ -77,6 +83,7 @@ impl Change {
                 status: Status::Unchanged,
                 error: None,
                 backup: None,
+                link_target: None,
                 diff: String::new(),
                 before,
                 after: None,
@@ -97,6 +104,7 @@ impl Change {
                     )
                     .to_string();
                 Self {
+                    link_target: None,
                     client,
                     path: path.to_owned(),
                     status: if before.is_none() {
@@ -106,12 +114,20 @@ impl Change {
                     },
                     error: None,
                     backup: None,
-                    diff,
+                    diff: crate::redact::secrets(&diff),
                     before,
                     after: Some(after),
                 }
             }
         }
+    }
+
+    /// Notes that `path` is a link to `target` (when it is one).
+    fn through_link(mut self, target: PathBuf) -> Self {
+        if target != self.path {
+            self.link_target = Some(target);
+        }
+        self
     }
 
     /// True when applying writes something.
@@ -122,6 +138,10 @@ impl Change {
 
 /// The change that puts our entry into `target`.
 pub fn install(client: ClientId, target: &Target, spec: &ServerSpec) -> Change {
+    let written = match fsio::write_target(&target.path) {
+        Ok(written) => written,
+        Err(e) => return Change::refused(client, &target.path, e),
+    };
     let before = match fsio::read(&target.path) {
         Ok(before) => before,
         Err(e) => return Change::refused(client, &target.path, e),
@@ -133,7 +153,7 @@ pub fn install(client: ClientId, target: &Target, spec: &ServerSpec) -> Change {
         }
         Format::Toml => edit::toml::upsert(text, "mcp_servers", ENTRY_NAME, &spec.toml_entry()),
     };
-    Change::from_edit(client, &target.path, before, edited, Status::Update)
+    Change::from_edit(client, &target.path, before, edited, Status::Update).through_link(written)
 }
 
 /// The change that takes our entry out of `target`.
@@ -151,43 +171,71 @@ pub fn remove(client: ClientId, target: &Target) -> Change {
         }
         Err(e) => return Change::refused(client, &target.path, e),
     };
+    let written = match fsio::write_target(&target.path) {
+        Ok(written) => written,
+        Err(e) => return Change::refused(client, &target.path, e),
+    };
     let edited = match target.format {
         Format::Json { servers_key, .. } => edit::json::remove(&before, servers_key, ENTRY_NAME),
         Format::Toml => edit::toml::remove(&before, "mcp_servers", ENTRY_NAME),
     };
     Change::from_edit(client, &target.path, Some(before), edited, Status::Remove)
+        .through_link(written)
 }
 
-/// Whether our entry is in `target` (any shape); errors read as "no".
-pub fn configured(target: &Target) -> Result<bool, String> {
+/// Our entry as found in a file: what `detect` needs to tell whether it
+/// can start.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// The program it runs.
+    pub command: Option<String>,
+    /// Whether its environment carries a key.
+    pub embeds_key: bool,
+}
+
+/// Our entry in `target`, if there is one.
+pub fn entry(target: &Target) -> Result<Option<Entry>, String> {
     let text = match fsio::read(&target.path) {
         Ok(Some(text)) => text,
-        Ok(None) => return Ok(false),
+        Ok(None) => return Ok(None),
         Err(e) => return Err(e.to_string()),
     };
+    let has_key = |value: Option<&str>| value.is_some_and(|v| !v.trim().is_empty());
     match target.format {
         Format::Json { servers_key, .. } => edit::json::get(&text, servers_key, ENTRY_NAME)
-            .map(|v| v.is_some())
+            .map(|found| {
+                found.map(|value| Entry {
+                    command: value["command"].as_str().map(str::to_owned),
+                    embeds_key: has_key(value["env"][availsync_sdk::API_KEY_ENV].as_str()),
+                })
+            })
             .map_err(|e| e.to_string()),
-        Format::Toml => text
-            .parse::<toml_edit::DocumentMut>()
-            .map(|doc| {
-                doc.get("mcp_servers")
-                    .and_then(|s| s.as_table_like())
-                    .is_some_and(|s| s.contains_key(ENTRY_NAME))
+        Format::Toml => edit::toml::get(&text, "mcp_servers", ENTRY_NAME)
+            .map(|found| {
+                found.map(|entry| Entry {
+                    embeds_key: has_key(
+                        entry
+                            .env
+                            .iter()
+                            .find(|(k, _)| k == availsync_sdk::API_KEY_ENV)
+                            .map(|(_, v)| v.as_str()),
+                    ),
+                    command: Some(entry.command).filter(|c| !c.is_empty()),
+                })
             })
             .map_err(|e| e.to_string()),
     }
 }
 
-/// Writes the change: backup first when the file exists, then an atomic
-/// replace. `private` makes new files 0600 (an embedded key).
-pub fn apply(change: &mut Change, private: bool) -> Result<(), fsio::FsError> {
+/// Writes the change: a backup first when the file exists, then an atomic
+/// replace (through a symbolic link, which stays). `private` makes new
+/// files 0600 (an embedded key).
+pub fn apply(change: &mut Change, private: bool, backups: &Backups) -> Result<(), fsio::FsError> {
     let Some(after) = change.after.as_deref().filter(|_| change.writes()) else {
         return Ok(());
     };
     if change.before.is_some() {
-        change.backup = Some(fsio::backup(&change.path)?);
+        change.backup = backups.save(&change.path)?;
     }
     fsio::write_atomic(&change.path, after, private)
 }

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use dialoguer::{Confirm, Input, MultiSelect, Password};
 
 use crate::clients::{ClientId, Scope, ServerSpec};
-use crate::commands::{self, install, test, verify};
+use crate::commands::{self, changes, install, test, verify};
 use crate::exit;
 use crate::output::Style;
 use crate::paths::BaseDirs;
@@ -111,7 +111,7 @@ async fn steps() -> Result<u8, (u8, String)> {
         "credentials {} (mode 0600; the key is stored only here)",
         credentials_path.display()
     );
-    install::show(&changes, style);
+    changes::show(&changes, style);
     for _ in &via_cli {
         println!(
             "claude-code: claude mcp add-json --scope user availsync '{}'",
@@ -133,13 +133,17 @@ async fn steps() -> Result<u8, (u8, String)> {
         style.good("✓"),
         credentials_path.display()
     );
-    let mut ok = install::apply_all(&mut changes, false);
-    let actions: Vec<install::CliAction> = via_cli
+    let backups =
+        crate::edit::backups::Backups::beside(crate::edit::backups::Backups::keep_from_env());
+    let mut ok = changes::apply_all(&mut changes, false, &backups);
+    let actions: Vec<commands::claude_cli::CliAction> = via_cli
         .iter()
         .map(|_| install::claude_add_action(&dirs, &spec))
         .collect();
-    ok &= actions.iter().all(|a| a.status != "failed");
-    install::report(&changes, &actions, style);
+    ok &= actions
+        .iter()
+        .all(|a| a.status != commands::claude_cli::CliStatus::Failed);
+    changes::report(&changes, &actions, style);
 
     if ask(Confirm::new()
         .with_prompt("Run the setup test now?")

@@ -57,6 +57,7 @@ fn dirs(os: Os) -> BaseDirs {
         os,
         home: PathBuf::from(home),
         config: PathBuf::from(config),
+        state: PathBuf::from(home).join(".local/state"),
         local_data,
         codex_home: PathBuf::from(home).join(".codex"),
         path: Vec::new(),

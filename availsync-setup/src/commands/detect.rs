@@ -1,13 +1,15 @@
-//! `availsync-setup detect`: for each client, the evidence that it is
-//! installed, its configuration files and whether Availsync is in them.
+//! `availsync-setup detect`: where the agent key comes from, and for each
+//! client the evidence that it is installed, its configuration files, and
+//! whether the `availsync` entry in them can start.
 
 use serde::Serialize;
 
 use crate::clients::{self, ClientId};
 use crate::exit;
-use crate::output::Style;
+use crate::key_source::{KeyState, Source};
+use crate::output::{self, Style};
 use crate::paths::BaseDirs;
-use crate::plan;
+use crate::plan::{self, Entry};
 
 /// Arguments of `detect`.
 #[derive(Debug, clap::Args)]
@@ -24,8 +26,14 @@ pub struct FileState {
     pub path: String,
     /// Whether it exists.
     pub exists: bool,
-    /// Whether it has the `availsync` entry.
+    /// Whether it has an `availsync` entry, ready or not.
+    pub entry: bool,
+    /// The entry is there and can start: its program exists and a key is
+    /// reachable.
     pub configured: bool,
+    /// What the entry lacks to start, in words.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub missing: Vec<String>,
     /// Why it could not be read.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -44,12 +52,46 @@ pub struct Detected {
     pub installed: bool,
     /// Its user-scope configuration files.
     pub files: Vec<FileState>,
-    /// Availsync is configured in at least one file.
+    /// At least one file has an entry that can start.
     pub configured: bool,
 }
 
+/// What `detect` found.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// Where the agent key comes from (never the key).
+    pub credentials: KeyState,
+    /// Every client.
+    pub clients: Vec<Detected>,
+}
+
+/// What an entry lacks to start: its program, or any key.
+pub fn missing(entry: &Entry, keys: &KeyState) -> Vec<String> {
+    let mut missing = Vec::new();
+    match entry.command.as_deref().filter(|c| !c.is_empty()) {
+        None => missing.push("the entry names no program to run".to_owned()),
+        Some(command) => {
+            let path = std::path::Path::new(command);
+            if !path.exists() {
+                missing.push(format!(
+                    "its program {command} does not exist (run `availsync-setup install` again, or pass --mcp-path)"
+                ));
+            } else if !crate::paths::is_executable(path) {
+                missing.push(format!("its program {command} is not an executable file"));
+            }
+        }
+    }
+    if !entry.embeds_key && keys.source == Source::None {
+        missing.push(
+            "no key reaches it: none is in the entry and none is stored (run `availsync-setup login`)"
+                .to_owned(),
+        );
+    }
+    missing
+}
+
 /// Inspects every client.
-pub fn detect_all(dirs: &BaseDirs) -> Vec<Detected> {
+pub fn detect_all(dirs: &BaseDirs, keys: &KeyState) -> Vec<Detected> {
     ClientId::ALL
         .iter()
         .map(|&client| {
@@ -57,12 +99,36 @@ pub fn detect_all(dirs: &BaseDirs) -> Vec<Detected> {
             let files: Vec<FileState> = clients::user_targets(client, dirs)
                 .iter()
                 .map(|target| {
-                    let state = plan::configured(target);
-                    FileState {
-                        path: target.path.display().to_string(),
-                        exists: target.path.exists(),
-                        configured: state.as_ref().is_ok_and(|c| *c),
-                        error: state.err(),
+                    let exists = target.path.exists();
+                    let path = target.path.display().to_string();
+                    match plan::entry(target) {
+                        Ok(Some(entry)) => {
+                            let missing = missing(&entry, keys);
+                            FileState {
+                                path,
+                                exists,
+                                entry: true,
+                                configured: missing.is_empty(),
+                                missing,
+                                error: None,
+                            }
+                        }
+                        Ok(None) => FileState {
+                            path,
+                            exists,
+                            entry: false,
+                            configured: false,
+                            missing: Vec::new(),
+                            error: None,
+                        },
+                        Err(e) => FileState {
+                            path,
+                            exists,
+                            entry: false,
+                            configured: false,
+                            missing: Vec::new(),
+                            error: Some(e),
+                        },
                     }
                 })
                 .collect();
@@ -87,9 +153,13 @@ pub fn run(args: DetectArgs) -> u8 {
             return exit::CONFIG;
         }
     };
-    let found = detect_all(&dirs);
+    let keys = KeyState::from_env();
+    let report = Report {
+        clients: detect_all(&dirs, &keys),
+        credentials: keys,
+    };
     if args.json {
-        match serde_json::to_string_pretty(&found) {
+        match serde_json::to_string_pretty(&report) {
             Ok(text) => println!("{text}"),
             Err(e) => {
                 eprintln!("availsync-setup: {e}");
@@ -99,24 +169,36 @@ pub fn run(args: DetectArgs) -> u8 {
         return 0;
     }
     let style = Style::stdout();
-    for d in &found {
-        let state = if d.configured {
-            style.good("configured")
-        } else if d.installed {
-            style.warn("detected, not configured")
-        } else {
-            style.dim("not detected")
+    println!(
+        "{} {}",
+        style.bold("credentials:"),
+        report.credentials.describe()
+    );
+    if report.credentials.source == Source::None {
+        output::warn("no credentials stored; run `availsync-setup login`");
+    }
+    for d in &report.clients {
+        let broken = d.files.iter().find(|f| f.entry && !f.configured);
+        let state = match (d.configured, broken) {
+            (true, _) => style.good("configured"),
+            (false, Some(file)) => style.bad(&format!(
+                "has an availsync entry that cannot start: {}",
+                file.missing.join("; ")
+            )),
+            (false, None) if d.installed => style.warn("detected, not configured"),
+            (false, None) => style.dim("not detected"),
         };
         println!("{} ({}): {state}", style.bold(d.name), d.client.id());
         for e in &d.evidence {
             println!("    found {e}");
         }
         for f in &d.files {
-            let note = match (&f.error, f.exists, f.configured) {
-                (Some(e), _, _) => style.bad(&format!("unreadable: {e}")),
-                (None, false, _) => "absent".to_owned(),
-                (None, true, true) => "has availsync".to_owned(),
-                (None, true, false) => "no availsync entry".to_owned(),
+            let note = match (&f.error, f.exists, f.entry, f.configured) {
+                (Some(e), ..) => style.bad(&format!("unreadable: {e}")),
+                (None, false, ..) => "absent".to_owned(),
+                (None, true, true, true) => "has availsync".to_owned(),
+                (None, true, true, false) => "has availsync, which cannot start".to_owned(),
+                (None, true, false, _) => "no availsync entry".to_owned(),
             };
             println!("    config {} ({note})", f.path);
         }

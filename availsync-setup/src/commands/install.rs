@@ -4,12 +4,15 @@
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::path::PathBuf;
-use std::process::Command;
 
 use serde::Serialize;
 
-use crate::clients::{self, ClientId, ENTRY_NAME, Method, Scope, ServerSpec};
+use super::changes::{apply_all, backups, report, report_cli, show};
+use super::claude_cli::{self, CliAction, CliStatus};
+use crate::clients::{self, ClientId, Method, Scope, ServerSpec};
+use crate::edit::backups::{DEFAULT_KEEP, KEEP_ENV};
 use crate::exit;
+use crate::key_source::{KeyState, Source};
 use crate::output::{self, Style};
 use crate::paths::BaseDirs;
 use crate::plan::{self, Change, Status};
@@ -29,7 +32,7 @@ pub struct InstallArgs {
     /// The project for --scope project [default: the current directory].
     #[arg(long)]
     pub project_dir: Option<PathBuf>,
-    /// Show the diffs and write nothing.
+    /// Show the diffs (keys masked) and write nothing.
     #[arg(long)]
     pub dry_run: bool,
     /// Write without asking.
@@ -38,6 +41,13 @@ pub struct InstallArgs {
     /// Also write the API key into the client configs (plain text: avoid).
     #[arg(long)]
     pub embed_key: bool,
+    /// Allow --embed-key with --scope project, whose files are usually
+    /// committed.
+    #[arg(long, requires = "embed_key")]
+    pub allow_key_in_repo: bool,
+    /// Backups kept per file; older ones are deleted, 0 makes none.
+    #[arg(long, env = KEEP_ENV, default_value_t = DEFAULT_KEEP)]
+    pub keep_backups: usize,
     /// The server URL written as AVAILSYNC_URL [default: $AVAILSYNC_URL, the stored one, or http://127.0.0.1:8787].
     #[arg(long)]
     pub url: Option<String>,
@@ -49,20 +59,6 @@ pub struct InstallArgs {
     pub json: bool,
 }
 
-/// What `claude` did or should do.
-#[derive(Debug, Clone, Serialize)]
-pub struct CliAction {
-    /// The client.
-    pub client: ClientId,
-    /// The native command to run by hand.
-    pub command: String,
-    /// `ran`, `failed`, `not-run` (claude not on PATH / dry run).
-    pub status: String,
-    /// The CLI's error output on failure.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-}
-
 /// The result of an install or remove.
 #[derive(Debug, Clone, Serialize)]
 pub struct Outcome {
@@ -72,6 +68,9 @@ pub struct Outcome {
     pub commands: Vec<CliAction>,
     /// Nothing was written.
     pub dry_run: bool,
+    /// Where the agent key comes from (never the key).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub credentials: Option<KeyState>,
 }
 
 /// Builds the entry's spec from the arguments.
@@ -128,141 +127,40 @@ pub fn plan_install(
     Ok((changes, via_cli))
 }
 
-/// Prints each change's diff or state.
-pub fn show(changes: &[Change], style: Style) {
-    for change in changes {
-        match change.status {
-            Status::Unchanged => println!(
-                "{} {} (unchanged)",
-                change.client.id(),
-                change.path.display()
-            ),
-            Status::Refused => println!(
-                "{} {} {}",
-                change.client.id(),
-                style.bad("refused:"),
-                change.error.as_deref().unwrap_or("")
-            ),
-            _ => {
-                println!(
-                    "{} {}",
-                    change.client.id(),
-                    style.bold(&change.path.display().to_string())
-                );
-                println!("{}", style.diff(&change.diff));
-            }
-        }
-    }
-}
-
 /// Configures Claude Code through its CLI (user scope).
 pub fn claude_add_action(dirs: &BaseDirs, spec: &ServerSpec) -> CliAction {
-    claude_add(dirs, spec, false)
+    claude_cli::add(dirs, spec, false)
 }
 
-fn claude_add(dirs: &BaseDirs, spec: &ServerSpec, dry_run: bool) -> CliAction {
-    let command = spec.claude_add_command(Scope::User);
-    let Some(claude) = dirs.which("claude").filter(|_| !dry_run) else {
-        return CliAction {
-            client: ClientId::ClaudeCode,
-            command,
-            status: "not-run".into(),
-            error: None,
-        };
+/// Warns when the entries about to be written will find no key: none is
+/// embedded and none is stored (a key only in this shell's environment
+/// does not reach clients started elsewhere).
+pub fn warn_without_key(keys: &KeyState) {
+    if keys.stored {
+        return;
+    }
+    let why = match (keys.source, &keys.error) {
+        (_, Some(error)) => format!("the credentials file cannot be read ({error})"),
+        (Source::Env, None) => format!(
+            "the key in ${} reaches only clients started from this environment",
+            availsync_sdk::API_KEY_ENV
+        ),
+        _ => "availsync-mcp will have no key, so every call it makes will fail".to_owned(),
     };
-    // Replace an older entry: remove (ignoring "not found"), then add.
-    let _ = Command::new(&claude)
-        .args(["mcp", "remove", "--scope", "user", ENTRY_NAME])
-        .output();
-    let result = Command::new(&claude)
-        .args([
-            "mcp",
-            "add-json",
-            "--scope",
-            "user",
-            ENTRY_NAME,
-            &spec.claude_json(),
-        ])
-        .output();
-    match result {
-        Ok(out) if out.status.success() => CliAction {
-            client: ClientId::ClaudeCode,
-            command,
-            status: "ran".into(),
-            error: None,
-        },
-        Ok(out) => CliAction {
-            client: ClientId::ClaudeCode,
-            command,
-            status: "failed".into(),
-            error: Some(String::from_utf8_lossy(&out.stderr).trim().to_owned()),
-        },
-        Err(e) => CliAction {
-            client: ClientId::ClaudeCode,
-            command,
-            status: "failed".into(),
-            error: Some(format!("cannot run {}: {e}", claude.display())),
-        },
-    }
-}
-
-/// Writes every change that writes; answers whether all succeeded.
-pub fn apply_all(changes: &mut [Change], private: bool) -> bool {
-    let mut ok = true;
-    for change in changes.iter_mut() {
-        if let Err(e) = plan::apply(change, private) {
-            change.error = Some(e.to_string());
-            change.status = Status::Refused;
-            ok = false;
-        }
-    }
-    ok
-}
-
-/// Prints what was written.
-pub fn report(changes: &[Change], commands: &[CliAction], style: Style) {
-    for change in changes {
-        match change.status {
-            Status::Unchanged => println!("{} {} unchanged", style.dim("="), change.path.display()),
-            Status::Refused => println!(
-                "{} {}",
-                style.bad("✗"),
-                change.error.as_deref().unwrap_or("refused")
-            ),
-            status => {
-                let verb = match status {
-                    Status::Create => "created",
-                    Status::Remove => "removed availsync from",
-                    _ => "updated",
-                };
-                print!("{} {verb} {}", style.good("✓"), change.path.display());
-                if let Some(b) = &change.backup {
-                    print!(" (backup: {})", b.display());
-                }
-                println!();
-            }
-        }
-    }
-    for action in commands {
-        match action.status.as_str() {
-            "ran" => println!(
-                "{} claude-code: configured with `claude mcp add-json --scope user {ENTRY_NAME} …`",
-                style.good("✓")
-            ),
-            "failed" => println!(
-                "{} claude-code: `claude mcp` failed: {}",
-                style.bad("✗"),
-                action.error.as_deref().unwrap_or("")
-            ),
-            _ => {}
-        }
-        println!("  Claude Code's native command: {}", action.command);
-    }
+    output::warn(&format!(
+        "no credentials stored; run `availsync-setup login` ({why})"
+    ));
 }
 
 /// Runs `install`.
 pub fn run(args: InstallArgs) -> u8 {
     let style = Style::stdout();
+    if args.embed_key && args.scope == Scope::Project && !args.allow_key_in_repo {
+        eprintln!(
+            "availsync-setup: --embed-key --scope project would write your agent key into the project's files, which are usually committed; refusing. Leave out --embed-key (availsync-mcp then reads the key `availsync-setup login` stores), or add --allow-key-in-repo if these files never leave this machine."
+        );
+        return exit::USAGE;
+    }
     let dirs = match BaseDirs::from_env() {
         Ok(d) => d,
         Err(e) => {
@@ -277,10 +175,13 @@ pub fn run(args: InstallArgs) -> u8 {
             return code;
         }
     };
+    let keys = KeyState::from_env();
     if args.embed_key {
         output::warn(
             "--embed-key writes your agent API key in plain text into each client config; anyone who can read those files (backups, dotfile repos, screen shares) can use it. Prefer `availsync-setup login`.",
         );
+    } else {
+        warn_without_key(&keys);
     }
     let project = match args
         .project_dir
@@ -336,18 +237,20 @@ pub fn run(args: InstallArgs) -> u8 {
     }
     let mut ok = true;
     if !args.dry_run {
-        ok = apply_all(&mut changes, args.embed_key);
+        let backups = backups(args.scope, args.keep_backups, &dirs);
+        ok = apply_all(&mut changes, args.embed_key, &backups);
     }
     let commands: Vec<CliAction> = via_cli
         .iter()
-        .map(|_| claude_add(&dirs, &spec, args.dry_run))
+        .map(|_| claude_cli::add(&dirs, &spec, args.dry_run))
         .collect();
     ok &= changes.iter().all(|c| c.status != Status::Refused)
-        && commands.iter().all(|c| c.status != "failed");
+        && commands.iter().all(|c| c.status != CliStatus::Failed);
     let outcome = Outcome {
         changes,
         commands,
         dry_run: args.dry_run,
+        credentials: Some(keys),
     };
     if args.json {
         match serde_json::to_string_pretty(&outcome) {
@@ -356,7 +259,7 @@ pub fn run(args: InstallArgs) -> u8 {
         }
     } else if args.dry_run {
         for action in &outcome.commands {
-            println!("Claude Code's native command: {}", action.command);
+            report_cli(action, style);
         }
         println!("dry run: nothing written");
     } else {

@@ -1,5 +1,7 @@
 //! The subcommands other than `guard`, one module each, and what they share.
 
+pub mod changes;
+pub mod claude_cli;
 pub mod detect;
 pub mod install;
 pub mod login;

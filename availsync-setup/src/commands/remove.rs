@@ -2,10 +2,12 @@
 //! configuration, leaving everything else as it was.
 
 use std::path::PathBuf;
-use std::process::Command;
 
-use crate::clients::{self, ClientId, ENTRY_NAME, Method, Scope};
-use crate::commands::install::{CliAction, Outcome, apply_all, report, show};
+use super::changes::{apply_all, backups, report, report_cli, show};
+use super::claude_cli::{self, CliStatus};
+use super::install::Outcome;
+use crate::clients::{self, ClientId, Method, Scope};
+use crate::edit::backups::{DEFAULT_KEEP, KEEP_ENV};
 use crate::exit;
 use crate::output::Style;
 use crate::paths::BaseDirs;
@@ -26,44 +28,12 @@ pub struct RemoveArgs {
     /// Show the diffs and write nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// Backups kept per file; older ones are deleted, 0 makes none.
+    #[arg(long, env = KEEP_ENV, default_value_t = DEFAULT_KEEP)]
+    pub keep_backups: usize,
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
-}
-
-fn claude_remove(dirs: &BaseDirs, dry_run: bool) -> CliAction {
-    let command = format!("claude mcp remove --scope user {ENTRY_NAME}");
-    let Some(claude) = dirs.which("claude").filter(|_| !dry_run) else {
-        return CliAction {
-            client: ClientId::ClaudeCode,
-            command,
-            status: "not-run".into(),
-            error: None,
-        };
-    };
-    match Command::new(&claude)
-        .args(["mcp", "remove", "--scope", "user", ENTRY_NAME])
-        .output()
-    {
-        Ok(out) if out.status.success() => CliAction {
-            client: ClientId::ClaudeCode,
-            command,
-            status: "ran".into(),
-            error: None,
-        },
-        Ok(out) => CliAction {
-            client: ClientId::ClaudeCode,
-            command,
-            status: "failed".into(),
-            error: Some(String::from_utf8_lossy(&out.stderr).trim().to_owned()),
-        },
-        Err(e) => CliAction {
-            client: ClientId::ClaudeCode,
-            command,
-            status: "failed".into(),
-            error: Some(e.to_string()),
-        },
-    }
 }
 
 /// Runs `remove`.
@@ -97,7 +67,7 @@ pub fn run(args: RemoveArgs) -> u8 {
             Ok(Method::Files(targets)) => {
                 changes.extend(targets.iter().map(|t| plan::remove(client, t)))
             }
-            Ok(Method::ClaudeCli) => commands.push(claude_remove(&dirs, args.dry_run)),
+            Ok(Method::ClaudeCli) => commands.push(claude_cli::remove(&dirs, args.dry_run)),
             Err(e) => {
                 eprintln!("availsync-setup: {e}");
                 return exit::USAGE;
@@ -108,14 +78,19 @@ pub fn run(args: RemoveArgs) -> u8 {
         show(&changes, style);
     }
     if !args.dry_run {
-        apply_all(&mut changes, false);
+        apply_all(
+            &mut changes,
+            false,
+            &backups(args.scope, args.keep_backups, &dirs),
+        );
     }
     let ok = changes.iter().all(|c| c.status != Status::Refused)
-        && commands.iter().all(|c| c.status != "failed");
+        && commands.iter().all(|c| c.status != CliStatus::Failed);
     let outcome = Outcome {
         changes,
         commands,
         dry_run: args.dry_run,
+        credentials: None,
     };
     if args.json {
         match serde_json::to_string_pretty(&outcome) {
@@ -123,6 +98,9 @@ pub fn run(args: RemoveArgs) -> u8 {
             Err(e) => eprintln!("availsync-setup: {e}"),
         }
     } else if args.dry_run {
+        for action in &outcome.commands {
+            report_cli(action, style);
+        }
         println!("dry run: nothing written");
     } else {
         report(&outcome.changes, &outcome.commands, style);

@@ -100,7 +100,7 @@ impl Checklist {
         e: &availsync_sdk::Error,
     ) {
         let (hint, code) = hint_for(url, e);
-        self.fail(name, started, e.to_string(), hint, code);
+        self.fail(name, started, crate::describe::sdk_error(e), hint, code);
     }
 }
 
@@ -163,7 +163,7 @@ pub async fn check(url_flag: Option<&str>) -> Report {
             list.fail(
                 "credentials",
                 started,
-                e.to_string(),
+                crate::describe::sdk_error(&e),
                 "fix the server URL".into(),
                 exit::CONFIG,
             );

@@ -89,7 +89,7 @@ pub fn classify(url: &str, error: &availsync_sdk::Error) -> VerifyError {
         },
         e => VerifyError::Other {
             url: url.to_owned(),
-            detail: e.to_string(),
+            detail: crate::describe::sdk_error(e),
         },
     }
 }
@@ -106,7 +106,7 @@ fn root_cause(error: &dyn std::error::Error) -> String {
 pub async fn verify(url: &str, key: &str) -> Result<(), VerifyError> {
     let client = quick_client(url, key).map_err(|e| VerifyError::Other {
         url: url.to_owned(),
-        detail: e.to_string(),
+        detail: crate::describe::sdk_error(&e),
     })?;
     client.health().await.map_err(|e| classify(url, &e))?;
     let query = ActivityQuery {

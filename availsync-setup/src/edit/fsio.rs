@@ -1,6 +1,6 @@
-//! Reading and safely replacing configuration files: a timestamped backup
-//! beside the file first, then an atomic replace (temporary file in the same
-//! directory, fsync, rename) that keeps the file's permissions.
+//! Reading and safely replacing configuration files: an atomic replace
+//! (temporary file in the same directory, fsync, rename) that keeps the
+//! file's permissions and writes through symbolic links.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -17,7 +17,7 @@ pub struct FsError {
     pub source: std::io::Error,
 }
 
-fn fail(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> FsError {
+pub(super) fn fail(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> FsError {
     let path = path.to_owned();
     move |source| FsError {
         action,
@@ -39,27 +39,58 @@ pub fn read(path: &Path) -> Result<Option<String>, FsError> {
     }
 }
 
-/// Copies `path` to `path.availsync-backup-YYYYMMDDTHHMMSS[-N]` beside it and
-/// answers the backup's path.
-pub fn backup(path: &Path) -> Result<PathBuf, FsError> {
-    let stamp = chrono::Local::now().format("%Y%m%dT%H%M%S");
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let mut candidate = path.with_file_name(format!("{name}.availsync-backup-{stamp}"));
-    let mut n = 1;
-    while candidate.exists() {
-        n += 1;
-        candidate = path.with_file_name(format!("{name}.availsync-backup-{stamp}-{n}"));
+/// Where writing `path` really goes: `path` itself, or, when it is a
+/// symbolic link (a dotfile manager's), the file the link chain ends at —
+/// the link is kept and its target edited. A link to nothing is refused:
+/// replacing it would turn a link the user made into a plain file.
+pub fn write_target(path: &Path) -> Result<PathBuf, FsError> {
+    const MAX_LINKS: usize = 40;
+    let mut current = path.to_owned();
+    for _ in 0..MAX_LINKS {
+        let meta = match std::fs::symlink_metadata(&current) {
+            Ok(meta) => meta,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && current == path => {
+                return Ok(current);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(FsError {
+                    action: "will not replace the symbolic link",
+                    path: path.to_owned(),
+                    source: std::io::Error::new(
+                        std::io::ErrorKind::NotFound,
+                        format!(
+                            "it points to {}, which does not exist; create that file or remove the link, then run again",
+                            current.display()
+                        ),
+                    ),
+                });
+            }
+            Err(e) => return Err(fail("cannot read", &current)(e)),
+        };
+        if !meta.file_type().is_symlink() {
+            return Ok(current);
+        }
+        let link = std::fs::read_link(&current).map_err(fail("cannot read the link", &current))?;
+        current = match current.parent() {
+            Some(dir) => dir.join(link),
+            None => link,
+        };
     }
-    std::fs::copy(path, &candidate).map_err(fail("cannot back up", path))?;
-    Ok(candidate)
+    Err(FsError {
+        action: "will not follow the symbolic link",
+        path: path.to_owned(),
+        source: std::io::Error::other(format!("more than {MAX_LINKS} links in a row")),
+    })
 }
 
 /// Replaces (or creates) `path` with `text` atomically, keeping an existing
 /// file's permissions; new files get 0644, or 0600 when `private`.
+///
+/// A symbolic link is written through: its target is replaced and the link
+/// stays (see [`write_target`]).
 pub fn write_atomic(path: &Path, text: &str, private: bool) -> Result<(), FsError> {
+    let resolved = write_target(path)?;
+    let path = resolved.as_path();
     let dir = match path.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => dir.to_owned(),
         _ => PathBuf::from("."),

@@ -2,10 +2,10 @@
 //! (`jsonc-parser`'s CST) so comments and formatting survive.
 
 use jsonc_parser::ParseOptions;
-use jsonc_parser::cst::{CstInputValue, CstRootNode};
+use jsonc_parser::cst::{CstInputValue, CstObject, CstRootNode};
 use serde_json::Value;
 
-use super::{EditError, Edited};
+use super::{EditError, Edited, OWN_ENV};
 
 fn options() -> ParseOptions {
     ParseOptions {
@@ -68,28 +68,19 @@ pub fn get(text: &str, servers_key: &str, name: &str) -> Result<Option<Value>, E
 
 /// Sets `servers_key.name` to `entry` (keys written in the given order),
 /// creating the file's object and the servers object where missing.
+///
+/// An existing entry is updated in place: each of `entry`'s keys is set
+/// where its value differs, keys the user added are kept, and in `env` only
+/// the variables in [`OWN_ENV`] are set or removed — the user's own stay.
 pub fn upsert(
     text: &str,
     servers_key: &str,
     name: &str,
     entry: &[(String, Value)],
 ) -> Result<Edited, EditError> {
-    let value = Value::Object(entry.iter().cloned().collect());
-    let input = CstInputValue::Object(
-        entry
-            .iter()
-            .map(|(k, v)| (k.clone(), to_input(v)))
-            .collect(),
-    );
     let blank = text.trim().is_empty();
     let source = if blank { "{\n}\n" } else { text };
     let root = parse(source)?;
-    if let Some(existing) = get(source, servers_key, name)?
-        && existing == value
-        && !blank
-    {
-        return Ok(Edited::Unchanged);
-    }
     let object = root.object_value_or_set();
     let servers = match object.get(servers_key) {
         Some(prop) => prop.object_value().ok_or_else(|| EditError::Shape {
@@ -101,14 +92,83 @@ pub fn upsert(
                 key: servers_key.into(),
             })?,
     };
-    match servers.get(name) {
-        Some(prop) => prop.set_value(input),
+    let changed = match servers.get(name) {
+        Some(prop) => match prop.object_value() {
+            Some(existing) => update(&existing, entry),
+            None => {
+                prop.set_value(object_input(entry));
+                true
+            }
+        },
         None => {
-            servers.append(name, input);
+            servers.append(name, object_input(entry));
+            true
         }
+    };
+    if !changed && !blank {
+        return Ok(Edited::Unchanged);
     }
     servers.ensure_multiline();
     Ok(Edited::Changed(root.to_string()))
+}
+
+fn object_input(entry: &[(String, Value)]) -> CstInputValue {
+    CstInputValue::Object(
+        entry
+            .iter()
+            .map(|(k, v)| (k.clone(), to_input(v)))
+            .collect(),
+    )
+}
+
+/// Brings an existing entry to `entry`, touching only what differs;
+/// answers whether anything did.
+fn update(existing: &CstObject, entry: &[(String, Value)]) -> bool {
+    let mut changed = false;
+    for (key, value) in entry {
+        let env = existing.get(key).and_then(|prop| prop.object_value());
+        changed |= match (key.as_str(), value, env) {
+            ("env", Value::Object(wanted), Some(current)) => update_env(&current, wanted),
+            _ => set(existing, key, value),
+        };
+    }
+    changed
+}
+
+/// Sets our variables in an existing `env`, removes ours that `wanted` no
+/// longer has (a key no longer embedded), keeps the user's.
+fn update_env(current: &CstObject, wanted: &serde_json::Map<String, Value>) -> bool {
+    let mut changed = false;
+    for own in OWN_ENV {
+        if !wanted.contains_key(own)
+            && let Some(prop) = current.get(own)
+        {
+            prop.remove();
+            changed = true;
+        }
+    }
+    for (key, value) in wanted {
+        changed |= set(current, key, value);
+    }
+    changed
+}
+
+/// Sets `object.key` to `value` unless it already holds it; answers
+/// whether it did.
+fn set(object: &CstObject, key: &str, value: &Value) -> bool {
+    match object.get(key) {
+        Some(prop) if prop.value().and_then(|v| v.to_serde_value()).as_ref() == Some(value) => {
+            false
+        }
+        Some(prop) => {
+            prop.set_value(to_input(value));
+            true
+        }
+        None => {
+            object.append(key, to_input(value));
+            true
+        }
+    }
 }
 
 /// Removes `servers_key.name`, leaving everything else as it was.

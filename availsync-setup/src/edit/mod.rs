@@ -2,9 +2,28 @@
 //! blank line, key order and other entry as it was: only one named server
 //! entry is added, replaced or removed.
 
+pub mod backups;
 pub mod fsio;
 pub mod json;
 pub mod toml;
+
+/// The variables of an entry's `env` that belong to Availsync: an update
+/// sets them from the new entry, or removes them when it has none (a key
+/// that is no longer embedded). Every other variable is the user's and is
+/// kept.
+pub const OWN_ENV: [&str; 3] = [
+    availsync_sdk::URL_ENV,
+    availsync_sdk::URL_ENV_ALIAS,
+    availsync_sdk::API_KEY_ENV,
+];
+
+/// The variables Codex forwards from its own environment for our entry
+/// (`env_vars`): an update adds the ones the new entry lists and removes
+/// the others of these; the user's own stay.
+pub const OWN_ENV_VARS: [&str; 2] = [
+    availsync_sdk::API_KEY_ENV,
+    availsync_sdk::credentials::CREDENTIALS_FILE_ENV,
+];
 
 /// Why a configuration file could not be edited.
 #[derive(Debug, thiserror::Error)]

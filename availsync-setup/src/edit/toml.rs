@@ -3,7 +3,7 @@
 
 use toml_edit::{Array, DocumentMut, InlineTable, Item, Table};
 
-use super::{EditError, Edited};
+use super::{EditError, Edited, OWN_ENV, OWN_ENV_VARS};
 
 /// A server entry for a `[mcp_servers.NAME]` table.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,31 +57,36 @@ fn table_for(entry: &TomlEntry) -> Table {
     table
 }
 
-fn read(table: &dyn toml_edit::TableLike) -> Option<TomlEntry> {
-    let string_list = |key: &str| -> Option<Vec<String>> {
-        table
-            .get(key)?
-            .as_array()?
-            .iter()
-            .map(|v| v.as_str().map(str::to_owned))
-            .collect()
-    };
-    let env = table
-        .get("env")?
-        .as_table_like()?
-        .iter()
-        .map(|(k, v)| v.as_str().map(|v| (k.to_owned(), v.to_owned())))
-        .collect::<Option<Vec<_>>>()?;
-    let known = ["command", "args", "env", "env_vars"];
-    if table.iter().any(|(k, _)| !known.contains(&k)) {
-        return None;
+/// Reads an entry leniently: what is missing or of another type reads as
+/// empty; keys of the user's are ignored.
+fn read(table: &dyn toml_edit::TableLike) -> TomlEntry {
+    TomlEntry {
+        command: table
+            .get("command")
+            .and_then(Item::as_str)
+            .unwrap_or_default()
+            .to_owned(),
+        args: string_list(table.get("args")).unwrap_or_default(),
+        env: table
+            .get("env")
+            .and_then(Item::as_table_like)
+            .map(|env| {
+                env.iter()
+                    .filter_map(|(k, v)| v.as_str().map(|v| (k.to_owned(), v.to_owned())))
+                    .collect()
+            })
+            .unwrap_or_default(),
+        env_vars: string_list(table.get("env_vars")).unwrap_or_default(),
     }
-    Some(TomlEntry {
-        command: table.get("command")?.as_str()?.to_owned(),
-        args: string_list("args")?,
-        env,
-        env_vars: string_list("env_vars")?,
-    })
+}
+
+/// An array of strings; `None` when it is not one.
+fn string_list(item: Option<&Item>) -> Option<Vec<String>> {
+    item?
+        .as_array()?
+        .iter()
+        .map(|v| v.as_str().map(str::to_owned))
+        .collect()
 }
 
 fn servers<'a>(doc: &'a mut DocumentMut, key: &str) -> Result<&'a mut Table, EditError> {
@@ -96,8 +101,8 @@ fn servers<'a>(doc: &'a mut DocumentMut, key: &str) -> Result<&'a mut Table, Edi
         .ok_or_else(|| EditError::Shape { key: key.into() })
 }
 
-/// The current entry `[servers_key.name]`, if it exists and has exactly
-/// our shape.
+/// The entry `[servers_key.name]`, if it exists, read leniently (see
+/// [`read`]).
 pub fn get(text: &str, servers_key: &str, name: &str) -> Result<Option<TomlEntry>, EditError> {
     let doc = parse(text)?;
     let Some(servers) = doc.get(servers_key) else {
@@ -106,41 +111,96 @@ pub fn get(text: &str, servers_key: &str, name: &str) -> Result<Option<TomlEntry
     let servers = servers.as_table_like().ok_or_else(|| EditError::Shape {
         key: servers_key.into(),
     })?;
-    Ok(servers
-        .get(name)
-        .and_then(Item::as_table_like)
-        .and_then(read))
+    Ok(servers.get(name).and_then(Item::as_table_like).map(read))
 }
 
-/// Adds or replaces `[servers_key.name]`.
+/// Adds `[servers_key.name]`, or updates it in place: `command`, `args`,
+/// our variables in `env` ([`OWN_ENV`]) and in `env_vars`
+/// ([`OWN_ENV_VARS`]) are set where they differ; every other key and
+/// variable (e.g. `startup_timeout_sec`) is the user's and is kept.
 pub fn upsert(
     text: &str,
     servers_key: &str,
     name: &str,
     entry: &TomlEntry,
 ) -> Result<Edited, EditError> {
-    if get(text, servers_key, name)?.as_ref() == Some(entry) {
-        return Ok(Edited::Unchanged);
-    }
     let mut doc = parse(text)?;
     let servers = servers(&mut doc, servers_key)?;
-    match servers.get_mut(name) {
-        Some(Item::Table(existing)) => {
-            let fresh = table_for(entry);
-            existing.clear();
-            for (k, v) in fresh.iter() {
-                existing.insert(k, v.clone());
-            }
-        }
-        _ => {
+    let changed = match servers.get_mut(name).and_then(Item::as_table_like_mut) {
+        Some(existing) => update(existing, entry),
+        None => {
             servers.insert(name, Item::Table(table_for(entry)));
+            true
         }
+    };
+    if !changed {
+        return Ok(Edited::Unchanged);
     }
     let mut out = doc.to_string();
     if !text.is_empty() && !out.ends_with('\n') {
         out.push('\n');
     }
     Ok(Edited::Changed(out))
+}
+
+/// Brings an existing entry to `entry`, touching only what differs;
+/// answers whether anything did.
+fn update(existing: &mut dyn toml_edit::TableLike, entry: &TomlEntry) -> bool {
+    let mut changed = false;
+    if existing.get("command").and_then(Item::as_str) != Some(entry.command.as_str()) {
+        existing.insert("command", toml_edit::value(entry.command.as_str()));
+        changed = true;
+    }
+    if string_list(existing.get("args")).as_ref() != Some(&entry.args) {
+        existing.insert("args", toml_edit::value(strings(&entry.args)));
+        changed = true;
+    }
+    match existing.get_mut("env").and_then(Item::as_table_like_mut) {
+        Some(env) => changed |= update_env(env, &entry.env),
+        None => {
+            let mut env = InlineTable::new();
+            for (k, v) in &entry.env {
+                env.insert(k, v.as_str().into());
+            }
+            existing.insert("env", toml_edit::value(env));
+            changed = true;
+        }
+    }
+    let current = string_list(existing.get("env_vars"));
+    let mut wanted: Vec<String> = current
+        .clone()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|v| !OWN_ENV_VARS.contains(&v.as_str()) || entry.env_vars.contains(v))
+        .collect();
+    for var in &entry.env_vars {
+        if !wanted.contains(var) {
+            wanted.push(var.clone());
+        }
+    }
+    if current.as_ref() != Some(&wanted) {
+        existing.insert("env_vars", toml_edit::value(strings(&wanted)));
+        changed = true;
+    }
+    changed
+}
+
+/// Sets our variables in an existing `env`, removes ours the entry no
+/// longer has, keeps the user's.
+fn update_env(env: &mut dyn toml_edit::TableLike, wanted: &[(String, String)]) -> bool {
+    let mut changed = false;
+    for own in OWN_ENV {
+        if !wanted.iter().any(|(k, _)| k == own) && env.remove(own).is_some() {
+            changed = true;
+        }
+    }
+    for (key, value) in wanted {
+        if env.get(key).and_then(Item::as_str) != Some(value.as_str()) {
+            env.insert(key, toml_edit::value(value.as_str()));
+            changed = true;
+        }
+    }
+    changed
 }
 
 /// Removes `[servers_key.name]`.

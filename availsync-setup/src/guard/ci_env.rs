@@ -3,6 +3,8 @@
 
 use std::collections::HashMap;
 
+use crate::fnv::fnv1a;
+
 /// The CI's own identity of this job, if a known CI is detected:
 /// GitHub Actions (run id, attempt, job), GitLab, Buildkite, CircleCI or
 /// Jenkins.
@@ -45,13 +47,6 @@ fn sanitise(raw: &str) -> String {
             }
         })
         .collect()
-}
-
-/// FNV-1a, 64 bits: a stable, dependency-free hash for a short suffix.
-fn fnv1a(text: &str) -> u64 {
-    text.bytes().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
-        (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3)
-    })
 }
 
 #[cfg(test)]

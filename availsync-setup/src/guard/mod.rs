@@ -4,42 +4,52 @@
 //! claim.
 
 mod ci_env;
+mod duration;
 mod github;
 mod process;
+mod reused;
+mod signals;
 
 use std::collections::HashMap;
 use std::time::Duration;
 
-use availsync_sdk::{ClientBuilder, Outcome, RunGuard, RunStart, Skipped, StartRun};
+use availsync_sdk::{
+    Client, ClientBuilder, LeaseState, LossReason, Outcome, ResourceKey, RunGuard, RunStart,
+    Skipped, StartRun,
+};
 use nix::sys::signal::Signal;
-use tokio::signal::unix::{SignalKind, signal};
 
+use crate::describe;
 use crate::exit;
+use crate::key_source::{KeyState, Source};
 use process::{Command, exit_code};
+use signals::Signals;
 
 /// Arguments of `availsync-setup guard`.
 #[derive(Debug, clap::Args)]
 #[command(
-    after_help = "Exit codes: the command's own (128+n if killed by signal n); --skip-exit-code when skipped; 75 when the lease was lost mid-run; 69 when the server is unreachable at start; 78 for missing or bad configuration (a refused TLS certificate too, even with --fail-open); 64 for bad arguments."
+    after_help = "Exit codes: the command's own (128+n if killed by signal n); --skip-exit-code when skipped; 75 when the lease was lost mid-run; 69 when the server is unreachable at start; 78 for missing or bad configuration (a refused TLS certificate too, even with --fail-open); 64 for bad arguments, and for a --run-id whose run has already ended (run ids must be unique per run)."
 )]
 pub struct GuardArgs {
     /// The resource to claim, e.g. repo:acme/web or project:homepage.
-    #[arg(long)]
-    resource: String,
+    #[arg(long, value_parser = parse_resource)]
+    resource: ResourceKey,
     /// Lease length in seconds (10-3600); extended automatically.
-    #[arg(long, default_value_t = 300)]
+    #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u64).range(10..=3600))]
     ttl: u64,
     /// What the run is for, shown to other agents.
     #[arg(long)]
     purpose: Option<String>,
-    /// Run id [default: stable id from the CI environment, else random].
-    #[arg(long)]
+    /// Run id, unique per run, e.g. deploy-$GITHUB_RUN_ID-$GITHUB_RUN_ATTEMPT
+    /// [default: stable id from the CI environment, else random].
+    #[arg(long, value_parser = parse_run_id)]
     run_id: Option<String>,
     /// Exit code when the resource is busy and the command is skipped.
     #[arg(long, default_value_t = 0)]
     skip_exit_code: u8,
-    /// Time between SIGTERM and SIGKILL when the command must stop (e.g. 10s, 500ms, 1m).
-    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    /// Time between SIGTERM (or the signal passed on) and SIGKILL when the
+    /// command must stop (e.g. 10s, 500ms, 1m).
+    #[arg(long, default_value = "10s", value_parser = duration::parse)]
     grace: Duration,
     /// Run the command anyway (with a warning) when the server cannot be
     /// reached. Not when its TLS certificate is refused: that is a set-up
@@ -51,20 +61,17 @@ pub struct GuardArgs {
     command: Vec<String>,
 }
 
-fn parse_duration(raw: &str) -> Result<Duration, String> {
-    let (number, unit) = raw
-        .find(|c: char| !c.is_ascii_digit())
-        .map_or((raw, "s"), |at| raw.split_at(at));
-    let value: u64 = number
-        .parse()
-        .map_err(|_| format!("'{raw}' is not a duration such as 10s, 500ms or 1m"))?;
-    match unit {
-        "ms" => Ok(Duration::from_millis(value)),
-        "s" => Ok(Duration::from_secs(value)),
-        "m" => Ok(Duration::from_secs(value * 60)),
-        _ => Err(format!(
-            "'{raw}' is not a duration such as 10s, 500ms or 1m"
-        )),
+fn parse_resource(raw: &str) -> Result<ResourceKey, String> {
+    raw.parse().map_err(|e| format!("{e}"))
+}
+
+fn parse_run_id(raw: &str) -> Result<String, String> {
+    if availsync_sdk::types::is_valid_run_id(raw) {
+        Ok(raw.to_owned())
+    } else {
+        Err(format!(
+            "'{raw}' is not a run id: use 1 to 128 of the characters A-Z a-z 0-9 . _ : -"
+        ))
     }
 }
 
@@ -72,55 +79,61 @@ fn say(message: impl AsRef<str>) {
     eprintln!("availsync guard: {}", message.as_ref());
 }
 
+/// A client for the key and server in force, or the exit code of why not.
+fn connect() -> Result<Client, u8> {
+    let keys = KeyState::from_env();
+    if keys.source == Source::None {
+        match &keys.error {
+            Some(error) => say(format!("cannot read the stored credentials: {error}")),
+            None => say(format!(
+                "no agent API key: set {} or run `availsync-setup login` first",
+                availsync_sdk::API_KEY_ENV
+            )),
+        }
+        return Err(exit::CONFIG);
+    }
+    let builder = ClientBuilder::new()
+        .from_env_or_credentials()
+        .map_err(|e| {
+            say(format!("cannot read the stored credentials: {e}"));
+            exit::CONFIG
+        })?;
+    builder
+        .user_agent(concat!("availsync-setup-guard/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| {
+            say(describe::sdk_error(&e));
+            exit::CONFIG
+        })
+}
+
 /// Runs the guard and answers the process exit code.
 pub async fn run(args: GuardArgs) -> u8 {
     let env: HashMap<String, String> = std::env::vars().collect();
-    let client = match ClientBuilder::new().from_env_or_credentials() {
-        Ok(builder) => match builder
-            .user_agent(concat!("availsync-setup-guard/", env!("CARGO_PKG_VERSION")))
-            .build()
-        {
-            Ok(client) => client,
-            Err(e) => {
-                // Logging in stores a key; it does not help a bad URL or
-                // a TLS set-up that failed.
-                let message = e.to_string();
-                if message.contains(availsync_sdk::API_KEY_ENV) {
-                    say(format!("{message}; or run `availsync-setup login` first"));
-                } else {
-                    say(message);
-                }
-                return exit::CONFIG;
-            }
-        },
-        Err(e) => {
-            say(format!("cannot read the stored credentials: {e}"));
-            return exit::CONFIG;
-        }
+    let client = match connect() {
+        Ok(client) => client,
+        Err(code) => return code,
     };
-    let start = match StartRun::new(&args.resource) {
-        Ok(start) => start.ttl(Duration::from_secs(args.ttl)),
-        Err(e) => {
-            say(format!("--resource: {e}"));
-            return exit::USAGE;
-        }
-    };
-    let run_id = args
-        .run_id
-        .clone()
-        .or_else(|| ci_env::stable_run_id(&env, start.resource().as_str()));
-    let start = match run_id {
-        Some(id) => start.run_id(id),
-        None => start,
-    };
-    let start = match &args.purpose {
-        Some(purpose) => start.purpose(purpose.clone()),
-        None => start,
-    };
-    let resource = start.resource().to_string();
+    let resource = args.resource.to_string();
+    let derived = ci_env::stable_run_id(&env, &resource);
+    let given = args.run_id.is_some();
+    let mut start = StartRun::for_key(args.resource.clone()).ttl(Duration::from_secs(args.ttl));
+    if let Some(id) = args.run_id.clone().or(derived) {
+        start = start.run_id(id);
+    }
+    if let Some(purpose) = &args.purpose {
+        start = start.purpose(purpose.clone());
+    }
 
-    match client.claim(start).await {
-        Ok(RunStart::Claimed(guard)) => run_claimed(guard, &args).await,
+    match client.claim(start.clone()).await {
+        // A replay of a run that has already ended: its lease is gone, and
+        // the command must not start under it.
+        Ok(RunStart::Claimed(guard)) if guard.state() == LeaseState::Lost(LossReason::Revoked) => {
+            let run_id = guard.run_id().to_owned();
+            drop(guard);
+            reused::report(&client, &start, &run_id, given).await
+        }
+        Ok(RunStart::Claimed(guard)) => run_claimed(guard, &args, &env).await,
         Ok(RunStart::Skipped(skip)) => skipped(&env, &skip, args.skip_exit_code),
         Ok(RunStart::Observed(observed)) => {
             let verdict = if observed.would_block {
@@ -132,16 +145,20 @@ pub async fn run(args: GuardArgs) -> u8 {
             } else {
                 "observe mode: this run would have proceeded; running".to_owned()
             };
-            say(verdict);
+            say(format!("{verdict} (run {})", observed.run_id));
+            github::report_proceed(&env, Some(&observed.run_id), None);
             let vars = command_env(&observed.run_id, 0, &resource);
-            let code = run_unguarded(&args.command, &vars).await;
+            let code = run_unguarded(&args.command, &vars, args.grace).await;
             let outcome = if code == 0 {
                 Outcome::Succeeded
             } else {
                 Outcome::Failed
             };
             if let Err(e) = observed.finish(outcome).await {
-                say(format!("could not record the outcome: {e}"));
+                say(format!(
+                    "could not record the outcome: {}",
+                    describe::sdk_error(&e)
+                ));
             }
             code
         }
@@ -149,33 +166,49 @@ pub async fn run(args: GuardArgs) -> u8 {
         // wrong one: never a reason to run without a claim.
         Err(e) if e.is_tls_failure() => {
             say(format!(
-                "cannot verify the Availsync server: the TLS handshake failed ({e}); not running the command. Check the URL; if the server's certificate comes from a private CA, point SSL_CERT_FILE at that CA's certificate.{}",
+                "cannot verify the Availsync server: {}; not running the command. Check the URL; if the server's certificate comes from a private CA, point SSL_CERT_FILE at that CA's certificate.{}",
+                describe::sdk_error(&e),
                 unreadable_ca_file()
             ));
             exit::CONFIG
         }
         Err(e) if e.is_retryable() => {
+            let why = describe::sdk_error(&e);
             if args.fail_open {
                 say(format!(
-                    "WARNING: the Availsync server is unreachable ({e}); --fail-open: running WITHOUT a claim. Nothing protects {resource} from concurrent runs."
+                    "WARNING: {why}; --fail-open: running WITHOUT a claim. Nothing protects {resource} from concurrent runs."
                 ));
+                github::report_proceed(&env, None, None);
                 let vars = command_env("", 0, &resource);
-                run_unguarded(&args.command, &vars).await
+                run_unguarded(&args.command, &vars, args.grace).await
             } else {
                 say(format!(
-                    "the Availsync server is unreachable ({e}); not running the command. Use --fail-open to run without a claim."
+                    "{why}; not running the command. Use --fail-open to run without a claim."
                 ));
                 exit::UNAVAILABLE
             }
         }
-        Err(e) => {
-            say(format!("the server refused the claim: {e}"));
-            if e.is_unauthenticated() {
-                exit::CONFIG
-            } else {
-                exit::USAGE
-            }
-        }
+        Err(e) => refused(&e),
+    }
+}
+
+/// The server answered the start with an error: what to say, and the exit
+/// code.
+fn refused(e: &availsync_sdk::Error) -> u8 {
+    let why = describe::sdk_error(e);
+    let status = e.api().map(|api| api.status);
+    if e.code() == Some(availsync_sdk::types::ErrorCode::RunIdReused.as_str()) {
+        say(format!(
+            "the server refused the claim: {why}. {}",
+            reused::UNIQUE_HINT
+        ));
+        return exit::USAGE;
+    }
+    say(format!("the server refused the claim: {why}"));
+    match status {
+        Some(401 | 403) => exit::CONFIG,
+        Some(400..=499) => exit::USAGE,
+        _ => exit::SOFTWARE,
     }
 }
 
@@ -208,12 +241,19 @@ fn skipped(env: &HashMap<String, String>, skip: &Skipped, code: u8) -> u8 {
         None => format!("skipped: {}", skip.reason.message),
     };
     say(&message);
-    github::report_skip(env, &message);
+    github::report_skip(env, &skip.run_id, &message);
     code
 }
 
 /// Runs a command with no lease to watch (observe mode, fail-open).
-async fn run_unguarded(argv: &[String], vars: &[(&str, String)]) -> u8 {
+async fn run_unguarded(argv: &[String], vars: &[(&str, String)], grace: Duration) -> u8 {
+    let mut signals = match Signals::listen() {
+        Ok(signals) => signals,
+        Err(e) => {
+            say(format!("cannot listen for signals: {e}"));
+            return exit::SOFTWARE;
+        }
+    };
     let mut command = match Command::spawn(argv, vars) {
         Ok(command) => command,
         Err(e) => {
@@ -221,26 +261,18 @@ async fn run_unguarded(argv: &[String], vars: &[(&str, String)]) -> u8 {
             return 127;
         }
     };
-    match wait_forwarding_signals(&mut command).await {
+    let status = tokio::select! {
+        status = command.wait() => status,
+        signal = signals.recv() => {
+            pass_on(&mut command, signal, grace).await;
+            return signal_exit_code(signal);
+        }
+    };
+    match status {
         Ok(status) => exit_code(status),
         Err(e) => {
             say(format!("lost track of the command: {e}"));
             exit::SOFTWARE
-        }
-    }
-}
-
-/// Waits for the command, forwarding SIGINT and SIGTERM to it.
-async fn wait_forwarding_signals(
-    command: &mut Command,
-) -> std::io::Result<std::process::ExitStatus> {
-    let mut interrupt = signal(SignalKind::interrupt())?;
-    let mut terminate = signal(SignalKind::terminate())?;
-    loop {
-        tokio::select! {
-            status = command.wait() => return status,
-            _ = interrupt.recv() => command.signal(Signal::SIGINT),
-            _ = terminate.recv() => command.signal(Signal::SIGTERM),
         }
     }
 }
@@ -256,12 +288,37 @@ enum Ending {
     Signalled(Signal),
 }
 
-async fn run_claimed(guard: RunGuard, args: &GuardArgs) -> u8 {
+async fn run_claimed(guard: RunGuard, args: &GuardArgs, env: &HashMap<String, String>) -> u8 {
+    let mut signals = match Signals::listen() {
+        Ok(signals) => signals,
+        Err(e) => {
+            say(format!("cannot listen for signals: {e}"));
+            finish(guard, Outcome::Cancelled).await;
+            return exit::SOFTWARE;
+        }
+    };
+    if !guard.is_held() {
+        // Granted, but the answer came so late that the lease may already
+        // have lapsed: the command would run unprotected.
+        say(format!(
+            "the lease on {} lapsed before the command could start (the server answered late); not running it. Exiting 75: retry later",
+            guard.resource()
+        ));
+        finish(guard, Outcome::Cancelled).await;
+        return exit::LEASE_LOST;
+    }
     let vars = command_env(
         guard.run_id(),
         guard.fencing_token(),
         guard.resource().as_str(),
     );
+    say(format!(
+        "claimed {} as run {} (fencing token {}); running the command",
+        guard.resource(),
+        guard.run_id(),
+        guard.fencing_token()
+    ));
+    github::report_proceed(env, Some(guard.run_id()), Some(guard.fencing_token()));
     let mut command = match Command::spawn(&args.command, &vars) {
         Ok(command) => command,
         Err(e) => {
@@ -270,19 +327,7 @@ async fn run_claimed(guard: RunGuard, args: &GuardArgs) -> u8 {
             return 127;
         }
     };
-    let (mut interrupt, mut terminate) = match (
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::terminate()),
-    ) {
-        (Ok(i), Ok(t)) => (i, t),
-        (Err(e), _) | (_, Err(e)) => {
-            say(format!("cannot listen for signals: {e}"));
-            let status = command.stop(args.grace).await;
-            finish(guard, Outcome::Cancelled).await;
-            drop(status);
-            return exit::SOFTWARE;
-        }
-    };
+    let grace = duration::show(args.grace);
     let ending = tokio::select! {
         status = command.wait() => match status {
             Ok(status) => Ending::Exited(status),
@@ -293,17 +338,18 @@ async fn run_claimed(guard: RunGuard, args: &GuardArgs) -> u8 {
         },
         reason = guard.lost() => {
             say(format!(
-                "the lease on {} was lost ({reason}); stopping the command (SIGTERM, SIGKILL after {:?})",
+                "the lease on {} was lost ({reason}); stopping the command (SIGTERM, then SIGKILL after {grace})",
                 guard.resource(),
-                args.grace
             ));
-            if let Err(e) = command.stop(args.grace).await {
+            if let Err(e) = command.stop(Signal::SIGTERM, args.grace).await {
                 say(format!("could not confirm the command stopped: {e}"));
             }
             Ending::Lost
         }
-        _ = interrupt.recv() => forward_and_wait(&mut command, Signal::SIGINT, args.grace).await,
-        _ = terminate.recv() => forward_and_wait(&mut command, Signal::SIGTERM, args.grace).await,
+        signal = signals.recv() => {
+            pass_on(&mut command, signal, args.grace).await;
+            Ending::Signalled(signal)
+        }
     };
     match ending {
         Ending::Exited(status) => {
@@ -328,24 +374,26 @@ async fn run_claimed(guard: RunGuard, args: &GuardArgs) -> u8 {
         }
         Ending::Signalled(signal) => {
             finish(guard, Outcome::Cancelled).await;
-            u8::try_from(128 + signal as i32).unwrap_or(255)
+            signal_exit_code(signal)
         }
     }
 }
 
-/// Forwards a signal to the command and waits for it, up to `grace` before
-/// SIGKILL.
-async fn forward_and_wait(command: &mut Command, signal: Signal, grace: Duration) -> Ending {
-    say(format!("received {signal}; passing it to the command"));
-    command.signal(signal);
-    let stopped = match tokio::time::timeout(grace, command.wait()).await {
-        Ok(status) => status,
-        Err(_) => command.stop(Duration::ZERO).await,
-    };
-    if let Err(e) = stopped {
+/// Passes a signal the guard received on to the command, as that same
+/// signal, and waits for it, up to the grace period before SIGKILL.
+async fn pass_on(command: &mut Command, signal: Signal, grace: Duration) {
+    say(format!(
+        "received {signal}; passing it to the command (SIGKILL after {})",
+        duration::show(grace)
+    ));
+    if let Err(e) = command.stop(signal, grace).await {
         say(format!("could not confirm the command stopped: {e}"));
     }
-    Ending::Signalled(signal)
+}
+
+/// 128 + the signal's number, as a shell reports a death by signal.
+fn signal_exit_code(signal: Signal) -> u8 {
+    u8::try_from(128 + signal as i32).unwrap_or(255)
 }
 
 /// Finishes the run, bounded in time: a server that is down must not keep
@@ -354,26 +402,11 @@ async fn finish(guard: RunGuard, outcome: Outcome) {
     match tokio::time::timeout(Duration::from_secs(10), guard.finish(outcome)).await {
         Ok(Ok(_)) => {}
         Ok(Err(e)) => say(format!(
-            "could not record the outcome ({e}); the lease will lapse at its TTL"
+            "could not record the outcome ({}); the lease will lapse at its TTL",
+            describe::sdk_error(&e)
         )),
         Err(_) => {
             say("the server did not answer the finish in time; the lease will lapse at its TTL")
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::parse_duration;
-    use std::time::Duration;
-
-    #[test]
-    fn durations_take_units() {
-        assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
-        assert_eq!(parse_duration("10"), Ok(Duration::from_secs(10)));
-        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
-        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
-        assert!(parse_duration("soon").is_err());
-        assert!(parse_duration("5h").is_err());
     }
 }

@@ -1,6 +1,6 @@
 //! The guarded command: spawned in its own process group so that stopping
-//! it reaches everything it started, and stopped with SIGTERM, then SIGKILL
-//! after a grace period.
+//! it reaches everything it started, and stopped with a signal (SIGTERM, or
+//! the one the guard was sent), then SIGKILL after a grace period.
 
 use std::process::ExitStatus;
 use std::time::Duration;
@@ -48,13 +48,17 @@ impl Command {
         }
     }
 
-    /// SIGTERM to the group; SIGKILL after `grace` if it has not exited.
-    pub async fn stop(&mut self, grace: Duration) -> std::io::Result<ExitStatus> {
-        self.signal(Signal::SIGTERM);
+    /// Sends `signal` to the group, then SIGKILL after `grace` if the
+    /// command has not exited by then.
+    pub async fn stop(&mut self, signal: Signal, grace: Duration) -> std::io::Result<ExitStatus> {
+        self.signal(signal);
         match tokio::time::timeout(grace, self.child.wait()).await {
             Ok(status) => status,
             Err(_) => {
-                eprintln!("availsync guard: the command did not stop within {grace:?}; killing it");
+                eprintln!(
+                    "availsync guard: the command did not stop within {} of {signal}; killing it (SIGKILL)",
+                    super::duration::show(grace)
+                );
                 self.signal(Signal::SIGKILL);
                 self.child.wait().await
             }

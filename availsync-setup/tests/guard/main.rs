@@ -422,6 +422,7 @@ async fn a_skip_under_github_actions_writes_the_step_output() {
         written.contains("reason=skipped: project:site is held by agent 'holder'"),
         "{written}"
     );
+    assert!(written.contains("\nrun_id="), "{written}");
     assert!(String::from_utf8_lossy(&output.stdout).contains("::notice"));
     long.wait_with_output().await.unwrap();
 }
@@ -876,4 +877,343 @@ async fn https_works_with_a_trusted_ca_and_refuses_any_other_certificate() {
         .await
         .unwrap();
     assert_eq!(runs.items.len(), 1, "a refused connection started a run");
+}
+
+/// A second run under a `--run-id` whose run has finished is not told to
+/// retry: the id is spent, the command does not start, and the guard says
+/// run ids must be unique per run.
+#[tokio::test]
+async fn a_reused_run_id_whose_run_finished_exits_64_and_does_not_run() {
+    let world = World::new().await;
+    let key = world.key("ci", Mode::Enforce).await;
+    let marker = world.path("ran");
+    let script = format!("echo ran >> '{}'", marker.display());
+    let args = [
+        "--resource",
+        "repo:acme/web",
+        "--run-id",
+        "deploy-42",
+        "--",
+        "sh",
+        "-c",
+        &script,
+    ];
+    let first = world.guard(&key, &args).output().await.unwrap();
+    assert_eq!(code(&first), 0, "{}", stderr(&first));
+    let again = world.guard(&key, &args).output().await.unwrap();
+    let message = stderr(&again);
+    assert_eq!(code(&again), 64, "{message}");
+    assert!(
+        message.contains("deploy-42") && message.contains("already finished"),
+        "{message}"
+    );
+    assert!(
+        message.contains("unique per run") && message.contains("$GITHUB_RUN_ID"),
+        "{message}"
+    );
+    assert!(!message.contains("retry later"), "{message}");
+    assert_eq!(
+        std::fs::read_to_string(&marker).unwrap().lines().count(),
+        1,
+        "the command ran again"
+    );
+
+    // The same id on another resource is refused by the server, and said
+    // the same way.
+    let other = world
+        .guard(
+            &key,
+            &[
+                "--resource",
+                "repo:acme/api",
+                "--run-id",
+                "deploy-42",
+                "--",
+                "true",
+            ],
+        )
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(code(&other), 64, "{}", stderr(&other));
+    assert!(
+        stderr(&other).contains("unique per run"),
+        "{}",
+        stderr(&other)
+    );
+}
+
+/// Every wrong command line exits 64 (EX_USAGE), before any call to the
+/// server; `--help` is not an error.
+#[tokio::test]
+async fn usage_errors_exit_64() {
+    let world = World::new().await;
+    let cases: [&[&str]; 10] = [
+        &["--resource"],
+        &["--resource", "repo:acme/web"],
+        &["--", "true"],
+        &["--resource", "repo:acme/web", "--bogus", "--", "true"],
+        &[
+            "--resource",
+            "repo:acme/web",
+            "--grace",
+            "soon",
+            "--",
+            "true",
+        ],
+        &[
+            "--resource",
+            "repo:acme/web",
+            "--grace",
+            "99999999999999999999m",
+            "--",
+            "true",
+        ],
+        &["--resource", "repo:acme/web", "--ttl", "5", "--", "true"],
+        &[
+            "--resource",
+            "repo:acme/web",
+            "--skip-exit-code",
+            "300",
+            "--",
+            "true",
+        ],
+        &[
+            "--resource",
+            "repo:acme/web",
+            "--run-id",
+            "has space",
+            "--",
+            "true",
+        ],
+        &["--resource", "repo:nope", "--", "true"],
+    ];
+    for args in cases {
+        // No key at all: a usage error is found before the configuration.
+        let mut command = world.guard("", args);
+        command.env_remove("AVAILSYNC_API_KEY");
+        let output = command.output().await.unwrap();
+        assert_eq!(code(&output), 64, "{args:?}: {}", stderr(&output));
+        assert!(!stderr(&output).is_empty(), "{args:?}: says nothing");
+    }
+    let help = world.guard("", &["--help"]).output().await.unwrap();
+    assert_eq!(code(&help), 0, "{}", stderr(&help));
+    assert!(String::from_utf8_lossy(&help.stdout).contains("--grace"));
+}
+
+/// Starts a guard whose command records which signal reached it, waits
+/// until the command runs, and answers the guard's process.
+async fn guard_with_signal_traps(
+    world: &World,
+    key: &str,
+    extra: &[&str],
+    ignore_sigint: bool,
+) -> (tokio::process::Child, PathBuf) {
+    let marker = world.path("signal");
+    let started = world.path("started");
+    let script = format!(
+        "trap 'echo INT > \"{m}\"; exit 0' INT; trap 'echo TERM > \"{m}\"; exit 0' TERM; touch '{s}'; while true; do sleep 0.1; done",
+        m = marker.display(),
+        s = started.display()
+    );
+    let mut args = vec!["--resource", "repo:acme/web"];
+    args.extend_from_slice(extra);
+    args.extend(["--", "sh", "-c", &script]);
+    let mut command = world.guard(key, &args);
+    if ignore_sigint {
+        // As a shell starts a background job (`guard … &`): SIGINT ignored.
+        let std = command.as_std_mut();
+        let program = std.get_program().to_owned();
+        let argv: Vec<std::ffi::OsString> = std.get_args().map(ToOwned::to_owned).collect();
+        let mut wrapped = Command::new("sh");
+        wrapped
+            .arg("-c")
+            .arg("trap '' INT; exec \"$0\" \"$@\"")
+            .arg(program)
+            .args(argv)
+            .env_clear()
+            .envs(
+                std.get_envs()
+                    .filter_map(|(k, v)| Some((k.to_owned(), v?.to_owned()))),
+            )
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        command = wrapped;
+    }
+    let child = command.spawn().unwrap();
+    wait_for_file(&started).await;
+    (child, marker)
+}
+
+fn send(child: &tokio::process::Child, signal: nix::sys::signal::Signal) {
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id().unwrap() as i32),
+        signal,
+    )
+    .unwrap();
+}
+
+/// SIGINT to the guard reaches the command as SIGINT — also when the guard
+/// was started with SIGINT ignored, as a shell starts a background job —
+/// and SIGTERM stays SIGTERM.
+#[tokio::test]
+async fn sigint_reaches_the_command_as_sigint_and_sigterm_as_sigterm() {
+    use nix::sys::signal::Signal;
+
+    let world = World::new().await;
+    let key = world.key("ci", Mode::Enforce).await;
+    for (ignored, signal, expected, exit) in [
+        (false, Signal::SIGINT, "INT", 130),
+        (true, Signal::SIGINT, "INT", 130),
+        (false, Signal::SIGTERM, "TERM", 143),
+    ] {
+        let (guard, marker) =
+            guard_with_signal_traps(&world, &key, &["--grace", "5s"], ignored).await;
+        send(&guard, signal);
+        let output = guard.wait_with_output().await.unwrap();
+        let what = format!("{signal} (SIGINT ignored at start: {ignored})");
+        assert_eq!(code(&output), exit, "{what}: {}", stderr(&output));
+        assert_eq!(
+            std::fs::read_to_string(&marker).unwrap_or_default().trim(),
+            expected,
+            "{what}: {}",
+            stderr(&output)
+        );
+        std::fs::remove_file(&marker).unwrap();
+        std::fs::remove_file(world.path("started")).unwrap();
+    }
+}
+
+/// When a command outlives the grace period, the message names the grace
+/// that was given.
+#[tokio::test]
+async fn grace_messages_name_the_grace_given() {
+    let world = World::new().await;
+    let key = world.key("ci", Mode::Enforce).await;
+    let started = world.path("started");
+    let script = format!(
+        "trap '' TERM; touch '{}'; while true; do sleep 0.1; done",
+        started.display()
+    );
+    let guard = world
+        .guard(
+            &key,
+            &[
+                "--resource",
+                "repo:acme/web",
+                "--grace",
+                "1500ms",
+                "--",
+                "sh",
+                "-c",
+                &script,
+            ],
+        )
+        .spawn()
+        .unwrap();
+    wait_for_file(&started).await;
+    send(&guard, nix::sys::signal::Signal::SIGTERM);
+    let output = guard.wait_with_output().await.unwrap();
+    let message = stderr(&output);
+    assert_eq!(code(&output), 143, "{message}");
+    assert!(
+        message.contains("did not stop within 1.5s of SIGTERM"),
+        "{message}"
+    );
+    assert!(
+        !message.contains("0ns") && !message.contains("10s"),
+        "{message}"
+    );
+}
+
+/// When the guard runs the command it says so, with the run id and the
+/// fencing token, on stderr and in the GitHub Actions step outputs.
+#[tokio::test]
+async fn proceeding_reports_the_run_id_and_fencing_token() {
+    let world = World::new().await;
+    let key = world.key("ci", Mode::Enforce).await;
+    let outputs = world.path("github_output");
+    let mut guard = world.guard(
+        &key,
+        &[
+            "--resource",
+            "project:site",
+            "--",
+            "sh",
+            "-c",
+            "echo $AVAILSYNC_RUN_ID $AVAILSYNC_FENCING_TOKEN",
+        ],
+    );
+    guard
+        .env("GITHUB_ACTIONS", "true")
+        .env("GITHUB_OUTPUT", &outputs);
+    let output = guard.output().await.unwrap();
+    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let (run_id, token) = stdout.trim().split_once(' ').unwrap();
+    let message = stderr(&output);
+    assert!(
+        message.contains(&format!(
+            "claimed project:site as run {run_id} (fencing token {token})"
+        )),
+        "{message}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&outputs).unwrap(),
+        format!("skipped=false\nrun_id={run_id}\nfencing_token={token}\n")
+    );
+}
+
+/// What the guard says names no Rust types, debug output or library error
+/// chains: sentences, whatever went wrong.
+#[tokio::test]
+async fn messages_are_sentences_without_sdk_internals() {
+    let world = World::new().await;
+    let key = world.key("ci", Mode::Enforce).await;
+    let args = ["--resource", "repo:acme/web", "--", "true"];
+    let mut no_key = world.guard("", &args);
+    no_key.env_remove("AVAILSYNC_API_KEY");
+    let mut closed = world.guard(&key, &args);
+    closed.env("AVAILSYNC_URL", "http://127.0.0.1:9");
+    let mut bad_url = world.guard(&key, &args);
+    bad_url.env("AVAILSYNC_URL", "ftp://example.com");
+    let bad_file = world.path("bad-credentials.toml");
+    std::fs::write(&bad_file, "api_key = 3\n").unwrap();
+    let mut bad_credentials = world.guard("", &args);
+    bad_credentials
+        .env_remove("AVAILSYNC_API_KEY")
+        .env("AVAILSYNC_CREDENTIALS_FILE", &bad_file);
+    let wrong_key = world.guard("avs_live_wrong", &args);
+    for (what, mut command) in [
+        ("no key", no_key),
+        ("closed port", closed),
+        ("bad url", bad_url),
+        ("bad credentials", bad_credentials),
+        ("wrong key", wrong_key),
+    ] {
+        let output = command.output().await.unwrap();
+        let message = stderr(&output);
+        assert_ne!(code(&output), 0, "{what}: {message}");
+        assert!(
+            message.starts_with("availsync guard: "),
+            "{what}: {message}"
+        );
+        for internal in [
+            "ClientBuilder",
+            "::",
+            "Error {",
+            "Api {",
+            "status:",
+            "Some(",
+            "(os error",
+            "client error (",
+            "unauthenticated,",
+        ] {
+            assert!(
+                !message.contains(internal),
+                "{what}: {internal:?} in {message}"
+            );
+        }
+    }
 }

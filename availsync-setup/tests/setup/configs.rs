@@ -464,13 +464,21 @@ fn detect_reports_evidence_and_configuration() {
     let home = Home::new();
     home.script("codex", "#!/bin/sh\n");
     std::fs::create_dir_all(home.home().join(".cursor")).unwrap();
-    let out = home.run(&["install", "--yes", "--client", "cursor"]);
+    let out = home
+        .command(&["install", "--yes", "--client", "cursor"])
+        .env("AVAILSYNC_API_KEY", KEY)
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{}", text(&out));
-    let out = home.run(&["detect", "--json"]);
+    let out = home
+        .command(&["detect", "--json"])
+        .env("AVAILSYNC_API_KEY", KEY)
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{}", text(&out));
     let found: Value = serde_json::from_slice(&out.stdout).unwrap();
     let by = |id: &str| {
-        found
+        found["clients"]
             .as_array()
             .unwrap()
             .iter()

@@ -3,7 +3,10 @@
 
 #![allow(clippy::unwrap_used, missing_docs)]
 
+mod claude_code;
 mod configs;
+mod files;
+mod keys;
 mod server;
 mod support;
 mod wizard;
