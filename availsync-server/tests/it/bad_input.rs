@@ -193,7 +193,12 @@ async fn other_endpoints_reject_bad_bodies_the_same_way() {
         // before the body is read).
         let answer = if path.starts_with("/v1/auth/") {
             server
-                .raw(server.http.post(format!("{}{path}", server.url)).json(&body))
+                .raw(
+                    server
+                        .http
+                        .post(format!("{}{path}", server.url))
+                        .json(&body),
+                )
                 .await
         } else {
             agent.post(path, body).await
