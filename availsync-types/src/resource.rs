@@ -5,6 +5,8 @@ use std::fmt;
 use std::str::FromStr;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use unicode_normalization::UnicodeNormalization;
+use unicode_properties::UnicodeGeneralCategory;
 
 /// Longest resource type, in characters.
 pub const MAX_TYPE_LEN: usize = 32;
@@ -64,9 +66,22 @@ pub enum ResourceKeyError {
     /// The key part is longer than 200 characters.
     #[error("resource key is {0} characters long; at most 200 are allowed")]
     KeyTooLong(usize),
-    /// The key part holds whitespace or a control character.
-    #[error("resource key contains whitespace or a control character at character {0}")]
-    InvalidCharacter(usize),
+    /// The key part holds a character that is not allowed: a space or
+    /// separator (Zs, Zl, Zp), a control (Cc), a format character such as a
+    /// zero-width space, joiner, byte-order mark, soft hyphen or bidi
+    /// override (Cf), a private-use (Co) or an unassigned (Cn) code point.
+    /// Keys that look alike must be the same key, so none of these is kept.
+    #[error(
+        "resource key contains {code_point} ({kind}) at character {position}; keys may not contain spaces, control, invisible formatting, private-use or unassigned characters"
+    )]
+    InvalidCharacter {
+        /// 1-based position of the character in the (NFC-normalised) key.
+        position: usize,
+        /// The character, as `U+200B`.
+        code_point: String,
+        /// What kind of character it is, in words.
+        kind: &'static str,
+    },
 }
 
 impl ResourceKey {
@@ -81,8 +96,7 @@ impl ResourceKey {
         let key = if ty == "repo" {
             normalise_repo_key(key)?
         } else {
-            validate_plain_key(key)?;
-            key.to_owned()
+            normalise_plain_key(key)?
         };
         Ok(Self {
             full: format!("{ty}:{key}"),
@@ -133,7 +147,11 @@ fn normalise_repo_key(key: &str) -> Result<String, ResourceKeyError> {
     }
 }
 
-fn validate_plain_key(key: &str) -> Result<(), ResourceKeyError> {
+/// A non-repo key in Unicode normalisation form C (so that one text has one
+/// spelling), refused when it is empty, too long or holds a character of a
+/// refused category.
+fn normalise_plain_key(key: &str) -> Result<String, ResourceKeyError> {
+    let key: String = key.nfc().collect();
     let len = key.chars().count();
     if len == 0 {
         return Err(ResourceKeyError::EmptyKey);
@@ -141,13 +159,51 @@ fn validate_plain_key(key: &str) -> Result<(), ResourceKeyError> {
     if len > MAX_KEY_LEN {
         return Err(ResourceKeyError::KeyTooLong(len));
     }
-    if let Some(pos) = key
+    if let Some((at, c, kind)) = key
         .chars()
-        .position(|c| c.is_whitespace() || c.is_control())
+        .enumerate()
+        .find_map(|(i, c)| disallowed_character(c).map(|kind| (i, c, kind)))
     {
-        return Err(ResourceKeyError::InvalidCharacter(pos + 1));
+        return Err(ResourceKeyError::InvalidCharacter {
+            position: at + 1,
+            code_point: code_point(c),
+            kind,
+        });
     }
-    Ok(())
+    Ok(key)
+}
+
+/// Why `c` may not be part of a key (or an email address), or `None` when
+/// it may: the Unicode general categories Cc, Cf, Co, Cn, Zl, Zp and Zs —
+/// characters that are invisible, look like a space, or look like nothing
+/// in particular, so that two identifiers that look the same are the same.
+///
+/// ```
+/// assert_eq!(availsync_types::disallowed_character('a'), None);
+/// assert!(availsync_types::disallowed_character('\u{200B}').is_some());
+/// ```
+pub fn disallowed_character(c: char) -> Option<&'static str> {
+    use unicode_properties::GeneralCategory as G;
+    match c.general_category() {
+        G::Control => Some("a control character"),
+        G::Format => Some("an invisible formatting character"),
+        G::PrivateUse => Some("a private-use character"),
+        G::Unassigned => Some("an unassigned code point"),
+        G::Surrogate => Some("a surrogate"),
+        G::SpaceSeparator => Some("a space"),
+        G::LineSeparator => Some("a line separator"),
+        G::ParagraphSeparator => Some("a paragraph separator"),
+        _ => None,
+    }
+}
+
+/// `U+200B` for a zero-width space.
+///
+/// ```
+/// assert_eq!(availsync_types::code_point('\u{200B}'), "U+200B");
+/// ```
+pub fn code_point(c: char) -> String {
+    format!("U+{:04X}", u32::from(c))
 }
 
 impl FromStr for ResourceKey {
@@ -214,8 +270,12 @@ mod tests {
             ("repo:a/b/c", |e| matches!(e, InvalidRepoKey(_))),
             ("repo:/b", |e| matches!(e, InvalidRepoKey(_))),
             ("project:", |e| matches!(e, EmptyKey)),
-            ("project:a b", |e| matches!(e, InvalidCharacter(2))),
-            ("project:a\u{7}", |e| matches!(e, InvalidCharacter(2))),
+            ("project:a b", |e| {
+                matches!(e, InvalidCharacter { position: 2, .. })
+            }),
+            ("project:a\u{7}", |e| {
+                matches!(e, InvalidCharacter { position: 2, .. })
+            }),
         ];
         for (input, expected) in cases {
             let err = ResourceKey::parse(input).unwrap_err();
@@ -231,6 +291,49 @@ mod tests {
             ResourceKey::parse(&long_type).unwrap_err(),
             ResourceKeyError::InvalidType(_)
         ));
+    }
+
+    #[test]
+    fn look_alike_characters_are_refused_by_code_point() {
+        for (c, kind) in [
+            ('\u{200B}', "invisible formatting"),
+            ('\u{200D}', "invisible formatting"),
+            ('\u{FEFF}', "invisible formatting"),
+            ('\u{00AD}', "invisible formatting"),
+            ('\u{202E}', "invisible formatting"),
+            ('\u{00A0}', "space"),
+            ('\u{3000}', "space"),
+            ('\u{2028}', "line separator"),
+            ('\u{2029}', "paragraph separator"),
+            ('\u{E000}', "private-use"),
+            ('\u{0378}', "unassigned"),
+            ('\u{0085}', "control"),
+        ] {
+            let input = format!("project:home{c}page");
+            let err = ResourceKey::parse(&input).unwrap_err();
+            let ResourceKeyError::InvalidCharacter {
+                position,
+                code_point,
+                kind: said,
+            } = &err
+            else {
+                panic!("{input:?}: {err:?}");
+            };
+            assert_eq!(*position, 5, "{input:?}");
+            assert_eq!(*code_point, format!("U+{:04X}", u32::from(c)));
+            assert!(said.contains(kind), "{c:?}: {said}");
+            assert!(err.to_string().contains(code_point.as_str()), "{err}");
+        }
+    }
+
+    #[test]
+    fn keys_are_nfc_normalised_so_one_text_is_one_key() {
+        let composed = ResourceKey::parse("project:caf\u{E9}").unwrap();
+        let decomposed = ResourceKey::parse("project:cafe\u{301}").unwrap();
+        assert_eq!(composed, decomposed);
+        assert_eq!(decomposed.as_str(), "project:caf\u{E9}");
+        // Letters and marks of other scripts stay allowed.
+        assert!(ResourceKey::parse("calendar:\u{56E2}\u{961F}-eng").is_ok());
     }
 
     proptest! {

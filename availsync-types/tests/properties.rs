@@ -7,10 +7,33 @@
 use availsync_types::{ResourceKey, Timestamp};
 use proptest::prelude::*;
 
+/// SPEC §3 (v1.1), written out independently of the parser: a character
+/// of general category Cc, Cf, Co, Cn, Zl, Zp or Zs is refused.
+fn refused(c: char) -> bool {
+    use unicode_properties::{GeneralCategory as G, UnicodeGeneralCategory};
+    matches!(
+        c.general_category(),
+        G::Control
+            | G::Format
+            | G::PrivateUse
+            | G::Unassigned
+            | G::Surrogate
+            | G::LineSeparator
+            | G::ParagraphSeparator
+            | G::SpaceSeparator
+    )
+}
+
+/// A non-repo key as the server keeps it: NFC.
+fn nfc(key: &str) -> String {
+    use unicode_normalization::UnicodeNormalization;
+    key.nfc().collect()
+}
+
 /// SPEC §3, written out independently of the parser: `<type>:<key>`, type
 /// `[a-z][a-z0-9_-]{0,31}`; a `repo` key is `owner/name` with segments of
-/// `[A-Za-z0-9_.-]{1,100}`; any other key is 1-200 characters with no
-/// whitespace or control character.
+/// `[A-Za-z0-9_.-]{1,100}`; any other key, NFC-normalised, is 1-200
+/// characters with none of a refused category.
 fn spec_accepts(input: &str) -> bool {
     let Some((ty, key)) = input.split_once(':') else {
         return false;
@@ -31,8 +54,8 @@ fn spec_accepts(input: &str) -> bool {
         };
         matches!(key.split('/').collect::<Vec<_>>()[..], [owner, name] if segment(owner) && segment(name))
     } else {
-        (1..=200).contains(&key.chars().count())
-            && !key.chars().any(|c| c.is_whitespace() || c.is_control())
+        let key = nfc(key);
+        (1..=200).contains(&key.chars().count()) && !key.chars().any(refused)
     }
 }
 
@@ -49,12 +72,12 @@ fn check_accepted(input: &str, key: &ResourceKey) -> Result<(), TestCaseError> {
         format!("{}:{}", key.resource_type(), key.key()),
         shown.clone()
     );
-    let expected = if key.resource_type() == "repo" {
-        input.to_ascii_lowercase()
-    } else {
-        input.to_owned()
+    let expected = match input.split_once(':') {
+        Some(("repo", _)) => input.to_ascii_lowercase(),
+        Some((ty, key)) => format!("{ty}:{}", nfc(key)),
+        None => input.to_owned(),
     };
-    prop_assert_eq!(&shown, &expected, "only repo keys are normalised");
+    prop_assert_eq!(&shown, &expected, "repo keys lower-cased, others NFC");
     let json = serde_json::to_string(key).unwrap();
     prop_assert_eq!(&serde_json::from_str::<ResourceKey>(&json).unwrap(), key);
     Ok(())
@@ -85,6 +108,7 @@ fn near_keys() -> impl Strategy<Value = String> {
         "[A-Za-z0-9_./:-]{0,12}",
         "[^\\x00-\\x1f]{0,205}",
         ".{0,12}",
+        "[a-z\u{200B}\u{200D}\u{FEFF}\u{00AD}\u{202E}\u{00A0}\u{0301}\u{E9}]{1,12}",
     ];
     (ty, key).prop_map(|(ty, key)| format!("{ty}:{key}"))
 }

@@ -1,11 +1,35 @@
 //! Resource keys (SPEC §3): parsing arbitrary input never panics; it accepts
 //! exactly what the grammar allows; an accepted key displays, parses back and
-//! serialises to itself, and only `repo` keys are changed (lower-cased).
+//! serialises to itself, and keys change only by normalisation (`repo` keys
+//! lower-cased, others NFC).
 
 #![no_main]
 
 use availsync_types::ResourceKey;
 use libfuzzer_sys::fuzz_target;
+
+/// SPEC §3 (v1.1): a character of general category Cc, Cf, Co, Cn, Zl, Zp
+/// or Zs is refused.
+fn refused(c: char) -> bool {
+    use unicode_properties::{GeneralCategory as G, UnicodeGeneralCategory};
+    matches!(
+        c.general_category(),
+        G::Control
+            | G::Format
+            | G::PrivateUse
+            | G::Unassigned
+            | G::Surrogate
+            | G::LineSeparator
+            | G::ParagraphSeparator
+            | G::SpaceSeparator
+    )
+}
+
+/// A non-repo key as the server keeps it: NFC.
+fn nfc(key: &str) -> String {
+    use unicode_normalization::UnicodeNormalization;
+    key.nfc().collect()
+}
 
 /// SPEC §3, written out independently of the parser.
 fn spec_accepts(input: &str) -> bool {
@@ -28,8 +52,8 @@ fn spec_accepts(input: &str) -> bool {
         };
         matches!(key.split('/').collect::<Vec<_>>()[..], [owner, name] if segment(owner) && segment(name))
     } else {
-        (1..=200).contains(&key.chars().count())
-            && !key.chars().any(|c| c.is_whitespace() || c.is_control())
+        let key = nfc(key);
+        (1..=200).contains(&key.chars().count()) && !key.chars().any(refused)
     }
 }
 
@@ -46,12 +70,12 @@ fuzz_target!(|data: &[u8]| {
             assert_eq!(again, key, "display -> parse changed the key");
             assert!(spec_accepts(&shown), "{shown:?} breaks the grammar");
             assert_eq!(format!("{}:{}", key.resource_type(), key.key()), shown);
-            let expected = if key.resource_type() == "repo" {
-                input.to_ascii_lowercase()
-            } else {
-                input.to_string()
+            let expected = match input.split_once(':') {
+                Some(("repo", _)) => input.to_ascii_lowercase(),
+                Some((ty, key)) => format!("{ty}:{}", nfc(key)),
+                None => input.to_string(),
             };
-            assert_eq!(shown, expected, "only repo keys are normalised");
+            assert_eq!(shown, expected, "repo keys lower-cased, others NFC");
             let json = serde_json::to_string(&key).expect("a key serialises");
             let back: ResourceKey = serde_json::from_str(&json).expect("a key deserialises");
             assert_eq!(back, key);

@@ -2,7 +2,8 @@
 //! the field at fault.
 
 use availsync_types::{
-    DEFAULT_TTL_SECONDS, MAX_TTL_SECONDS, MIN_TTL_SECONDS, ResourceKey, is_valid_run_id,
+    DEFAULT_TTL_SECONDS, MAX_TTL_SECONDS, MIN_TTL_SECONDS, ResourceKey, code_point,
+    disallowed_character, is_valid_run_id,
 };
 
 use super::password::{MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS};
@@ -177,7 +178,8 @@ pub fn optional_text(
     }
 }
 
-/// A display name: 1-100 characters, not blank, no control characters.
+/// A display name: 1-100 characters, not blank, no control, invisible or
+/// space-like characters but plain spaces.
 pub fn name(field: &'static str, raw: &str) -> Result<String, Invalid> {
     let trimmed = raw.trim();
     if trimmed.is_empty() {
@@ -189,10 +191,19 @@ pub fn name(field: &'static str, raw: &str) -> Result<String, Invalid> {
             format!("{field} must be at most {MAX_NAME_CHARS} characters"),
         ));
     }
-    if trimmed.chars().any(char::is_control) {
+    // Spaces between words are fine; anything invisible or space-like
+    // other than a plain space would let two names look the same.
+    if let Some((c, kind)) = trimmed
+        .chars()
+        .filter(|&c| c != ' ')
+        .find_map(|c| disallowed_character(c).map(|kind| (c, kind)))
+    {
         return Err(invalid(
             field,
-            format!("{field} must not contain control characters"),
+            format!(
+                "{field} must not contain {} ({kind}); use visible characters and plain spaces",
+                code_point(c)
+            ),
         ));
     }
     Ok(trimmed.to_owned())
@@ -202,7 +213,9 @@ pub fn name(field: &'static str, raw: &str) -> Result<String, Invalid> {
 pub fn email(raw: &str) -> Result<String, Invalid> {
     let bad = || invalid("email", "email must be an address such as ana@example.com");
     if raw.chars().count() > MAX_EMAIL_CHARS
-        || raw.chars().any(|c| c.is_whitespace() || c.is_control())
+        || raw
+            .chars()
+            .any(|c| c.is_whitespace() || disallowed_character(c).is_some())
     {
         return Err(bad());
     }
@@ -370,6 +383,7 @@ mod tests {
         assert!(email("no-at-sign").is_err());
         assert!(email("a b@example.com").is_err());
         assert!(email("@example.com").is_err());
+        assert!(email("ana\u{200B}@example.com").is_err());
     }
 
     #[test]
@@ -377,5 +391,14 @@ mod tests {
         assert_eq!(name("name", "  ci bot ").unwrap(), "ci bot");
         assert!(name("name", "   ").is_err());
         assert!(name("name", &"x".repeat(101)).is_err());
+    }
+
+    #[test]
+    fn names_refuse_invisible_and_space_like_characters_by_code_point() {
+        for c in ['\u{200B}', '\u{202E}', '\u{00A0}', '\u{7}'] {
+            let err = name("name", &format!("ci{c}bot")).unwrap_err();
+            assert!(err.message.contains(&code_point(c)), "{}", err.message);
+        }
+        assert_eq!(name("name", "caf\u{E9} bot").unwrap(), "caf\u{E9} bot");
     }
 }

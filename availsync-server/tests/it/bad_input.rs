@@ -223,3 +223,102 @@ async fn unknown_paths_and_methods_answer_in_the_error_format() {
         .await;
     answer.expect_error(405, "method_not_allowed");
 }
+
+/// SPEC §3 (v1.1): two keys that look the same must be the same key, so an
+/// invisible or space-like character is refused wherever a resource is
+/// named, with its code point; and an NFC-equal spelling names one resource.
+#[tokio::test]
+async fn look_alike_resource_keys_are_refused_naming_the_code_point_everywhere() {
+    let server = TestServer::start().await;
+    let agent = server.signup().await.agent("ci-bot").await;
+    let window = json!({"start": "2030-01-01T10:00:00Z", "end": "2030-01-01T11:00:00Z"});
+    for c in [
+        '\u{200B}', '\u{200D}', '\u{FEFF}', '\u{00AD}', '\u{202E}', '\u{00A0}',
+    ] {
+        let code_point = format!("U+{:04X}", u32::from(c));
+        let project = format!("project:home{c}page");
+        let calendar = format!("calendar:team{c}-eng");
+        let mut hold = window.clone();
+        hold["resource"] = json!(calendar);
+        let answers = [
+            agent
+                .post("/v1/work/run/start", json!({"resource": project}))
+                .await,
+            agent
+                .post("/v1/work/check", json!({"resource": project}))
+                .await,
+            agent.post("/v1/holds", hold.clone()).await,
+            agent.post("/v1/conflicts/check", hold.clone()).await,
+            agent
+                .get(&format!(
+                    "/v1/availability?resource={}&from=2030-01-01T00:00:00Z&to=2030-01-02T00:00:00Z",
+                    form_urlencoded::byte_serialize(calendar.as_bytes()).collect::<String>()
+                ))
+                .await,
+        ];
+        for (i, answer) in answers.into_iter().enumerate() {
+            answer.expect_error(400, "invalid_resource");
+            let message = answer.body["error"]["message"].as_str().unwrap();
+            assert!(
+                message.contains(&code_point),
+                "{code_point}, call {i}: {message}"
+            );
+        }
+    }
+    // The plain key is granted, and a decomposed spelling of a key is the
+    // composed one: the second start is told the first holds it.
+    let plain = agent.start_on("project:homepage").await;
+    assert_eq!(plain["decision"], "proceed");
+    let first = agent.start_on("project:caf\u{E9}").await;
+    assert_eq!(first["decision"], "proceed");
+    let again = agent.start_on("project:cafe\u{301}").await;
+    assert_eq!(again["decision"], "skip_run", "{again:#}");
+    assert_eq!(again["reason"]["holder"]["run_id"], first["run_id"]);
+}
+
+/// SPEC §4 (v1.1): a key twice in one object is refused, naming the key,
+/// wherever it is; serde would keep the last, another parser the first.
+#[tokio::test]
+async fn a_duplicate_key_anywhere_in_a_body_is_refused_naming_it() {
+    let server = TestServer::start().await;
+    let agent = server.signup().await.agent("ci-bot").await;
+    let cases = [
+        (
+            "/v1/work/run/start",
+            r#"{"resource":"repo:acme/web","resource":"repo:acme/api"}"#,
+            "resource",
+        ),
+        (
+            "/v1/work/run/start",
+            r#"{"resource":"repo:acme/web","metadata":{"branch":"main","branch":"prod"}}"#,
+            "metadata.branch",
+        ),
+        (
+            "/v1/holds",
+            r#"{"resource":"calendar:x","start":"2030-01-01T10:00:00Z","end":"2030-01-01T11:00:00Z","end":"2030-01-03T11:00:00Z"}"#,
+            "end",
+        ),
+    ];
+    for (path, body, key) in cases {
+        let answer = server
+            .raw(
+                post(&server, path, &agent.key)
+                    .header("content-type", "application/json")
+                    .body(body),
+            )
+            .await;
+        answer.expect_error(400, "invalid_json");
+        assert_eq!(answer.body["error"]["field"], key, "{body}");
+        assert!(
+            answer.body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains(&format!("'{key}'")),
+            "{:#}",
+            answer.body
+        );
+    }
+    // Nothing was claimed.
+    let runs = agent.get("/v1/work/runs?status=active").await.expect(200);
+    assert_eq!(runs["items"], json!([]));
+}
