@@ -1,6 +1,7 @@
 //! Request-body and query extractors that answer the SPEC's 4xx codes:
-//! `415` for a non-JSON body, `413` past 64 KiB, `invalid_json`,
-//! `unknown_field` and `invalid_request` naming the field.
+//! `415` for a non-JSON body, `413` past 64 KiB, `invalid_json` (also for a
+//! key twice in one object), `unknown_field` and `invalid_request` naming
+//! the field.
 
 use availsync_types::{ErrorCode, MAX_BODY_BYTES};
 use axum::body::Bytes;
@@ -9,6 +10,7 @@ use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use serde::de::DeserializeOwned;
 
+use super::duplicate_keys::first_duplicate_key;
 use super::error::ApiError;
 
 /// A JSON body, decoded strictly.
@@ -58,6 +60,13 @@ fn is_json(content_type: Option<&axum::http::HeaderValue>) -> bool {
 /// Decodes a JSON body into `T`, mapping serde's errors to API errors that
 /// name the field at fault.
 pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    if let Some(key) = first_duplicate_key(bytes) {
+        return Err(ApiError::new(
+            ErrorCode::InvalidJson,
+            format!("the key '{key}' appears twice in one object; each key may appear only once"),
+        )
+        .with_field(key));
+    }
     // Most bodies are fine: decode them straight into `T`, without the
     // intermediate `Value` and path tracking below (about 2 % of a busy
     // server's CPU). Only an object is taken here, since serde would also

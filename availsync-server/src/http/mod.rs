@@ -4,6 +4,7 @@
 pub(crate) mod accounts;
 pub(crate) mod agents;
 pub(crate) mod caller;
+mod duplicate_keys;
 mod error;
 pub(crate) mod feeds;
 mod health;
