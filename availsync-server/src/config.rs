@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::connections::ConnectionLimits;
 use crate::domain::clock::Clock;
 use crate::store::postgres::PostgresConfig;
 
@@ -49,6 +50,9 @@ pub struct ServerConfig {
     pub sweep_interval: Duration,
     /// How long activity events are kept.
     pub activity_retention: Duration,
+    /// What one client may hold of the server: connections, header time,
+    /// and the time connections get on shutdown.
+    pub limits: ConnectionLimits,
 }
 
 impl ServerConfig {
@@ -66,6 +70,7 @@ impl ServerConfig {
             clock: Clock::system(),
             sweep_interval: DEFAULT_SWEEP_INTERVAL,
             activity_retention: DEFAULT_ACTIVITY_RETENTION,
+            limits: ConnectionLimits::default(),
         }
     }
 

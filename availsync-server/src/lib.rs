@@ -21,6 +21,7 @@
 //! [`store::Store`] trait).
 
 pub mod config;
+pub mod connections;
 pub mod dashboard;
 pub mod domain;
 pub mod http;

@@ -5,11 +5,14 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use availsync_server::connections::{ConnectionLimits, DEFAULT_MAX_CONNECTIONS};
 use availsync_server::store::postgres::{DEFAULT_POOL_SIZE, PostgresConfig};
 use availsync_server::{Clock, ServerConfig, bind, default_data_dir, open_store};
 use availsync_types::Plan;
 use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
+
+mod open_files;
 
 /// mimalloc instead of the C library's allocator: per request the HTTP
 /// path allocates and frees many small buffers on two worker threads and
@@ -52,6 +55,47 @@ impl StorageArgs {
     }
 }
 
+/// What one client may hold of the server.
+#[derive(clap::Args)]
+struct LimitArgs {
+    /// Most connections open at once [default: 10000, or the open-file
+    /// limit less a reserve when that is lower].
+    #[arg(long, env = "AVAILSYNC_MAX_CONNECTIONS", value_parser = clap::value_parser!(u32).range(1..))]
+    max_connections: Option<u32>,
+    /// Time for a request's header to arrive, in seconds; also how long an
+    /// idle keep-alive connection is kept.
+    #[arg(long, env = "AVAILSYNC_HEADER_READ_TIMEOUT", default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    header_read_timeout: u64,
+    /// Seconds open connections get to finish after SIGTERM or SIGINT;
+    /// then they are dropped and the process exits.
+    #[arg(long, env = "AVAILSYNC_SHUTDOWN_TIMEOUT", default_value_t = 15, value_parser = clap::value_parser!(u64).range(0..=3600))]
+    shutdown_timeout: u64,
+}
+
+impl LimitArgs {
+    /// The limits, with the connection cap fitted under `open_files` (the
+    /// process's open-file limit, when known).
+    fn limits(&self, open_files: Option<u64>) -> ConnectionLimits {
+        let fitted = open_files
+            .map(|limit| limit.saturating_sub(RESERVED_FILES).max(1))
+            .and_then(|fit| usize::try_from(fit).ok())
+            .unwrap_or(DEFAULT_MAX_CONNECTIONS)
+            .min(DEFAULT_MAX_CONNECTIONS);
+        ConnectionLimits {
+            max_connections: self
+                .max_connections
+                .and_then(|n| usize::try_from(n).ok())
+                .unwrap_or(fitted),
+            header_read_timeout: Duration::from_secs(self.header_read_timeout),
+            shutdown_timeout: Duration::from_secs(self.shutdown_timeout),
+        }
+    }
+}
+
+/// File descriptors kept free of connections: the database and its WAL,
+/// PostgreSQL connections, logs, the listener.
+const RESERVED_FILES: u64 = 128;
+
 /// The Availsync reference server.
 #[derive(Parser)]
 #[command(version, about)]
@@ -78,6 +122,8 @@ enum Command {
         /// Days of activity to keep (audit is kept forever).
         #[arg(long, env = "AVAILSYNC_ACTIVITY_RETENTION_DAYS", default_value_t = 30)]
         activity_retention_days: u32,
+        #[command(flatten)]
+        limits: LimitArgs,
     },
     /// Change a workspace's plan (operator only).
     SetPlan {
@@ -115,7 +161,9 @@ fn main() -> ExitCode {
                 public_url,
                 insecure_http,
                 activity_retention_days,
+                limits,
             } => {
+                let open_files = open_files::raise_to_hard_limit();
                 let config = ServerConfig {
                     listen,
                     public_url,
@@ -123,6 +171,7 @@ fn main() -> ExitCode {
                     activity_retention: Duration::from_secs(
                         u64::from(activity_retention_days) * 24 * 3600,
                     ),
+                    limits: limits.limits(open_files),
                     ..storage.apply(ServerConfig::new(default_data_dir()))
                 };
                 serve(config).await
@@ -156,8 +205,17 @@ async fn serve(config: ServerConfig) -> anyhow::Result<()> {
         ),
         None => format!("sqlite in {}", config.data_dir.display()),
     };
+    let limits = config.limits;
     let (addr, server) = bind(config, shutdown_signal()).await?;
-    tracing::info!(%addr, %storage, version = env!("CARGO_PKG_VERSION"), "availsync-server listening");
+    tracing::info!(
+        %addr,
+        %storage,
+        version = env!("CARGO_PKG_VERSION"),
+        max_connections = limits.max_connections,
+        header_read_timeout = ?limits.header_read_timeout,
+        shutdown_timeout = ?limits.shutdown_timeout,
+        "availsync-server listening"
+    );
     server.await?;
     tracing::info!("availsync-server stopped");
     Ok(())
@@ -203,5 +261,5 @@ async fn shutdown_signal() {
         () = ctrl_c => {},
         () = terminate => {},
     }
-    tracing::info!("shutting down: finishing in-flight requests");
+    tracing::info!("shutting down: no new connections; finishing in-flight requests");
 }

@@ -5,12 +5,12 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use crate::config::ServerConfig;
+use crate::connections;
 use crate::http::{AppState, HttpConfig, router};
 use crate::store::postgres::{PgOpenError, PostgresStore};
 use crate::store::sqlite::{OpenError, SqliteStore};
@@ -89,7 +89,8 @@ impl RunningServer {
         format!("http://{}", self.addr)
     }
 
-    /// Stops accepting, finishes in-flight requests, and waits.
+    /// Stops accepting, lets open connections finish (for at most the
+    /// configured shutdown timeout), and waits.
     pub async fn shutdown(self) {
         let _ = self.shutdown.send(());
         match self.task.await {
@@ -150,20 +151,12 @@ async fn bind_with_store(
     };
     let app = router(state);
     let sweeper = sweep_loop(store, config.sweep_interval, config.activity_retention);
+    let limits = config.limits;
     let serve = async move {
         let sweeper = tokio::spawn(sweeper);
-        // Answers are small and written at once: send them without waiting
-        // for the client's ACK of the previous one (Nagle's algorithm).
-        let listener = listener.tap_io(|tcp| {
-            if let Err(e) = tcp.set_nodelay(true) {
-                tracing::debug!(error = %e, "could not set TCP_NODELAY");
-            }
-        });
-        let served = axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown)
-            .await;
+        connections::serve(listener, app, limits, shutdown).await;
         sweeper.abort();
-        served
+        Ok(())
     };
     Ok((addr, serve))
 }

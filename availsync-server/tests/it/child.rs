@@ -29,14 +29,46 @@ pub fn free_port() -> u16 {
 
 /// Starts `availsync-server serve` on a free port and waits for `/health`.
 pub async fn spawn_server(dir: &Path, storage: &Storage) -> ServerProcess {
+    spawn_server_with(dir, storage, &Launch::default()).await
+}
+
+/// How a child server is started beyond the defaults.
+#[derive(Debug, Default)]
+pub struct Launch<'a> {
+    /// More `serve` arguments.
+    pub args: &'a [&'a str],
+    /// A soft open-file limit set before the server starts (`ulimit -Sn`).
+    pub soft_open_files: Option<u64>,
+}
+
+/// Starts `availsync-server serve` as `launch` says and waits for `/health`.
+pub async fn spawn_server_with(
+    dir: &Path,
+    storage: &Storage,
+    launch: &Launch<'_>,
+) -> ServerProcess {
     let port = free_port();
-    let child = Command::new(env!("CARGO_BIN_EXE_availsync-server"))
+    let binary = env!("CARGO_BIN_EXE_availsync-server");
+    let mut command = match launch.soft_open_files {
+        Some(limit) => {
+            let mut sh = Command::new("sh");
+            sh.args([
+                "-c",
+                &format!("ulimit -Sn {limit} && exec \"$0\" \"$@\""),
+                binary,
+            ]);
+            sh
+        }
+        None => Command::new(binary),
+    };
+    let child = command
         .args([
             "serve",
             "--insecure-http",
             "--listen",
             &format!("127.0.0.1:{port}"),
         ])
+        .args(launch.args)
         .args(storage.cli_args(dir))
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())

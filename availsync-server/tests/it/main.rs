@@ -11,6 +11,7 @@ mod concurrency;
 mod crash;
 mod dashboard;
 mod exclusion;
+mod exposure;
 mod feeds;
 mod holds;
 mod limits;

@@ -1,0 +1,115 @@
+//! Holding up when exposed: a client holding connections open cannot stop
+//! the server from answering, nor from shutting down.
+
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::child::{Launch, Storage, spawn_server_with};
+
+/// The start of a request whose header never ends.
+const HALF_HEADER: &[u8] = b"GET /health HTTP/1.1\r\nHost: slow\r\nX-Slow: ";
+
+/// Lets this test process open more sockets than a soft limit of 1024.
+fn raise_own_open_file_limit() {
+    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+    let limit = getrlimit(Resource::Nofile);
+    let _ = setrlimit(
+        Resource::Nofile,
+        Rlimit {
+            current: limit.maximum,
+            maximum: limit.maximum,
+        },
+    );
+}
+
+async fn half_header_connection(addr: &str) -> TcpStream {
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream.write_all(HALF_HEADER).await.unwrap();
+    stream
+}
+
+#[tokio::test]
+async fn a_thousand_half_sent_headers_under_a_1024_file_limit_leave_health_answering() {
+    raise_own_open_file_limit();
+    let dir = tempfile::tempdir().unwrap();
+    let server = spawn_server_with(
+        dir.path(),
+        &Storage::for_test(),
+        &Launch {
+            soft_open_files: Some(1024),
+            // No timeout comes to the rescue within the test.
+            args: &["--header-read-timeout", "600"],
+        },
+    )
+    .await;
+    let addr = server.url.trim_start_matches("http://").to_owned();
+    let mut held = Vec::new();
+    for _ in 0..1_100 {
+        held.push(half_header_connection(&addr).await);
+    }
+    let http = reqwest::Client::new();
+    let asked = Instant::now();
+    let health = http
+        .get(format!("{}/health", server.url))
+        .timeout(Duration::from_secs(1))
+        .send()
+        .await
+        .expect("/health answers within 1 s while 1,100 headers hang");
+    assert_eq!(health.status(), 200);
+    assert!(asked.elapsed() < Duration::from_secs(1));
+    drop(held);
+}
+
+#[tokio::test]
+async fn sigterm_exits_within_the_shutdown_deadline_though_a_client_never_finishes_its_header() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = spawn_server_with(
+        dir.path(),
+        &Storage::for_test(),
+        &Launch {
+            args: &["--shutdown-timeout", "2"],
+            ..Launch::default()
+        },
+    )
+    .await;
+    let addr = server.url.trim_start_matches("http://").to_owned();
+    let _slow = half_header_connection(&addr).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let pid = rustix::process::Pid::from_raw(i32::try_from(server.child.id()).unwrap()).unwrap();
+    rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
+    let asked = Instant::now();
+    let mut exited = None;
+    while asked.elapsed() < Duration::from_secs(10) {
+        if let Some(status) = server.child.try_wait().unwrap() {
+            exited = Some(status);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let status = exited.expect("the server exits after SIGTERM");
+    assert!(status.success(), "{status:?}");
+    let took = asked.elapsed();
+    assert!(
+        took < Duration::from_secs(5),
+        "exited {took:?} after SIGTERM with a 2 s deadline"
+    );
+}
+
+#[tokio::test]
+async fn a_header_over_16_kib_is_refused_with_431() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = spawn_server_with(dir.path(), &Storage::for_test(), &Launch::default()).await;
+    let addr = server.url.trim_start_matches("http://").to_owned();
+    let mut stream = TcpStream::connect(&addr).await.unwrap();
+    let request = format!(
+        "GET /health HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n",
+        "a".repeat(20 * 1024)
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut answer)).await;
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 431"), "{answer}");
+}
