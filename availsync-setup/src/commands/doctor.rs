@@ -100,7 +100,7 @@ impl Check {
     }
 }
 
-/// Skew below which the clock is fine, in milliseconds.
+/// Skew above which the clock check warns, in milliseconds.
 pub const CLOCK_WARN_ABOVE_MS: i64 = 2_000;
 /// Skew above which the clock check fails, in milliseconds.
 pub const CLOCK_FAIL_ABOVE_MS: i64 = 30_000;
@@ -146,7 +146,12 @@ impl Skew {
 /// (judged on the least the clocks can be apart, so a slow round trip
 /// never raises a false alarm).
 pub fn judge_clock(skew: Skew) -> Check {
-    let seconds = skew.offset_ms.unsigned_abs() as f64 / 1000.0;
+    let apart = skew.offset_ms.unsigned_abs();
+    let seconds = if apart < 1_000 {
+        format!("{apart} ms")
+    } else {
+        format!("{:.1} s", apart as f64 / 1000.0)
+    };
     let direction = if skew.offset_ms > 0 {
         "behind"
     } else {
@@ -158,7 +163,7 @@ pub fn judge_clock(skew: Skew) -> Check {
         Check::fail(
             "clock",
             format!(
-                "this clock is {seconds:.1} s {direction} the server's ({margin}): leases are still judged by the server's clock, but expiry times read here are that far off, hold windows computed from this clock land in the wrong place, and TLS certificates can look expired or not yet valid"
+                "this clock is {seconds} {direction} the server's ({margin}): leases are still judged by the server's clock, but expiry times read here are that far off, hold windows computed from this clock land in the wrong place, and TLS certificates can look expired or not yet valid"
             ),
             clock_fix(),
         )
@@ -166,14 +171,14 @@ pub fn judge_clock(skew: Skew) -> Check {
         Check::warn(
             "clock",
             format!(
-                "this clock is {seconds:.1} s {direction} the server's ({margin}): leases are judged by the server's clock, so this only shifts the expiry times read here"
+                "this clock is {seconds} {direction} the server's ({margin}): leases are judged by the server's clock, so this only shifts the expiry times read here"
             ),
             clock_fix(),
         )
     } else {
         Check::ok(
             "clock",
-            format!("this clock is within {seconds:.1} s of the server's ({margin})"),
+            format!("this clock is within {seconds} of the server's ({margin})"),
         )
     }
 }
@@ -414,7 +419,7 @@ async fn check_key(
             Check::warn(
                 "key",
                 format!("{which}; not checked: the server did not answer"),
-                "fix the server check above first",
+                "get the server check above to pass first",
             ),
             None,
         );
@@ -466,7 +471,7 @@ fn check_clock(skew: Option<Skew>) -> Check {
         None => Check::warn(
             "clock",
             "not checked: it needs an answer to an accepted key",
-            "fix the checks above first",
+            "get the server and key checks above to pass first",
         ),
     }
 }
@@ -885,7 +890,13 @@ mod tests {
         };
         let ok = judged(-1_900, 5);
         assert_eq!(ok.status, Status::Ok, "{ok:?}");
+        assert!(ok.detail.contains("within 1.9 s"), "{ok:?}");
         assert!(ok.fix.is_none());
+        let ok = judged(3, 2);
+        assert_eq!(
+            ok.detail,
+            "this clock is within 3 ms of the server's (±2 ms)"
+        );
 
         let warn = judged(2_600, 5);
         assert_eq!(warn.status, Status::Warn, "{warn:?}");
