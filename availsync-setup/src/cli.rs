@@ -30,4 +30,7 @@ pub enum Command {
     Remove(crate::commands::remove::RemoveArgs),
     /// Run the setup test: health, start, extend, finish, activity.
     Test(crate::commands::test::TestArgs),
+    /// Check the server, the key, the clock and each client's entry, and
+    /// say what to fix.
+    Doctor(crate::commands::doctor::DoctorArgs),
 }

@@ -54,6 +54,7 @@ fn main() -> ExitCode {
             Some(Command::Install(args)) => commands::install::run(args),
             Some(Command::Remove(args)) => commands::remove::run(args),
             Some(Command::Test(args)) => commands::test::run(args).await,
+            Some(Command::Doctor(args)) => commands::doctor::run(args).await,
             None if std::io::stdin().is_terminal() && std::io::stdout().is_terminal() => {
                 wizard::run().await
             }

@@ -183,14 +183,56 @@ pub fn remove(client: ClientId, target: &Target) -> Change {
         .through_link(written)
 }
 
+/// An agent key written into a client's entry. Shown only masked, even in
+/// debug output.
+#[derive(Clone, PartialEq, Eq)]
+pub struct EmbeddedKey(String);
+
+impl EmbeddedKey {
+    /// The key itself, to compare or to send; never to print.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for EmbeddedKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&crate::redact::mask(&self.0))
+    }
+}
+
 /// Our entry as found in a file: what `detect` needs to tell whether it
-/// can start.
+/// can start, and `doctor` which server and key it uses.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {
     /// The program it runs.
     pub command: Option<String>,
+    /// The key in its environment, if it carries one.
+    pub key: Option<EmbeddedKey>,
+    /// The server URL in its environment (`AVAILSYNC_URL`, else
+    /// `AVAILSYNC_API_URL`), if it names one.
+    pub url: Option<String>,
+}
+
+impl Entry {
     /// Whether its environment carries a key.
-    pub embeds_key: bool,
+    pub fn embeds_key(&self) -> bool {
+        self.key.is_some()
+    }
+}
+
+/// The non-blank value of `name` among `vars`.
+fn env_value<'a>(mut lookup: impl FnMut(&str) -> Option<&'a str>, name: &str) -> Option<String> {
+    lookup(name)
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .map(str::to_owned)
+}
+
+/// The URL an entry's environment names, as `availsync-mcp` reads it.
+fn env_url<'a>(mut lookup: impl FnMut(&str) -> Option<&'a str>) -> Option<String> {
+    env_value(&mut lookup, availsync_sdk::URL_ENV)
+        .or_else(|| env_value(&mut lookup, availsync_sdk::URL_ENV_ALIAS))
 }
 
 /// Our entry in `target`, if there is one.
@@ -200,27 +242,31 @@ pub fn entry(target: &Target) -> Result<Option<Entry>, String> {
         Ok(None) => return Ok(None),
         Err(e) => return Err(e.to_string()),
     };
-    let has_key = |value: Option<&str>| value.is_some_and(|v| !v.trim().is_empty());
     match target.format {
         Format::Json { servers_key, .. } => edit::json::get(&text, servers_key, ENTRY_NAME)
             .map(|found| {
-                found.map(|value| Entry {
-                    command: value["command"].as_str().map(str::to_owned),
-                    embeds_key: has_key(value["env"][availsync_sdk::API_KEY_ENV].as_str()),
+                found.map(|value| {
+                    let env = &value["env"];
+                    Entry {
+                        command: value["command"].as_str().map(str::to_owned),
+                        key: env_value(|name| env[name].as_str(), availsync_sdk::API_KEY_ENV)
+                            .map(EmbeddedKey),
+                        url: env_url(|name| env[name].as_str()),
+                    }
                 })
             })
             .map_err(|e| e.to_string()),
         Format::Toml => edit::toml::get(&text, "mcp_servers", ENTRY_NAME)
             .map(|found| {
-                found.map(|entry| Entry {
-                    embeds_key: has_key(
-                        entry
-                            .env
-                            .iter()
-                            .find(|(k, _)| k == availsync_sdk::API_KEY_ENV)
-                            .map(|(_, v)| v.as_str()),
-                    ),
-                    command: Some(entry.command).filter(|c| !c.is_empty()),
+                found.map(|entry| {
+                    let env = &entry.env;
+                    let lookup =
+                        |name: &str| env.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+                    Entry {
+                        key: env_value(lookup, availsync_sdk::API_KEY_ENV).map(EmbeddedKey),
+                        url: env_url(lookup),
+                        command: Some(entry.command.clone()).filter(|c| !c.is_empty()),
+                    }
                 })
             })
             .map_err(|e| e.to_string()),

@@ -9,7 +9,7 @@ use crate::exit;
 use crate::key_source::{KeyState, Source};
 use crate::output::{self, Style};
 use crate::paths::BaseDirs;
-use crate::plan::{self, Entry};
+use crate::plan::{self, EmbeddedKey, Entry};
 
 /// Arguments of `detect`.
 #[derive(Debug, clap::Args)]
@@ -28,15 +28,61 @@ pub struct FileState {
     pub exists: bool,
     /// Whether it has an `availsync` entry, ready or not.
     pub entry: bool,
+    /// The program the entry runs, if it names one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub command: Option<String>,
+    /// The server URL the entry names in its environment, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// The key the entry carries in its environment (never printed).
+    #[serde(skip)]
+    pub key: Option<EmbeddedKey>,
     /// The entry is there and can start: its program exists and a key is
     /// reachable.
     pub configured: bool,
     /// What the entry lacks to start, in words.
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub missing: Vec<String>,
+    pub missing: Vec<Missing>,
     /// Why it could not be read.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+}
+
+/// Why an `availsync` entry cannot start. Serialised as its sentence.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Missing {
+    /// The entry names no program.
+    NoProgram,
+    /// The program it names does not exist.
+    ProgramAbsent(String),
+    /// The program it names is not an executable file.
+    NotExecutable(String),
+    /// No key is in the entry and none is known on this machine.
+    NoKey,
+}
+
+impl std::fmt::Display for Missing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::NoProgram => f.write_str("the entry names no program to run"),
+            Self::ProgramAbsent(command) => write!(
+                f,
+                "its program {command} does not exist (run `availsync-setup install` again, or pass --mcp-path)"
+            ),
+            Self::NotExecutable(command) => {
+                write!(f, "its program {command} is not an executable file")
+            }
+            Self::NoKey => f.write_str(
+                "no key reaches it: none is in the entry and none is stored (run `availsync-setup login`)",
+            ),
+        }
+    }
+}
+
+impl Serialize for Missing {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
 }
 
 /// One client's state.
@@ -66,26 +112,21 @@ pub struct Report {
 }
 
 /// What an entry lacks to start: its program, or any key.
-pub fn missing(entry: &Entry, keys: &KeyState) -> Vec<String> {
+pub fn missing(entry: &Entry, keys: &KeyState) -> Vec<Missing> {
     let mut missing = Vec::new();
     match entry.command.as_deref().filter(|c| !c.is_empty()) {
-        None => missing.push("the entry names no program to run".to_owned()),
+        None => missing.push(Missing::NoProgram),
         Some(command) => {
             let path = std::path::Path::new(command);
             if !path.exists() {
-                missing.push(format!(
-                    "its program {command} does not exist (run `availsync-setup install` again, or pass --mcp-path)"
-                ));
+                missing.push(Missing::ProgramAbsent(command.to_owned()));
             } else if !crate::paths::is_executable(path) {
-                missing.push(format!("its program {command} is not an executable file"));
+                missing.push(Missing::NotExecutable(command.to_owned()));
             }
         }
     }
-    if !entry.embeds_key && keys.source == Source::None {
-        missing.push(
-            "no key reaches it: none is in the entry and none is stored (run `availsync-setup login`)"
-                .to_owned(),
-        );
+    if !entry.embeds_key() && keys.source == Source::None {
+        missing.push(Missing::NoKey);
     }
     missing
 }
@@ -108,6 +149,9 @@ pub fn detect_all(dirs: &BaseDirs, keys: &KeyState) -> Vec<Detected> {
                                 path,
                                 exists,
                                 entry: true,
+                                command: entry.command,
+                                url: entry.url,
+                                key: entry.key,
                                 configured: missing.is_empty(),
                                 missing,
                                 error: None,
@@ -117,6 +161,9 @@ pub fn detect_all(dirs: &BaseDirs, keys: &KeyState) -> Vec<Detected> {
                             path,
                             exists,
                             entry: false,
+                            command: None,
+                            url: None,
+                            key: None,
                             configured: false,
                             missing: Vec::new(),
                             error: None,
@@ -125,6 +172,9 @@ pub fn detect_all(dirs: &BaseDirs, keys: &KeyState) -> Vec<Detected> {
                             path,
                             exists,
                             entry: false,
+                            command: None,
+                            url: None,
+                            key: None,
                             configured: false,
                             missing: Vec::new(),
                             error: Some(e),
@@ -183,7 +233,11 @@ pub fn run(args: DetectArgs) -> u8 {
             (true, _) => style.good("configured"),
             (false, Some(file)) => style.bad(&format!(
                 "has an availsync entry that cannot start: {}",
-                file.missing.join("; ")
+                file.missing
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("; ")
             )),
             (false, None) if d.installed => style.warn("detected, not configured"),
             (false, None) => style.dim("not detected"),

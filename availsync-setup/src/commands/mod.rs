@@ -3,6 +3,7 @@
 pub mod changes;
 pub mod claude_cli;
 pub mod detect;
+pub mod doctor;
 pub mod install;
 pub mod login;
 pub mod logout;
@@ -22,31 +23,73 @@ use crate::paths::BaseDirs;
 pub struct Resolved {
     /// The server URL.
     pub url: String,
+    /// Where the URL came from.
+    pub url_from: UrlSource,
     /// The agent key, if any is known.
     pub key: Option<String>,
 }
 
+/// Where the server URL in force came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UrlSource {
+    /// The command's `--url` flag.
+    Flag,
+    /// An environment variable (`AVAILSYNC_URL` or its alias).
+    Env(&'static str),
+    /// The stored credentials.
+    Credentials,
+    /// Nothing named one: the default.
+    Default,
+}
+
+impl std::fmt::Display for UrlSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Flag => f.write_str("--url"),
+            Self::Env(name) => write!(f, "${name}"),
+            Self::Credentials => f.write_str("the stored credentials"),
+            Self::Default => f.write_str("the default"),
+        }
+    }
+}
+
 /// Reads `AVAILSYNC_URL`/`AVAILSYNC_API_KEY` and the stored credentials.
 pub fn resolve(url_flag: Option<&str>) -> Result<Resolved, credentials::CredentialsError> {
-    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
     let path = credentials::default_path().ok();
     let stored: Option<Credentials> = match &path {
         Some(path) => credentials::load(path)?,
         None => None,
     };
-    let url = url_flag
-        .map(str::to_owned)
-        .or_else(|| env(availsync_sdk::URL_ENV))
-        .or_else(|| env(availsync_sdk::URL_ENV_ALIAS))
-        .or_else(|| stored.as_ref().map(|c| c.url.clone()))
-        .unwrap_or_else(|| availsync_sdk::types::DEFAULT_URL.to_owned());
+    Ok(resolve_with(url_flag, stored.as_ref()))
+}
+
+/// [`resolve`] with the stored credentials already read (or left out
+/// because they could not be).
+pub fn resolve_with(url_flag: Option<&str>, stored: Option<&Credentials>) -> Resolved {
+    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+    let (url, url_from) = if let Some(url) = url_flag {
+        (url.to_owned(), UrlSource::Flag)
+    } else if let Some(url) = env(availsync_sdk::URL_ENV) {
+        (url, UrlSource::Env(availsync_sdk::URL_ENV))
+    } else if let Some(url) = env(availsync_sdk::URL_ENV_ALIAS) {
+        (url, UrlSource::Env(availsync_sdk::URL_ENV_ALIAS))
+    } else if let Some(stored) = stored {
+        (stored.url.clone(), UrlSource::Credentials)
+    } else {
+        (
+            availsync_sdk::types::DEFAULT_URL.to_owned(),
+            UrlSource::Default,
+        )
+    };
     let key = env(availsync_sdk::API_KEY_ENV)
+        .or_else(|| stored.map(|c| c.api_key.clone()))
         .map(|k| k.trim().to_owned())
-        .or_else(|| stored.map(|c| c.api_key));
-    Ok(Resolved {
+        .filter(|k| !k.is_empty());
+    Resolved {
         url: url.trim_end_matches('/').to_owned(),
+        url_from,
         key,
-    })
+    }
 }
 
 /// Where `availsync-mcp` is: `--mcp-path` (or `AVAILSYNC_MCP_PATH`), else

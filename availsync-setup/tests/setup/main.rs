@@ -5,6 +5,7 @@
 
 mod claude_code;
 mod configs;
+mod doctor;
 mod files;
 mod keys;
 mod server;
