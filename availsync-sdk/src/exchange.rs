@@ -30,8 +30,10 @@ use rustls::ClientConfig;
 
 use crate::error::{Error, Result};
 
-/// How long an idle pooled connection is kept for the next call.
-const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
+/// How long an idle pooled connection is kept for the next call: below the
+/// reference server's keep-alive idle timeout (20 s by default), so that a
+/// call is not sent on a connection the server is closing.
+const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// How long the TCP stack waits before probing an idle connection, and
 /// between probes: a pooled connection that a NAT or load balancer
