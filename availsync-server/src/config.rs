@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use crate::connections::ConnectionLimits;
 use crate::domain::clock::Clock;
+use crate::domain::signup_throttle::DEFAULT_MAX_SIGNUPS;
+use crate::http::hashing::HashingPool;
 use crate::store::postgres::PostgresConfig;
 
 /// Default listen address.
@@ -53,6 +55,13 @@ pub struct ServerConfig {
     /// What one client may hold of the server: connections, header time,
     /// and the time connections get on shutdown.
     pub limits: ConnectionLimits,
+    /// Whether the first `X-Forwarded-For` hop names the client, for
+    /// throttling (only behind a proxy that sets it).
+    pub trust_forwarded_for: bool,
+    /// Passwords hashed at once (each takes about 19 MiB and a core).
+    pub password_hashing_places: usize,
+    /// Sign-ups one client address may make within ten minutes.
+    pub signups_per_client: u32,
 }
 
 impl ServerConfig {
@@ -71,14 +80,19 @@ impl ServerConfig {
             sweep_interval: DEFAULT_SWEEP_INTERVAL,
             activity_retention: DEFAULT_ACTIVITY_RETENTION,
             limits: ConnectionLimits::default(),
+            trust_forwarded_for: false,
+            password_hashing_places: HashingPool::default_size(),
+            signups_per_client: DEFAULT_MAX_SIGNUPS,
         }
     }
 
-    /// A server for tests and examples: loopback, a free port, plain HTTP.
+    /// A server for tests and examples: loopback, a free port, plain HTTP,
+    /// and room for the many sign-ups a test suite makes from one address.
     pub fn ephemeral(data_dir: impl Into<PathBuf>) -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             insecure_http: true,
+            signups_per_client: 10_000,
             ..Self::new(data_dir)
         }
     }

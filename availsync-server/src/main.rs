@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use availsync_server::connections::{ConnectionLimits, DEFAULT_MAX_CONNECTIONS};
+use availsync_server::http::hashing::HashingPool;
 use availsync_server::store::postgres::{DEFAULT_POOL_SIZE, PostgresConfig};
 use availsync_server::{Clock, ServerConfig, bind, default_data_dir, open_store};
 use availsync_types::Plan;
@@ -124,6 +125,16 @@ enum Command {
         activity_retention_days: u32,
         #[command(flatten)]
         limits: LimitArgs,
+        /// Take the client's address for throttling from the first
+        /// X-Forwarded-For hop: only behind a proxy that sets the header.
+        #[arg(long, env = "AVAILSYNC_TRUST_FORWARDED_FOR")]
+        trust_forwarded_for: bool,
+        /// Sign-ups one client address may make within ten minutes.
+        #[arg(long, env = "AVAILSYNC_SIGNUPS_PER_CLIENT", default_value_t = availsync_server::domain::signup_throttle::DEFAULT_MAX_SIGNUPS)]
+        signups_per_client: u32,
+        /// Passwords hashed at once [default: twice the cores].
+        #[arg(long, env = "AVAILSYNC_PASSWORD_HASHING", value_parser = clap::value_parser!(u32).range(1..=1024))]
+        password_hashing: Option<u32>,
     },
     /// Change a workspace's plan (operator only).
     SetPlan {
@@ -162,6 +173,9 @@ fn main() -> ExitCode {
                 insecure_http,
                 activity_retention_days,
                 limits,
+                trust_forwarded_for,
+                signups_per_client,
+                password_hashing,
             } => {
                 let open_files = open_files::raise_to_hard_limit();
                 let config = ServerConfig {
@@ -172,6 +186,11 @@ fn main() -> ExitCode {
                         u64::from(activity_retention_days) * 24 * 3600,
                     ),
                     limits: limits.limits(open_files),
+                    trust_forwarded_for,
+                    signups_per_client,
+                    password_hashing_places: password_hashing
+                        .and_then(|n| usize::try_from(n).ok())
+                        .unwrap_or_else(HashingPool::default_size),
                     ..storage.apply(ServerConfig::new(default_data_dir()))
                 };
                 serve(config).await

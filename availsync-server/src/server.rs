@@ -11,6 +11,8 @@ use tokio::task::JoinHandle;
 
 use crate::config::ServerConfig;
 use crate::connections;
+use crate::domain::signup_throttle::SignupThrottle;
+use crate::http::hashing::HashingPool;
 use crate::http::{AppState, HttpConfig, router};
 use crate::store::postgres::{PgOpenError, PostgresStore};
 use crate::store::sqlite::{OpenError, SqliteStore};
@@ -147,7 +149,10 @@ async fn bind_with_store(
             public_origin,
             secure_cookies: !config.insecure_http,
             session_ttl: config.session_ttl,
+            trust_forwarded_for: config.trust_forwarded_for,
         }),
+        hashing: HashingPool::new(config.password_hashing_places),
+        signups: Arc::new(SignupThrottle::new(config.signups_per_client)),
     };
     let app = router(state);
     let sweeper = sweep_loop(store, config.sweep_interval, config.activity_retention);

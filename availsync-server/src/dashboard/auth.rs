@@ -14,6 +14,7 @@ use super::form::Form;
 use super::layout::{self, DashboardError, bare_page, notice};
 use crate::domain::secrets::Secret;
 use crate::http::caller::Caller;
+use crate::http::client_addr::ClientAddr;
 use crate::http::{ApiError, AppState, accounts};
 use crate::store::SessionContext;
 
@@ -197,14 +198,18 @@ pub struct LoginForm {
 }
 
 /// `POST /login`: the API's log-in rules; a failure shows the form again.
-pub async fn login(State(state): State<AppState>, Form(form): Form<LoginForm>) -> Response {
+pub async fn login(
+    State(state): State<AppState>,
+    client: ClientAddr,
+    Form(form): Form<LoginForm>,
+) -> Response {
     let next = local_next(form.next.as_deref()).to_owned();
     let email = form.email.clone();
     let request = LoginRequest {
         email: form.email,
         password: form.password,
     };
-    match accounts::log_in(&state, request).await {
+    match accounts::log_in(&state, client, request).await {
         Ok((token, _)) => signed_in(&state, &token, &next),
         Err(e) => {
             let status = StatusCode::from_u16(e.code().status()).unwrap_or(StatusCode::BAD_REQUEST);
@@ -272,13 +277,17 @@ pub struct SignupForm {
 }
 
 /// `POST /signup`: the API's sign-up rules; a failure shows the form again.
-pub async fn signup(State(state): State<AppState>, Form(form): Form<SignupForm>) -> Response {
+pub async fn signup(
+    State(state): State<AppState>,
+    client: ClientAddr,
+    Form(form): Form<SignupForm>,
+) -> Response {
     let request = SignupRequest {
         email: form.email.clone(),
         password: form.password.clone(),
         workspace_name: form.workspace_name.clone(),
     };
-    match accounts::sign_up(&state, request).await {
+    match accounts::sign_up(&state, client, request).await {
         Ok((token, _)) => signed_in(&state, &token, "/agents"),
         Err(e) if e.code().status() >= 500 => DashboardError::from(e).into_response(),
         Err(e) => {

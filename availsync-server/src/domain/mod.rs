@@ -4,7 +4,9 @@
 pub mod clock;
 pub mod ids;
 pub mod lease;
+pub mod login_throttle;
 pub mod password;
 pub mod schedule;
 pub mod secrets;
+pub mod signup_throttle;
 pub mod validate;

@@ -11,23 +11,14 @@ use axum::response::{IntoResponse, Response};
 
 use super::AppState;
 use super::caller::{Human, NoAgentKey};
+use super::client_addr::ClientAddr;
 use super::error::ApiError;
 use super::json::ApiJson;
+use crate::domain::login_throttle::Verdict;
 use crate::domain::password::{hash_password, verify_password};
 use crate::domain::secrets::{Secret, new_session_token};
 use crate::domain::validate;
-use crate::store::{
-    LOGIN_FAILURE_WINDOW_MS, MAX_LOGIN_FAILURES, NewSession, NewSignup, SessionContext,
-};
-
-/// Runs CPU-heavy password work off the async threads.
-async fn blocking<T: Send + 'static>(
-    work: impl FnOnce() -> T + Send + 'static,
-) -> Result<T, ApiError> {
-    tokio::task::spawn_blocking(work)
-        .await
-        .map_err(ApiError::internal)
-}
+use crate::store::{NewSession, NewSignup, SessionContext};
 
 impl AppState {
     fn new_session(&self) -> (Secret, NewSession) {
@@ -81,13 +72,16 @@ impl AppState {
 #[utoipa::path(post, path = "/v1/auth/signup", tag = "auth", request_body = SignupRequest,
     responses((status = 201, body = AuthResponse, description = "Signed up; sets the session cookie"),
               (status = 400, body = ErrorBody), (status = 403, body = ErrorBody, description = "agent_key_not_allowed: an agent API key was sent"),
-              (status = 409, body = ErrorBody, description = "email_taken")))]
+              (status = 409, body = ErrorBody, description = "email_taken"),
+              (status = 429, body = ErrorBody, description = "Too many sign-ups from this client; see Retry-After"),
+              (status = 503, body = ErrorBody, description = "Too many passwords being checked at once; see Retry-After")))]
 pub async fn signup(
     State(state): State<AppState>,
     _: NoAgentKey,
+    client: ClientAddr,
     ApiJson(request): ApiJson<SignupRequest>,
 ) -> Result<Response, ApiError> {
-    let (token, ctx) = sign_up(&state, request).await?;
+    let (token, ctx) = sign_up(&state, client, request).await?;
     Ok(state.signed_in(StatusCode::CREATED, &token, ctx))
 }
 
@@ -96,13 +90,26 @@ pub async fn signup(
 /// the dashboard's sign-up form.
 pub(crate) async fn sign_up(
     state: &AppState,
+    client: ClientAddr,
     request: SignupRequest,
 ) -> Result<(Secret, SessionContext), ApiError> {
     let email_norm = validate::email(&request.email)?;
     validate::new_password(&request.password)?;
     let workspace_name = validate::name("workspace_name", &request.workspace_name)?;
+    state
+        .signups
+        .admit(&client.key(), std::time::Instant::now())
+        .map_err(|retry_after| {
+            ApiError::new(
+                ErrorCode::RateLimited,
+                "too many sign-ups from this address; wait before trying again",
+            )
+            .with_retry_after(retry_after)
+        })?;
     let password = request.password;
-    let password_hash = blocking(move || hash_password(&password))
+    let password_hash = state
+        .hashing
+        .run(move || hash_password(&password))
         .await?
         .map_err(ApiError::internal)?;
     let (token, session) = state.new_session();
@@ -123,13 +130,15 @@ pub(crate) async fn sign_up(
 #[utoipa::path(post, path = "/v1/auth/login", tag = "auth", request_body = LoginRequest,
     responses((status = 200, body = AuthResponse, description = "Signed in; sets the session cookie"),
               (status = 401, body = ErrorBody), (status = 403, body = ErrorBody, description = "agent_key_not_allowed: an agent API key was sent"),
-              (status = 429, body = ErrorBody, description = "Too many failures; see Retry-After")))]
+              (status = 429, body = ErrorBody, description = "Too many failures from this client; see Retry-After"),
+              (status = 503, body = ErrorBody, description = "Too many passwords being checked at once; see Retry-After")))]
 pub async fn login(
     State(state): State<AppState>,
     _: NoAgentKey,
+    client: ClientAddr,
     ApiJson(request): ApiJson<LoginRequest>,
 ) -> Result<Response, ApiError> {
-    let (token, ctx) = log_in(&state, request).await?;
+    let (token, ctx) = log_in(&state, client, request).await?;
     Ok(state.signed_in(StatusCode::OK, &token, ctx))
 }
 
@@ -137,37 +146,45 @@ pub async fn login(
 /// behind `POST /v1/auth/login`, shared with the dashboard's log-in form.
 pub(crate) async fn log_in(
     state: &AppState,
+    client: ClientAddr,
     request: LoginRequest,
 ) -> Result<(Secret, SessionContext), ApiError> {
     let email_norm = validate::normalise_email(&request.email);
-    let failures = state.store.recent_login_failures(&email_norm).await?;
-    if failures.count >= MAX_LOGIN_FAILURES {
-        let clears_at = failures
-            .oldest
-            .unwrap_or(failures.now)
-            .add_millis(LOGIN_FAILURE_WINDOW_MS);
-        return Err(ApiError::new(
-            ErrorCode::RateLimited,
-            "too many failed logins for this email; wait before trying again",
-        )
-        .with_retry_after(failures.now.seconds_until(clears_at).max(1)));
+    let client = client.key();
+    let failures = state
+        .store
+        .recent_login_failures(&email_norm, &client)
+        .await?;
+    match failures.verdict() {
+        Verdict::Refuse { retry_after } => {
+            return Err(ApiError::new(
+                ErrorCode::RateLimited,
+                "too many failed logins from this address; wait before trying again",
+            )
+            .with_retry_after(retry_after));
+        }
+        Verdict::Check { delay } if !delay.is_zero() => tokio::time::sleep(delay).await,
+        Verdict::Check { .. } => {}
     }
     let credentials = state.store.login_credentials(&email_norm).await?;
     let stored_hash = credentials.as_ref().map(|c| c.password_hash.clone());
     let password = request.password;
-    let verified = blocking(move || verify_password(&password, stored_hash.as_deref())).await?;
+    let verified = state
+        .hashing
+        .run(move || verify_password(&password, stored_hash.as_deref()))
+        .await?;
     let user = match (verified, credentials) {
         (true, Some(user)) => user,
         (_, credentials) => {
             state
                 .store
-                .record_login_failure(&email_norm, credentials)
+                .record_login_failure(&email_norm, &client, credentials)
                 .await?;
             return Err(ApiError::unauthenticated("the email or password is wrong"));
         }
     };
     let (token, session) = state.new_session();
-    let ctx = state.store.login(&user.user_id, session).await?;
+    let ctx = state.store.login(&user.user_id, &client, session).await?;
     Ok((token, ctx))
 }
 

@@ -306,10 +306,10 @@ mod tests {
         };
         // serde fills a struct from an array too; the API takes objects.
         assert_eq!(start(r#"["repo:a/b"]"#), Err(ErrorCode::InvalidRequest));
-        // A repeated key: the last one counts, as it always has.
+        // A repeated key is refused on either path (SPEC §4).
         assert_eq!(
-            start(r#" {"resource":"repo:a/b","resource":"repo:c/d"}"#).unwrap()["resource"],
-            "repo:c/d"
+            start(r#" {"resource":"repo:a/b","resource":"repo:c/d"}"#),
+            Err(ErrorCode::InvalidJson)
         );
         assert_eq!(
             start("\n\t{\"resource\":\"repo:a/b\",\"ttl_seconds\":5}").unwrap()["ttl_seconds"],

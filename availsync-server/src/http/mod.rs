@@ -4,9 +4,11 @@
 pub(crate) mod accounts;
 pub(crate) mod agents;
 pub(crate) mod caller;
+pub(crate) mod client_addr;
 mod duplicate_keys;
 mod error;
 pub(crate) mod feeds;
+pub mod hashing;
 mod health;
 mod json;
 pub(crate) mod openapi;
@@ -43,6 +45,9 @@ pub struct HttpConfig {
     pub secure_cookies: bool,
     /// How long a session lasts.
     pub session_ttl: Duration,
+    /// Whether the first `X-Forwarded-For` hop names the client (behind a
+    /// proxy that sets it), instead of the TCP peer.
+    pub trust_forwarded_for: bool,
 }
 
 /// What every handler can reach.
@@ -52,6 +57,10 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     /// HTTP settings.
     pub config: Arc<HttpConfig>,
+    /// Where passwords are hashed, a few at a time.
+    pub hashing: hashing::HashingPool,
+    /// Sign-ups per client address.
+    pub signups: Arc<crate::domain::signup_throttle::SignupThrottle>,
 }
 
 impl AppState {

@@ -27,10 +27,6 @@ use crate::domain::schedule::Window;
 pub use error::StoreError;
 pub use model::*;
 
-/// Failed logins are counted over this window (15 minutes).
-pub const LOGIN_FAILURE_WINDOW_MS: i64 = 15 * 60 * 1000;
-/// Failed logins within the window after which attempts are refused.
-pub const MAX_LOGIN_FAILURES: u32 = 5;
 /// How stale an agent's `last_used_at` may get before a request refreshes it.
 pub const TOUCH_INTERVAL_MS: i64 = 60_000;
 
@@ -47,19 +43,30 @@ pub trait Store: Send + Sync + 'static {
     /// The stored password hash for an email (lower-cased), if any.
     async fn login_credentials(&self, email_norm: &str) -> Result<Option<Credentials>, StoreError>;
 
-    /// Failed logins for an email within the throttle window.
-    async fn recent_login_failures(&self, email_norm: &str) -> Result<LoginFailures, StoreError>;
+    /// Failed logins within the throttle window for an email, for it from
+    /// a client (an IP address), and from that client for any email.
+    async fn recent_login_failures(
+        &self,
+        email_norm: &str,
+        client: &str,
+    ) -> Result<LoginFailures, StoreError>;
 
-    /// Records a failed login (and its audit event).
+    /// Records a failed login from `client` (and its audit event).
     async fn record_login_failure(
         &self,
         email_norm: &str,
+        client: &str,
         user: Option<Credentials>,
     ) -> Result<(), StoreError>;
 
-    /// Opens a session after a successful login, clearing earlier failures.
-    async fn login(&self, user_id: &str, session: NewSession)
-    -> Result<SessionContext, StoreError>;
+    /// Opens a session after a successful login from `client`, clearing
+    /// that client's earlier failures for the email.
+    async fn login(
+        &self,
+        user_id: &str,
+        client: &str,
+        session: NewSession,
+    ) -> Result<SessionContext, StoreError>;
 
     /// The live session with this token hash, if any.
     async fn session(&self, token_hash: &[u8]) -> Result<Option<SessionContext>, StoreError>;

@@ -193,16 +193,7 @@ pub struct Credentials {
     pub password_hash: String,
 }
 
-/// Recent failed logins for one email.
-#[derive(Debug, Clone, Copy)]
-pub struct LoginFailures {
-    /// How many within the window.
-    pub count: u32,
-    /// The oldest of them.
-    pub oldest: Option<Timestamp>,
-    /// The store's clock.
-    pub now: Timestamp,
-}
+pub use crate::domain::login_throttle::{LoginFailures, Tally};
 
 /// A new agent key's hash and recognisable prefix.
 #[derive(Debug, Clone)]

@@ -3,6 +3,9 @@
 use reqwest::Method;
 use serde_json::json;
 
+use availsync_server::ServerConfig;
+
+use crate::storage::Storage;
 use crate::support::{Auth, TestServer, session_cookie, unique_email};
 
 fn signup_body(email: &str) -> serde_json::Value {
@@ -127,7 +130,7 @@ async fn login_works_case_insensitively_and_wrong_password_equals_unknown_email(
 }
 
 #[tokio::test]
-async fn five_failures_within_fifteen_minutes_throttle_that_email() {
+async fn five_failures_within_fifteen_minutes_throttle_that_email_from_that_client() {
     let server = TestServer::start().await;
     let human = server.signup().await;
     let attempt = |password: &'static str| {
@@ -228,4 +231,99 @@ async fn cookie_state_changes_from_another_origin_are_refused() {
         .await
         .expect_error(403, "forbidden");
     server.raw(post(server.url.clone())).await.expect(201);
+}
+
+/// SPEC §5 (v1.1): the hard stop is per (email, client). An attacker who
+/// fails five times on a victim's email is stopped; the victim, from their
+/// own address, still logs in (answers about that email only slow down).
+#[tokio::test]
+async fn an_attackers_failures_stop_the_attacker_but_not_the_victim_from_another_address() {
+    let server = TestServer::start_configured(&Storage::for_test(), |config| ServerConfig {
+        trust_forwarded_for: true,
+        ..config
+    })
+    .await;
+    let victim = server.signup().await;
+    let login_from = |address: &'static str, password: &'static str| {
+        let request = server
+            .http
+            .post(format!("{}/v1/auth/login", server.url))
+            .header("x-forwarded-for", address)
+            .json(&json!({"email": victim.email, "password": password}));
+        server.raw(request)
+    };
+    for _ in 0..5 {
+        login_from("203.0.113.9", "wrong password!")
+            .await
+            .expect_error(401, "unauthenticated");
+    }
+    login_from("203.0.113.9", "correct horse battery")
+        .await
+        .expect_error(429, "rate_limited");
+    let started = std::time::Instant::now();
+    let answer = login_from("198.51.100.7", "correct horse battery").await;
+    assert!(
+        session_cookie(&answer.headers).is_some(),
+        "the victim is signed in"
+    );
+    answer.expect(200);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "slowed, not stopped"
+    );
+    // The attacker is still stopped.
+    login_from("203.0.113.9", "correct horse battery")
+        .await
+        .expect_error(429, "rate_limited");
+}
+
+/// Without --trust-forwarded-for the header is not believed: a client
+/// cannot dodge its own throttle by naming another address.
+#[tokio::test]
+async fn a_forwarded_for_header_is_ignored_unless_the_server_trusts_it() {
+    let server = TestServer::start().await;
+    let human = server.signup().await;
+    for n in 0..6 {
+        let request = server
+            .http
+            .post(format!("{}/v1/auth/login", server.url))
+            .header("x-forwarded-for", format!("203.0.113.{n}"))
+            .json(&json!({"email": human.email, "password": "wrong password!"}));
+        let answer = server.raw(request).await;
+        if n < 5 {
+            answer.expect_error(401, "unauthenticated");
+        } else {
+            answer.expect_error(429, "rate_limited");
+        }
+    }
+}
+
+#[tokio::test]
+async fn sign_ups_from_one_address_are_limited() {
+    let server = TestServer::start_configured(&Storage::for_test(), |config| ServerConfig {
+        signups_per_client: 2,
+        ..config
+    })
+    .await;
+    for i in 0..3 {
+        let answer = server
+            .call(
+                Method::POST,
+                "/v1/auth/signup",
+                &Auth::None,
+                Some(signup_body(&unique_email())),
+            )
+            .await;
+        if i < 2 {
+            answer.expect(201);
+        } else {
+            let retry: u64 = answer.headers["retry-after"]
+                .to_str()
+                .unwrap()
+                .parse()
+                .unwrap();
+            assert!((1..=600).contains(&retry), "{retry}");
+            answer.expect_error(429, "rate_limited");
+        }
+    }
 }

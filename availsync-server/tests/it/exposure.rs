@@ -113,3 +113,42 @@ async fn a_header_over_16_kib_is_refused_with_431() {
     let answer = String::from_utf8_lossy(&answer);
     assert!(answer.starts_with("HTTP/1.1 431"), "{answer}");
 }
+
+/// The peak resident memory of a process, in MiB (Linux).
+fn peak_rss_mib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kib: u64 = status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap();
+    kib / 1024
+}
+
+/// Each argon2 hash takes about 19 MiB: unbounded, 128 parallel logins took
+/// 2.4 GB. Hashing runs a few at a time; the rest wait or get 503.
+#[tokio::test]
+async fn a_hundred_and_twenty_eight_parallel_logins_stay_under_150_mib() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = spawn_server_with(dir.path(), &Storage::for_test(), &Launch::default()).await;
+    let http = reqwest::Client::new();
+    let logins = (0..128).map(|n| {
+        let request = http
+            .post(format!("{}/v1/auth/login", server.url))
+            .json(&serde_json::json!({
+                "email": format!("nobody-{n}@example.com"),
+                "password": "a guess that is wrong",
+            }))
+            .send();
+        async move { request.await.map(|r| r.status().as_u16()) }
+    });
+    let statuses = futures::future::join_all(logins).await;
+    for status in &statuses {
+        let status = status.as_ref().unwrap();
+        assert!([401, 429, 503].contains(status), "{status}");
+    }
+    assert!(statuses.iter().any(|s| s.as_ref().ok() == Some(&401)));
+    let peak = peak_rss_mib(server.child.id());
+    assert!(peak < 150, "peak RSS {peak} MiB");
+}

@@ -85,12 +85,21 @@ impl TestServer {
 
     /// A server on the given storage.
     pub async fn start_with(storage: &crate::storage::Storage) -> Self {
+        Self::start_configured(storage, |config| config).await
+    }
+
+    /// A server on the given storage, with `configure` applied to the test
+    /// defaults.
+    pub async fn start_configured(
+        storage: &crate::storage::Storage,
+        configure: impl FnOnce(ServerConfig) -> ServerConfig,
+    ) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let clock = Clock::system();
-        let config = storage.apply(ServerConfig {
+        let config = configure(storage.apply(ServerConfig {
             clock: clock.clone(),
             ..ServerConfig::ephemeral(dir.path())
-        });
+        }));
         let server = RunningServer::start(config).await.unwrap();
         let url = server.url();
         Self {

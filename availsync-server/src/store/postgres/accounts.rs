@@ -8,13 +8,13 @@ use tokio_postgres::Row;
 use super::events::record_audit;
 use super::sql::{execute, get, row_one, row_opt, rows, text_enum, ts, ts_opt};
 use crate::domain::ids::{IdKind, new_id};
+use crate::domain::login_throttle;
 use crate::store::cursor::paginate;
 use crate::store::event::AuditEvent;
 use crate::store::text_enum::TextEnum;
 use crate::store::{
-    Actor, AgentContext, AgentUpdate, Credentials, LOGIN_FAILURE_WINDOW_MS, LoginFailures,
-    NewAgent, NewKey, NewSession, NewSignup, PageRequest, SessionContext, StoreError,
-    TOUCH_INTERVAL_MS,
+    Actor, AgentContext, AgentUpdate, Credentials, LoginFailures, NewAgent, NewKey, NewSession,
+    NewSignup, PageRequest, SessionContext, StoreError, TOUCH_INTERVAL_MS, Tally,
 };
 
 /// A refusal that is committed together with the events that record it.
@@ -155,40 +155,63 @@ pub(super) async fn credentials<C: GenericClient>(
 }
 
 pub(super) async fn login_failures<C: GenericClient>(
-    client: &C,
+    db: &C,
     now: Timestamp,
     email_norm: &str,
+    client: &str,
 ) -> Result<LoginFailures, StoreError> {
     let row = row_one(
-        client,
-        "SELECT COUNT(*), MIN(at) FROM login_failures WHERE email_norm = $1 AND at > $2",
-        &[&email_norm, &(now.unix_millis() - LOGIN_FAILURE_WINDOW_MS)],
+        db,
+        "SELECT COUNT(*) FILTER (WHERE email_norm = $1),
+                MIN(at) FILTER (WHERE email_norm = $1),
+                COUNT(*) FILTER (WHERE email_norm = $1 AND client = $2),
+                MIN(at) FILTER (WHERE email_norm = $1 AND client = $2),
+                COUNT(*) FILTER (WHERE client = $2),
+                MIN(at) FILTER (WHERE client = $2)
+         FROM login_failures
+         WHERE (email_norm = $1 OR client = $2) AND at > $3",
+        &[
+            &email_norm,
+            &client,
+            &(now.unix_millis() - login_throttle::WINDOW_MS),
+        ],
     )
     .await?;
-    let count: i64 = get(&row, 0)?;
+    let tally = |at: usize| -> Result<Tally, StoreError> {
+        let count: i64 = get(&row, at)?;
+        Ok(Tally {
+            count: u32::try_from(count).unwrap_or(u32::MAX),
+            oldest: ts_opt(&row, at + 1)?,
+        })
+    };
     Ok(LoginFailures {
-        count: u32::try_from(count).unwrap_or(u32::MAX),
-        oldest: ts_opt(&row, 1)?,
+        email: tally(0)?,
+        email_and_client: tally(2)?,
+        client: tally(4)?,
         now,
     })
 }
 
 pub(super) async fn record_login_failure<C: GenericClient>(
-    client: &C,
+    db: &C,
     now: Timestamp,
     email_norm: &str,
+    client: &str,
     user: Option<Credentials>,
 ) -> Result<(), StoreError> {
     execute(
-        client,
+        db,
         "DELETE FROM login_failures WHERE email_norm = $1 AND at <= $2",
-        &[&email_norm, &(now.unix_millis() - LOGIN_FAILURE_WINDOW_MS)],
+        &[
+            &email_norm,
+            &(now.unix_millis() - login_throttle::WINDOW_MS),
+        ],
     )
     .await?;
     execute(
-        client,
-        "INSERT INTO login_failures (email_norm, at) VALUES ($1, $2)",
-        &[&email_norm, &now.unix_millis()],
+        db,
+        "INSERT INTO login_failures (email_norm, client, at) VALUES ($1, $2, $3)",
+        &[&email_norm, &client, &now.unix_millis()],
     )
     .await?;
     // Only failures against a real account land in a workspace's audit log;
@@ -204,7 +227,7 @@ pub(super) async fn record_login_failure<C: GenericClient>(
         None => (None, Actor::System),
     };
     record_audit(
-        client,
+        db,
         now,
         AuditEvent {
             workspace_id,
@@ -218,23 +241,24 @@ pub(super) async fn record_login_failure<C: GenericClient>(
 }
 
 pub(super) async fn login<C: GenericClient>(
-    client: &C,
+    db: &C,
     now: Timestamp,
     user_id: &str,
+    client: &str,
     new_session: NewSession,
 ) -> Result<SessionContext, StoreError> {
-    insert_session(client, now, user_id, &new_session).await?;
-    let ctx = session(client, now, &new_session.token_hash)
+    insert_session(db, now, user_id, &new_session).await?;
+    let ctx = session(db, now, &new_session.token_hash)
         .await?
         .ok_or_else(|| StoreError::Backend("new session not readable".into()))?;
     execute(
-        client,
-        "DELETE FROM login_failures WHERE email_norm = $1",
-        &[&ctx.user.email.to_lowercase()],
+        db,
+        "DELETE FROM login_failures WHERE email_norm = $1 AND client = $2",
+        &[&ctx.user.email.to_lowercase(), &client],
     )
     .await?;
     record_audit(
-        client,
+        db,
         now,
         AuditEvent {
             workspace_id: Some(&ctx.workspace.id),

@@ -7,6 +7,10 @@ use deadpool_postgres::Object;
 const MIGRATIONS: &[(i32, &str)] = &[
     (1, include_str!("migrations/001_initial.sql")),
     (2, include_str!("migrations/002_live_claims_constraint.sql")),
+    (
+        3,
+        include_str!("migrations/003_login_failures_by_client.sql"),
+    ),
 ];
 
 /// Any constant both replicas agree on; "avs-migr" in ASCII.

@@ -276,32 +276,38 @@ impl Store for PostgresStore {
             .await)
     }
 
-    async fn recent_login_failures(&self, email_norm: &str) -> Result<LoginFailures, StoreError> {
+    async fn recent_login_failures(
+        &self,
+        email_norm: &str,
+        from: &str,
+    ) -> Result<LoginFailures, StoreError> {
         read!(self, |client| {
             let now = sql::now(&client, &self.clock).await?;
-            accounts::login_failures(&client, now, email_norm).await
+            accounts::login_failures(&client, now, email_norm, from).await
         })
     }
 
     async fn record_login_failure(
         &self,
         email_norm: &str,
+        client: &str,
         user: Option<Credentials>,
     ) -> Result<(), StoreError> {
         transact!(self, |tx| {
             let now = sql::now(tx.db(), &self.clock).await?;
-            accounts::record_login_failure(tx.db(), now, email_norm, user.clone()).await
+            accounts::record_login_failure(tx.db(), now, email_norm, client, user.clone()).await
         })
     }
 
     async fn login(
         &self,
         user_id: &str,
+        client: &str,
         session: NewSession,
     ) -> Result<SessionContext, StoreError> {
         transact!(self, |tx| {
             let now = sql::now(tx.db(), &self.clock).await?;
-            accounts::login(tx.db(), now, user_id, session.clone()).await
+            accounts::login(tx.db(), now, user_id, client, session.clone()).await
         })
     }
 

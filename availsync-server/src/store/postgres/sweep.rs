@@ -8,8 +8,9 @@ use serde_json::json;
 use super::events::record_audit;
 use super::sql::{execute, get, now, rows, ts};
 use crate::domain::clock::Clock;
+use crate::domain::login_throttle;
 use crate::store::event::AuditEvent;
-use crate::store::{Actor, LOGIN_FAILURE_WINDOW_MS, StoreError, SweepReport};
+use crate::store::{Actor, StoreError, SweepReport};
 
 /// Most lapses recorded per sweep.
 const BATCH: i64 = 500;
@@ -98,7 +99,7 @@ pub(super) async fn sweep<C: GenericClient>(
     execute(
         client,
         "DELETE FROM login_failures WHERE at <= $1",
-        &[&(now.unix_millis() - LOGIN_FAILURE_WINDOW_MS)],
+        &[&(now.unix_millis() - login_throttle::WINDOW_MS)],
     )
     .await?;
     Ok(SweepReport {

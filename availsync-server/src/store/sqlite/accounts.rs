@@ -8,10 +8,10 @@ use super::events::{AuditEvent, record_audit};
 use super::rows::{self, AGENT_COLUMNS, Sql, USER_COLUMNS, WORKSPACE_COLUMNS, paginate};
 use super::writer_cache;
 use crate::domain::ids::{IdKind, new_id};
+use crate::domain::login_throttle;
 use crate::store::{
-    Actor, AgentContext, AgentUpdate, Credentials, LOGIN_FAILURE_WINDOW_MS, LoginFailures,
-    NewAgent, NewKey, NewSession, NewSignup, PageRequest, SessionContext, StoreError,
-    TOUCH_INTERVAL_MS,
+    Actor, AgentContext, AgentUpdate, Credentials, LoginFailures, NewAgent, NewKey, NewSession,
+    NewSignup, PageRequest, SessionContext, StoreError, TOUCH_INTERVAL_MS, Tally,
 };
 
 /// A refusal that is committed together with the events that record it.
@@ -107,35 +107,56 @@ pub(super) fn login_failures(
     conn: &Connection,
     now: Timestamp,
     email_norm: &str,
+    client: &str,
 ) -> Result<LoginFailures, StoreError> {
-    let (count, oldest) = conn
-        .prepare_cached(
-            "SELECT COUNT(*), MIN(at) FROM login_failures WHERE email_norm = ?1 AND at > ?2",
-        )?
-        .query_row(
-            params![email_norm, now.unix_millis() - LOGIN_FAILURE_WINDOW_MS],
-            |row| Ok((row.get::<_, u32>(0)?, row.get::<_, Option<i64>>(1)?)),
-        )?;
-    Ok(LoginFailures {
-        count,
-        oldest: oldest.map(rows::ts),
-        now,
-    })
+    conn.prepare_cached(
+        "SELECT COUNT(*) FILTER (WHERE email_norm = ?1),
+                MIN(at) FILTER (WHERE email_norm = ?1),
+                COUNT(*) FILTER (WHERE email_norm = ?1 AND client = ?2),
+                MIN(at) FILTER (WHERE email_norm = ?1 AND client = ?2),
+                COUNT(*) FILTER (WHERE client = ?2),
+                MIN(at) FILTER (WHERE client = ?2)
+         FROM login_failures
+         WHERE (email_norm = ?1 OR client = ?2) AND at > ?3",
+    )?
+    .query_row(
+        params![
+            email_norm,
+            client,
+            now.unix_millis() - login_throttle::WINDOW_MS
+        ],
+        |row| {
+            let tally = |at: usize| -> rusqlite::Result<Tally> {
+                Ok(Tally {
+                    count: row.get(at)?,
+                    oldest: row.get::<_, Option<i64>>(at + 1)?.map(rows::ts),
+                })
+            };
+            Ok(LoginFailures {
+                email: tally(0)?,
+                email_and_client: tally(2)?,
+                client: tally(4)?,
+                now,
+            })
+        },
+    )
+    .map_err(Into::into)
 }
 
 pub(super) fn record_login_failure(
     conn: &Connection,
     now: Timestamp,
     email_norm: &str,
+    client: &str,
     user: Option<Credentials>,
 ) -> Result<(), StoreError> {
     conn.execute(
         "DELETE FROM login_failures WHERE email_norm = ?1 AND at <= ?2",
-        params![email_norm, now.unix_millis() - LOGIN_FAILURE_WINDOW_MS],
+        params![email_norm, now.unix_millis() - login_throttle::WINDOW_MS],
     )?;
     conn.execute(
-        "INSERT INTO login_failures (email_norm, at) VALUES (?1, ?2)",
-        params![email_norm, now.unix_millis()],
+        "INSERT INTO login_failures (email_norm, client, at) VALUES (?1, ?2, ?3)",
+        params![email_norm, client, now.unix_millis()],
     )?;
     // Only failures against a real account land in a workspace's audit log;
     // unknown emails are recorded without a workspace.
@@ -166,14 +187,15 @@ pub(super) fn login(
     conn: &Connection,
     now: Timestamp,
     user_id: &str,
+    client: &str,
     new_session: NewSession,
 ) -> Result<SessionContext, StoreError> {
     insert_session(conn, now, user_id, &new_session)?;
     let ctx = session(conn, now, &new_session.token_hash)?
         .ok_or_else(|| StoreError::Backend("new session not readable".into()))?;
     conn.execute(
-        "DELETE FROM login_failures WHERE email_norm = ?1",
-        [ctx.user.email.to_lowercase()],
+        "DELETE FROM login_failures WHERE email_norm = ?1 AND client = ?2",
+        params![ctx.user.email.to_lowercase(), client],
     )?;
     record_audit(
         conn,

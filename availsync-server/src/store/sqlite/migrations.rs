@@ -10,6 +10,7 @@ const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("migrations/003_lean_hot_path.sql")),
     M::up(include_str!("migrations/004_runs_by_run_id.sql")).foreign_key_check(),
     M::up(include_str!("migrations/005_fencing_by_run.sql")),
+    M::up(include_str!("migrations/006_login_failures_by_client.sql")),
 ];
 
 /// Brings the database's schema up to date.

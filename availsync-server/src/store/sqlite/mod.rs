@@ -230,29 +230,37 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn recent_login_failures(&self, email_norm: &str) -> Result<LoginFailures, StoreError> {
-        let email_norm = email_norm.to_owned();
-        self.read(move |conn, now| accounts::login_failures(conn, now, &email_norm))
+    async fn recent_login_failures(
+        &self,
+        email_norm: &str,
+        client: &str,
+    ) -> Result<LoginFailures, StoreError> {
+        let (email_norm, client) = (email_norm.to_owned(), client.to_owned());
+        self.read(move |conn, now| accounts::login_failures(conn, now, &email_norm, &client))
             .await
     }
 
     async fn record_login_failure(
         &self,
         email_norm: &str,
+        client: &str,
         user: Option<Credentials>,
     ) -> Result<(), StoreError> {
-        let email_norm = email_norm.to_owned();
-        self.write(move |conn, now| accounts::record_login_failure(conn, now, &email_norm, user))
-            .await
+        let (email_norm, client) = (email_norm.to_owned(), client.to_owned());
+        self.write(move |conn, now| {
+            accounts::record_login_failure(conn, now, &email_norm, &client, user)
+        })
+        .await
     }
 
     async fn login(
         &self,
         user_id: &str,
+        client: &str,
         session: NewSession,
     ) -> Result<SessionContext, StoreError> {
-        let user_id = user_id.to_owned();
-        self.write(move |conn, now| accounts::login(conn, now, &user_id, session))
+        let (user_id, client) = (user_id.to_owned(), client.to_owned());
+        self.write(move |conn, now| accounts::login(conn, now, &user_id, &client, session))
             .await
     }
 

@@ -8,7 +8,8 @@ use serde_json::json;
 
 use super::events::{AuditEvent, record_audit};
 use super::rows;
-use crate::store::{Actor, LOGIN_FAILURE_WINDOW_MS, StoreError, SweepReport};
+use crate::domain::login_throttle;
+use crate::store::{Actor, StoreError, SweepReport};
 
 /// Most lapses recorded per sweep, so one sweep never holds the writer long.
 const BATCH: i64 = 500;
@@ -94,7 +95,7 @@ pub(super) fn sweep(
         .execute([now.unix_millis().saturating_sub(activity_retention_ms)])?;
     conn.execute(
         "DELETE FROM login_failures WHERE at <= ?1",
-        [now.unix_millis() - LOGIN_FAILURE_WINDOW_MS],
+        [now.unix_millis() - login_throttle::WINDOW_MS],
     )?;
     Ok(SweepReport {
         claims_expired: claims.len(),
