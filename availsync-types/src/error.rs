@@ -60,9 +60,11 @@ pub enum ErrorCode {
     Internal,
     /// 503: the server could not answer within its request deadline.
     Unavailable,
+    /// 507: the server's storage is full; nothing was changed.
+    InsufficientStorage,
 }
 
-const ALL: [ErrorCode; 22] = [
+const ALL: [ErrorCode; 23] = [
     ErrorCode::InvalidJson,
     ErrorCode::UnknownField,
     ErrorCode::InvalidRequest,
@@ -85,6 +87,7 @@ const ALL: [ErrorCode; 22] = [
     ErrorCode::RateLimited,
     ErrorCode::Internal,
     ErrorCode::Unavailable,
+    ErrorCode::InsufficientStorage,
 ];
 
 impl ErrorCode {
@@ -113,6 +116,7 @@ impl ErrorCode {
             Self::RateLimited => "rate_limited",
             Self::Internal => "internal",
             Self::Unavailable => "unavailable",
+            Self::InsufficientStorage => "insufficient_storage",
         }
     }
 
@@ -139,6 +143,7 @@ impl ErrorCode {
             Self::RateLimited => 429,
             Self::Internal => 500,
             Self::Unavailable => 503,
+            Self::InsufficientStorage => 507,
         }
     }
 }

@@ -157,9 +157,7 @@ mod tests {
     fn a_client_failing_on_many_emails_is_stopped() {
         assert!(matches!(
             failures(1, 1, MAX_FAILURES_PER_CLIENT).verdict(),
-            Verdict::Refuse {
-                retry_after: 780
-            }
+            Verdict::Refuse { retry_after: 780 }
         ));
     }
 }

@@ -144,6 +144,14 @@ impl From<StoreError> for ApiError {
                 )
                 .with_retry_after(1)
             }
+            StoreError::StorageFull(why) => {
+                tracing::error!(%why, "a write failed: the storage is full");
+                Self::new(
+                    ErrorCode::InsufficientStorage,
+                    "the server's storage is full, so nothing was changed; try again later",
+                )
+                .with_retry_after(30)
+            }
             other @ (StoreError::Ambiguous(_) | StoreError::Backend(_)) => Self::internal(other),
         }
     }

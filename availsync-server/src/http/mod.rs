@@ -110,6 +110,8 @@ pub fn router(state: AppState) -> Router {
         .route("/activity/usage", post(feeds::usage));
     Router::new()
         .route("/health", get(health::health))
+        .route("/livez", get(health::livez))
+        .route("/readyz", get(health::readyz))
         .route("/openapi.json", get(openapi::serve))
         .nest("/v1", v1)
         .merge(crate::dashboard::router(state.clone()))

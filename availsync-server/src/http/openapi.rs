@@ -16,6 +16,8 @@ use super::{accounts, agents, feeds, health, schedule, work};
     ),
     paths(
         health::health,
+        health::livez,
+        health::readyz,
         accounts::signup,
         accounts::login,
         accounts::logout,
@@ -47,7 +49,7 @@ use super::{accounts, agents, feeds, health, schedule, work};
         (name = "work", description = "Agents: runs and work claims"),
         (name = "scheduling", description = "Agents and humans: availability, conflicts and holds"),
         (name = "activity", description = "Activity, audit and usage"),
-        (name = "diagnostics", description = "Health"),
+        (name = "diagnostics", description = "Health, liveness and readiness"),
     )
 )]
 struct ApiDoc;
@@ -87,13 +89,16 @@ impl Modify for CommonErrors {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         for item in openapi.paths.paths.values_mut() {
             let operations = [
-                &mut item.get,
-                &mut item.put,
-                &mut item.post,
-                &mut item.delete,
-                &mut item.patch,
+                (&mut item.get, false),
+                (&mut item.put, true),
+                (&mut item.post, true),
+                (&mut item.delete, true),
+                (&mut item.patch, true),
             ];
-            for operation in operations.into_iter().flatten() {
+            for (operation, writes) in operations
+                .into_iter()
+                .filter_map(|(operation, writes)| operation.as_mut().map(|o| (o, writes)))
+            {
                 let schemes: Vec<String> = operation
                     .security
                     .iter()
@@ -139,6 +144,12 @@ impl Modify for CommonErrors {
                             "unsupported_media_type: the body is not sent as application/json",
                         ),
                     ]);
+                }
+                if writes {
+                    errors.push((
+                        "507",
+                        "insufficient_storage: the server's storage is full, so nothing was changed; see Retry-After",
+                    ));
                 }
                 errors.extend([
                     (

@@ -56,6 +56,10 @@ pub enum StoreError {
     /// store could not retry its way past; the caller may try again.
     #[error("the store is busy with concurrent changes: {0}")]
     Contention(String),
+    /// The storage is full: the write was not made. Writes go on failing
+    /// until space is freed, so the store reports itself unhealthy.
+    #[error("the storage is full: {0}")]
+    StorageFull(String),
     /// The backend failed (I/O, corruption, a bug). Never shown to users.
     #[error("storage failure: {0}")]
     Backend(String),
@@ -63,7 +67,10 @@ pub enum StoreError {
 
 impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> Self {
-        Self::Backend(e.to_string())
+        match e.sqlite_error_code() {
+            Some(rusqlite::ErrorCode::DiskFull) => Self::StorageFull(e.to_string()),
+            _ => Self::Backend(e.to_string()),
+        }
     }
 }
 

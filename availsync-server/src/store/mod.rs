@@ -14,6 +14,7 @@ pub mod postgres;
 pub mod records;
 pub mod sqlite;
 pub mod text_enum;
+pub mod write_health;
 
 use async_trait::async_trait;
 use availsync_types::{
@@ -33,7 +34,9 @@ pub const TOUCH_INTERVAL_MS: i64 = 60_000;
 /// Everything the server keeps.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
-    /// Answers when the store can read.
+    /// Answers when the store can read and its writes are not failing for
+    /// lack of space; while they were, it tries a small write of its own
+    /// first ([`write_health`]).
     async fn health(&self) -> Result<(), StoreError>;
 
     /// Creates a workspace, its first user and a session. Fails with

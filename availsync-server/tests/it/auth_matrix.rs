@@ -166,6 +166,8 @@ const WINDOW_END: &str = "2030-01-01T11:00:00.000Z";
 /// The expectations table: one row per route the server has.
 const ROUTES: &[Route] = &[
     route("GET", "/health", Access::Public, 200),
+    route("GET", "/livez", Access::Public, 200),
+    route("GET", "/readyz", Access::Public, 200),
     route("GET", "/openapi.json", Access::Public, 200),
     route("POST", "/v1/auth/signup", Access::SessionEntry, 201).body(|c| {
         json!({"email": format!("matrix-{}@example.com", c.n), "password": PASSWORD, "workspace_name": "Matrix"})

@@ -72,7 +72,12 @@ pub async fn spawn_server_with(
         .args(storage.cli_args(dir))
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        // AVAILSYNC_TEST_CHILD_LOGS=1 shows the children's logs, to debug.
+        .stderr(if std::env::var_os("AVAILSYNC_TEST_CHILD_LOGS").is_some() {
+            Stdio::inherit()
+        } else {
+            Stdio::null()
+        })
         .spawn()
         .unwrap();
     let url = format!("http://127.0.0.1:{port}");

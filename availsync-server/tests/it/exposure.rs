@@ -152,3 +152,159 @@ async fn a_hundred_and_twenty_eight_parallel_logins_stay_under_150_mib() {
     let peak = peak_rss_mib(server.child.id());
     assert!(peak < 150, "peak RSS {peak} MiB");
 }
+
+/// A small tmpfs, unmounted when dropped.
+struct Tmpfs {
+    dir: tempfile::TempDir,
+}
+
+impl Tmpfs {
+    /// Mounts `size` of tmpfs, or says why it cannot (not root, no
+    /// `mount`, a sandbox without CAP_SYS_ADMIN).
+    fn mount(size: &str) -> Result<Self, String> {
+        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let status = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir.path())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .map_err(|e| format!("cannot run mount: {e}"))?;
+        if status.success() {
+            Ok(Self { dir })
+        } else {
+            Err(format!("mount -t tmpfs failed ({status})"))
+        }
+    }
+
+    fn path(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(self.dir.path())
+            .status();
+    }
+}
+
+/// Fills the file system under `dir` until a write fails for lack of space.
+fn fill(dir: &std::path::Path) -> std::path::PathBuf {
+    use std::io::Write;
+    let path = dir.join("filler");
+    let mut file = std::fs::File::create(&path).unwrap();
+    let block = vec![0u8; 64 * 1024];
+    loop {
+        if file
+            .write_all(&block)
+            .and_then(|()| file.sync_all())
+            .is_err()
+        {
+            break;
+        }
+    }
+    // Whatever the last block left: a byte at a time.
+    while file.write_all(&[0]).and_then(|()| file.sync_all()).is_ok() {}
+    path
+}
+
+/// A full disk fails every write with `507 insufficient_storage`, and
+/// `/readyz` and `/health` say so, instead of `500` and "ok"; once space is
+/// freed, both recover without waiting for a client's write.
+#[tokio::test]
+async fn a_full_disk_answers_507_and_health_and_readiness_fail_then_recover() {
+    let storage = Storage::for_test();
+    if storage.database.is_some() {
+        eprintln!("skipped: the full-disk test runs on the embedded SQLite store");
+        return;
+    }
+    let tmpfs = match Tmpfs::mount("24m") {
+        Ok(tmpfs) => tmpfs,
+        Err(why) => {
+            eprintln!("skipped: cannot mount a tmpfs to fill ({why})");
+            return;
+        }
+    };
+    let server = spawn_server_with(tmpfs.path(), &storage, &Launch::default()).await;
+    let http = reqwest::Client::new();
+    let url = server.url.clone();
+    let signup: serde_json::Value = http
+        .post(format!("{url}/v1/auth/signup"))
+        .json(&serde_json::json!({"email": "full@example.com", "password": "correct horse battery", "workspace_name": "Full"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(signup["user"]["id"].is_string(), "{signup}");
+    let probe = |path: &'static str| {
+        let (http, url) = (http.clone(), url.clone());
+        async move {
+            let answer = http.get(format!("{url}{path}")).send().await.unwrap();
+            let status = answer.status().as_u16();
+            (status, answer.json::<serde_json::Value>().await.unwrap())
+        }
+    };
+    assert_eq!(
+        probe("/readyz").await,
+        (200, serde_json::json!({"status": "ok"}))
+    );
+
+    let filler = fill(tmpfs.path());
+    let mut refused = None;
+    for n in 0..500 {
+        let answer = http
+            .post(format!("{url}/v1/auth/signup"))
+            .json(&serde_json::json!({"email": format!("more{n}@example.com"), "password": "correct horse battery", "workspace_name": "Full"}))
+            .send()
+            .await
+            .unwrap();
+        match answer.status().as_u16() {
+            201 => continue,
+            status => {
+                let retry = answer.headers().get("retry-after").cloned();
+                refused = Some((
+                    status,
+                    retry,
+                    answer.json::<serde_json::Value>().await.unwrap(),
+                ));
+                break;
+            }
+        }
+    }
+    let (status, retry, body) = refused.expect("a write fails once the disk is full");
+    assert_eq!(status, 507, "{body}");
+    assert_eq!(body["error"]["code"], "insufficient_storage", "{body}");
+    assert!(retry.is_some(), "507 carries Retry-After");
+    let (status, ready) = probe("/readyz").await;
+    assert_eq!(status, 503, "{ready}");
+    assert_eq!(ready["status"], "unavailable");
+    assert!(
+        ready["reason"].as_str().unwrap().contains("full"),
+        "{ready}"
+    );
+    let (status, health) = probe("/health").await;
+    assert_eq!(
+        (status, health["storage"].clone()),
+        (503, "error".into()),
+        "{health}"
+    );
+    assert_eq!(probe("/livez").await.0, 200, "alive all the same");
+
+    std::fs::remove_file(filler).unwrap();
+    assert_eq!(probe("/readyz").await.0, 200, "ready once space is freed");
+    assert_eq!(probe("/health").await.0, 200);
+    let answer = http
+        .post(format!("{url}/v1/auth/login"))
+        .json(
+            &serde_json::json!({"email": "full@example.com", "password": "correct horse battery"}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200, "nothing acknowledged was lost");
+    drop(server);
+}

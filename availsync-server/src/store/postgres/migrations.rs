@@ -11,6 +11,7 @@ const MIGRATIONS: &[(i32, &str)] = &[
         3,
         include_str!("migrations/003_login_failures_by_client.sql"),
     ),
+    (4, include_str!("migrations/004_health_probe.sql")),
 ];
 
 /// Any constant both replicas agree on; "avs-migr" in ASCII.

@@ -45,6 +45,7 @@ use super::{
 };
 use crate::domain::clock::Clock;
 use crate::domain::schedule::Window;
+use crate::store::write_health::WriteHealth;
 
 /// Connections per replica when not configured.
 pub const DEFAULT_POOL_SIZE: usize = 16;
@@ -97,6 +98,7 @@ pub enum PgOpenError {
 pub struct PostgresStore {
     pool: Pool,
     clock: Clock,
+    writes: WriteHealth,
 }
 
 impl std::fmt::Debug for PostgresStore {
@@ -158,7 +160,11 @@ impl PostgresStore {
         migrations::apply(&mut client)
             .await
             .map_err(|e| PgOpenError::Migration(describe(&e)))?;
-        Ok(Self { pool, clock })
+        Ok(Self {
+            pool,
+            clock,
+            writes: WriteHealth::default(),
+        })
     }
 
     async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
@@ -218,6 +224,7 @@ impl From<tokio_postgres::Error> for StoreError {
             {
                 Self::Contention(describe(&e))
             }
+            Some(code) if *code == SqlState::DISK_FULL => Self::StorageFull(describe(&e)),
             Some(code) if *code == SqlState::IN_FAILED_SQL_TRANSACTION => {
                 Self::Backend(format!("{}: {}", sql::SKIPPED_AFTER_FAILURE, describe(&e)))
             }
@@ -232,7 +239,7 @@ impl From<tokio_postgres::Error> for StoreError {
 macro_rules! transact {
     ($store:expr, |$tx:ident| $body:expr) => {{
         let mut attempt = 0u32;
-        loop {
+        let outcome = loop {
             attempt += 1;
             let $tx = tx::Tx::new($store.client().await?);
             let outcome = $tx.run(async { $body }).await;
@@ -244,7 +251,9 @@ macro_rules! transact {
                 }
                 other => break other,
             }
-        }
+        };
+        $store.writes.observe(&outcome);
+        outcome
     }};
 }
 
@@ -261,7 +270,21 @@ impl Store for PostgresStore {
     async fn health(&self) -> Result<(), StoreError> {
         read!(self, |client| sql::row_one(&client, "SELECT 1", &[])
             .await
-            .map(|_| ()))
+            .map(|_| ()))?;
+        if self.writes.failing().is_some() {
+            transact!(self, |tx| {
+                let now = sql::now(tx.db(), &self.clock).await?;
+                sql::execute(
+                    tx.db(),
+                    "INSERT INTO health_probe (id, at) VALUES (1, $1)
+                     ON CONFLICT (id) DO UPDATE SET at = excluded.at",
+                    &[&now.unix_millis()],
+                )
+                .await
+                .map(|_| ())
+            })?;
+        }
+        Ok(())
     }
 
     async fn signup(&self, signup: NewSignup) -> Result<SessionContext, StoreError> {

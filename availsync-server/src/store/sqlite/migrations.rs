@@ -11,6 +11,7 @@ const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("migrations/004_runs_by_run_id.sql")).foreign_key_check(),
     M::up(include_str!("migrations/005_fencing_by_run.sql")),
     M::up(include_str!("migrations/006_login_failures_by_client.sql")),
+    M::up(include_str!("migrations/007_health_probe.sql")),
 ];
 
 /// Brings the database's schema up to date.

@@ -30,6 +30,7 @@ use self::checkpoints::Checkpoints;
 use self::key_cache::KeyCache;
 use self::readers::Readers;
 use self::writer::{Undo, Writer};
+use super::write_health::WriteHealth;
 use super::{
     ActivityFilter, AgentContext, AgentUpdate, AuditFilter, Credentials, FinishRun, HoldFilter,
     LoginFailures, NewAgent, NewHold, NewKey, NewSession, NewSignup, PageRequest, Principal,
@@ -51,6 +52,7 @@ pub struct SqliteStore {
     keys: KeyCache,
     clock: Clock,
     path: PathBuf,
+    writes: WriteHealth,
 }
 
 /// Why the store could not be opened.
@@ -127,6 +129,7 @@ impl SqliteStore {
             keys: KeyCache::default(),
             clock,
             path,
+            writes: WriteHealth::default(),
         })
     }
 
@@ -158,9 +161,12 @@ impl SqliteStore {
         let clock = self.clock.clone();
         // The clock is read inside the transaction, after the writer lock is
         // held, so decisions are ordered the same way as their timestamps.
-        self.writer
+        let outcome = self
+            .writer
             .write(undo, move |conn| job(conn, clock.now()))
-            .await
+            .await;
+        self.writes.observe(&outcome);
+        outcome
     }
 
     /// A write that changes agents: the key cache is emptied once it is
@@ -216,7 +222,19 @@ fn configure(conn: &Connection) -> rusqlite::Result<()> {
 impl Store for SqliteStore {
     async fn health(&self) -> Result<(), StoreError> {
         self.read(|conn, _| Ok(conn.query_row("SELECT 1", [], |_| Ok(()))?))
-            .await
+            .await?;
+        if self.writes.failing().is_some() {
+            self.write(|conn, now| {
+                conn.execute(
+                    "INSERT INTO health_probe (id, at) VALUES (1, ?1)
+                     ON CONFLICT (id) DO UPDATE SET at = excluded.at",
+                    [now.unix_millis()],
+                )?;
+                Ok(())
+            })
+            .await?;
+        }
+        Ok(())
     }
 
     async fn signup(&self, signup: NewSignup) -> Result<SessionContext, StoreError> {

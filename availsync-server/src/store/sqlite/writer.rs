@@ -29,7 +29,33 @@ use crate::store::StoreError;
 /// Most jobs committed together; bounds the latency of the first job.
 const MAX_BATCH: usize = 512;
 
-type Completion = Box<dyn FnOnce(Result<(), String>) + Send>;
+type Completion = Box<dyn FnOnce(Result<(), CommitFailure>) + Send>;
+
+/// Why a batch was not committed, for every job in it.
+#[derive(Debug, Clone)]
+struct CommitFailure {
+    /// The disk (or SQLite's page limit) is full: nothing could be written.
+    full: bool,
+    /// In words.
+    message: String,
+}
+
+impl CommitFailure {
+    fn of_sqlite(e: &rusqlite::Error, what: &str) -> Self {
+        Self {
+            full: e.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull),
+            message: format!("{what}: {e}"),
+        }
+    }
+
+    fn into_store_error(self) -> StoreError {
+        if self.full {
+            StoreError::StorageFull(self.message)
+        } else {
+            StoreError::Backend(self.message)
+        }
+    }
+}
 type Job = Box<dyn FnOnce(&Connection) -> Ran + Send>;
 
 /// How a failed job's changes are taken back.
@@ -49,7 +75,7 @@ struct Ran {
     completion: Completion,
     /// Why the batch must not commit: the job failed and its changes
     /// cannot be undone on their own.
-    spoiled: Option<String>,
+    spoiled: Option<CommitFailure>,
 }
 
 /// Handle to the writer thread. Dropping every handle stops the thread once
@@ -111,16 +137,22 @@ where
         // back on a full disk or an I/O error): what ran of the batch is
         // gone, so it must not go on as if committed.
         let spoiled = (spoiled || conn.is_autocommit()).then(|| match &outcome {
-            Err(e) => e.to_string(),
-            Ok(_) => "the transaction ended under it".to_owned(),
+            Err(e) => CommitFailure {
+                full: matches!(e, StoreError::StorageFull(_)),
+                message: e.to_string(),
+            },
+            Ok(_) => CommitFailure {
+                full: false,
+                message: "the transaction ended under it".to_owned(),
+            },
         });
         Ran {
             spoiled,
-            completion: Box::new(move |commit: Result<(), String>| {
+            completion: Box::new(move |commit: Result<(), CommitFailure>| {
                 // A failed job answers its own error: none of it was to be
                 // committed either way.
                 let result = match commit {
-                    Err(e) if outcome.is_ok() => Err(StoreError::Backend(e)),
+                    Err(e) if outcome.is_ok() => Err(e.into_store_error()),
                     _ => outcome,
                 };
                 let _ = reply.send(result);
@@ -203,17 +235,21 @@ fn commit_batch(conn: &Connection, batch: Vec<Job>) {
     drop(jobs);
     let commit = match spoiled {
         Some(cause) => {
-            tracing::error!(error = %cause, "a write failed part-way; rolling back its batch");
+            tracing::error!(error = %cause.message, "a write failed part-way; rolling back its batch");
             rollback(conn);
-            Err(format!(
-                "not committed: another write in its batch failed part-way ({cause}), \
-                 so the batch was rolled back"
-            ))
+            Err(CommitFailure {
+                full: cause.full,
+                message: format!(
+                    "not committed: another write in its batch failed part-way ({}), \
+                     so the batch was rolled back",
+                    cause.message
+                ),
+            })
         }
         None => conn.execute_batch("COMMIT").map_err(|e| {
             tracing::error!(error = %e, "group commit failed; rolling back the batch");
             rollback(conn);
-            format!("commit failed: {e}")
+            CommitFailure::of_sqlite(&e, "commit failed")
         }),
     };
     for done in ran {
