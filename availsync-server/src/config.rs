@@ -62,6 +62,8 @@ pub struct ServerConfig {
     pub password_hashing_places: usize,
     /// Sign-ups one client address may make within ten minutes.
     pub signups_per_client: u32,
+    /// Where `GET /metrics` is served, apart from the API (off when `None`).
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 impl ServerConfig {
@@ -83,6 +85,7 @@ impl ServerConfig {
             trust_forwarded_for: false,
             password_hashing_places: HashingPool::default_size(),
             signups_per_client: DEFAULT_MAX_SIGNUPS,
+            metrics_listen: None,
         }
     }
 

@@ -25,12 +25,13 @@ pub mod connections;
 pub mod dashboard;
 pub mod domain;
 pub mod http;
+pub mod metrics;
 pub mod server;
 pub mod store;
 
 pub use config::{ServerConfig, default_data_dir};
 pub use domain::clock::Clock;
-pub use server::{RunningServer, StartError, bind, open_store};
+pub use server::{Bound, RunningServer, StartError, bind, open_store};
 
 /// The OpenAPI document of the v1 API, as pretty JSON.
 pub fn openapi_json() -> String {

@@ -101,8 +101,38 @@ const RESERVED_FILES: u64 = 128;
 #[derive(Parser)]
 #[command(version, about)]
 struct Cli {
+    /// How log lines are written to stderr: text for people, json for one
+    /// JSON object per line (for a log collector).
+    #[arg(long, global = true, env = "AVAILSYNC_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
+}
+
+/// The log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Logs to stderr, level from `RUST_LOG` (default `info`: one access line
+/// per request).
+fn init_logging(format: LogFormat) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => logs.init(),
+        LogFormat::Json => logs
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .init(),
+    }
 }
 
 #[derive(Subcommand)]
@@ -132,6 +162,10 @@ enum Command {
         /// Sign-ups one client address may make within ten minutes.
         #[arg(long, env = "AVAILSYNC_SIGNUPS_PER_CLIENT", default_value_t = availsync_server::domain::signup_throttle::DEFAULT_MAX_SIGNUPS)]
         signups_per_client: u32,
+        /// Serve GET /metrics (Prometheus text) on this address, apart from
+        /// the API, e.g. 127.0.0.1:9090 [default: off].
+        #[arg(long, env = "AVAILSYNC_METRICS_LISTEN")]
+        metrics_listen: Option<SocketAddr>,
         /// Passwords hashed at once [default: twice the cores].
         #[arg(long, env = "AVAILSYNC_PASSWORD_HASHING", value_parser = clap::value_parser!(u32).range(1..=1024))]
         password_hashing: Option<u32>,
@@ -150,13 +184,8 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
     let cli = Cli::parse();
+    init_logging(cli.log_format);
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(e) => {
@@ -176,6 +205,7 @@ fn main() -> ExitCode {
                 trust_forwarded_for,
                 signups_per_client,
                 password_hashing,
+                metrics_listen,
             } => {
                 let open_files = open_files::raise_to_hard_limit();
                 let config = ServerConfig {
@@ -188,6 +218,7 @@ fn main() -> ExitCode {
                     limits: limits.limits(open_files),
                     trust_forwarded_for,
                     signups_per_client,
+                    metrics_listen,
                     password_hashing_places: password_hashing
                         .and_then(|n| usize::try_from(n).ok())
                         .unwrap_or_else(HashingPool::default_size),
@@ -225,7 +256,11 @@ async fn serve(config: ServerConfig) -> anyhow::Result<()> {
         None => format!("sqlite in {}", config.data_dir.display()),
     };
     let limits = config.limits;
-    let (addr, server) = bind(config, shutdown_signal()).await?;
+    let (bound, server) = bind(config, shutdown_signal()).await?;
+    let addr = bound.api;
+    if let Some(metrics) = bound.metrics {
+        tracing::info!(%metrics, "metrics at http://{metrics}/metrics");
+    }
     tracing::info!(
         %addr,
         %storage,

@@ -52,6 +52,7 @@ pub enum StartError {
 /// ```
 pub struct RunningServer {
     addr: SocketAddr,
+    metrics_addr: Option<SocketAddr>,
     store: Arc<dyn Store>,
     shutdown: oneshot::Sender<()>,
     task: JoinHandle<std::io::Result<()>>,
@@ -62,13 +63,14 @@ impl RunningServer {
     pub async fn start(config: ServerConfig) -> Result<Self, StartError> {
         let (shutdown, signal) = oneshot::channel::<()>();
         let store = open_store(&config).await?;
-        let (addr, serve) = bind_with_store(config, Arc::clone(&store), async {
+        let (bound, serve) = bind_with_store(config, Arc::clone(&store), async {
             let _ = signal.await;
         })
         .await?;
         let task = tokio::spawn(serve);
         Ok(Self {
-            addr,
+            addr: bound.api,
+            metrics_addr: bound.metrics,
             store,
             shutdown,
             task,
@@ -78,6 +80,11 @@ impl RunningServer {
     /// The bound address.
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The metrics listener's address, when one was configured.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_addr
     }
 
     /// The server's store, for operator actions (such as changing a plan)
@@ -112,31 +119,47 @@ pub async fn open_store(config: &ServerConfig) -> Result<Arc<dyn Store>, StartEr
     })
 }
 
+/// Where a server listens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Bound {
+    /// The API, the dashboard and the health checks.
+    pub api: SocketAddr,
+    /// `GET /metrics`, when a metrics address was configured.
+    pub metrics: Option<SocketAddr>,
+}
+
 /// Opens the store and binds; the returned future serves until `shutdown`
 /// completes, then drains in-flight requests.
 pub async fn bind(
     config: ServerConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
-) -> Result<(SocketAddr, impl Future<Output = std::io::Result<()>> + Send), StartError> {
+) -> Result<(Bound, impl Future<Output = std::io::Result<()>> + Send), StartError> {
     let store = open_store(&config).await?;
     bind_with_store(config, store, shutdown).await
+}
+
+/// Binds `addr`, answering the address actually bound (port 0 picks one).
+async fn listen(addr: SocketAddr) -> Result<(TcpListener, SocketAddr), StartError> {
+    let failed = |source| StartError::Bind { addr, source };
+    let listener = TcpListener::bind(addr).await.map_err(failed)?;
+    let bound = listener.local_addr().map_err(failed)?;
+    Ok((listener, bound))
 }
 
 async fn bind_with_store(
     config: ServerConfig,
     store: Arc<dyn Store>,
     shutdown: impl Future<Output = ()> + Send + 'static,
-) -> Result<(SocketAddr, impl Future<Output = std::io::Result<()>> + Send), StartError> {
-    let listener = TcpListener::bind(config.listen)
-        .await
-        .map_err(|source| StartError::Bind {
-            addr: config.listen,
-            source,
-        })?;
-    let addr = listener.local_addr().map_err(|source| StartError::Bind {
-        addr: config.listen,
-        source,
-    })?;
+) -> Result<(Bound, impl Future<Output = std::io::Result<()>> + Send), StartError> {
+    let (listener, addr) = listen(config.listen).await?;
+    let metrics = match config.metrics_listen {
+        Some(metrics_addr) => Some(listen(metrics_addr).await?),
+        None => None,
+    };
+    let bound = Bound {
+        api: addr,
+        metrics: metrics.as_ref().map(|(_, addr)| *addr),
+    };
     let public_origin = config
         .public_url
         .clone()
@@ -155,15 +178,40 @@ async fn bind_with_store(
         signups: Arc::new(SignupThrottle::new(config.signups_per_client)),
     };
     let app = router(state);
+    let metrics_app = crate::metrics::router(Arc::clone(&store));
     let sweeper = sweep_loop(store, config.sweep_interval, config.activity_retention);
     let limits = config.limits;
     let serve = async move {
         let sweeper = tokio::spawn(sweeper);
-        connections::serve(listener, app, limits, shutdown).await;
+        let (stop, stopping) = tokio::sync::watch::channel(false);
+        let stopped = |mut stopping: tokio::sync::watch::Receiver<bool>| async move {
+            let _ = stopping.wait_for(|stop| *stop).await;
+        };
+        let metrics = metrics.map(|(listener, _)| {
+            tokio::spawn(connections::serve(
+                listener,
+                metrics_app,
+                limits,
+                stopped(stopping.clone()),
+            ))
+        });
+        let api = connections::serve(listener, app, limits, stopped(stopping));
+        tokio::pin!(api);
+        tokio::select! {
+            () = &mut api => {}
+            () = shutdown => {
+                let _ = stop.send(true);
+                api.await;
+            }
+        }
+        let _ = stop.send(true);
+        if let Some(metrics) = metrics {
+            let _ = metrics.await;
+        }
         sweeper.abort();
         Ok(())
     };
-    Ok((addr, serve))
+    Ok((bound, serve))
 }
 
 /// Records lapsed claims and holds and prunes old activity, every `interval`.

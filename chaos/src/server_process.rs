@@ -152,7 +152,8 @@ pub async fn serve_child(storage: ChildStorage) -> anyhow::Result<()> {
         sweep_interval: Duration::from_secs(1),
         ..storage.server_config()
     };
-    let (addr, server) = availsync_server::bind(config, std::future::pending()).await?;
+    let (bound, server) = availsync_server::bind(config, std::future::pending()).await?;
+    let addr = bound.api;
     // The parent reads this line to learn the port.
     println!("{LISTENING_PREFIX}{addr}");
     server.await?;

@@ -7,6 +7,7 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, header};
 
 use super::AppState;
+use super::access_log::CallerSlot;
 use super::error::ApiError;
 use crate::domain::secrets::hash_secret;
 use crate::store::{AgentContext, SessionContext};
@@ -40,34 +41,44 @@ impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        if let Some(auth) = parts.headers.get(header::AUTHORIZATION) {
-            let key = auth
-                .to_str()
-                .ok()
-                .and_then(|v| v.strip_prefix("Bearer "))
-                .map(str::trim)
-                .ok_or_else(|| {
-                    ApiError::unauthenticated("the Authorization header must be 'Bearer <api key>'")
-                })?;
-            return agent_for_key(state, key).await.map(Caller::Agent);
+        let caller = identify(parts, state).await?;
+        if let Some(slot) = parts.extensions.get::<CallerSlot>() {
+            slot.set(match &caller {
+                Caller::Agent(agent) => format!("agent:{}", agent.agent_id),
+                Caller::Human(session) => format!("user:{}", session.user.id),
+            });
         }
-        if let Some(token) = session_cookie(&parts.headers) {
-            let session = state
-                .store
-                .session(&hash_secret(&token))
-                .await?
-                .ok_or_else(|| {
-                    ApiError::unauthenticated(
-                        "the session has expired or was logged out; log in again",
-                    )
-                })?;
-            check_origin(&parts.method, &parts.headers, &state.config.public_origin)?;
-            return Ok(Caller::Human(session));
-        }
-        Err(ApiError::unauthenticated(
-            "send an agent API key as 'Authorization: Bearer <key>' or log in",
-        ))
+        Ok(caller)
     }
+}
+
+/// The caller a request's credentials name.
+async fn identify(parts: &Parts, state: &AppState) -> Result<Caller, ApiError> {
+    if let Some(auth) = parts.headers.get(header::AUTHORIZATION) {
+        let key = auth
+            .to_str()
+            .ok()
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim)
+            .ok_or_else(|| {
+                ApiError::unauthenticated("the Authorization header must be 'Bearer <api key>'")
+            })?;
+        return agent_for_key(state, key).await.map(Caller::Agent);
+    }
+    if let Some(token) = session_cookie(&parts.headers) {
+        let session = state
+            .store
+            .session(&hash_secret(&token))
+            .await?
+            .ok_or_else(|| {
+                ApiError::unauthenticated("the session has expired or was logged out; log in again")
+            })?;
+        check_origin(&parts.method, &parts.headers, &state.config.public_origin)?;
+        return Ok(Caller::Human(session));
+    }
+    Err(ApiError::unauthenticated(
+        "send an agent API key as 'Authorization: Bearer <key>' or log in",
+    ))
 }
 
 async fn agent_for_key(state: &AppState, key: &str) -> Result<AgentContext, ApiError> {

@@ -1,6 +1,7 @@
 //! The HTTP API: routes, extractors, and the one place errors become
 //! responses.
 
+mod access_log;
 pub(crate) mod accounts;
 pub(crate) mod agents;
 pub(crate) mod caller;
@@ -25,7 +26,6 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{delete, get, patch, post};
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::trace::TraceLayer;
 
 use crate::store::{AgentContext, Store};
 
@@ -119,7 +119,7 @@ pub fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(request_id::method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(CatchPanicLayer::custom(request_id::panic_response))
-        .layer(TraceLayer::new_for_http())
+        .layer(axum::middleware::from_fn(access_log::middleware))
         .layer(axum::middleware::from_fn(request_id::middleware))
         .with_state(state)
 }

@@ -64,6 +64,9 @@ pub async fn start(
             },
         )
         .await?;
+    if !answer.replayed {
+        crate::metrics::global().decision(answer.decision.as_str(), answer.mode.as_str());
+    }
     Ok(Json(answer))
 }
 
@@ -100,8 +103,13 @@ pub async fn extend(
         .ttl_seconds
         .map(|ttl| validate::ttl_seconds(Some(ttl)))
         .transpose()?;
-    let answer = state.store.extend_run(&agent, &request.run_id, ttl).await?;
-    Ok(Json(answer))
+    let answer = state.store.extend_run(&agent, &request.run_id, ttl).await;
+    match &answer {
+        Ok(_) => crate::metrics::global().extend(false),
+        Err(crate::store::StoreError::LeaseLost { .. }) => crate::metrics::global().extend(true),
+        Err(_) => {}
+    }
+    Ok(Json(answer?))
 }
 
 /// Finishes a run and releases its lease. Idempotent.

@@ -34,6 +34,10 @@ pub const TOUCH_INTERVAL_MS: i64 = 60_000;
 /// Everything the server keeps.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
+    /// Claims live now (granted, not ended, not lapsed), in every
+    /// workspace: the `live_claims` gauge.
+    async fn live_claims(&self) -> Result<u64, StoreError>;
+
     /// Answers when the store can read and its writes are not failing for
     /// lack of space; while they were, it tries a small write of its own
     /// first ([`write_health`]).

@@ -16,6 +16,7 @@ mod feeds;
 mod holds;
 mod limits;
 mod openapi;
+mod operability;
 mod release;
 mod replicas;
 mod secret_hygiene;

@@ -264,6 +264,17 @@ async fn secrets_never_reach_the_logs_or_the_database_files() {
         .await
         .expect_error(401, "unauthenticated");
     work(&client, &new_key, "repo:hygiene/new-key").await;
+    // A key pasted where it does not belong: in a query string and a path.
+    let bearer = format!("Bearer {new_key}");
+    for path in [
+        format!("/v1/work/runs?api_key={new_key}"),
+        format!("/v1/agents/{new_key}"),
+    ] {
+        let answer = client
+            .send(Method::GET, &path, &[("authorization", &bearer)], None)
+            .await;
+        assert!(answer.status.is_client_error(), "{path}: {}", answer.status);
+    }
 
     // Failed authentications: a wrong key, a key without `Bearer `, a
     // session token that was never issued.
@@ -352,14 +363,14 @@ async fn secrets_never_reach_the_logs_or_the_database_files() {
         .clone();
     let text = String::from_utf8_lossy(&logs);
     assert!(
-        text.contains(&format!("uri=/v1/agents/{agent_id}/rotate-key")),
+        text.contains(&format!("path=/v1/agents/{agent_id}/rotate-key")),
         "the logs do not show this test's requests ({} bytes captured)",
         logs.len()
     );
     for expected in [
-        "request{method=POST uri=/v1/auth/login",
-        "request{method=POST uri=/v1/work/run/start",
-        "finished processing request",
+        "request{method=POST route=/v1/auth/login",
+        "request{method=POST route=/v1/work/run/start",
+        "path=/v1/agents/avs_live_[redacted]",
     ] {
         assert!(text.contains(expected), "the logs lack {expected:?}");
     }

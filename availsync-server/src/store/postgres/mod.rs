@@ -239,6 +239,7 @@ impl From<tokio_postgres::Error> for StoreError {
 macro_rules! transact {
     ($store:expr, |$tx:ident| $body:expr) => {{
         let mut attempt = 0u32;
+        let asked = std::time::Instant::now();
         let outcome = loop {
             attempt += 1;
             let $tx = tx::Tx::new($store.client().await?);
@@ -253,6 +254,7 @@ macro_rules! transact {
             }
         };
         $store.writes.observe(&outcome);
+        $crate::metrics::global().storage_write(&outcome, asked.elapsed());
         outcome
     }};
 }
@@ -267,6 +269,21 @@ macro_rules! read {
 
 #[async_trait]
 impl Store for PostgresStore {
+    async fn live_claims(&self) -> Result<u64, StoreError> {
+        read!(self, |client| {
+            let now = sql::now(&client, &self.clock).await?;
+            let row = sql::row_one(
+                &client,
+                "SELECT COUNT(*) FROM claims
+                 WHERE released_at IS NULL AND NOT expiry_recorded AND expires_at > $1",
+                &[&now.unix_millis()],
+            )
+            .await?;
+            let live: i64 = sql::get(&row, 0)?;
+            Ok(u64::try_from(live).unwrap_or_default())
+        })
+    }
+
     async fn health(&self) -> Result<(), StoreError> {
         read!(self, |client| sql::row_one(&client, "SELECT 1", &[])
             .await

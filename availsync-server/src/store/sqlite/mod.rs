@@ -159,6 +159,7 @@ impl SqliteStore {
             + 'static,
     {
         let clock = self.clock.clone();
+        let asked = std::time::Instant::now();
         // The clock is read inside the transaction, after the writer lock is
         // held, so decisions are ordered the same way as their timestamps.
         let outcome = self
@@ -166,6 +167,7 @@ impl SqliteStore {
             .write(undo, move |conn| job(conn, clock.now()))
             .await;
         self.writes.observe(&outcome);
+        crate::metrics::global().storage_write(&outcome, asked.elapsed());
         outcome
     }
 
@@ -220,6 +222,19 @@ fn configure(conn: &Connection) -> rusqlite::Result<()> {
 
 #[async_trait]
 impl Store for SqliteStore {
+    async fn live_claims(&self) -> Result<u64, StoreError> {
+        self.read(|conn, now| {
+            let live: i64 = conn
+                .prepare_cached(
+                    "SELECT COUNT(*) FROM claims
+                     WHERE released_at IS NULL AND expiry_recorded = 0 AND expires_at > ?1",
+                )?
+                .query_row([now.unix_millis()], |row| row.get(0))?;
+            Ok(u64::try_from(live).unwrap_or_default())
+        })
+        .await
+    }
+
     async fn health(&self) -> Result<(), StoreError> {
         self.read(|conn, _| Ok(conn.query_row("SELECT 1", [], |_| Ok(()))?))
             .await?;
