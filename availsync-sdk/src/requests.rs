@@ -206,7 +206,7 @@ pub struct ActivityQuery {
     pub agent_id: Option<String>,
     /// Only events on this resource.
     pub resource: Option<ResourceKey>,
-    /// Only events of this kind (see `availsync_types::ACTIVITY_KINDS`).
+    /// Only events of this kind (see `availsync_types::ActivityKind`).
     pub kind: Option<String>,
     /// Page size (1-200).
     pub limit: Option<u32>,
@@ -219,7 +219,7 @@ pub struct AuditQuery {
     pub actor_id: Option<String>,
     /// Only events on this resource.
     pub resource: Option<ResourceKey>,
-    /// Only this action (see `availsync_types::AUDIT_ACTIONS`).
+    /// Only this action (see `availsync_types::AuditAction`).
     pub action: Option<String>,
     /// Page size (1-200).
     pub limit: Option<u32>,

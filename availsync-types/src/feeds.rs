@@ -124,40 +124,220 @@ pub struct UsageResponse {
     pub server_time: Timestamp,
 }
 
-/// Every activity `kind` the server records.
-pub const ACTIVITY_KINDS: [&str; 12] = [
-    "run_started",
-    "run_skipped",
-    "run_observed",
-    "run_extended",
-    "run_finished",
-    "run_released",
-    "lease_lost",
-    "availability_checked",
-    "conflicts_checked",
-    "hold_created",
-    "hold_rejected",
-    "hold_released",
-];
+/// What an activity item records (its `kind`). The wire type
+/// [`ActivityItem::kind`] stays a string, so that a client reads a kind a
+/// newer server adds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ActivityKind {
+    /// A run was granted a claim.
+    RunStarted,
+    /// A run was told to skip.
+    RunSkipped,
+    /// An observe run started (no claim).
+    RunObserved,
+    /// A run's lease (or an observe run's deadline) was extended.
+    RunExtended,
+    /// A run was finished.
+    RunFinished,
+    /// A person released a run's claim.
+    RunReleased,
+    /// An extend found the lease gone.
+    LeaseLost,
+    /// Availability of a resource was read.
+    AvailabilityChecked,
+    /// A window was checked for conflicting holds.
+    ConflictsChecked,
+    /// A hold was created.
+    HoldCreated,
+    /// A hold was refused: it overlapped live holds.
+    HoldRejected,
+    /// A hold was released.
+    HoldReleased,
+}
 
-/// Every audit `action` the server records.
-pub const AUDIT_ACTIONS: [&str; 18] = [
-    "signup",
-    "login",
-    "login_failed",
-    "logout",
-    "agent_created",
-    "agent_updated",
-    "agent_key_rotated",
-    "agent_deleted",
-    "claim_created",
-    "claim_released",
-    "claim_expired",
-    "run_blocked",
-    "observe_would_block",
-    "hold_created",
-    "hold_released",
-    "hold_expired",
-    "hold_conflict",
-    "plan_limit_reached",
-];
+impl ActivityKind {
+    /// Every kind, in the SPEC's order.
+    pub const ALL: [Self; 12] = [
+        Self::RunStarted,
+        Self::RunSkipped,
+        Self::RunObserved,
+        Self::RunExtended,
+        Self::RunFinished,
+        Self::RunReleased,
+        Self::LeaseLost,
+        Self::AvailabilityChecked,
+        Self::ConflictsChecked,
+        Self::HoldCreated,
+        Self::HoldRejected,
+        Self::HoldReleased,
+    ];
+
+    /// The kind as the API spells it, e.g. `run_started`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::RunStarted => "run_started",
+            Self::RunSkipped => "run_skipped",
+            Self::RunObserved => "run_observed",
+            Self::RunExtended => "run_extended",
+            Self::RunFinished => "run_finished",
+            Self::RunReleased => "run_released",
+            Self::LeaseLost => "lease_lost",
+            Self::AvailabilityChecked => "availability_checked",
+            Self::ConflictsChecked => "conflicts_checked",
+            Self::HoldCreated => "hold_created",
+            Self::HoldRejected => "hold_rejected",
+            Self::HoldReleased => "hold_released",
+        }
+    }
+
+    /// The kind spelled `text`, if it is one.
+    ///
+    /// ```
+    /// use availsync_types::ActivityKind;
+    /// assert_eq!(ActivityKind::parse("lease_lost"), Some(ActivityKind::LeaseLost));
+    /// assert_eq!(ActivityKind::parse("nope"), None);
+    /// ```
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|kind| kind.as_str() == text)
+    }
+}
+
+impl std::fmt::Display for ActivityKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What an audit item records (its `action`). The wire type
+/// [`AuditItem::action`] stays a string, so that a client reads an action a
+/// newer server adds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum AuditAction {
+    /// A workspace and its first user were created.
+    Signup,
+    /// A user logged in.
+    Login,
+    /// A log-in failed.
+    LoginFailed,
+    /// A user logged out.
+    Logout,
+    /// An agent was created.
+    AgentCreated,
+    /// An agent was renamed or its mode changed.
+    AgentUpdated,
+    /// An agent's key was rotated.
+    AgentKeyRotated,
+    /// An agent was deleted.
+    AgentDeleted,
+    /// A claim was granted.
+    ClaimCreated,
+    /// A claim was released (finished, by a person, or its agent deleted).
+    ClaimReleased,
+    /// A claim lapsed.
+    ClaimExpired,
+    /// A run was told to skip.
+    RunBlocked,
+    /// An observe run would have been told to skip.
+    ObserveWouldBlock,
+    /// A hold was created.
+    HoldCreated,
+    /// A hold was released.
+    HoldReleased,
+    /// A tentative hold lapsed.
+    HoldExpired,
+    /// A hold was refused for overlapping live holds.
+    HoldConflict,
+    /// A plan limit refused something.
+    PlanLimitReached,
+}
+
+impl AuditAction {
+    /// Every action, in the SPEC's order.
+    pub const ALL: [Self; 18] = [
+        Self::Signup,
+        Self::Login,
+        Self::LoginFailed,
+        Self::Logout,
+        Self::AgentCreated,
+        Self::AgentUpdated,
+        Self::AgentKeyRotated,
+        Self::AgentDeleted,
+        Self::ClaimCreated,
+        Self::ClaimReleased,
+        Self::ClaimExpired,
+        Self::RunBlocked,
+        Self::ObserveWouldBlock,
+        Self::HoldCreated,
+        Self::HoldReleased,
+        Self::HoldExpired,
+        Self::HoldConflict,
+        Self::PlanLimitReached,
+    ];
+
+    /// The action as the API spells it, e.g. `claim_created`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Signup => "signup",
+            Self::Login => "login",
+            Self::LoginFailed => "login_failed",
+            Self::Logout => "logout",
+            Self::AgentCreated => "agent_created",
+            Self::AgentUpdated => "agent_updated",
+            Self::AgentKeyRotated => "agent_key_rotated",
+            Self::AgentDeleted => "agent_deleted",
+            Self::ClaimCreated => "claim_created",
+            Self::ClaimReleased => "claim_released",
+            Self::ClaimExpired => "claim_expired",
+            Self::RunBlocked => "run_blocked",
+            Self::ObserveWouldBlock => "observe_would_block",
+            Self::HoldCreated => "hold_created",
+            Self::HoldReleased => "hold_released",
+            Self::HoldExpired => "hold_expired",
+            Self::HoldConflict => "hold_conflict",
+            Self::PlanLimitReached => "plan_limit_reached",
+        }
+    }
+
+    /// The action spelled `text`, if it is one.
+    ///
+    /// ```
+    /// use availsync_types::AuditAction;
+    /// assert_eq!(AuditAction::parse("login"), Some(AuditAction::Login));
+    /// ```
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|action| action.as_str() == text)
+    }
+}
+
+impl std::fmt::Display for AuditAction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_and_actions_are_spelled_as_serde_spells_them() {
+        for kind in ActivityKind::ALL {
+            assert_eq!(
+                serde_json::to_value(kind).unwrap(),
+                serde_json::json!(kind.as_str())
+            );
+            assert_eq!(ActivityKind::parse(kind.as_str()), Some(kind));
+        }
+        for action in AuditAction::ALL {
+            assert_eq!(
+                serde_json::to_value(action).unwrap(),
+                serde_json::json!(action.as_str())
+            );
+            assert_eq!(AuditAction::parse(action.as_str()), Some(action));
+        }
+    }
+}

@@ -1,7 +1,7 @@
 //! The Activity page: runtime traffic, filtered by agent, resource and
 //! kind, paged, refreshed live.
 
-use availsync_types::{ACTIVITY_KINDS, ActivityItem, Agent, MAX_PAGE_LIMIT, Page};
+use availsync_types::{ActivityItem, ActivityKind, Agent, MAX_PAGE_LIMIT, Page};
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -133,7 +133,7 @@ pub async fn page(
                 label for="f-kind" { "Kind" }
                 select #f-kind name="kind" {
                     option value="" { "All kinds" }
-                    @for k in ACTIVITY_KINDS {
+                    @for k in ActivityKind::ALL.map(ActivityKind::as_str) {
                         option value=(k) selected[kind.as_deref() == Some(k)] { (k) }
                     }
                 }

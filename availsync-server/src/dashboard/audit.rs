@@ -1,7 +1,7 @@
 //! The Audit page: governance events with their actor, filtered by actor,
 //! resource and action, paged, refreshed live.
 
-use availsync_types::{AUDIT_ACTIONS, AuditItem, Page};
+use availsync_types::{AuditAction, AuditItem, Page};
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -110,7 +110,7 @@ pub async fn page(
                 label for="f-action" { "Action" }
                 select #f-action name="action" {
                     option value="" { "All actions" }
-                    @for a in AUDIT_ACTIONS {
+                    @for a in AuditAction::ALL.map(AuditAction::as_str) {
                         option value=(a) selected[action.as_deref() == Some(a)] { (a) }
                     }
                 }

@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 
 use super::request_id;
 use crate::domain::validate::{Invalid, InvalidKind};
-use crate::store::StoreError;
+use crate::store::{Refusal, StoreError};
 
 /// An error answered to a client.
 #[derive(Debug)]
@@ -95,26 +95,27 @@ impl From<Invalid> for ApiError {
     }
 }
 
-impl From<StoreError> for ApiError {
-    fn from(e: StoreError) -> Self {
-        match e {
-            StoreError::NotFound(what) => Self::new(ErrorCode::NotFound, format!("no such {what}")),
-            StoreError::EmailTaken => Self::new(
+impl From<Refusal> for ApiError {
+    fn from(refusal: Refusal) -> Self {
+        match refusal {
+            Refusal::NotFound(what) => Self::new(ErrorCode::NotFound, format!("no such {what}")),
+            Refusal::EmailTaken => Self::new(
                 ErrorCode::EmailTaken,
                 "an account with this email already exists; log in instead",
             )
             .with_field("email"),
-            StoreError::PlanLimitAgents { limit } => Self::new(
+            Refusal::PlanLimitAgents { limit } => Self::new(
                 ErrorCode::PlanLimitAgents,
                 format!("the workspace's plan allows {limit} agents; delete one or change plan"),
             ),
-            StoreError::LeaseLost { run_id, why, at } => Self::new(
+            Refusal::LeaseLost { run_id, why, at } => Self::new(
                 ErrorCode::LeaseLost,
                 format!(
-                    "run {run_id} no longer holds its lease ({why} at {at}); stop the work and start a new run"
+                    "run {run_id} no longer holds its lease ({} at {at}); stop the work and start a new run",
+                    why.as_str()
                 ),
             ),
-            StoreError::HoldConflict { conflicts } => {
+            Refusal::HoldConflict { conflicts } => {
                 let mut error = Self::new(
                     ErrorCode::HoldConflict,
                     format!(
@@ -125,17 +126,27 @@ impl From<StoreError> for ApiError {
                 error.conflicts = serde_json::to_value(conflicts).ok();
                 error
             }
-            StoreError::IdempotencyKeyReused => Self::new(
+            Refusal::IdempotencyKeyReused => Self::new(
                 ErrorCode::IdempotencyKeyReused,
                 "this idempotency_key was already used for a different hold; choose a new key",
             )
             .with_field("idempotency_key"),
-            StoreError::Forbidden(message) => Self::new(ErrorCode::Forbidden, message),
-            StoreError::RunIdReused { run_id, resource } => Self::new(
+            Refusal::Forbidden(message) => Self::new(ErrorCode::Forbidden, message),
+            Refusal::RunIdReused { run_id, resource } => Self::new(
                 ErrorCode::RunIdReused,
                 format!("run_id {run_id} was already used for {resource}; choose a new run_id"),
             )
             .with_field("run_id"),
+            // Only operator commands name workspaces.
+            other @ Refusal::Ambiguous(_) => Self::internal(other),
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Refused(refusal) => refusal.into(),
             StoreError::Contention(why) => {
                 tracing::warn!(%why, "gave up on a transaction that kept losing races");
                 Self::new(
@@ -152,7 +163,9 @@ impl From<StoreError> for ApiError {
                 )
                 .with_retry_after(30)
             }
-            other @ (StoreError::Ambiguous(_) | StoreError::Backend(_)) => Self::internal(other),
+            other @ (StoreError::SkippedAfterFailure(_) | StoreError::Backend(_)) => {
+                Self::internal(other)
+            }
         }
     }
 }

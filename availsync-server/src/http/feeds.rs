@@ -1,7 +1,7 @@
 //! Activity (agents and humans), audit (humans) and usage.
 
 use availsync_types::{
-    ACTIVITY_KINDS, AUDIT_ACTIONS, ActivityItem, AuditItem, ErrorBody, Page, UsageRequest,
+    ActivityItem, ActivityKind, AuditAction, AuditItem, ErrorBody, Page, UsageRequest,
     UsageResponse,
 };
 use axum::Json;
@@ -16,17 +16,30 @@ use super::paging::page_request;
 use crate::domain::validate;
 use crate::store::{ActivityFilter, AuditFilter};
 
-fn one_of(field: &str, value: Option<String>, known: &[&str]) -> Result<Option<String>, ApiError> {
-    match value {
-        Some(v) if !known.contains(&v.as_str()) => Err(ApiError::invalid(
-            field,
-            format!(
-                "unknown {field} '{v}'; expected one of {}",
-                known.join(", ")
-            ),
-        )),
-        other => Ok(other),
-    }
+/// `value` as one of `known` (by its spelling), or an error naming them.
+fn one_of<T: Copy + std::fmt::Display>(
+    field: &str,
+    value: Option<String>,
+    known: &[T],
+) -> Result<Option<T>, ApiError> {
+    let Some(value) = value else {
+        return Ok(None);
+    };
+    known
+        .iter()
+        .copied()
+        .find(|k| k.to_string() == value)
+        .map(Some)
+        .ok_or_else(|| {
+            let names: Vec<String> = known.iter().map(ToString::to_string).collect();
+            ApiError::invalid(
+                field,
+                format!(
+                    "unknown {field} '{value}'; expected one of {}",
+                    names.join(", ")
+                ),
+            )
+        })
 }
 
 /// Validates the filters of an activity list (shared with the dashboard).
@@ -38,7 +51,7 @@ pub(crate) fn activity_filter(
     Ok(ActivityFilter {
         agent_id,
         resource: validate::optional_resource("resource", resource)?,
-        kind: one_of("kind", kind, &ACTIVITY_KINDS)?,
+        kind: one_of("kind", kind, &ActivityKind::ALL)?,
     })
 }
 
@@ -51,7 +64,7 @@ pub(crate) fn audit_filter(
     Ok(AuditFilter {
         actor_id,
         resource: validate::optional_resource("resource", resource)?,
-        action: one_of("action", action, &AUDIT_ACTIONS)?,
+        action: one_of("action", action, &AuditAction::ALL)?,
     })
 }
 

@@ -106,7 +106,9 @@ pub async fn extend(
     let answer = state.store.extend_run(&agent, &request.run_id, ttl).await;
     match &answer {
         Ok(_) => crate::metrics::global().extend(false),
-        Err(crate::store::StoreError::LeaseLost { .. }) => crate::metrics::global().extend(true),
+        Err(crate::store::StoreError::Refused(crate::store::Refusal::LeaseLost { .. })) => {
+            crate::metrics::global().extend(true);
+        }
         Err(_) => {}
     }
     Ok(Json(answer?))

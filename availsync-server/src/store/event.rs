@@ -1,11 +1,13 @@
-//! Activity and audit events as every backend writes them: in the same
+//! Activity and audit events as rows: borrowed views of the domain's
+//! [`Activity`] and [`Audit`] that every backend writes, in the same
 //! transaction as the change they describe.
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
-use crate::store::{Actor, Principal};
+pub use crate::domain::events::{Activity, Audit, Events};
+use crate::store::Actor;
 
-/// One runtime-traffic event.
+/// An activity event's columns.
 #[derive(Debug)]
 pub struct ActivityEvent<'a> {
     /// The workspace.
@@ -14,74 +16,56 @@ pub struct ActivityEvent<'a> {
     pub agent_id: Option<&'a str>,
     /// Its name.
     pub agent_name: Option<&'a str>,
-    /// One of the SPEC's activity kinds.
+    /// The kind, as stored.
     pub kind: &'static str,
     /// The resource.
     pub resource: Option<&'a str>,
     /// `proceed` or `skip_run`, for starts.
-    pub decision: Option<&'a str>,
+    pub decision: Option<&'static str>,
     /// The run.
     pub run_id: Option<&'a str>,
     /// Kind-specific detail.
-    pub detail: Value,
+    pub detail: &'a Value,
 }
 
-/// One governance event.
+/// An audit event's columns.
 #[derive(Debug)]
 pub struct AuditEvent<'a> {
     /// The workspace (none for failed logins of unknown emails).
     pub workspace_id: Option<&'a str>,
     /// Who did it.
     pub actor: &'a Actor,
-    /// One of the SPEC's audit actions.
+    /// The action, as stored.
     pub action: &'static str,
     /// The resource.
     pub resource: Option<&'a str>,
     /// Action-specific detail.
-    pub detail: Value,
+    pub detail: &'a Value,
 }
 
-impl Actor {
-    /// `(type, id, name)` as stored.
-    pub fn columns(&self) -> (&'static str, Option<&str>, Option<&str>) {
-        match self {
-            Actor::User { id, name } => ("user", Some(id.as_str()), Some(name.as_str())),
-            Actor::Agent { id, name } => ("agent", Some(id.as_str()), Some(name.as_str())),
-            Actor::System => ("system", None, None),
+impl<'a> From<&'a Activity> for ActivityEvent<'a> {
+    fn from(event: &'a Activity) -> Self {
+        Self {
+            workspace_id: &event.workspace_id,
+            agent_id: event.agent_id.as_deref(),
+            agent_name: event.agent_name.as_deref(),
+            kind: event.kind.as_str(),
+            resource: event.resource.as_deref(),
+            decision: event.decision.map(|d| d.as_str()),
+            run_id: event.run_id.as_deref(),
+            detail: &event.detail,
         }
     }
 }
 
-/// An activity event caused by `principal` on a schedulable resource: an
-/// agent is named as such, a human by `user_id` in the detail.
-pub fn schedule_activity<'a>(
-    principal: &'a Principal,
-    kind: &'static str,
-    resource: &'a str,
-    detail: Value,
-) -> ActivityEvent<'a> {
-    let (agent_id, agent_name) = match principal {
-        Principal::Agent(a) => (Some(a.agent_id.as_str()), Some(a.agent_name.as_str())),
-        Principal::Human(_) => (None, None),
-    };
-    let detail = match principal {
-        Principal::Human(s) => {
-            let mut detail = detail;
-            if let Some(map) = detail.as_object_mut() {
-                map.insert("user_id".into(), json!(s.user.id));
-            }
-            detail
+impl<'a> From<&'a Audit> for AuditEvent<'a> {
+    fn from(event: &'a Audit) -> Self {
+        Self {
+            workspace_id: event.workspace_id.as_deref(),
+            actor: &event.actor,
+            action: event.action.as_str(),
+            resource: event.resource.as_deref(),
+            detail: &event.detail,
         }
-        Principal::Agent(_) => detail,
-    };
-    ActivityEvent {
-        workspace_id: principal.workspace_id(),
-        agent_id,
-        agent_name,
-        kind,
-        resource: Some(resource),
-        decision: None,
-        run_id: None,
-        detail,
     }
 }

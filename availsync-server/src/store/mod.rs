@@ -25,7 +25,7 @@ use availsync_types::{
 
 use crate::domain::schedule::Window;
 
-pub use error::StoreError;
+pub use error::{Refusal, StoreError};
 pub use model::*;
 
 /// How stale an agent's `last_used_at` may get before a request refreshes it.

@@ -1,103 +1,9 @@
 //! Inputs and contexts that cross the store boundary (answers use the wire
 //! types of `availsync-types`).
 
-use availsync_types::{Mode, Outcome, ResourceKey, Timestamp, User, Workspace};
+use availsync_types::{ActivityKind, AuditAction, Mode, Outcome, ResourceKey};
 
-/// Who changed something, for the audit log.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Actor {
-    /// A human user.
-    User {
-        /// `usr_…`
-        id: String,
-        /// The user's email.
-        name: String,
-    },
-    /// An agent.
-    Agent {
-        /// `agt_…`
-        id: String,
-        /// The agent's name.
-        name: String,
-    },
-    /// The server itself (expiry, sweeps).
-    System,
-}
-
-/// A signed-in human.
-#[derive(Debug, Clone)]
-pub struct SessionContext {
-    /// The user.
-    pub user: User,
-    /// The user's workspace.
-    pub workspace: Workspace,
-    /// The session's token hash.
-    pub token_hash: Vec<u8>,
-    /// When the session lapses.
-    pub expires_at: Timestamp,
-}
-
-impl SessionContext {
-    /// The user as an audit actor.
-    pub fn actor(&self) -> Actor {
-        Actor::User {
-            id: self.user.id.clone(),
-            name: self.user.email.clone(),
-        }
-    }
-}
-
-/// An authenticated agent.
-#[derive(Debug, Clone)]
-pub struct AgentContext {
-    /// `agt_…`
-    pub agent_id: String,
-    /// Its name.
-    pub agent_name: String,
-    /// Its mode.
-    pub mode: Mode,
-    /// Its workspace.
-    pub workspace_id: String,
-    /// When its key was last used.
-    pub last_used_at: Option<Timestamp>,
-}
-
-impl AgentContext {
-    /// The agent as an audit actor.
-    pub fn actor(&self) -> Actor {
-        Actor::Agent {
-            id: self.agent_id.clone(),
-            name: self.agent_name.clone(),
-        }
-    }
-}
-
-/// An authenticated caller: a human with a session, or an agent with its key.
-#[derive(Debug, Clone)]
-pub enum Principal {
-    /// A human with a live session.
-    Human(SessionContext),
-    /// An agent with a live key.
-    Agent(AgentContext),
-}
-
-impl Principal {
-    /// The caller's workspace.
-    pub fn workspace_id(&self) -> &str {
-        match self {
-            Self::Human(s) => &s.workspace.id,
-            Self::Agent(a) => &a.workspace_id,
-        }
-    }
-
-    /// The caller as an audit actor.
-    pub fn actor(&self) -> Actor {
-        match self {
-            Self::Human(s) => s.actor(),
-            Self::Agent(a) => a.actor(),
-        }
-    }
-}
+pub use crate::domain::callers::{Actor, AgentContext, Credentials, Principal, SessionContext};
 
 /// What creating a hold stores.
 #[derive(Debug, Clone)]
@@ -131,7 +37,7 @@ pub struct ActivityFilter {
     /// Only on this resource.
     pub resource: Option<ResourceKey>,
     /// Only of this kind.
-    pub kind: Option<String>,
+    pub kind: Option<ActivityKind>,
 }
 
 /// Which audit events to list.
@@ -142,7 +48,7 @@ pub struct AuditFilter {
     /// Only on this resource.
     pub resource: Option<ResourceKey>,
     /// Only this action.
-    pub action: Option<String>,
+    pub action: Option<AuditAction>,
 }
 
 /// What one sweep did.
@@ -178,19 +84,6 @@ pub struct NewSignup {
     pub workspace_name: String,
     /// The first session.
     pub session: NewSession,
-}
-
-/// A user's stored password hash.
-#[derive(Debug, Clone)]
-pub struct Credentials {
-    /// `usr_…`
-    pub user_id: String,
-    /// The user's email.
-    pub email: String,
-    /// The user's workspace.
-    pub workspace_id: String,
-    /// argon2id PHC string.
-    pub password_hash: String,
 }
 
 pub use crate::domain::login_throttle::{LoginFailures, Tally};

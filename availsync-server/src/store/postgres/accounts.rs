@@ -1,16 +1,16 @@
 //! Workspaces, users, sessions, login throttling and agents.
 
+use crate::store::Refusal;
 use availsync_types::{Agent, Mode, Page, Plan, Timestamp, User, Workspace};
 use deadpool_postgres::GenericClient;
-use serde_json::json;
 use tokio_postgres::Row;
 
-use super::events::record_audit;
+use super::events::record;
 use super::sql::{execute, get, row_one, row_opt, rows, text_enum, ts, ts_opt};
+use crate::domain::events;
 use crate::domain::ids::{IdKind, new_id};
 use crate::domain::login_throttle;
 use crate::store::cursor::paginate;
-use crate::store::event::AuditEvent;
 use crate::store::text_enum::TextEnum;
 use crate::store::{
     Actor, AgentContext, AgentUpdate, Credentials, LoginFailures, NewAgent, NewKey, NewSession,
@@ -65,7 +65,7 @@ pub(super) async fn signup<C: GenericClient>(
     )
     .await?;
     if taken.is_some() {
-        return Err(StoreError::EmailTaken);
+        return Err(StoreError::Refused(Refusal::EmailTaken));
     }
     let workspace_id = new_id(IdKind::Workspace);
     let user_id = new_id(IdKind::User);
@@ -96,16 +96,10 @@ pub(super) async fn signup<C: GenericClient>(
         id: user_id.clone(),
         name: signup.email.clone(),
     };
-    record_audit(
+    record(
         client,
         now,
-        AuditEvent {
-            workspace_id: Some(&workspace_id),
-            actor: &actor,
-            action: "signup",
-            resource: None,
-            detail: json!({"workspace_name": signup.workspace_name}),
-        },
+        &events::signup(&workspace_id, actor, &signup.workspace_name),
     )
     .await?;
     session(client, now, &signup.session.token_hash)
@@ -216,28 +210,7 @@ pub(super) async fn record_login_failure<C: GenericClient>(
     .await?;
     // Only failures against a real account land in a workspace's audit log;
     // unknown emails are recorded without a workspace.
-    let (workspace_id, actor) = match &user {
-        Some(user) => (
-            Some(user.workspace_id.as_str()),
-            Actor::User {
-                id: user.user_id.clone(),
-                name: user.email.clone(),
-            },
-        ),
-        None => (None, Actor::System),
-    };
-    record_audit(
-        db,
-        now,
-        AuditEvent {
-            workspace_id,
-            actor: &actor,
-            action: "login_failed",
-            resource: None,
-            detail: json!({"email": email_norm}),
-        },
-    )
-    .await
+    record(db, now, &events::login_failed(email_norm, user.as_ref())).await
 }
 
 pub(super) async fn login<C: GenericClient>(
@@ -257,18 +230,7 @@ pub(super) async fn login<C: GenericClient>(
         &[&ctx.user.email.to_lowercase(), &client],
     )
     .await?;
-    record_audit(
-        db,
-        now,
-        AuditEvent {
-            workspace_id: Some(&ctx.workspace.id),
-            actor: &ctx.actor(),
-            action: "login",
-            resource: None,
-            detail: json!({}),
-        },
-    )
-    .await?;
+    record(db, now, &events::login(&ctx)).await?;
     Ok(ctx)
 }
 
@@ -306,18 +268,7 @@ pub(super) async fn logout<C: GenericClient>(
     )
     .await?;
     if revoked > 0 {
-        record_audit(
-            client,
-            now,
-            AuditEvent {
-                workspace_id: Some(&ctx.workspace.id),
-                actor: &ctx.actor(),
-                action: "logout",
-                resource: None,
-                detail: json!({}),
-            },
-        )
-        .await?;
+        record(client, now, &events::logout(ctx)).await?;
     }
     Ok(())
 }
@@ -336,7 +287,7 @@ pub(super) async fn plan_of<C: GenericClient>(
     };
     let row = row_opt(client, sql, &[&workspace_id])
         .await?
-        .ok_or(StoreError::NotFound("workspace"))?;
+        .ok_or(Refusal::NotFound("workspace"))?;
     text_enum(&row, 0)
 }
 
@@ -357,19 +308,13 @@ pub(super) async fn create_agent<C: GenericClient>(
         .await?;
         let count: i64 = get(&row, 0)?;
         if count >= i64::from(limit) {
-            record_audit(
+            record(
                 client,
                 now,
-                AuditEvent {
-                    workspace_id: Some(workspace_id),
-                    actor: &actor.actor(),
-                    action: "plan_limit_reached",
-                    resource: None,
-                    detail: json!({"limit": "agents", "plan": plan.as_str(), "value": limit}),
-                },
+                &events::agent_limit_reached(actor, plan, limit),
             )
             .await?;
-            return Ok(Err(StoreError::PlanLimitAgents { limit }));
+            return Ok(Err(StoreError::Refused(Refusal::PlanLimitAgents { limit })));
         }
     }
     let id = new_id(IdKind::Agent);
@@ -388,21 +333,15 @@ pub(super) async fn create_agent<C: GenericClient>(
         ],
     )
     .await?;
-    record_audit(
+    record(
         client,
         now,
-        AuditEvent {
-            workspace_id: Some(workspace_id),
-            actor: &actor.actor(),
-            action: "agent_created",
-            resource: None,
-            detail: json!({"agent_id": id, "name": agent.name, "mode": agent.mode, "key_prefix": agent.key.key_prefix}),
-        },
+        &events::agent_created(actor, &id, &agent.name, agent.mode, &agent.key.key_prefix),
     )
     .await?;
     Ok(Ok(find_agent(client, workspace_id, &id)
         .await?
-        .ok_or(StoreError::NotFound("agent"))?))
+        .ok_or(Refusal::NotFound("agent"))?))
 }
 
 pub(super) async fn list_agents<C: GenericClient>(
@@ -453,7 +392,7 @@ pub(super) async fn update_agent<C: GenericClient>(
     let workspace_id = &actor.workspace.id;
     let before = find_agent(client, workspace_id, agent_id)
         .await?
-        .ok_or(StoreError::NotFound("agent"))?;
+        .ok_or(Refusal::NotFound("agent"))?;
     let name = update.name.clone().unwrap_or_else(|| before.name.clone());
     let mode: Mode = update.mode.unwrap_or(before.mode);
     execute(
@@ -462,25 +401,15 @@ pub(super) async fn update_agent<C: GenericClient>(
         &[&name, &mode.to_text(), &agent_id],
     )
     .await?;
-    record_audit(
+    record(
         client,
         now,
-        AuditEvent {
-            workspace_id: Some(workspace_id),
-            actor: &actor.actor(),
-            action: "agent_updated",
-            resource: None,
-            detail: json!({
-                "agent_id": agent_id,
-                "name": {"from": before.name, "to": name},
-                "mode": {"from": before.mode, "to": mode},
-            }),
-        },
+        &events::agent_updated(actor, agent_id, (&before.name, before.mode), (&name, mode)),
     )
     .await?;
     find_agent(client, workspace_id, agent_id)
         .await?
-        .ok_or(StoreError::NotFound("agent"))
+        .ok_or(StoreError::Refused(Refusal::NotFound("agent")))
 }
 
 pub(super) async fn rotate_key<C: GenericClient>(
@@ -493,28 +422,22 @@ pub(super) async fn rotate_key<C: GenericClient>(
     let workspace_id = &actor.workspace.id;
     let before = find_agent(client, workspace_id, agent_id)
         .await?
-        .ok_or(StoreError::NotFound("agent"))?;
+        .ok_or(Refusal::NotFound("agent"))?;
     execute(
         client,
         "UPDATE agents SET key_hash = $1, key_prefix = $2 WHERE id = $3",
         &[&key.key_hash, &key.key_prefix, &agent_id],
     )
     .await?;
-    record_audit(
+    record(
         client,
         now,
-        AuditEvent {
-            workspace_id: Some(workspace_id),
-            actor: &actor.actor(),
-            action: "agent_key_rotated",
-            resource: None,
-            detail: json!({"agent_id": agent_id, "old_key_prefix": before.key_prefix, "key_prefix": key.key_prefix}),
-        },
+        &events::agent_key_rotated(actor, agent_id, &before.key_prefix, &key.key_prefix),
     )
     .await?;
     find_agent(client, workspace_id, agent_id)
         .await?
-        .ok_or(StoreError::NotFound("agent"))
+        .ok_or(StoreError::Refused(Refusal::NotFound("agent")))
 }
 
 /// Deletes an agent. `released` is how many live claims the caller already
@@ -526,23 +449,16 @@ pub(super) async fn delete_agent<C: GenericClient>(
     agent: &Agent,
     released: usize,
 ) -> Result<(), StoreError> {
-    let workspace_id = &actor.workspace.id;
     execute(
         client,
         "UPDATE agents SET deleted_at = $1 WHERE id = $2",
         &[&now.unix_millis(), &agent.id],
     )
     .await?;
-    record_audit(
+    record(
         client,
         now,
-        AuditEvent {
-            workspace_id: Some(workspace_id),
-            actor: &actor.actor(),
-            action: "agent_deleted",
-            resource: None,
-            detail: json!({"agent_id": agent.id, "name": agent.name, "claims_released": released}),
-        },
+        &events::agent_deleted(actor, &agent.id, &agent.name, released),
     )
     .await
 }
@@ -555,7 +471,7 @@ pub(super) async fn agent_to_delete<C: GenericClient>(
 ) -> Result<Agent, StoreError> {
     find_agent(client, &actor.workspace.id, agent_id)
         .await?
-        .ok_or(StoreError::NotFound("agent"))
+        .ok_or(StoreError::Refused(Refusal::NotFound("agent")))
 }
 
 pub(super) async fn agent_by_key<C: GenericClient>(
@@ -615,11 +531,11 @@ pub(super) async fn set_plan<C: GenericClient>(
     .map(|row| get(row, 0))
     .collect::<Result<_, _>>()?;
     let id = match ids.as_slice() {
-        [] => return Err(StoreError::NotFound("workspace")),
+        [] => return Err(StoreError::Refused(Refusal::NotFound("workspace"))),
         [one] => one.clone(),
         many => match many.iter().find(|id| id.as_str() == name_or_id) {
             Some(id) => id.clone(),
-            None => return Err(StoreError::Ambiguous(many.len())),
+            None => return Err(StoreError::Refused(Refusal::Ambiguous(many.len()))),
         },
     };
     execute(

@@ -7,10 +7,10 @@ use availsync_types::Timestamp;
 use deadpool_postgres::GenericClient;
 use tokio_postgres::types::ToSql;
 
-use super::sql::{Params, execute};
+use super::sql::{Params, execute, pipelined};
 use crate::domain::ids::{IdKind, new_id};
 use crate::store::StoreError;
-use crate::store::event::{ActivityEvent, AuditEvent};
+use crate::store::event::{Activity, ActivityEvent, Audit, AuditEvent, Events as EventSet};
 
 /// The activity table and its columns, in the order
 /// [`ActivityValues::params`] gives them.
@@ -101,10 +101,40 @@ fn placeholders(first: usize, count: usize) -> String {
         .join(", ")
 }
 
-pub(super) async fn record_activity<C: GenericClient>(
+/// Writes a use case's events, in one round trip.
+pub(super) async fn record<C: GenericClient>(
     client: &C,
     at: Timestamp,
-    event: ActivityEvent<'_>,
+    events: &EventSet,
+) -> Result<(), StoreError> {
+    let activity = async {
+        match &events.activity {
+            Some(activity) => record_activity(client, at, activity).await,
+            None => Ok(()),
+        }
+    };
+    let audit = |n: usize| async move {
+        match events.audits.get(n) {
+            Some(audit) => record_audit(client, at, audit).await,
+            None => Ok(()),
+        }
+    };
+    pipelined!(
+        activity = activity,
+        first = audit(0),
+        second = audit(1),
+        third = audit(2),
+    )?;
+    for audit in events.audits.iter().skip(3) {
+        record_audit(client, at, audit).await?;
+    }
+    Ok(())
+}
+
+async fn record_activity<C: GenericClient>(
+    client: &C,
+    at: Timestamp,
+    event: &Activity,
 ) -> Result<(), StoreError> {
     static SQL: LazyLock<String> = LazyLock::new(|| {
         format!(
@@ -112,15 +142,15 @@ pub(super) async fn record_activity<C: GenericClient>(
             placeholders(1, ACTIVITY_PARAMS)
         )
     });
-    let values = ActivityValues::new(at, event);
+    let values = ActivityValues::new(at, event.into());
     execute(client, &SQL, &values.params()).await?;
     Ok(())
 }
 
-pub(super) async fn record_audit<C: GenericClient>(
+async fn record_audit<C: GenericClient>(
     client: &C,
     at: Timestamp,
-    event: AuditEvent<'_>,
+    event: &Audit,
 ) -> Result<(), StoreError> {
     static SQL: LazyLock<String> = LazyLock::new(|| {
         format!(
@@ -128,7 +158,7 @@ pub(super) async fn record_audit<C: GenericClient>(
             placeholders(1, AUDIT_PARAMS)
         )
     });
-    let values = AuditValues::new(at, event);
+    let values = AuditValues::new(at, event.into());
     execute(client, &SQL, &values.params()).await?;
     Ok(())
 }
@@ -195,8 +225,8 @@ impl WriteWithEvents {
         client: &C,
         params: Params<'_>,
         at: Timestamp,
-        activity: Option<ActivityEvent<'_>>,
-        audit: Option<AuditEvent<'_>>,
+        activity: Option<&Activity>,
+        audit: Option<&Audit>,
     ) -> Result<u64, StoreError> {
         let wants_activity = matches!(self.events, Events::Activity | Events::Both);
         let wants_audit = matches!(self.events, Events::Audit | Events::Both);
@@ -212,8 +242,8 @@ impl WriteWithEvents {
                 self.events
             )));
         }
-        let activity = activity.map(|event| ActivityValues::new(at, event));
-        let audit = audit.map(|event| AuditValues::new(at, event));
+        let activity = activity.map(|event| ActivityValues::new(at, event.into()));
+        let audit = audit.map(|event| AuditValues::new(at, event.into()));
         let mut all: Vec<&(dyn ToSql + Sync)> = params.to_vec();
         if let Some(values) = &activity {
             all.extend(values.params());

@@ -2,23 +2,23 @@
 //! with the `no_overlapping_live_holds` exclusion constraint behind it.
 
 use availsync_types::{
-    AvailabilityResponse, ConflictsCheckResponse, FreeWindow, Hold, HoldHolder, HoldResponse,
-    HoldStatus, Page, ResourceKey, Timestamp,
+    AvailabilityResponse, ConflictsCheckResponse, Hold, HoldHolder, HoldResponse, Page,
+    ResourceKey, Timestamp,
 };
 use deadpool_postgres::GenericClient;
-use serde_json::json;
 use tokio_postgres::Row;
 
 use super::accounts::Refusable;
-use super::events::{record_activity, record_audit};
+use super::events::record;
 use super::sql::{LockScope, execute, get, lock_resource, now, row_opt, rows, ts, ts_opt};
 use crate::domain::clock::Clock;
 use crate::domain::ids::{IdKind, new_id};
-use crate::domain::schedule::{Window, free_windows};
+use crate::domain::schedule::Window;
+use crate::domain::ttl::Ttl;
+use crate::domain::{events, holds};
 use crate::store::cursor::paginate;
-use crate::store::event::{AuditEvent, schedule_activity};
 use crate::store::records::{busy, hold_status, holder_of};
-use crate::store::{HoldFilter, NewHold, PageRequest, Principal, StoreError};
+use crate::store::{HoldFilter, NewHold, PageRequest, Principal, Refusal, StoreError};
 
 const HOLD_COLUMNS: &str = "seq, id, resource, start_at, end_at, purpose, holder_type, holder_id,
     holder_name, expires_at, created_at, released_at";
@@ -98,18 +98,7 @@ pub(super) async fn create<C: GenericClient>(
             .map(|row| stored_hold(&row, now))
             .transpose()?;
         if let Some((_, existing)) = existing {
-            let same = existing.resource == resource
-                && existing.start == new.window.start
-                && existing.end == new.window.end;
-            return Ok(if same {
-                Ok(HoldResponse {
-                    hold: existing,
-                    replayed: true,
-                    server_time: now,
-                })
-            } else {
-                Err(StoreError::IdempotencyKeyReused)
-            });
+            return Ok(holds::replay(existing, resource, new.window, now).map_err(Into::into));
         }
     }
     // Tentative holds that have lapsed stop counting for the constraint.
@@ -121,41 +110,23 @@ pub(super) async fn create<C: GenericClient>(
         &[&workspace_id, &resource, &now.unix_millis()],
     )
     .await?;
-    let window_json = json!({"start": new.window.start, "end": new.window.end});
     let conflicts = overlapping(client, now, workspace_id, resource, new.window).await?;
     if !conflicts.is_empty() {
         let ids: Vec<&str> = conflicts.iter().map(|h| h.hold_id.as_str()).collect();
-        record_activity(
+        record(
             client,
             now,
-            schedule_activity(
-                principal,
-                "hold_rejected",
-                resource,
-                json!({"window": window_json, "conflicts": ids}),
-            ),
+            &events::hold_rejected(principal, resource, new.window, &ids),
         )
         .await?;
-        record_audit(
-            client,
-            now,
-            AuditEvent {
-                workspace_id: Some(workspace_id),
-                actor: &principal.actor(),
-                action: "hold_conflict",
-                resource: Some(resource),
-                detail: json!({"window": window_json, "conflicts": ids}),
-            },
-        )
-        .await?;
-        return Ok(Err(StoreError::HoldConflict {
+        return Ok(Err(StoreError::Refused(Refusal::HoldConflict {
             conflicts: conflicts.into_iter().map(busy).collect(),
-        }));
+        })));
     }
     let hold_id = new_id(IdKind::Hold);
     let expires_at = new
         .ttl_seconds
-        .map(|ttl| now.add_millis(i64::from(ttl) * 1000));
+        .map(|ttl| Ttl::from_seconds(ttl).expiry_from(now));
     execute(
         client,
         "INSERT INTO holds (id, workspace_id, resource, start_at, end_at, purpose, holder_type,
@@ -177,24 +148,17 @@ pub(super) async fn create<C: GenericClient>(
         ],
     )
     .await?;
-    let detail = json!({"hold_id": hold_id, "window": window_json, "expires_at": expires_at,
-                        "purpose": new.purpose});
-    record_activity(
+    record(
         client,
         now,
-        schedule_activity(principal, "hold_created", resource, detail.clone()),
-    )
-    .await?;
-    record_audit(
-        client,
-        now,
-        AuditEvent {
-            workspace_id: Some(workspace_id),
-            actor: &principal.actor(),
-            action: "hold_created",
-            resource: Some(resource),
-            detail,
-        },
+        &events::hold_created(
+            principal,
+            resource,
+            &hold_id,
+            new.window,
+            expires_at,
+            new.purpose.as_deref(),
+        ),
     )
     .await?;
     let (_, hold) = find(client, now, workspace_id, &hold_id)
@@ -230,15 +194,8 @@ pub(super) async fn release<C: GenericClient>(
     let now = now(client, clock).await?;
     let (seq, hold) = find(client, now, workspace_id, hold_id)
         .await?
-        .ok_or(StoreError::NotFound("hold"))?;
-    if let Principal::Agent(agent) = principal
-        && hold.holder.id != agent.agent_id
-    {
-        return Err(StoreError::Forbidden(
-            "this hold belongs to another holder; only its holder or a workspace member may release it",
-        ));
-    }
-    if hold.status != HoldStatus::Active {
+        .ok_or(Refusal::NotFound("hold"))?;
+    if !holds::may_release(principal, &hold)? {
         // Already released or lapsed: releasing again changes nothing.
         return Ok(());
     }
@@ -251,23 +208,10 @@ pub(super) async fn release<C: GenericClient>(
     if released == 0 {
         return Ok(()); // a concurrent release won
     }
-    let detail = json!({"hold_id": hold_id, "holder": hold.holder});
-    record_activity(
+    record(
         client,
         now,
-        schedule_activity(principal, "hold_released", &hold.resource, detail.clone()),
-    )
-    .await?;
-    record_audit(
-        client,
-        now,
-        AuditEvent {
-            workspace_id: Some(workspace_id),
-            actor: &principal.actor(),
-            action: "hold_released",
-            resource: Some(&hold.resource),
-            detail,
-        },
+        &events::hold_released(principal, &hold.resource, hold_id, &hold.holder),
     )
     .await
 }
@@ -323,39 +267,20 @@ pub(super) async fn availability<C: GenericClient>(
         window,
     )
     .await?;
-    let busy_windows: Vec<Window> = holds
-        .iter()
-        .map(|h| Window {
-            start: h.start,
-            end: h.end,
-        })
-        .collect();
-    let free: Vec<FreeWindow> = free_windows(window, &busy_windows)
-        .into_iter()
-        .map(|w| FreeWindow {
-            start: w.start,
-            end: w.end,
-        })
-        .collect();
-    record_activity(
+    let answer = holds::availability(resource, window, holds, now);
+    record(
         client,
         now,
-        schedule_activity(
+        &events::availability_checked(
             principal,
-            "availability_checked",
             resource.as_str(),
-            json!({"from": window.start, "to": window.end, "busy": holds.len(), "free": free.len()}),
+            window,
+            answer.busy.len(),
+            answer.free.len(),
         ),
     )
     .await?;
-    Ok(AvailabilityResponse {
-        resource: resource.to_string(),
-        from: window.start,
-        to: window.end,
-        busy: holds.into_iter().map(busy).collect(),
-        free,
-        server_time: now,
-    })
+    Ok(answer)
 }
 
 pub(super) async fn check_conflicts<C: GenericClient>(
@@ -374,20 +299,11 @@ pub(super) async fn check_conflicts<C: GenericClient>(
         window,
     )
     .await?;
-    record_activity(
+    record(
         client,
         now,
-        schedule_activity(
-            principal,
-            "conflicts_checked",
-            resource.as_str(),
-            json!({"window": {"start": window.start, "end": window.end}, "conflict": !holds.is_empty()}),
-        ),
+        &events::conflicts_checked(principal, resource.as_str(), window, !holds.is_empty()),
     )
     .await?;
-    Ok(ConflictsCheckResponse {
-        conflict: !holds.is_empty(),
-        conflicts: holds.into_iter().map(busy).collect(),
-        server_time: now,
-    })
+    Ok(holds::conflicts(holds, now))
 }

@@ -226,7 +226,11 @@ impl From<tokio_postgres::Error> for StoreError {
             }
             Some(code) if *code == SqlState::DISK_FULL => Self::StorageFull(describe(&e)),
             Some(code) if *code == SqlState::IN_FAILED_SQL_TRANSACTION => {
-                Self::Backend(format!("{}: {}", sql::SKIPPED_AFTER_FAILURE, describe(&e)))
+                Self::SkippedAfterFailure(format!(
+                    "{}: {}",
+                    sql::SKIPPED_AFTER_FAILURE,
+                    describe(&e)
+                ))
             }
             _ => Self::Backend(describe(&e)),
         }

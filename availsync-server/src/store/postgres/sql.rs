@@ -56,10 +56,9 @@ pub(super) async fn execute<C: GenericClient>(
 pub(super) const SKIPPED_AFTER_FAILURE: &str =
     "statement skipped: an earlier statement of the transaction failed";
 
-/// Whether `error` is [`SKIPPED_AFTER_FAILURE`] (which the database's own
-/// message follows).
+/// Whether `error` only echoes an earlier failure of its transaction.
 pub(super) fn skipped_after_failure(error: &StoreError) -> bool {
-    matches!(error, StoreError::Backend(message) if message.starts_with(SKIPPED_AFTER_FAILURE))
+    matches!(error, StoreError::SkippedAfterFailure(_))
 }
 
 /// Awaits statements sent together in one round trip and answers their
@@ -97,7 +96,9 @@ macro_rules! pipelined {
         match ($($name,)+) {
             ($(Some($name),)+) => Ok(($($name,)+)),
             _ => Err(failure.unwrap_or_else(|| {
-                StoreError::Backend($crate::store::postgres::sql::SKIPPED_AFTER_FAILURE.to_owned())
+                StoreError::SkippedAfterFailure(
+                    $crate::store::postgres::sql::SKIPPED_AFTER_FAILURE.to_owned(),
+                )
             })),
         }
     }};
@@ -302,7 +303,7 @@ mod tests {
     use super::*;
 
     fn skipped() -> StoreError {
-        StoreError::Backend(SKIPPED_AFTER_FAILURE.to_owned())
+        StoreError::SkippedAfterFailure(SKIPPED_AFTER_FAILURE.to_owned())
     }
 
     #[tokio::test]
@@ -326,12 +327,16 @@ mod tests {
             "{answer:?}"
         );
         let answer: Result<((), (), ()), StoreError> = pipelined!(
-            cause = async { Err::<(), _>(StoreError::NotFound("run")) },
+            cause =
+                async { Err::<(), _>(StoreError::Refused(crate::store::Refusal::NotFound("run"))) },
             echo = async { Err::<(), _>(skipped()) },
             later = async { Err::<(), _>(StoreError::Contention("later".into())) },
         );
         assert!(
-            matches!(answer, Err(StoreError::NotFound("run"))),
+            matches!(
+                answer,
+                Err(StoreError::Refused(crate::store::Refusal::NotFound("run")))
+            ),
             "{answer:?}"
         );
     }

@@ -3,14 +3,12 @@
 
 use availsync_types::Timestamp;
 use deadpool_postgres::GenericClient;
-use serde_json::json;
 
-use super::events::record_audit;
+use super::events::record;
 use super::sql::{execute, get, now, rows, ts};
 use crate::domain::clock::Clock;
-use crate::domain::login_throttle;
-use crate::store::event::AuditEvent;
-use crate::store::{Actor, StoreError, SweepReport};
+use crate::domain::{events, login_throttle};
+use crate::store::{StoreError, SweepReport};
 
 /// Most lapses recorded per sweep.
 const BATCH: i64 = 500;
@@ -48,17 +46,17 @@ pub(super) async fn sweep<C: GenericClient>(
             get(row, 3)?,
             get(row, 4)?,
         );
-        record_audit(
+        record(
             client,
             now,
-            AuditEvent {
-                workspace_id: Some(&workspace_id),
-                actor: &Actor::System,
-                action: "claim_expired",
-                resource: Some(&resource),
-                detail: json!({"claim_id": claim_id, "run_id": run_id, "agent_id": agent_id,
-                               "expired_at": ts(row, 5)?}),
-            },
+            &events::claim_expired(
+                &workspace_id,
+                &resource,
+                &claim_id,
+                &run_id,
+                &agent_id,
+                ts(row, 5)?,
+            ),
         )
         .await?;
     }
@@ -77,16 +75,10 @@ pub(super) async fn sweep<C: GenericClient>(
     for row in &holds {
         let (hold_id, workspace_id, resource): (String, String, String) =
             (get(row, 0)?, get(row, 1)?, get(row, 2)?);
-        record_audit(
+        record(
             client,
             now,
-            AuditEvent {
-                workspace_id: Some(&workspace_id),
-                actor: &Actor::System,
-                action: "hold_expired",
-                resource: Some(&resource),
-                detail: json!({"hold_id": hold_id, "expired_at": ts(row, 3)?}),
-            },
+            &events::hold_expired(&workspace_id, &resource, &hold_id, ts(row, 3)?),
         )
         .await?;
     }

@@ -13,24 +13,27 @@ use availsync_types::{
     Page, ReleaseClaimResponse, ResourceKey, Run, RunStatus, StartRunResponse, Timestamp,
 };
 use deadpool_postgres::GenericClient;
-use serde_json::json;
 use tokio_postgres::Row;
 
 use super::accounts::{Refusable, plan_of};
-use super::events::{Events, WriteWithEvents, record_activity, record_audit};
+use super::events::{Events, WriteWithEvents, record};
 use super::sql::{
     Lock, LockScope, ReadOrder, execute, get, int, json_opt, lock_read_now, lock_resource, now,
     pipelined, row_one, row_opt, rows, text_enum, ts, ts_opt, u32_col,
 };
 use crate::domain::clock::Clock;
+use crate::domain::events::{self, RunSubject};
 use crate::domain::ids::{IdKind, new_id};
-use crate::domain::lease::{Blocker, ClaimState, StartDecision, effective_mode};
+use crate::domain::lease::{ClaimState, StartDecision, effective_mode};
+use crate::domain::runs::Extendable;
+use crate::domain::ttl::Ttl;
 use crate::store::cursor::paginate;
-use crate::store::event::{ActivityEvent, AuditEvent};
+use crate::store::event::Events as EventSet;
 use crate::store::records::{StoredClaim, StoredRun};
 use crate::store::text_enum::TextEnum;
 use crate::store::{
-    Actor, AgentContext, FinishRun, PageRequest, RunFilter, SessionContext, StartRun, StoreError,
+    Actor, AgentContext, FinishRun, PageRequest, Refusal, RunFilter, SessionContext, StartRun,
+    StoreError,
 };
 
 const RUN_SELECT: &str =
@@ -164,7 +167,7 @@ fn locked_plan(
     seen: availsync_types::Plan,
     row: Option<Row>,
 ) -> Result<availsync_types::Plan, StoreError> {
-    let plan: availsync_types::Plan = text_enum(&row.ok_or(StoreError::NotFound("workspace"))?, 0)?;
+    let plan: availsync_types::Plan = text_enum(&row.ok_or(Refusal::NotFound("workspace"))?, 0)?;
     if plan.limits().active_claims.is_some() && seen.limits().active_claims.is_none() {
         return Err(StoreError::Contention(
             "the workspace's plan changed".into(),
@@ -224,13 +227,13 @@ pub(super) async fn start_run<C: GenericClient>(
         existing = find_run(client, &agent.agent_id, &start.run_id),
         plan = plan_of(client, workspace_id, false),
     )?;
-    let (agent_name, agent_mode) = live.ok_or(StoreError::NotFound("agent"))?;
+    let (agent_name, agent_mode) = live.ok_or(Refusal::NotFound("agent"))?;
     if let Some(existing) = existing {
         if existing.resource != start.resource.as_str() {
-            return Err(StoreError::RunIdReused {
+            return Err(StoreError::Refused(Refusal::RunIdReused {
                 run_id: start.run_id,
                 resource: existing.resource,
-            });
+            }));
         }
         let now = now(client, clock).await?;
         return Ok(existing.start_response(now, true));
@@ -250,51 +253,10 @@ pub(super) async fn start_run<C: GenericClient>(
     .await?;
     let plan = locked_plan(seen_plan, plan_row)?;
     let state = claim_state(client, now, workspace_id, resource, plan).await?;
-    let actor = Actor::Agent {
-        id: agent.agent_id.clone(),
-        name: agent_name.clone(),
-    };
     let decided = state.decide(mode, &start.resource, start.ttl_seconds, now);
-    let StartDecision {
-        decision,
-        would_block,
-        run_expires_at,
-        ref reason,
-        retry_after,
-        ref blocker,
-    } = decided;
-    let reason_json = reason.as_ref().map(serde_json::to_value).transpose()?;
-    let metadata_json = start.metadata.clone().map(serde_json::Value::Object);
     // One round trip: the run, and for a grant the resource's next token.
-    let insert_run = async {
-        let row = row_one(
-            client,
-            "INSERT INTO runs (workspace_id, agent_id, run_id, resource, mode, decision, ttl_seconds,
-                               expires_at, would_block, reason, retry_after, purpose, metadata, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
-             RETURNING seq",
-            &[
-                &workspace_id,
-                &agent.agent_id,
-                &start.run_id,
-                &resource,
-                &mode.to_text(),
-                &decision.to_text(),
-                &int(start.ttl_seconds),
-                &run_expires_at.map(Timestamp::unix_millis),
-                &would_block,
-                &reason_json,
-                &retry_after.map(|s| i64::try_from(s).unwrap_or(i64::MAX)),
-                &start.purpose,
-                &metadata_json,
-                &now.unix_millis(),
-            ],
-        )
-        .await?;
-        get::<i64>(&row, 0)
-    };
     let token = async {
-        if (mode, decision) == (Mode::Enforce, Decision::Proceed) {
+        if (mode, decided.decision) == (Mode::Enforce, Decision::Proceed) {
             next_token(client, now, workspace_id, resource)
                 .await
                 .map(Some)
@@ -302,125 +264,86 @@ pub(super) async fn start_run<C: GenericClient>(
             Ok(None)
         }
     };
-    let (run_seq, token) = pipelined!(run_seq = insert_run, token = token)?;
+    let (run_seq, token) = pipelined!(
+        run_seq = insert_run(client, now, agent, mode, &decided, &start),
+        token = token
+    )?;
 
-    let decision_text = decision.to_text();
-    let activity = |kind: &'static str, detail: serde_json::Value| ActivityEvent {
-        workspace_id,
-        agent_id: Some(&agent.agent_id),
-        agent_name: Some(&agent_name),
-        kind,
-        resource: Some(resource),
-        decision: Some(decision_text),
-        run_id: Some(&start.run_id),
-        detail,
+    // One round trip: the claim, if granted, with its two events, or the
+    // events alone. A token was taken exactly when the run is granted.
+    let granted = token.map(|token| Claim {
+        claim_id: new_id(IdKind::Claim),
+        resource: resource.to_owned(),
+        expires_at: Ttl::from_seconds(start.ttl_seconds).expiry_from(now),
+        ttl_seconds: start.ttl_seconds,
+        fencing_token: u64::try_from(token).unwrap_or(0),
+    });
+    let subject = RunSubject {
+        agent_name: &agent_name,
+        ..RunSubject::of(agent, resource, &start.run_id)
     };
-    let audit = |action: &'static str, detail: serde_json::Value| AuditEvent {
-        workspace_id: Some(workspace_id),
-        actor: &actor,
-        action,
-        resource: Some(resource),
-        detail,
-    };
-    // One round trip: the claim, if granted, and the events. A token was
-    // taken exactly when the run is granted.
-    let granted = if let Some(token) = token {
-        let claim = Claim {
-            claim_id: new_id(IdKind::Claim),
-            resource: resource.to_owned(),
-            expires_at: now.add_millis(i64::from(start.ttl_seconds) * 1000),
-            ttl_seconds: start.ttl_seconds,
-            fencing_token: u64::try_from(token).unwrap_or(0),
-        };
-        insert_claim(
-            client,
-            now,
-            workspace_id,
-            &agent.agent_id,
-            run_seq,
-            &claim,
-            activity(
-                "run_started",
-                json!({"claim_id": claim.claim_id, "fencing_token": claim.fencing_token,
-                           "ttl_seconds": claim.ttl_seconds, "purpose": start.purpose}),
-            ),
-            audit(
-                "claim_created",
-                json!({"claim_id": claim.claim_id, "run_id": start.run_id,
-                           "fencing_token": claim.fencing_token, "expires_at": claim.expires_at}),
-            ),
-        )
-        .await?;
-        Some(claim)
-    } else if mode == Mode::Observe {
-        let would_block_audit = async {
-            if would_block {
-                record_audit(
-                    client,
-                    now,
-                    audit(
-                        "observe_would_block",
-                        json!({"run_id": start.run_id, "reason": reason}),
-                    ),
-                )
-                .await
-            } else {
-                Ok(())
-            }
-        };
-        pipelined!(
-            activity_row = record_activity(
-                client,
-                now,
-                activity(
-                    "run_observed",
-                    json!({"would_block": would_block, "reason": reason}),
-                ),
-            ),
-            audit = would_block_audit,
-        )?;
-        None
-    } else {
-        let plan_limit = async {
-            match &blocker {
-                    Some(Blocker::PlanLimit { limit, .. }) => {
-                        record_audit(
-                            client,
-                            now,
-                            audit(
-                                "plan_limit_reached",
-                                json!({"limit": "active_claims", "plan": state.plan.as_str(), "value": limit}),
-                            ),
-                        )
-                        .await
-                    }
-                    _ => Ok(()),
-                }
-        };
-        pipelined!(
-            activity_row = record_activity(
-                client,
-                now,
-                activity(
-                    "run_skipped",
-                    json!({"reason": reason, "retry_after": retry_after}),
-                ),
-            ),
-            audit_row = record_audit(
-                client,
-                now,
-                audit(
-                    "run_blocked",
-                    json!({"run_id": start.run_id, "reason": reason}),
-                ),
-            ),
-            plan_limit = plan_limit,
-        )?;
-        None
-    };
+    let events = events::run_start(
+        &subject,
+        mode,
+        &decided,
+        granted.as_ref(),
+        start.purpose.as_deref(),
+        state.plan,
+    );
+    match &granted {
+        Some(claim) => {
+            insert_claim(client, now, &agent.agent_id, run_seq, claim, &events).await?;
+        }
+        None => record(client, now, &events).await?,
+    }
     // The same answer a replay gives (StoredRun::start_response), without
     // reading the new run back.
     Ok(decided.answer(start.run_id, mode, granted, now))
+}
+
+/// Inserts a new run (a replay was found before, under the agent's row
+/// lock); answers its sequence number.
+async fn insert_run<C: GenericClient>(
+    client: &C,
+    now: Timestamp,
+    agent: &AgentContext,
+    mode: Mode,
+    decided: &StartDecision,
+    start: &StartRun,
+) -> Result<i64, StoreError> {
+    let reason_json = decided
+        .reason
+        .as_ref()
+        .map(serde_json::to_value)
+        .transpose()?;
+    let metadata_json = start.metadata.clone().map(serde_json::Value::Object);
+    let row = row_one(
+        client,
+        "INSERT INTO runs (workspace_id, agent_id, run_id, resource, mode, decision, ttl_seconds,
+                           expires_at, would_block, reason, retry_after, purpose, metadata, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+         RETURNING seq",
+        &[
+            &agent.workspace_id,
+            &agent.agent_id,
+            &start.run_id,
+            &start.resource.as_str(),
+            &mode.to_text(),
+            &decided.decision.to_text(),
+            &int(start.ttl_seconds),
+            &decided.run_expires_at.map(Timestamp::unix_millis),
+            &decided.would_block,
+            &reason_json,
+            &decided
+                .retry_after
+                .map(|s| i64::try_from(s).unwrap_or(i64::MAX)),
+            &start.purpose,
+            &metadata_json,
+            &now.unix_millis(),
+        ],
+    )
+    .await?;
+    get::<i64>(&row, 0)
 }
 
 /// Takes the next fencing token of a resource from its counter row (made on
@@ -446,20 +369,15 @@ async fn next_token<C: GenericClient>(
     )
 }
 
-/// Inserts a granted run's claim with its two events, in one statement.
-#[expect(
-    clippy::too_many_arguments,
-    reason = "a claim's columns and its two events"
-)]
+/// Inserts a granted run's claim with its two events (`run_started` and
+/// `claim_created`), in one statement.
 async fn insert_claim<C: GenericClient>(
     client: &C,
     now: Timestamp,
-    workspace_id: &str,
     agent_id: &str,
     run_seq: i64,
     claim: &Claim,
-    activity: ActivityEvent<'_>,
-    audit: AuditEvent<'_>,
+    events: &EventSet,
 ) -> Result<(), StoreError> {
     static INSERT: LazyLock<WriteWithEvents> = LazyLock::new(|| {
         WriteWithEvents::new(
@@ -475,7 +393,7 @@ async fn insert_claim<C: GenericClient>(
             client,
             &[
                 &claim.claim_id,
-                &workspace_id,
+                &events.activity.as_ref().map(|a| a.workspace_id.as_str()),
                 &claim.resource,
                 &run_seq,
                 &agent_id,
@@ -485,8 +403,8 @@ async fn insert_claim<C: GenericClient>(
                 &claim.expires_at.unix_millis(),
             ],
             now,
-            Some(activity),
-            Some(audit),
+            events.activity.as_ref(),
+            events.audits.first(),
         )
         .await?;
     Ok(())
@@ -532,7 +450,7 @@ async fn locked_run<C: GenericClient>(
     let run = row
         .map(|row| stored_run(&row))
         .transpose()?
-        .ok_or(StoreError::NotFound("run"))?;
+        .ok_or(Refusal::NotFound("run"))?;
     Ok((run, now))
 }
 
@@ -545,35 +463,16 @@ pub(super) async fn extend<C: GenericClient>(
 ) -> Refusable<ExtendRunResponse> {
     let (run, now) = locked_run(client, clock, agent, run_id).await?;
     let ttl = ttl_seconds.unwrap_or(run.ttl_seconds);
-    let new_expiry = now.add_millis(i64::from(ttl) * 1000);
-    let event = |kind: &'static str, detail: serde_json::Value| ActivityEvent {
-        workspace_id: &agent.workspace_id,
-        agent_id: Some(&agent.agent_id),
-        agent_name: Some(&agent.agent_name),
-        kind,
-        resource: Some(&run.resource),
-        decision: None,
-        run_id: Some(run_id),
-        detail,
-    };
-    let lost = async |why: &'static str, at: Timestamp| -> Refusable<ExtendRunResponse> {
-        record_activity(
-            client,
-            now,
-            event("lease_lost", json!({"why": why, "at": at})),
-        )
-        .await?;
-        Ok(Err(StoreError::LeaseLost {
-            run_id: run_id.to_owned(),
-            why,
-            at,
-        }))
-    };
-    if let Some(finished_at) = run.finished_at {
-        return lost("finished", finished_at).await;
-    }
-    let claim = match (run.mode, &run.claim) {
-        (Mode::Observe, _) => {
+    let new_expiry = Ttl::from_seconds(ttl).expiry_from(now);
+    let subject = RunSubject::of(agent, &run.resource, run_id);
+    let claim = match run.extendable(now) {
+        Err(Refusal::LeaseLost { why, at, run_id }) => {
+            record(client, now, &events::lease_lost(&subject, why, at)).await?;
+            return Ok(Err(Refusal::LeaseLost { run_id, why, at }.into()));
+        }
+        Err(other) => return Err(other.into()),
+        Ok(Extendable::Observe) => {
+            let events = events::run_extended(&subject, ttl, None);
             pipelined!(
                 run_row = async {
                     execute(
@@ -583,22 +482,11 @@ pub(super) async fn extend<C: GenericClient>(
                     )
                     .await
                 },
-                activity_row = record_activity(
-                    client,
-                    now,
-                    event("run_extended", json!({"ttl_seconds": ttl, "observe": true})),
-                ),
+                events = record(client, now, &events),
             )?;
             None
         }
-        (Mode::Enforce, None) => return lost("never_granted", run.created_at).await,
-        (Mode::Enforce, Some(stored)) => {
-            if let Some(released_at) = stored.released_at {
-                return lost("released", released_at).await;
-            }
-            if !stored.is_live(now) {
-                return lost("expired", stored.claim.expires_at).await;
-            }
+        Ok(Extendable::Claim(stored)) => {
             // The sweeper takes no resource lock: between this run's read and
             // the update, another replica's sweeper may have recorded the
             // claim's expiry. The update then moves nothing (nor records the
@@ -614,15 +502,14 @@ pub(super) async fn extend<C: GenericClient>(
                     Events::Activity,
                 )
             });
+            let claim_id = stored.claim.claim_id.as_str();
+            let events = events::run_extended(&subject, ttl, Some((claim_id, new_expiry)));
             let extended = EXTEND
                 .run(
                     client,
-                    &[&new_expiry.unix_millis(), &int(ttl), &stored.claim.claim_id],
+                    &[&new_expiry.unix_millis(), &int(ttl), &claim_id],
                     now,
-                    Some(event(
-                        "run_extended",
-                        json!({"ttl_seconds": ttl, "expires_at": new_expiry, "claim_id": stored.claim.claim_id}),
-                    )),
+                    events.activity.as_ref(),
                     None,
                 )
                 .await?;
@@ -661,9 +548,15 @@ pub(super) async fn finish<C: GenericClient>(
             server_time: now,
         });
     }
-    let live_claim = run.claim.as_ref().filter(|c| c.is_live(now));
+    let live_claim = run.live_claim(now);
     let released = live_claim.is_some();
-    let actor = agent.actor();
+    let subject = RunSubject::of(agent, &run.resource, &finish.run_id);
+    let events = events::run_finished(
+        &subject,
+        finish.outcome,
+        finish.summary.as_deref(),
+        live_claim.map(|c| c.claim.claim_id.as_str()),
+    );
     // One round trip, two statements: the claim's release with its audit
     // event (when it was live), and the run with its activity event. As in
     // `extend`, another replica's sweeper may have recorded the claim's
@@ -696,14 +589,7 @@ pub(super) async fn finish<C: GenericClient>(
                 &[&now.unix_millis(), &stored.claim.claim_id],
                 now,
                 None,
-                Some(AuditEvent {
-                    workspace_id: Some(&agent.workspace_id),
-                    actor: &actor,
-                    action: "claim_released",
-                    resource: Some(&run.resource),
-                    detail: json!({"claim_id": stored.claim.claim_id, "run_id": finish.run_id,
-                                   "reason": "finished", "outcome": finish.outcome}),
-                }),
+                events.audits.first(),
             )
             .await
     };
@@ -719,16 +605,7 @@ pub(super) async fn finish<C: GenericClient>(
                     &run.seq,
                 ],
                 now,
-                Some(ActivityEvent {
-                    workspace_id: &agent.workspace_id,
-                    agent_id: Some(&agent.agent_id),
-                    agent_name: Some(&agent.agent_name),
-                    kind: "run_finished",
-                    resource: Some(&run.resource),
-                    decision: None,
-                    run_id: Some(&finish.run_id),
-                    detail: json!({"outcome": finish.outcome, "released": released, "summary": finish.summary}),
-                }),
+                events.activity.as_ref(),
                 None,
             )
             .await
@@ -763,13 +640,13 @@ pub(super) async fn release_claim<C: GenericClient>(
             .await?
             .map(|row| stored_run(&row))
             .transpose()?
-            .ok_or(StoreError::NotFound("claim"))
+            .ok_or(StoreError::Refused(Refusal::NotFound("claim")))
     };
     let run = find().await?;
     lock_resource(client, LockScope::Claims, workspace_id, &run.resource).await?;
     let now = now(client, clock).await?;
     let run = find().await?;
-    let live = run.claim.as_ref().is_some_and(|c| c.is_live(now));
+    let live = run.live_claim(now).is_some();
     if live {
         // The sweeper takes no resource lock (see `finish`).
         let changed = execute(
@@ -784,33 +661,17 @@ pub(super) async fn release_claim<C: GenericClient>(
                 "the sweeper recorded the claim's expiry meanwhile".into(),
             ));
         }
-        let released_by = json!({"type": "user", "id": actor.user.id, "name": actor.user.email});
-        record_audit(
+        let subject = RunSubject {
+            workspace_id,
+            agent_id: &run.agent_id,
+            agent_name: &run.agent_name,
+            resource: &run.resource,
+            run_id: &run.run_id,
+        };
+        record(
             client,
             now,
-            AuditEvent {
-                workspace_id: Some(workspace_id),
-                actor: &actor.actor(),
-                action: "claim_released",
-                resource: Some(&run.resource),
-                detail: json!({"claim_id": claim_id, "run_id": run.run_id, "reason": "released_by_user",
-                               "agent_id": run.agent_id, "agent_name": run.agent_name}),
-            },
-        )
-        .await?;
-        record_activity(
-            client,
-            now,
-            ActivityEvent {
-                workspace_id,
-                agent_id: Some(&run.agent_id),
-                agent_name: Some(&run.agent_name),
-                kind: "run_released",
-                resource: Some(&run.resource),
-                decision: None,
-                run_id: Some(&run.run_id),
-                detail: json!({"claim_id": claim_id, "released_by": released_by}),
-            },
+            &events::claim_released_by_user(&subject, claim_id, actor),
         )
         .await?;
     }
@@ -866,16 +727,16 @@ pub(super) async fn release_agent_claims<C: GenericClient>(
         .map(|row| get(row, 0))
         .collect::<Result<_, _>>()?;
         for claim_id in &live {
-            record_audit(
+            record(
                 client,
                 now,
-                AuditEvent {
-                    workspace_id: Some(workspace_id),
+                &events::claim_released_agent_deleted(
+                    workspace_id,
+                    &resource,
+                    claim_id,
+                    &agent.id,
                     actor,
-                    action: "claim_released",
-                    resource: Some(&resource),
-                    detail: json!({"claim_id": claim_id, "reason": "agent_deleted", "agent_id": agent.id}),
-                },
+                ),
             )
             .await?;
         }

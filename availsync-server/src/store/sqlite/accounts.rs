@@ -1,12 +1,13 @@
 //! Workspaces, users, sessions, login throttling and agents.
 
+use crate::store::Refusal;
 use availsync_types::{Agent, Mode, Page, Plan, Timestamp, Workspace};
 use rusqlite::{Connection, ErrorCode, OptionalExtension, params};
-use serde_json::json;
 
-use super::events::{AuditEvent, record_audit};
+use super::events::record;
 use super::rows::{self, AGENT_COLUMNS, Sql, USER_COLUMNS, WORKSPACE_COLUMNS, paginate};
 use super::writer_cache;
+use crate::domain::events;
 use crate::domain::ids::{IdKind, new_id};
 use crate::domain::login_throttle;
 use crate::store::{
@@ -42,25 +43,19 @@ pub(super) fn signup(
     );
     match inserted {
         Err(rusqlite::Error::SqliteFailure(e, _)) if e.code == ErrorCode::ConstraintViolation => {
-            return Err(StoreError::EmailTaken);
+            return Err(StoreError::Refused(Refusal::EmailTaken));
         }
         other => other?,
     };
     insert_session(conn, now, &user_id, &signup.session)?;
-    let actor = Actor::User {
+    let user = Actor::User {
         id: user_id.clone(),
         name: signup.email.clone(),
     };
-    record_audit(
+    record(
         conn,
         now,
-        AuditEvent {
-            workspace_id: Some(&workspace_id),
-            actor: &actor,
-            action: "signup",
-            resource: None,
-            detail: json!({"workspace_name": signup.workspace_name}),
-        },
+        &events::signup(&workspace_id, user, &signup.workspace_name),
     )?;
     session(conn, now, &signup.session.token_hash)?
         .ok_or_else(|| StoreError::Backend("new session not readable".into()))
@@ -160,27 +155,7 @@ pub(super) fn record_login_failure(
     )?;
     // Only failures against a real account land in a workspace's audit log;
     // unknown emails are recorded without a workspace.
-    let (workspace_id, actor) = match &user {
-        Some(user) => (
-            Some(user.workspace_id.as_str()),
-            Actor::User {
-                id: user.user_id.clone(),
-                name: user.email.clone(),
-            },
-        ),
-        None => (None, Actor::System),
-    };
-    record_audit(
-        conn,
-        now,
-        AuditEvent {
-            workspace_id,
-            actor: &actor,
-            action: "login_failed",
-            resource: None,
-            detail: json!({"email": email_norm}),
-        },
-    )
+    record(conn, now, &events::login_failed(email_norm, user.as_ref()))
 }
 
 pub(super) fn login(
@@ -197,17 +172,7 @@ pub(super) fn login(
         "DELETE FROM login_failures WHERE email_norm = ?1 AND client = ?2",
         params![ctx.user.email.to_lowercase(), client],
     )?;
-    record_audit(
-        conn,
-        now,
-        AuditEvent {
-            workspace_id: Some(&ctx.workspace.id),
-            actor: &ctx.actor(),
-            action: "login",
-            resource: None,
-            detail: json!({}),
-        },
-    )?;
+    record(conn, now, &events::login(&ctx))?;
     Ok(ctx)
 }
 
@@ -244,17 +209,7 @@ pub(super) fn logout(
         params![now.unix_millis(), ctx.token_hash],
     )?;
     if revoked > 0 {
-        record_audit(
-            conn,
-            now,
-            AuditEvent {
-                workspace_id: Some(&ctx.workspace.id),
-                actor: &ctx.actor(),
-                action: "logout",
-                resource: None,
-                detail: json!({}),
-            },
-        )?;
+        record(conn, now, &events::logout(ctx))?;
     }
     Ok(())
 }
@@ -281,18 +236,8 @@ pub(super) fn create_agent(
             |row| row.get(0),
         )?;
         if count >= limit {
-            record_audit(
-                conn,
-                now,
-                AuditEvent {
-                    workspace_id: Some(workspace_id),
-                    actor: &actor.actor(),
-                    action: "plan_limit_reached",
-                    resource: None,
-                    detail: json!({"limit": "agents", "plan": plan.as_str(), "value": limit}),
-                },
-            )?;
-            return Ok(Err(StoreError::PlanLimitAgents { limit }));
+            record(conn, now, &events::agent_limit_reached(actor, plan, limit))?;
+            return Ok(Err(StoreError::Refused(Refusal::PlanLimitAgents { limit })));
         }
     }
     let id = new_id(IdKind::Agent);
@@ -309,19 +254,13 @@ pub(super) fn create_agent(
             now.unix_millis()
         ],
     )?;
-    record_audit(
+    record(
         conn,
         now,
-        AuditEvent {
-            workspace_id: Some(workspace_id),
-            actor: &actor.actor(),
-            action: "agent_created",
-            resource: None,
-            detail: json!({"agent_id": id, "name": agent.name, "mode": agent.mode, "key_prefix": agent.key.key_prefix}),
-        },
+        &events::agent_created(actor, &id, &agent.name, agent.mode, &agent.key.key_prefix),
     )?;
     Ok(Ok(
-        find_agent(conn, workspace_id, &id)?.ok_or(StoreError::NotFound("agent"))?
+        find_agent(conn, workspace_id, &id)?.ok_or(Refusal::NotFound("agent"))?
     ))
 }
 
@@ -369,7 +308,7 @@ pub(super) fn update_agent(
     update: AgentUpdate,
 ) -> Result<Agent, StoreError> {
     let workspace_id = &actor.workspace.id;
-    let before = find_agent(conn, workspace_id, agent_id)?.ok_or(StoreError::NotFound("agent"))?;
+    let before = find_agent(conn, workspace_id, agent_id)?.ok_or(Refusal::NotFound("agent"))?;
     let name = update.name.clone().unwrap_or_else(|| before.name.clone());
     let mode: Mode = update.mode.unwrap_or(before.mode);
     writer_cache::forget();
@@ -377,22 +316,12 @@ pub(super) fn update_agent(
         "UPDATE agents SET name = ?1, mode = ?2 WHERE id = ?3",
         params![name, Sql(mode), agent_id],
     )?;
-    record_audit(
+    record(
         conn,
         now,
-        AuditEvent {
-            workspace_id: Some(workspace_id),
-            actor: &actor.actor(),
-            action: "agent_updated",
-            resource: None,
-            detail: json!({
-                "agent_id": agent_id,
-                "name": {"from": before.name, "to": name},
-                "mode": {"from": before.mode, "to": mode},
-            }),
-        },
+        &events::agent_updated(actor, agent_id, (&before.name, before.mode), (&name, mode)),
     )?;
-    find_agent(conn, workspace_id, agent_id)?.ok_or(StoreError::NotFound("agent"))
+    find_agent(conn, workspace_id, agent_id)?.ok_or(StoreError::Refused(Refusal::NotFound("agent")))
 }
 
 pub(super) fn rotate_key(
@@ -403,23 +332,17 @@ pub(super) fn rotate_key(
     key: NewKey,
 ) -> Result<Agent, StoreError> {
     let workspace_id = &actor.workspace.id;
-    let before = find_agent(conn, workspace_id, agent_id)?.ok_or(StoreError::NotFound("agent"))?;
+    let before = find_agent(conn, workspace_id, agent_id)?.ok_or(Refusal::NotFound("agent"))?;
     conn.execute(
         "UPDATE agents SET key_hash = ?1, key_prefix = ?2 WHERE id = ?3",
         params![key.key_hash, key.key_prefix, agent_id],
     )?;
-    record_audit(
+    record(
         conn,
         now,
-        AuditEvent {
-            workspace_id: Some(workspace_id),
-            actor: &actor.actor(),
-            action: "agent_key_rotated",
-            resource: None,
-            detail: json!({"agent_id": agent_id, "old_key_prefix": before.key_prefix, "key_prefix": key.key_prefix}),
-        },
+        &events::agent_key_rotated(actor, agent_id, &before.key_prefix, &key.key_prefix),
     )?;
-    find_agent(conn, workspace_id, agent_id)?.ok_or(StoreError::NotFound("agent"))
+    find_agent(conn, workspace_id, agent_id)?.ok_or(StoreError::Refused(Refusal::NotFound("agent")))
 }
 
 pub(super) fn delete_agent(
@@ -429,7 +352,7 @@ pub(super) fn delete_agent(
     agent_id: &str,
 ) -> Result<(), StoreError> {
     let workspace_id = &actor.workspace.id;
-    let agent = find_agent(conn, workspace_id, agent_id)?.ok_or(StoreError::NotFound("agent"))?;
+    let agent = find_agent(conn, workspace_id, agent_id)?.ok_or(Refusal::NotFound("agent"))?;
     let released =
         super::work::release_agent_claims(conn, now, workspace_id, &agent, &actor.actor())?;
     writer_cache::forget();
@@ -437,16 +360,10 @@ pub(super) fn delete_agent(
         "UPDATE agents SET deleted_at = ?1 WHERE id = ?2",
         params![now.unix_millis(), agent_id],
     )?;
-    record_audit(
+    record(
         conn,
         now,
-        AuditEvent {
-            workspace_id: Some(workspace_id),
-            actor: &actor.actor(),
-            action: "agent_deleted",
-            resource: None,
-            detail: json!({"agent_id": agent_id, "name": agent.name, "claims_released": released}),
-        },
+        &events::agent_deleted(actor, agent_id, &agent.name, released),
     )
 }
 
@@ -498,13 +415,13 @@ pub(super) fn set_plan(
         .query_map([workspace], |row| row.get(0))?
         .collect::<Result<_, _>>()?;
     let id = match ids.as_slice() {
-        [] => return Err(StoreError::NotFound("workspace")),
+        [] => return Err(StoreError::Refused(Refusal::NotFound("workspace"))),
         [one] => one.clone(),
         many => {
             // An exact id match wins over names.
             match many.iter().find(|id| id.as_str() == workspace) {
                 Some(id) => id.clone(),
-                None => return Err(StoreError::Ambiguous(many.len())),
+                None => return Err(StoreError::Refused(Refusal::Ambiguous(many.len()))),
             }
         }
     };

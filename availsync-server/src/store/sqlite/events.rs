@@ -6,9 +6,20 @@ use rusqlite::{Connection, params};
 
 use crate::domain::ids::{IdKind, new_id};
 use crate::store::StoreError;
-pub(super) use crate::store::event::{ActivityEvent, AuditEvent};
+use crate::store::event::{ActivityEvent, AuditEvent, Events};
 
-pub(super) fn record_activity(
+/// Writes a use case's events.
+pub(super) fn record(conn: &Connection, at: Timestamp, events: &Events) -> Result<(), StoreError> {
+    if let Some(activity) = &events.activity {
+        record_activity(conn, at, activity.into())?;
+    }
+    for audit in &events.audits {
+        record_audit(conn, at, audit.into())?;
+    }
+    Ok(())
+}
+
+fn record_activity(
     conn: &Connection,
     at: Timestamp,
     event: ActivityEvent<'_>,
@@ -32,11 +43,7 @@ pub(super) fn record_activity(
     Ok(())
 }
 
-pub(super) fn record_audit(
-    conn: &Connection,
-    at: Timestamp,
-    event: AuditEvent<'_>,
-) -> Result<(), StoreError> {
+fn record_audit(conn: &Connection, at: Timestamp, event: AuditEvent<'_>) -> Result<(), StoreError> {
     let (actor_type, actor_id, actor_name) = event.actor.columns();
     conn.prepare_cached(
         "INSERT INTO audit (id, workspace_id, at, actor_type, actor_id, actor_name, action, resource, detail)

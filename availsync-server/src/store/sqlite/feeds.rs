@@ -1,8 +1,8 @@
 //! Reading the activity and audit feeds, and usage counts.
 
 use availsync_types::{
-    ActivityItem, AuditActor, AuditItem, Page, ResourceKey, Timestamp, Usage, UsageCounts,
-    UsageResponse,
+    ActivityItem, ActivityKind, AuditAction, AuditActor, AuditItem, Page, ResourceKey, Timestamp,
+    Usage, UsageCounts, UsageResponse,
 };
 use rusqlite::{Connection, Row, params};
 
@@ -40,7 +40,7 @@ pub(super) fn activity(
                 workspace_id,
                 filter.agent_id,
                 filter.resource.as_ref().map(ResourceKey::as_str),
-                filter.kind,
+                filter.kind.map(ActivityKind::as_str),
                 page.after,
                 i64::from(page.limit) + 1
             ],
@@ -88,7 +88,7 @@ pub(super) fn audit(
                 workspace_id,
                 filter.actor_id,
                 filter.resource.as_ref().map(ResourceKey::as_str),
-                filter.action,
+                filter.action.map(AuditAction::as_str),
                 page.after,
                 i64::from(page.limit) + 1
             ],

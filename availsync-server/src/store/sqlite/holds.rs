@@ -2,20 +2,20 @@
 //! conflict previews.
 
 use availsync_types::{
-    AvailabilityResponse, ConflictsCheckResponse, FreeWindow, Hold, HoldHolder, HoldResponse,
-    HoldStatus, Page, ResourceKey, Timestamp,
+    AvailabilityResponse, ConflictsCheckResponse, Hold, HoldHolder, HoldResponse, Page,
+    ResourceKey, Timestamp,
 };
 use rusqlite::{Connection, OptionalExtension, Row, params};
-use serde_json::json;
 
 use super::accounts::Refusable;
-use super::events::{AuditEvent, record_activity, record_audit};
+use super::events::record;
 use super::rows::{self, paginate};
 use crate::domain::ids::{IdKind, new_id};
-use crate::domain::schedule::{Window, free_windows};
-use crate::store::event::schedule_activity;
+use crate::domain::schedule::Window;
+use crate::domain::ttl::Ttl;
+use crate::domain::{events, holds};
 use crate::store::records::{busy, hold_status, holder_of};
-use crate::store::{HoldFilter, NewHold, PageRequest, Principal, StoreError};
+use crate::store::{HoldFilter, NewHold, PageRequest, Principal, Refusal, StoreError};
 
 const HOLD_COLUMNS: &str = "seq, id, resource, start_at, end_at, purpose, holder_type, holder_id,
     holder_name, expires_at, created_at, released_at";
@@ -105,53 +105,25 @@ pub(super) fn create(
             })
             .optional()?;
         if let Some(existing) = existing {
-            let same = existing.hold.resource == resource
-                && existing.hold.start == new.window.start
-                && existing.hold.end == new.window.end;
-            return Ok(if same {
-                Ok(HoldResponse {
-                    hold: existing.hold,
-                    replayed: true,
-                    server_time: now,
-                })
-            } else {
-                Err(StoreError::IdempotencyKeyReused)
-            });
+            return Ok(holds::replay(existing.hold, resource, new.window, now).map_err(Into::into));
         }
     }
-    let window_json = json!({"start": new.window.start, "end": new.window.end});
     let conflicts = overlapping(conn, now, workspace_id, resource, new.window)?;
     if !conflicts.is_empty() {
         let ids: Vec<&str> = conflicts.iter().map(|h| h.hold_id.as_str()).collect();
-        record_activity(
+        record(
             conn,
             now,
-            schedule_activity(
-                principal,
-                "hold_rejected",
-                resource,
-                json!({"window": window_json, "conflicts": ids}),
-            ),
+            &events::hold_rejected(principal, resource, new.window, &ids),
         )?;
-        record_audit(
-            conn,
-            now,
-            AuditEvent {
-                workspace_id: Some(workspace_id),
-                actor: &principal.actor(),
-                action: "hold_conflict",
-                resource: Some(resource),
-                detail: json!({"window": window_json, "conflicts": ids}),
-            },
-        )?;
-        return Ok(Err(StoreError::HoldConflict {
+        return Ok(Err(StoreError::Refused(Refusal::HoldConflict {
             conflicts: conflicts.into_iter().map(busy).collect(),
-        }));
+        })));
     }
     let hold_id = new_id(IdKind::Hold);
     let expires_at = new
         .ttl_seconds
-        .map(|ttl| now.add_millis(i64::from(ttl) * 1000));
+        .map(|ttl| Ttl::from_seconds(ttl).expiry_from(now));
     conn.prepare_cached(
         "INSERT INTO holds (id, workspace_id, resource, start_at, end_at, purpose, holder_type,
                             holder_id, holder_name, expires_at, idempotency_key, created_at)
@@ -171,23 +143,17 @@ pub(super) fn create(
         new.idempotency_key,
         now.unix_millis(),
     ])?;
-    let detail = json!({"hold_id": hold_id, "window": window_json, "expires_at": expires_at,
-                        "purpose": new.purpose});
-    record_activity(
+    record(
         conn,
         now,
-        schedule_activity(principal, "hold_created", resource, detail.clone()),
-    )?;
-    record_audit(
-        conn,
-        now,
-        AuditEvent {
-            workspace_id: Some(workspace_id),
-            actor: &principal.actor(),
-            action: "hold_created",
-            resource: Some(resource),
-            detail,
-        },
+        &events::hold_created(
+            principal,
+            resource,
+            &hold_id,
+            new.window,
+            expires_at,
+            new.purpose.as_deref(),
+        ),
     )?;
     let hold = find(conn, now, workspace_id, &hold_id)?
         .ok_or_else(|| StoreError::Backend("new hold not readable".into()))?
@@ -219,15 +185,8 @@ pub(super) fn release(
     hold_id: &str,
 ) -> Result<(), StoreError> {
     let workspace_id = principal.workspace_id();
-    let stored = find(conn, now, workspace_id, hold_id)?.ok_or(StoreError::NotFound("hold"))?;
-    if let Principal::Agent(agent) = principal
-        && stored.hold.holder.id != agent.agent_id
-    {
-        return Err(StoreError::Forbidden(
-            "this hold belongs to another holder; only its holder or a workspace member may release it",
-        ));
-    }
-    if stored.hold.status != HoldStatus::Active {
+    let stored = find(conn, now, workspace_id, hold_id)?.ok_or(Refusal::NotFound("hold"))?;
+    if !holds::may_release(principal, &stored.hold)? {
         // Already released or lapsed: releasing again changes nothing.
         return Ok(());
     }
@@ -235,27 +194,15 @@ pub(super) fn release(
         "UPDATE holds SET released_at = ?1 WHERE seq = ?2",
         params![now.unix_millis(), stored.seq],
     )?;
-    let detail = json!({"hold_id": hold_id, "holder": stored.hold.holder});
-    record_activity(
+    record(
         conn,
         now,
-        schedule_activity(
+        &events::hold_released(
             principal,
-            "hold_released",
             &stored.hold.resource,
-            detail.clone(),
+            hold_id,
+            &stored.hold.holder,
         ),
-    )?;
-    record_audit(
-        conn,
-        now,
-        AuditEvent {
-            workspace_id: Some(workspace_id),
-            actor: &principal.actor(),
-            action: "hold_released",
-            resource: Some(&stored.hold.resource),
-            detail,
-        },
     )
 }
 
@@ -305,38 +252,19 @@ pub(super) fn availability(
         resource.as_str(),
         window,
     )?;
-    let busy_windows: Vec<Window> = holds
-        .iter()
-        .map(|h| Window {
-            start: h.start,
-            end: h.end,
-        })
-        .collect();
-    let free: Vec<FreeWindow> = free_windows(window, &busy_windows)
-        .into_iter()
-        .map(|w| FreeWindow {
-            start: w.start,
-            end: w.end,
-        })
-        .collect();
-    record_activity(
+    let answer = holds::availability(resource, window, holds, now);
+    record(
         conn,
         now,
-        schedule_activity(
+        &events::availability_checked(
             principal,
-            "availability_checked",
             resource.as_str(),
-            json!({"from": window.start, "to": window.end, "busy": holds.len(), "free": free.len()}),
+            window,
+            answer.busy.len(),
+            answer.free.len(),
         ),
     )?;
-    Ok(AvailabilityResponse {
-        resource: resource.to_string(),
-        from: window.start,
-        to: window.end,
-        busy: holds.into_iter().map(busy).collect(),
-        free,
-        server_time: now,
-    })
+    Ok(answer)
 }
 
 pub(super) fn check_conflicts(
@@ -353,19 +281,10 @@ pub(super) fn check_conflicts(
         resource.as_str(),
         window,
     )?;
-    record_activity(
+    record(
         conn,
         now,
-        schedule_activity(
-            principal,
-            "conflicts_checked",
-            resource.as_str(),
-            json!({"window": {"start": window.start, "end": window.end}, "conflict": !holds.is_empty()}),
-        ),
+        &events::conflicts_checked(principal, resource.as_str(), window, !holds.is_empty()),
     )?;
-    Ok(ConflictsCheckResponse {
-        conflict: !holds.is_empty(),
-        conflicts: holds.into_iter().map(busy).collect(),
-        server_time: now,
-    })
+    Ok(holds::conflicts(holds, now))
 }

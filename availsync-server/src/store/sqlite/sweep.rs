@@ -4,12 +4,11 @@
 
 use availsync_types::Timestamp;
 use rusqlite::{Connection, params};
-use serde_json::json;
 
-use super::events::{AuditEvent, record_audit};
+use super::events::record;
 use super::rows;
-use crate::domain::login_throttle;
-use crate::store::{Actor, StoreError, SweepReport};
+use crate::domain::{events, login_throttle};
+use crate::store::{StoreError, SweepReport};
 
 /// Most lapses recorded per sweep, so one sweep never holds the writer long.
 const BATCH: i64 = 500;
@@ -40,17 +39,17 @@ pub(super) fn sweep(
     for (claim_id, workspace_id, resource, agent_id, run_id, expires_at) in &claims {
         conn.prepare_cached("UPDATE claims SET expiry_recorded = 1 WHERE id = ?1")?
             .execute([claim_id])?;
-        record_audit(
+        record(
             conn,
             now,
-            AuditEvent {
-                workspace_id: Some(workspace_id),
-                actor: &Actor::System,
-                action: "claim_expired",
-                resource: Some(resource),
-                detail: json!({"claim_id": claim_id, "run_id": run_id, "agent_id": agent_id,
-                               "expired_at": rows::ts(*expires_at)}),
-            },
+            &events::claim_expired(
+                workspace_id,
+                resource,
+                claim_id,
+                run_id,
+                agent_id,
+                rows::ts(*expires_at),
+            ),
         )?;
     }
     let holds: Vec<(i64, String, String, String, i64)> = conn
@@ -72,16 +71,10 @@ pub(super) fn sweep(
         .collect::<Result<_, _>>()?;
     for (seq, hold_id, workspace_id, resource, expires_at) in &holds {
         conn.execute("UPDATE holds SET expiry_recorded = 1 WHERE seq = ?1", [seq])?;
-        record_audit(
+        record(
             conn,
             now,
-            AuditEvent {
-                workspace_id: Some(workspace_id),
-                actor: &Actor::System,
-                action: "hold_expired",
-                resource: Some(resource),
-                detail: json!({"hold_id": hold_id, "expired_at": rows::ts(*expires_at)}),
-            },
+            &events::hold_expired(workspace_id, resource, hold_id, rows::ts(*expires_at)),
         )?;
     }
     // Events are written in time order, so the old ones are a prefix of the

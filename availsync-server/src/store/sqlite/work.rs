@@ -1,18 +1,21 @@
 //! Runs and work claims: decisions, leases, fencing tokens.
 
+use crate::store::Refusal;
 use availsync_types::{
     Agent, CheckResponse, Claim, Decision, ExtendRunResponse, FinishRunResponse, Holder, Mode,
     Outcome, Page, ReleaseClaimResponse, ResourceKey, Run, RunStatus, StartRunResponse, Timestamp,
 };
 use rusqlite::{Connection, OptionalExtension, Row, params};
-use serde_json::json;
 
 use super::accounts::{Refusable, plan_of};
-use super::events::{ActivityEvent, AuditEvent, record_activity, record_audit};
+use super::events::record;
 use super::rows::{self, Sql, paginate};
 use super::writer_cache;
+use crate::domain::events::{self, RunSubject};
 use crate::domain::ids::{IdKind, new_id};
-use crate::domain::lease::{Blocker, ClaimState, StartDecision, effective_mode};
+use crate::domain::lease::{ClaimState, StartDecision, effective_mode};
+use crate::domain::runs::Extendable;
+use crate::domain::ttl::Ttl;
 use crate::store::records::{StoredClaim, StoredRun};
 use crate::store::{
     Actor, AgentContext, FinishRun, PageRequest, RunFilter, SessionContext, StartRun, StoreError,
@@ -190,30 +193,12 @@ pub(super) fn start_run(
 ) -> Result<StartRunResponse, StoreError> {
     let (agent_name, agent_mode) =
         writer_cache::live_agent(&agent.agent_id, || live_agent(conn, &agent.agent_id))?
-            .ok_or(StoreError::NotFound("agent"))?;
+            .ok_or(Refusal::NotFound("agent"))?;
     let mode = effective_mode(agent_mode, start.observe_requested);
     let workspace_id = agent.workspace_id.as_str();
     let resource = start.resource.as_str();
     let state = claim_state(conn, now, workspace_id, resource)?;
-    let actor = Actor::Agent {
-        id: agent.agent_id.clone(),
-        name: agent_name.clone(),
-    };
     let decided = state.decide(mode, &start.resource, start.ttl_seconds, now);
-    let StartDecision {
-        decision,
-        would_block,
-        run_expires_at,
-        ref reason,
-        retry_after,
-        ref blocker,
-    } = decided;
-    let reason_json = reason.as_ref().map(serde_json::to_string).transpose()?;
-    let metadata_json = start
-        .metadata
-        .as_ref()
-        .map(serde_json::to_string)
-        .transpose()?;
     // A run id already used by this agent is a replay (or a mistake): the
     // unique (run_id, agent_id) index turns the insert into nothing, and
     // only then is the earlier run read, instead of looking for it first
@@ -221,6 +206,68 @@ pub(super) fn start_run(
     // ignored insert changes no row; it only uses up a sequence number
     // (`AUTOINCREMENT` takes one before the conflict is found), which
     // leaves a gap in the fencing tokens: they still only grow.
+    let Some(run_seq) = insert_run(conn, now, agent, mode, &decided, &start)? else {
+        let existing = find_run(conn, agent, &start.run_id)?.ok_or(Refusal::NotFound("run"))?;
+        if existing.resource != start.resource.as_str() {
+            return Err(StoreError::Refused(Refusal::RunIdReused {
+                run_id: start.run_id,
+                resource: existing.resource,
+            }));
+        }
+        return Ok(existing.start_response(now, true));
+    };
+    let granted = match (mode, decided.decision) {
+        (Mode::Enforce, Decision::Proceed) => Some(grant(
+            conn,
+            now,
+            workspace_id,
+            &agent.agent_id,
+            run_seq,
+            &start,
+        )?),
+        _ => None,
+    };
+    let subject = RunSubject {
+        agent_name: &agent_name,
+        ..RunSubject::of(agent, resource, &start.run_id)
+    };
+    record(
+        conn,
+        now,
+        &events::run_start(
+            &subject,
+            mode,
+            &decided,
+            granted.as_ref(),
+            start.purpose.as_deref(),
+            state.plan,
+        ),
+    )?;
+    // The same answer a replay gives (StoredRun::start_response), without
+    // reading the new run back.
+    Ok(decided.answer(start.run_id, mode, granted, now))
+}
+
+/// Inserts a new run; `None` when the agent already has a run with this
+/// id (a replay).
+fn insert_run(
+    conn: &Connection,
+    now: Timestamp,
+    agent: &AgentContext,
+    mode: Mode,
+    decided: &StartDecision,
+    start: &StartRun,
+) -> Result<Option<i64>, StoreError> {
+    let reason_json = decided
+        .reason
+        .as_ref()
+        .map(serde_json::to_string)
+        .transpose()?;
+    let metadata_json = start
+        .metadata
+        .as_ref()
+        .map(serde_json::to_string)
+        .transpose()?;
     let inserted = conn
         .prepare_cached(
             "INSERT INTO runs (workspace_id, agent_id, run_id, resource, mode, decision, ttl_seconds,
@@ -228,131 +275,23 @@ pub(super) fn start_run(
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
              ON CONFLICT (run_id, agent_id) DO NOTHING",
         )?
-    .execute(params![
-        workspace_id,
-        agent.agent_id,
-        start.run_id,
-        resource,
-        Sql(mode),
-        Sql(decision),
-        start.ttl_seconds,
-        run_expires_at.map(Timestamp::unix_millis),
-        would_block,
-        reason_json,
-        retry_after.map(|s| s as i64),
-        start.purpose,
-        metadata_json,
-        now.unix_millis(),
-    ])?;
-    if inserted == 0 {
-        let existing = find_run(conn, agent, &start.run_id)?.ok_or(StoreError::NotFound("run"))?;
-        if existing.resource != start.resource.as_str() {
-            return Err(StoreError::RunIdReused {
-                run_id: start.run_id,
-                resource: existing.resource,
-            });
-        }
-        return Ok(existing.start_response(now, true));
-    }
-    let run_seq = conn.last_insert_rowid();
-
-    let activity = |kind: &'static str, detail: serde_json::Value| ActivityEvent {
-        workspace_id,
-        agent_id: Some(&agent.agent_id),
-        agent_name: Some(&agent_name),
-        kind,
-        resource: Some(resource),
-        decision: Some(match decision {
-            Decision::Proceed => "proceed",
-            Decision::SkipRun => "skip_run",
-        }),
-        run_id: Some(&start.run_id),
-        detail,
-    };
-    let audit = |action: &'static str, detail: serde_json::Value| AuditEvent {
-        workspace_id: Some(workspace_id),
-        actor: &actor,
-        action,
-        resource: Some(resource),
-        detail,
-    };
-
-    let mut granted = None;
-    match (mode, decision) {
-        (Mode::Enforce, Decision::Proceed) => {
-            let claim = grant(conn, now, workspace_id, &agent.agent_id, run_seq, &start)?;
-            granted = Some(claim.clone());
-            record_activity(
-                conn,
-                now,
-                activity(
-                    "run_started",
-                    json!({"claim_id": claim.claim_id, "fencing_token": claim.fencing_token,
-                           "ttl_seconds": claim.ttl_seconds, "purpose": start.purpose}),
-                ),
-            )?;
-            record_audit(
-                conn,
-                now,
-                audit(
-                    "claim_created",
-                    json!({"claim_id": claim.claim_id, "run_id": start.run_id,
-                           "fencing_token": claim.fencing_token, "expires_at": claim.expires_at}),
-                ),
-            )?;
-        }
-        (Mode::Enforce, Decision::SkipRun) => {
-            record_activity(
-                conn,
-                now,
-                activity(
-                    "run_skipped",
-                    json!({"reason": reason, "retry_after": retry_after}),
-                ),
-            )?;
-            record_audit(
-                conn,
-                now,
-                audit(
-                    "run_blocked",
-                    json!({"run_id": start.run_id, "reason": reason}),
-                ),
-            )?;
-            if let Some(Blocker::PlanLimit { limit, .. }) = &blocker {
-                record_audit(
-                    conn,
-                    now,
-                    audit(
-                        "plan_limit_reached",
-                        json!({"limit": "active_claims", "plan": state.plan.as_str(), "value": limit}),
-                    ),
-                )?;
-            }
-        }
-        (Mode::Observe, _) => {
-            record_activity(
-                conn,
-                now,
-                activity(
-                    "run_observed",
-                    json!({"would_block": would_block, "reason": reason}),
-                ),
-            )?;
-            if would_block {
-                record_audit(
-                    conn,
-                    now,
-                    audit(
-                        "observe_would_block",
-                        json!({"run_id": start.run_id, "reason": reason}),
-                    ),
-                )?;
-            }
-        }
-    }
-    // The same answer a replay gives (StoredRun::start_response), without
-    // reading the new run back.
-    Ok(decided.answer(start.run_id, mode, granted, now))
+        .execute(params![
+            agent.workspace_id,
+            agent.agent_id,
+            start.run_id,
+            start.resource.as_str(),
+            Sql(mode),
+            Sql(decided.decision),
+            start.ttl_seconds,
+            decided.run_expires_at.map(Timestamp::unix_millis),
+            decided.would_block,
+            reason_json,
+            decided.retry_after.map(|s| s as i64),
+            start.purpose,
+            metadata_json,
+            now.unix_millis(),
+        ])?;
+    Ok((inserted > 0).then(|| conn.last_insert_rowid()))
 }
 
 /// Inserts the claim of a granted run, whose fencing token is the run's
@@ -380,7 +319,7 @@ fn grant(
     let claim = Claim {
         claim_id: new_id(IdKind::Claim),
         resource: start.resource.to_string(),
-        expires_at: now.add_millis(i64::from(start.ttl_seconds) * 1000),
+        expires_at: Ttl::from_seconds(start.ttl_seconds).expiry_from(now),
         ttl_seconds: start.ttl_seconds,
         fencing_token: run_seq as u64,
     };
@@ -426,66 +365,34 @@ pub(super) fn extend(
     run_id: &str,
     ttl_seconds: Option<u32>,
 ) -> Refusable<ExtendRunResponse> {
-    let run = find_run(conn, agent, run_id)?.ok_or(StoreError::NotFound("run"))?;
+    let run = find_run(conn, agent, run_id)?.ok_or(Refusal::NotFound("run"))?;
     let ttl = ttl_seconds.unwrap_or(run.ttl_seconds);
-    let new_expiry = now.add_millis(i64::from(ttl) * 1000);
-    let event = |kind: &'static str, detail: serde_json::Value| ActivityEvent {
-        workspace_id: &agent.workspace_id,
-        agent_id: Some(&agent.agent_id),
-        agent_name: Some(&agent.agent_name),
-        kind,
-        resource: Some(&run.resource),
-        decision: None,
-        run_id: Some(run_id),
-        detail,
-    };
-    let lost = |why: &'static str, at: Timestamp| {
-        record_activity(
-            conn,
-            now,
-            event("lease_lost", json!({"why": why, "at": at})),
-        )?;
-        Ok(Err(StoreError::LeaseLost {
-            run_id: run_id.to_owned(),
-            why,
-            at,
-        }))
-    };
-    if let Some(finished_at) = run.finished_at {
-        return lost("finished", finished_at);
-    }
-    let claim = match (run.mode, &run.claim) {
-        (Mode::Observe, _) => {
+    let new_expiry = Ttl::from_seconds(ttl).expiry_from(now);
+    let subject = RunSubject::of(agent, &run.resource, run_id);
+    let claim = match run.extendable(now) {
+        Err(Refusal::LeaseLost { why, at, run_id }) => {
+            record(conn, now, &events::lease_lost(&subject, why, at))?;
+            return Ok(Err(Refusal::LeaseLost { run_id, why, at }.into()));
+        }
+        Err(other) => return Err(other.into()),
+        Ok(Extendable::Observe) => {
             conn.prepare_cached(
                 "UPDATE runs SET expires_at = ?1, ttl_seconds = ?2 WHERE seq = ?3",
             )?
             .execute(params![new_expiry.unix_millis(), ttl, run.seq])?;
-            record_activity(
-                conn,
-                now,
-                event("run_extended", json!({"ttl_seconds": ttl, "observe": true})),
-            )?;
+            record(conn, now, &events::run_extended(&subject, ttl, None))?;
             None
         }
-        (Mode::Enforce, None) => return lost("never_granted", run.created_at),
-        (Mode::Enforce, Some(stored)) => {
-            if let Some(released_at) = stored.released_at {
-                return lost("released", released_at);
-            }
-            if !stored.is_live(now) {
-                return lost("expired", stored.claim.expires_at);
-            }
+        Ok(Extendable::Claim(stored)) => {
             conn.prepare_cached(
                 "UPDATE claims SET expires_at = ?1, ttl_seconds = ?2 WHERE run_seq = ?3",
             )?
             .execute(params![new_expiry.unix_millis(), ttl, run.seq])?;
-            record_activity(
+            let claim_id = stored.claim.claim_id.as_str();
+            record(
                 conn,
                 now,
-                event(
-                    "run_extended",
-                    json!({"ttl_seconds": ttl, "expires_at": new_expiry, "claim_id": stored.claim.claim_id}),
-                ),
+                &events::run_extended(&subject, ttl, Some((claim_id, new_expiry))),
             )?;
             Some(Claim {
                 expires_at: new_expiry,
@@ -507,7 +414,7 @@ pub(super) fn finish(
     agent: &AgentContext,
     finish: FinishRun,
 ) -> Result<FinishRunResponse, StoreError> {
-    let run = find_run(conn, agent, &finish.run_id)?.ok_or(StoreError::NotFound("run"))?;
+    let run = find_run(conn, agent, &finish.run_id)?.ok_or(Refusal::NotFound("run"))?;
     if let (Some(_), Some(outcome)) = (run.finished_at, run.outcome) {
         return Ok(FinishRunResponse {
             run_id: finish.run_id,
@@ -517,26 +424,13 @@ pub(super) fn finish(
             server_time: now,
         });
     }
-    let live_claim = run.claim.as_ref().filter(|c| c.is_live(now));
-    if let Some(stored) = live_claim {
+    let released = run.live_claim(now).map(|c| c.claim.claim_id.as_str());
+    if released.is_some() {
         conn.prepare_cached(
             "UPDATE claims SET released_at = ?1, release_reason = 'finished' WHERE run_seq = ?2",
         )?
         .execute(params![now.unix_millis(), run.seq])?;
-        record_audit(
-            conn,
-            now,
-            AuditEvent {
-                workspace_id: Some(&agent.workspace_id),
-                actor: &agent.actor(),
-                action: "claim_released",
-                resource: Some(&run.resource),
-                detail: json!({"claim_id": stored.claim.claim_id, "run_id": finish.run_id,
-                               "reason": "finished", "outcome": finish.outcome}),
-            },
-        )?;
     }
-    let released = live_claim.is_some();
     conn.prepare_cached(
         "UPDATE runs SET finished_at = ?1, outcome = ?2, summary = ?3, released = ?4 WHERE seq = ?5",
     )?
@@ -544,27 +438,24 @@ pub(super) fn finish(
         now.unix_millis(),
         Sql(finish.outcome),
         finish.summary,
-        released,
+        released.is_some(),
         run.seq
     ])?;
-    record_activity(
+    let subject = RunSubject::of(agent, &run.resource, &finish.run_id);
+    record(
         conn,
         now,
-        ActivityEvent {
-            workspace_id: &agent.workspace_id,
-            agent_id: Some(&agent.agent_id),
-            agent_name: Some(&agent.agent_name),
-            kind: "run_finished",
-            resource: Some(&run.resource),
-            decision: None,
-            run_id: Some(&finish.run_id),
-            detail: json!({"outcome": finish.outcome, "released": released, "summary": finish.summary}),
-        },
+        &events::run_finished(
+            &subject,
+            finish.outcome,
+            finish.summary.as_deref(),
+            released,
+        ),
     )?;
     Ok(FinishRunResponse {
+        released: released.is_some(),
         run_id: finish.run_id,
         status: RunStatus::Finished,
-        released,
         outcome: finish.outcome,
         server_time: now,
     })
@@ -583,39 +474,24 @@ pub(super) fn release_claim(
         .prepare_cached(&sql)?
         .query_row([claim_id, workspace_id], stored_run)
         .optional()?
-        .ok_or(StoreError::NotFound("claim"))?;
-    let live = run.claim.as_ref().is_some_and(|c| c.is_live(now));
+        .ok_or(Refusal::NotFound("claim"))?;
+    let live = run.live_claim(now).is_some();
     if live {
         conn.execute(
             "UPDATE claims SET released_at = ?1, release_reason = 'released_by_user' WHERE id = ?2",
             params![now.unix_millis(), claim_id],
         )?;
-        let released_by = json!({"type": "user", "id": actor.user.id, "name": actor.user.email});
-        record_audit(
+        let subject = RunSubject {
+            workspace_id,
+            agent_id: &run.agent_id,
+            agent_name: &run.agent_name,
+            resource: &run.resource,
+            run_id: &run.run_id,
+        };
+        record(
             conn,
             now,
-            AuditEvent {
-                workspace_id: Some(workspace_id),
-                actor: &actor.actor(),
-                action: "claim_released",
-                resource: Some(&run.resource),
-                detail: json!({"claim_id": claim_id, "run_id": run.run_id, "reason": "released_by_user",
-                               "agent_id": run.agent_id, "agent_name": run.agent_name}),
-            },
-        )?;
-        record_activity(
-            conn,
-            now,
-            ActivityEvent {
-                workspace_id,
-                agent_id: Some(&run.agent_id),
-                agent_name: Some(&run.agent_name),
-                kind: "run_released",
-                resource: Some(&run.resource),
-                decision: None,
-                run_id: Some(&run.run_id),
-                detail: json!({"claim_id": claim_id, "released_by": released_by}),
-            },
+            &events::claim_released_by_user(&subject, claim_id, actor),
         )?;
     }
     let run = if live {
@@ -661,16 +537,16 @@ pub(super) fn release_agent_claims(
             "UPDATE claims SET released_at = ?1, release_reason = 'agent_deleted' WHERE id = ?2",
             params![now.unix_millis(), claim_id],
         )?;
-        record_audit(
+        record(
             conn,
             now,
-            AuditEvent {
-                workspace_id: Some(workspace_id),
+            &events::claim_released_agent_deleted(
+                workspace_id,
+                resource,
+                claim_id,
+                &agent.id,
                 actor,
-                action: "claim_released",
-                resource: Some(resource),
-                detail: json!({"claim_id": claim_id, "reason": "agent_deleted", "agent_id": agent.id}),
-            },
+            ),
         )?;
     }
     Ok(live.len())

@@ -305,7 +305,7 @@ mod tests {
             let conn = database();
             let (first, first_answer) = boxed(undo, insert(1));
             let (refused, refused_answer) = boxed(undo, |_: &Connection| -> Result<(), _> {
-                Err(StoreError::NotFound("run"))
+                Err(StoreError::Refused(crate::store::Refusal::NotFound("run")))
             });
             let (last, last_answer) = boxed(undo, insert(2));
             commit_batch(&conn, vec![first, refused, last]);
@@ -313,7 +313,7 @@ mod tests {
             assert!(first_answer.blocking_recv().unwrap().is_ok());
             assert!(matches!(
                 refused_answer.blocking_recv().unwrap(),
-                Err(StoreError::NotFound("run"))
+                Err(StoreError::Refused(crate::store::Refusal::NotFound("run")))
             ));
             assert!(last_answer.blocking_recv().unwrap().is_ok());
         }

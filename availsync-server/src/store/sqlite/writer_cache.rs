@@ -13,6 +13,7 @@
 //!   each batch ([`begin_batch`]): any commit by another connection empties
 //!   the cache.
 
+use crate::store::Refusal;
 use std::cell::RefCell;
 use std::collections::HashMap;
 
@@ -82,7 +83,7 @@ pub(super) fn plan(
     load: impl FnOnce() -> Result<Plan, StoreError>,
 ) -> Result<Plan, StoreError> {
     remembered(|cache| &mut cache.plans, workspace_id, || load().map(Some))?
-        .ok_or(StoreError::NotFound("workspace"))
+        .ok_or(StoreError::Refused(Refusal::NotFound("workspace")))
 }
 
 /// The entry `key` of the map `kind` picks, from the cache or else from

@@ -1,0 +1,617 @@
+//! Every activity and audit event the server records, built in one place:
+//! a use case asks here for the events of what it decided, and a store
+//! writes them in the same transaction as the change. Kinds and actions are
+//! typed; each payload (`detail`) is spelled once.
+
+use availsync_types::{
+    ActivityKind, AuditAction, Claim, Decision, HoldHolder, Mode, Outcome, Plan, Timestamp,
+};
+use serde_json::{Value, json};
+
+use super::callers::{Actor, AgentContext, Credentials, Principal, SessionContext};
+use super::lease::{Blocker, StartDecision};
+use super::runs::LostBecause;
+use super::schedule::Window;
+
+/// One runtime-traffic event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Activity {
+    /// The workspace.
+    pub workspace_id: String,
+    /// The agent that called (or whose run it is), if an agent.
+    pub agent_id: Option<String>,
+    /// Its name.
+    pub agent_name: Option<String>,
+    /// What happened.
+    pub kind: ActivityKind,
+    /// The resource.
+    pub resource: Option<String>,
+    /// The decision told, for run starts.
+    pub decision: Option<Decision>,
+    /// The run.
+    pub run_id: Option<String>,
+    /// Kind-specific detail.
+    pub detail: Value,
+}
+
+/// One governance event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Audit {
+    /// The workspace (none for failed logins of unknown emails).
+    pub workspace_id: Option<String>,
+    /// Who did it.
+    pub actor: Actor,
+    /// What was done.
+    pub action: AuditAction,
+    /// The resource.
+    pub resource: Option<String>,
+    /// Action-specific detail.
+    pub detail: Value,
+}
+
+impl Actor {
+    /// `(type, id, name)` as stored.
+    pub fn columns(&self) -> (&'static str, Option<&str>, Option<&str>) {
+        match self {
+            Actor::User { id, name } => ("user", Some(id.as_str()), Some(name.as_str())),
+            Actor::Agent { id, name } => ("agent", Some(id.as_str()), Some(name.as_str())),
+            Actor::System => ("system", None, None),
+        }
+    }
+}
+
+/// The run an event is about: its workspace, agent, resource and id.
+#[derive(Debug, Clone, Copy)]
+pub struct RunSubject<'a> {
+    /// The workspace.
+    pub workspace_id: &'a str,
+    /// The run's agent.
+    pub agent_id: &'a str,
+    /// That agent's name.
+    pub agent_name: &'a str,
+    /// The resource.
+    pub resource: &'a str,
+    /// The run.
+    pub run_id: &'a str,
+}
+
+impl<'a> RunSubject<'a> {
+    /// A run of the calling agent.
+    pub fn of(agent: &'a AgentContext, resource: &'a str, run_id: &'a str) -> Self {
+        Self {
+            workspace_id: &agent.workspace_id,
+            agent_id: &agent.agent_id,
+            agent_name: &agent.agent_name,
+            resource,
+            run_id,
+        }
+    }
+
+    fn activity(&self, kind: ActivityKind, decision: Option<Decision>, detail: Value) -> Activity {
+        Activity {
+            workspace_id: self.workspace_id.to_owned(),
+            agent_id: Some(self.agent_id.to_owned()),
+            agent_name: Some(self.agent_name.to_owned()),
+            kind,
+            resource: Some(self.resource.to_owned()),
+            decision,
+            run_id: Some(self.run_id.to_owned()),
+            detail,
+        }
+    }
+
+    fn audit(&self, actor: &Actor, action: AuditAction, detail: Value) -> Audit {
+        Audit {
+            workspace_id: Some(self.workspace_id.to_owned()),
+            actor: actor.clone(),
+            action,
+            resource: Some(self.resource.to_owned()),
+            detail,
+        }
+    }
+
+    fn agent_actor(&self) -> Actor {
+        Actor::Agent {
+            id: self.agent_id.to_owned(),
+            name: self.agent_name.to_owned(),
+        }
+    }
+}
+
+/// The events of one use case: at most one activity event, and the audit
+/// events, in the order they are written.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Events {
+    /// The runtime-traffic event, if the use case has one.
+    pub activity: Option<Activity>,
+    /// The governance events.
+    pub audits: Vec<Audit>,
+}
+
+impl Events {
+    fn activity(activity: Activity) -> Self {
+        Self {
+            activity: Some(activity),
+            audits: Vec::new(),
+        }
+    }
+
+    fn audit(audit: Audit) -> Self {
+        Self {
+            activity: None,
+            audits: vec![audit],
+        }
+    }
+
+    fn and(mut self, audit: Audit) -> Self {
+        self.audits.push(audit);
+        self
+    }
+}
+
+// ---- Runs and claims ----
+
+/// A `run/start`: `run_started` and `claim_created` for a grant;
+/// `run_skipped`, `run_blocked` (and `plan_limit_reached` at the plan's
+/// limit) for a skip; `run_observed` (and `observe_would_block`) for an
+/// observe run.
+pub fn run_start(
+    run: &RunSubject<'_>,
+    mode: Mode,
+    decided: &StartDecision,
+    granted: Option<&Claim>,
+    purpose: Option<&str>,
+    plan: Plan,
+) -> Events {
+    let actor = run.agent_actor();
+    let activity = |kind, detail| run.activity(kind, Some(decided.decision), detail);
+    let reason = &decided.reason;
+    match (mode, granted) {
+        (Mode::Enforce, Some(claim)) => Events::activity(activity(
+            ActivityKind::RunStarted,
+            json!({"claim_id": claim.claim_id, "fencing_token": claim.fencing_token,
+                   "ttl_seconds": claim.ttl_seconds, "purpose": purpose}),
+        ))
+        .and(run.audit(
+            &actor,
+            AuditAction::ClaimCreated,
+            json!({"claim_id": claim.claim_id, "run_id": run.run_id,
+                   "fencing_token": claim.fencing_token, "expires_at": claim.expires_at}),
+        )),
+        (Mode::Enforce, None) => {
+            let mut events = Events::activity(activity(
+                ActivityKind::RunSkipped,
+                json!({"reason": reason, "retry_after": decided.retry_after}),
+            ))
+            .and(run.audit(
+                &actor,
+                AuditAction::RunBlocked,
+                json!({"run_id": run.run_id, "reason": reason}),
+            ));
+            if let Some(Blocker::PlanLimit { limit, .. }) = &decided.blocker {
+                events = events.and(run.audit(
+                    &actor,
+                    AuditAction::PlanLimitReached,
+                    json!({"limit": "active_claims", "plan": plan.as_str(), "value": limit}),
+                ));
+            }
+            events
+        }
+        (Mode::Observe, _) => {
+            let events = Events::activity(activity(
+                ActivityKind::RunObserved,
+                json!({"would_block": decided.would_block, "reason": reason}),
+            ));
+            if decided.would_block {
+                events.and(run.audit(
+                    &actor,
+                    AuditAction::ObserveWouldBlock,
+                    json!({"run_id": run.run_id, "reason": reason}),
+                ))
+            } else {
+                events
+            }
+        }
+    }
+}
+
+/// An extend that found the lease gone.
+pub fn lease_lost(run: &RunSubject<'_>, why: LostBecause, at: Timestamp) -> Events {
+    Events::activity(run.activity(
+        ActivityKind::LeaseLost,
+        None,
+        json!({"why": why.as_str(), "at": at}),
+    ))
+}
+
+/// An extend: of a live claim (`claim` is `(its id, the new expiry)`), or
+/// of an observe run's deadline.
+pub fn run_extended(
+    run: &RunSubject<'_>,
+    ttl_seconds: u32,
+    claim: Option<(&str, Timestamp)>,
+) -> Events {
+    let detail = match claim {
+        Some((claim_id, expires_at)) => {
+            json!({"ttl_seconds": ttl_seconds, "expires_at": expires_at, "claim_id": claim_id})
+        }
+        None => json!({"ttl_seconds": ttl_seconds, "observe": true}),
+    };
+    Events::activity(run.activity(ActivityKind::RunExtended, None, detail))
+}
+
+/// A finish by the run's agent: `run_finished`, and `claim_released` when
+/// it released the live claim `released` names.
+pub fn run_finished(
+    run: &RunSubject<'_>,
+    outcome: Outcome,
+    summary: Option<&str>,
+    released: Option<&str>,
+) -> Events {
+    let events = Events::activity(run.activity(
+        ActivityKind::RunFinished,
+        None,
+        json!({"outcome": outcome, "released": released.is_some(), "summary": summary}),
+    ));
+    match released {
+        Some(claim_id) => events.and(run.audit(
+            &run.agent_actor(),
+            AuditAction::ClaimReleased,
+            json!({"claim_id": claim_id, "run_id": run.run_id,
+                   "reason": "finished", "outcome": outcome}),
+        )),
+        None => events,
+    }
+}
+
+/// A person released a run's live claim.
+pub fn claim_released_by_user(run: &RunSubject<'_>, claim_id: &str, by: &SessionContext) -> Events {
+    let released_by = json!({"type": "user", "id": by.user.id, "name": by.user.email});
+    Events::activity(run.activity(
+        ActivityKind::RunReleased,
+        None,
+        json!({"claim_id": claim_id, "released_by": released_by}),
+    ))
+    .and(run.audit(
+        &by.actor(),
+        AuditAction::ClaimReleased,
+        json!({"claim_id": claim_id, "run_id": run.run_id, "reason": "released_by_user",
+               "agent_id": run.agent_id, "agent_name": run.agent_name}),
+    ))
+}
+
+/// A live claim released because its agent is being deleted.
+pub fn claim_released_agent_deleted(
+    workspace_id: &str,
+    resource: &str,
+    claim_id: &str,
+    agent_id: &str,
+    by: &Actor,
+) -> Events {
+    Events::audit(Audit {
+        workspace_id: Some(workspace_id.to_owned()),
+        actor: by.clone(),
+        action: AuditAction::ClaimReleased,
+        resource: Some(resource.to_owned()),
+        detail: json!({"claim_id": claim_id, "reason": "agent_deleted", "agent_id": agent_id}),
+    })
+}
+
+/// The sweep recorded a claim's lapse.
+pub fn claim_expired(
+    workspace_id: &str,
+    resource: &str,
+    claim_id: &str,
+    run_id: &str,
+    agent_id: &str,
+    expired_at: Timestamp,
+) -> Events {
+    Events::audit(Audit {
+        workspace_id: Some(workspace_id.to_owned()),
+        actor: Actor::System,
+        action: AuditAction::ClaimExpired,
+        resource: Some(resource.to_owned()),
+        detail: json!({"claim_id": claim_id, "run_id": run_id, "agent_id": agent_id,
+                       "expired_at": expired_at}),
+    })
+}
+
+// ---- Accounts and agents ----
+
+fn workspace_audit(workspace_id: &str, actor: Actor, action: AuditAction, detail: Value) -> Audit {
+    Audit {
+        workspace_id: Some(workspace_id.to_owned()),
+        actor,
+        action,
+        resource: None,
+        detail,
+    }
+}
+
+/// A workspace and its first user were created.
+pub fn signup(workspace_id: &str, user: Actor, workspace_name: &str) -> Events {
+    Events::audit(workspace_audit(
+        workspace_id,
+        user,
+        AuditAction::Signup,
+        json!({"workspace_name": workspace_name}),
+    ))
+}
+
+/// A user logged in.
+pub fn login(session: &SessionContext) -> Events {
+    Events::audit(workspace_audit(
+        &session.workspace.id,
+        session.actor(),
+        AuditAction::Login,
+        json!({}),
+    ))
+}
+
+/// A log-in failed: against a real account, recorded in its workspace, or
+/// for an unknown email, recorded without one (the system as actor).
+pub fn login_failed(email_norm: &str, account: Option<&Credentials>) -> Events {
+    let (workspace_id, actor) = match account {
+        Some(account) => (Some(account.workspace_id.clone()), account.actor()),
+        None => (None, Actor::System),
+    };
+    Events::audit(Audit {
+        workspace_id,
+        actor,
+        action: AuditAction::LoginFailed,
+        resource: None,
+        detail: json!({"email": email_norm}),
+    })
+}
+
+/// A user logged out.
+pub fn logout(session: &SessionContext) -> Events {
+    Events::audit(workspace_audit(
+        &session.workspace.id,
+        session.actor(),
+        AuditAction::Logout,
+        json!({}),
+    ))
+}
+
+/// The plan refused another agent.
+pub fn agent_limit_reached(by: &SessionContext, plan: Plan, limit: u32) -> Events {
+    Events::audit(workspace_audit(
+        &by.workspace.id,
+        by.actor(),
+        AuditAction::PlanLimitReached,
+        json!({"limit": "agents", "plan": plan.as_str(), "value": limit}),
+    ))
+}
+
+/// An agent was created.
+pub fn agent_created(
+    by: &SessionContext,
+    agent_id: &str,
+    name: &str,
+    mode: Mode,
+    key_prefix: &str,
+) -> Events {
+    Events::audit(workspace_audit(
+        &by.workspace.id,
+        by.actor(),
+        AuditAction::AgentCreated,
+        json!({"agent_id": agent_id, "name": name, "mode": mode, "key_prefix": key_prefix}),
+    ))
+}
+
+/// An agent was renamed or its mode changed (`from` and `to` are its
+/// name and mode before and after).
+pub fn agent_updated(
+    by: &SessionContext,
+    agent_id: &str,
+    from: (&str, Mode),
+    to: (&str, Mode),
+) -> Events {
+    Events::audit(workspace_audit(
+        &by.workspace.id,
+        by.actor(),
+        AuditAction::AgentUpdated,
+        json!({
+            "agent_id": agent_id,
+            "name": {"from": from.0, "to": to.0},
+            "mode": {"from": from.1, "to": to.1},
+        }),
+    ))
+}
+
+/// An agent's key was rotated.
+pub fn agent_key_rotated(
+    by: &SessionContext,
+    agent_id: &str,
+    old_key_prefix: &str,
+    key_prefix: &str,
+) -> Events {
+    Events::audit(workspace_audit(
+        &by.workspace.id,
+        by.actor(),
+        AuditAction::AgentKeyRotated,
+        json!({"agent_id": agent_id, "old_key_prefix": old_key_prefix, "key_prefix": key_prefix}),
+    ))
+}
+
+/// An agent was deleted, releasing `claims_released` live claims.
+pub fn agent_deleted(
+    by: &SessionContext,
+    agent_id: &str,
+    name: &str,
+    claims_released: usize,
+) -> Events {
+    Events::audit(workspace_audit(
+        &by.workspace.id,
+        by.actor(),
+        AuditAction::AgentDeleted,
+        json!({"agent_id": agent_id, "name": name, "claims_released": claims_released}),
+    ))
+}
+
+// ---- Holds and schedules ----
+
+/// An activity event caused by `principal` on a schedulable resource: an
+/// agent is named as such, a human by `user_id` in the detail.
+fn schedule_activity(
+    principal: &Principal,
+    kind: ActivityKind,
+    resource: &str,
+    mut detail: Value,
+) -> Activity {
+    let (agent_id, agent_name) = match principal {
+        Principal::Agent(a) => (Some(a.agent_id.clone()), Some(a.agent_name.clone())),
+        Principal::Human(s) => {
+            if let Some(map) = detail.as_object_mut() {
+                map.insert("user_id".into(), json!(s.user.id));
+            }
+            (None, None)
+        }
+    };
+    Activity {
+        workspace_id: principal.workspace_id().to_owned(),
+        agent_id,
+        agent_name,
+        kind,
+        resource: Some(resource.to_owned()),
+        decision: None,
+        run_id: None,
+        detail,
+    }
+}
+
+fn schedule_audit(
+    principal: &Principal,
+    action: AuditAction,
+    resource: &str,
+    detail: Value,
+) -> Audit {
+    Audit {
+        workspace_id: Some(principal.workspace_id().to_owned()),
+        actor: principal.actor(),
+        action,
+        resource: Some(resource.to_owned()),
+        detail,
+    }
+}
+
+fn window_json(window: Window) -> Value {
+    json!({"start": window.start, "end": window.end})
+}
+
+/// A hold refused for overlapping the live holds `conflicts` names.
+pub fn hold_rejected(
+    principal: &Principal,
+    resource: &str,
+    window: Window,
+    conflicts: &[&str],
+) -> Events {
+    let detail = json!({"window": window_json(window), "conflicts": conflicts});
+    Events::activity(schedule_activity(
+        principal,
+        ActivityKind::HoldRejected,
+        resource,
+        detail.clone(),
+    ))
+    .and(schedule_audit(
+        principal,
+        AuditAction::HoldConflict,
+        resource,
+        detail,
+    ))
+}
+
+/// A hold was created.
+pub fn hold_created(
+    principal: &Principal,
+    resource: &str,
+    hold_id: &str,
+    window: Window,
+    expires_at: Option<Timestamp>,
+    purpose: Option<&str>,
+) -> Events {
+    let detail = json!({"hold_id": hold_id, "window": window_json(window),
+                        "expires_at": expires_at, "purpose": purpose});
+    Events::activity(schedule_activity(
+        principal,
+        ActivityKind::HoldCreated,
+        resource,
+        detail.clone(),
+    ))
+    .and(schedule_audit(
+        principal,
+        AuditAction::HoldCreated,
+        resource,
+        detail,
+    ))
+}
+
+/// A live hold was released.
+pub fn hold_released(
+    principal: &Principal,
+    resource: &str,
+    hold_id: &str,
+    holder: &HoldHolder,
+) -> Events {
+    let detail = json!({"hold_id": hold_id, "holder": holder});
+    Events::activity(schedule_activity(
+        principal,
+        ActivityKind::HoldReleased,
+        resource,
+        detail.clone(),
+    ))
+    .and(schedule_audit(
+        principal,
+        AuditAction::HoldReleased,
+        resource,
+        detail,
+    ))
+}
+
+/// The sweep recorded a tentative hold's lapse.
+pub fn hold_expired(
+    workspace_id: &str,
+    resource: &str,
+    hold_id: &str,
+    expired_at: Timestamp,
+) -> Events {
+    Events::audit(Audit {
+        workspace_id: Some(workspace_id.to_owned()),
+        actor: Actor::System,
+        action: AuditAction::HoldExpired,
+        resource: Some(resource.to_owned()),
+        detail: json!({"hold_id": hold_id, "expired_at": expired_at}),
+    })
+}
+
+/// Availability of a window was read: `busy` holds, `free` free windows.
+pub fn availability_checked(
+    principal: &Principal,
+    resource: &str,
+    window: Window,
+    busy: usize,
+    free: usize,
+) -> Events {
+    Events::activity(schedule_activity(
+        principal,
+        ActivityKind::AvailabilityChecked,
+        resource,
+        json!({"from": window.start, "to": window.end, "busy": busy, "free": free}),
+    ))
+}
+
+/// A window was checked for conflicting holds.
+pub fn conflicts_checked(
+    principal: &Principal,
+    resource: &str,
+    window: Window,
+    conflict: bool,
+) -> Events {
+    Events::activity(schedule_activity(
+        principal,
+        ActivityKind::ConflictsChecked,
+        resource,
+        json!({"window": window_json(window), "conflict": conflict}),
+    ))
+}

@@ -1,0 +1,60 @@
+//! What a rule refuses, apart from any storage fault: the answers a caller
+//! gets as a `4xx` (see `http/error.rs`), whichever store decided them.
+
+use availsync_types::{BusyWindow, Timestamp};
+
+use super::runs::LostBecause;
+
+/// An operation a rule refused; nothing was changed by it (events that
+/// record the refusal excepted).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Refusal {
+    /// No such object in the caller's workspace.
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// An account with this email exists.
+    #[error("an account with this email already exists")]
+    EmailTaken,
+    /// The plan allows no more agents.
+    #[error("the workspace's plan allows {limit} agents")]
+    PlanLimitAgents {
+        /// The plan's agent limit.
+        limit: u32,
+    },
+    /// The run's lease is no longer live.
+    #[error("the lease of run {run_id} is no longer held: {}", why.as_str())]
+    LeaseLost {
+        /// The run.
+        run_id: String,
+        /// Why it is gone.
+        why: LostBecause,
+        /// When it lapsed, was released, or the run finished (when it
+        /// started, for a run never granted one).
+        at: Timestamp,
+    },
+    /// A `run_id` was reused for another resource.
+    #[error("run_id {run_id} was already used for {resource}")]
+    RunIdReused {
+        /// The run.
+        run_id: String,
+        /// The resource it was first used for.
+        resource: String,
+    },
+    /// The window overlaps live holds.
+    #[error("the window overlaps {} live holds", conflicts.len())]
+    HoldConflict {
+        /// The overlapping holds.
+        conflicts: Vec<BusyWindow>,
+    },
+    /// An idempotency key was reused for a different hold.
+    #[error("idempotency key reused for a different hold")]
+    IdempotencyKeyReused,
+    /// The caller may not do this to this object.
+    #[error("{0}")]
+    Forbidden(&'static str),
+    /// The workspace name given to an operator command matches several
+    /// workspaces.
+    #[error("{0} workspaces have this name; use the workspace id")]
+    Ambiguous(usize),
+}

@@ -1,0 +1,39 @@
+//! A lease length, and the one place a length becomes a deadline.
+
+use availsync_types::Timestamp;
+
+/// A time-to-live in whole seconds (a claim's, an observe run's, a
+/// tentative hold's), validated where it came in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Ttl(u32);
+
+impl Ttl {
+    /// `seconds` long.
+    pub const fn from_seconds(seconds: u32) -> Self {
+        Self(seconds)
+    }
+
+    /// Its length in seconds.
+    pub const fn seconds(self) -> u32 {
+        self.0
+    }
+
+    /// When something given this ttl at `now` lapses.
+    ///
+    /// ```
+    /// use availsync_server::domain::ttl::Ttl;
+    /// use availsync_types::Timestamp;
+    ///
+    /// let now = Timestamp::from_unix_millis(1_000);
+    /// assert_eq!(Ttl::from_seconds(30).expiry_from(now), Timestamp::from_unix_millis(31_000));
+    /// ```
+    pub const fn expiry_from(self, now: Timestamp) -> Timestamp {
+        now.add_millis(self.0 as i64 * 1000)
+    }
+}
+
+impl From<u32> for Ttl {
+    fn from(seconds: u32) -> Self {
+        Self(seconds)
+    }
+}
