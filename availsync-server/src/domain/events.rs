@@ -615,3 +615,280 @@ pub fn conflicts_checked(
         json!({"window": window_json(window), "conflict": conflict}),
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use availsync_types::{User, Workspace};
+
+    use super::*;
+    use crate::domain::lease::ClaimState;
+
+    fn at(ms: i64) -> Timestamp {
+        Timestamp::from_unix_millis(ms)
+    }
+
+    fn agent() -> AgentContext {
+        AgentContext {
+            agent_id: "agt_1".into(),
+            agent_name: "ci-bot".into(),
+            mode: Mode::Enforce,
+            workspace_id: "ws_1".into(),
+            last_used_at: None,
+        }
+    }
+
+    fn human() -> SessionContext {
+        SessionContext {
+            user: User {
+                id: "usr_1".into(),
+                email: "ana@example.com".into(),
+                workspace_id: "ws_1".into(),
+                created_at: at(0),
+            },
+            workspace: Workspace {
+                id: "ws_1".into(),
+                name: "Acme".into(),
+                plan: Plan::Free,
+                created_at: at(0),
+            },
+            token_hash: vec![],
+            expires_at: at(1),
+        }
+    }
+
+    fn claim() -> Claim {
+        Claim {
+            claim_id: "clm_1".into(),
+            resource: "repo:a/b".into(),
+            expires_at: at(70_000),
+            ttl_seconds: 60,
+            fencing_token: 7,
+        }
+    }
+
+    fn kinds(events: &Events) -> (Option<ActivityKind>, Vec<AuditAction>) {
+        (
+            events.activity.as_ref().map(|a| a.kind),
+            events.audits.iter().map(|a| a.action).collect(),
+        )
+    }
+
+    fn decide(state: &ClaimState, mode: Mode) -> StartDecision {
+        state.decide(mode, &"repo:a/b".parse().unwrap(), 60, at(10_000))
+    }
+
+    #[test]
+    fn a_start_is_recorded_by_what_was_decided() {
+        let a = agent();
+        let run = RunSubject::of(&a, "repo:a/b", "run-1");
+        let free = ClaimState {
+            holder: None,
+            live_claims: 3,
+            earliest_expiry: Some(at(20_000)),
+            plan: Plan::Free,
+        };
+        let granted = run_start(
+            &run,
+            Mode::Enforce,
+            &decide(&free, Mode::Observe),
+            Some(&claim()),
+            Some("deploy"),
+            Plan::Free,
+        );
+        // A grant: run_started with the claim, claim_created for the audit.
+        assert_eq!(
+            kinds(&granted),
+            (
+                Some(ActivityKind::RunStarted),
+                vec![AuditAction::ClaimCreated]
+            )
+        );
+        let started = granted.activity.unwrap();
+        assert_eq!(started.detail["fencing_token"], 7);
+        assert_eq!(started.detail["purpose"], "deploy");
+        assert_eq!(started.run_id.as_deref(), Some("run-1"));
+        // A skip at the plan's limit: run_skipped, run_blocked and the limit.
+        let skipped = run_start(
+            &run,
+            Mode::Enforce,
+            &decide(&free, Mode::Enforce),
+            None,
+            None,
+            Plan::Free,
+        );
+        assert_eq!(
+            kinds(&skipped),
+            (
+                Some(ActivityKind::RunSkipped),
+                vec![AuditAction::RunBlocked, AuditAction::PlanLimitReached]
+            )
+        );
+        assert_eq!(skipped.audits[1].detail["limit"], "active_claims");
+        assert_eq!(skipped.activity.unwrap().decision, Some(Decision::SkipRun));
+        // Observe: run_observed, and observe_would_block when it would have.
+        let observed = run_start(
+            &run,
+            Mode::Observe,
+            &decide(&free, Mode::Observe),
+            None,
+            None,
+            Plan::Free,
+        );
+        assert_eq!(
+            kinds(&observed),
+            (
+                Some(ActivityKind::RunObserved),
+                vec![AuditAction::ObserveWouldBlock]
+            )
+        );
+        let open = ClaimState {
+            live_claims: 0,
+            ..free
+        };
+        let quiet = run_start(
+            &run,
+            Mode::Observe,
+            &decide(&open, Mode::Observe),
+            None,
+            None,
+            Plan::Free,
+        );
+        assert_eq!(kinds(&quiet), (Some(ActivityKind::RunObserved), vec![]));
+    }
+
+    #[test]
+    fn extends_finishes_and_releases_name_the_claim_and_why() {
+        let a = agent();
+        let run = RunSubject::of(&a, "repo:a/b", "run-1");
+        let lost = lease_lost(&run, LostBecause::Released, at(5));
+        assert_eq!(lost.activity.as_ref().unwrap().detail["why"], "released");
+        let extended = run_extended(&run, 60, Some(("clm_1", at(70_000))));
+        assert_eq!(
+            extended.activity.as_ref().unwrap().detail["claim_id"],
+            "clm_1"
+        );
+        let observe = run_extended(&run, 60, None);
+        assert_eq!(observe.activity.as_ref().unwrap().detail["observe"], true);
+        let finished = run_finished(&run, Outcome::Succeeded, Some("done"), Some("clm_1"));
+        assert_eq!(
+            kinds(&finished),
+            (
+                Some(ActivityKind::RunFinished),
+                vec![AuditAction::ClaimReleased]
+            )
+        );
+        assert_eq!(finished.audits[0].detail["reason"], "finished");
+        let nothing_held = run_finished(&run, Outcome::Failed, None, None);
+        assert_eq!(
+            kinds(&nothing_held),
+            (Some(ActivityKind::RunFinished), vec![])
+        );
+        assert_eq!(nothing_held.activity.unwrap().detail["released"], false);
+        let released = claim_released_by_user(&run, "clm_1", &human());
+        assert_eq!(
+            kinds(&released),
+            (
+                Some(ActivityKind::RunReleased),
+                vec![AuditAction::ClaimReleased]
+            )
+        );
+        assert_eq!(released.audits[0].actor, human().actor());
+        assert_eq!(released.audits[0].detail["reason"], "released_by_user");
+        let deleted =
+            claim_released_agent_deleted("ws_1", "repo:a/b", "clm_1", "agt_1", &human().actor());
+        assert_eq!(deleted.audits[0].detail["reason"], "agent_deleted");
+        let expired = claim_expired("ws_1", "repo:a/b", "clm_1", "run-1", "agt_1", at(9));
+        assert_eq!(expired.audits[0].actor, Actor::System);
+    }
+
+    #[test]
+    fn account_events_are_audited_with_their_actor() {
+        let h = human();
+        assert_eq!(kinds(&login(&h)).1, vec![AuditAction::Login]);
+        assert_eq!(kinds(&logout(&h)).1, vec![AuditAction::Logout]);
+        let unknown = login_failed("x@example.com", None);
+        assert_eq!(unknown.audits[0].workspace_id, None);
+        assert_eq!(unknown.audits[0].actor, Actor::System);
+        let limit = agent_limit_reached(&h, Plan::Free, 3);
+        assert_eq!(limit.audits[0].detail["limit"], "agents");
+        let updated = agent_updated(&h, "agt_1", ("a", Mode::Enforce), ("b", Mode::Observe));
+        assert_eq!(updated.audits[0].detail["mode"]["to"], "observe");
+        let rotated = agent_key_rotated(&h, "agt_1", "avs_live_AAAA", "avs_live_BBBB");
+        assert_eq!(rotated.audits[0].detail["old_key_prefix"], "avs_live_AAAA");
+        assert_eq!(
+            agent_deleted(&h, "agt_1", "a", 2).audits[0].detail["claims_released"],
+            2
+        );
+        let created = agent_created(&h, "agt_1", "a", Mode::Enforce, "avs_live_AAAA");
+        assert_eq!(created.audits[0].action, AuditAction::AgentCreated);
+        let signed_up = signup("ws_1", h.actor(), "Acme");
+        assert_eq!(signed_up.audits[0].detail["workspace_name"], "Acme");
+    }
+
+    #[test]
+    fn schedule_events_name_an_agent_as_such_and_a_human_by_user_id() {
+        let window = Window {
+            start: at(10_000),
+            end: at(20_000),
+        };
+        let by_agent = hold_created(
+            &Principal::Agent(agent()),
+            "calendar:x",
+            "hold_1",
+            window,
+            None,
+            None,
+        );
+        let activity = by_agent.activity.unwrap();
+        assert_eq!(activity.agent_id.as_deref(), Some("agt_1"));
+        assert!(activity.detail.get("user_id").is_none());
+        let by_human = hold_created(
+            &Principal::Human(human()),
+            "calendar:x",
+            "hold_1",
+            window,
+            None,
+            None,
+        );
+        let activity = by_human.activity.unwrap();
+        assert_eq!(activity.agent_id, None);
+        assert_eq!(activity.detail["user_id"], "usr_1");
+        let rejected = hold_rejected(
+            &Principal::Agent(agent()),
+            "calendar:x",
+            window,
+            &["hold_2"],
+        );
+        assert_eq!(
+            kinds(&rejected),
+            (
+                Some(ActivityKind::HoldRejected),
+                vec![AuditAction::HoldConflict]
+            )
+        );
+        let checked = conflicts_checked(&Principal::Agent(agent()), "calendar:x", window, true);
+        assert_eq!(checked.activity.unwrap().detail["conflict"], true);
+        let availability =
+            availability_checked(&Principal::Agent(agent()), "calendar:x", window, 1, 2);
+        assert_eq!(availability.activity.unwrap().detail["free"], 2);
+        let expired = hold_expired("ws_1", "calendar:x", "hold_1", at(3));
+        assert_eq!(expired.audits[0].action, AuditAction::HoldExpired);
+        let released = hold_released(
+            &Principal::Agent(agent()),
+            "calendar:x",
+            "hold_1",
+            &HoldHolder {
+                kind: "agent".into(),
+                id: "agt_1".into(),
+                name: "ci-bot".into(),
+            },
+        );
+        assert_eq!(
+            kinds(&released),
+            (
+                Some(ActivityKind::HoldReleased),
+                vec![AuditAction::HoldReleased]
+            )
+        );
+    }
+}

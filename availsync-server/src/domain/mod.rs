@@ -9,6 +9,7 @@ pub mod ids;
 pub mod lease;
 pub mod login_throttle;
 pub mod password;
+pub mod plans;
 pub mod refusal;
 pub mod runs;
 pub mod schedule;

@@ -28,6 +28,37 @@ use crate::domain::schedule::Window;
 pub use error::{Refusal, StoreError};
 pub use model::*;
 
+/// The one definition of a live claim, as SQL: not released, its lapse not
+/// recorded by the sweep, and `now < expires_at` (`StoredClaim::is_live`
+/// says the same of a loaded claim). `$store` is `sqlite` (booleans are 0
+/// and 1) or `postgres`; `$claims` the table's alias with its dot (or
+/// `""`), `$now` the parameter holding the clock. A literal, for `concat!`.
+macro_rules! live_claim {
+    (sqlite, $claims:literal, $now:literal) => {
+        concat!(
+            $claims,
+            "released_at IS NULL AND ",
+            $claims,
+            "expiry_recorded = 0 AND ",
+            $claims,
+            "expires_at > ",
+            $now
+        )
+    };
+    (postgres, $claims:literal, $now:literal) => {
+        concat!(
+            $claims,
+            "released_at IS NULL AND NOT ",
+            $claims,
+            "expiry_recorded AND ",
+            $claims,
+            "expires_at > ",
+            $now
+        )
+    };
+}
+pub(crate) use live_claim;
+
 /// How stale an agent's `last_used_at` may get before a request refreshes it.
 pub const TOUCH_INTERVAL_MS: i64 = 60_000;
 

@@ -7,9 +7,9 @@ use tokio_postgres::Row;
 
 use super::events::record;
 use super::sql::{execute, get, row_one, row_opt, rows, text_enum, ts, ts_opt};
-use crate::domain::events;
 use crate::domain::ids::{IdKind, new_id};
 use crate::domain::login_throttle;
+use crate::domain::{events, plans};
 use crate::store::cursor::paginate;
 use crate::store::text_enum::TextEnum;
 use crate::store::{
@@ -299,15 +299,16 @@ pub(super) async fn create_agent<C: GenericClient>(
 ) -> Refusable<Agent> {
     let workspace_id = &actor.workspace.id;
     let plan = plan_of(client, workspace_id, true).await?;
-    if let Some(limit) = plan.limits().agents {
+    // Agents are counted only when the plan limits them.
+    if plan.limits().agents.is_some() {
         let row = row_one(
             client,
             "SELECT COUNT(*) FROM agents WHERE workspace_id = $1 AND deleted_at IS NULL",
             &[workspace_id],
         )
         .await?;
-        let count: i64 = get(&row, 0)?;
-        if count >= i64::from(limit) {
+        let count = u64::try_from(get::<i64>(&row, 0)?).unwrap_or_default();
+        if let Some(limit) = plans::agent_limit_reached(plan, count) {
             record(
                 client,
                 now,

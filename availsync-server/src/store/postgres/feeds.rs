@@ -1,5 +1,6 @@
 //! Reading the activity and audit feeds, and usage counts.
 
+use crate::store::live_claim;
 use availsync_types::{
     ActivityItem, ActivityKind, AuditAction, AuditActor, AuditItem, Page, ResourceKey, Timestamp,
     Usage, UsageCounts, UsageResponse,
@@ -133,8 +134,10 @@ pub(super) async fn usage<C: GenericClient>(
         )
         .await?,
         active_claims: count(
-            "SELECT COUNT(*) FROM claims
-             WHERE workspace_id = $1 AND released_at IS NULL AND expires_at > $2",
+            concat!(
+                "SELECT COUNT(*) FROM claims WHERE workspace_id = $1 AND ",
+                live_claim!(postgres, "", "$2")
+            ),
             &[&workspace_id, &now.unix_millis()],
         )
         .await?,

@@ -25,6 +25,7 @@ mod test_db;
 mod tx;
 mod work;
 
+use crate::store::live_claim;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -278,8 +279,10 @@ impl Store for PostgresStore {
             let now = sql::now(&client, &self.clock).await?;
             let row = sql::row_one(
                 &client,
-                "SELECT COUNT(*) FROM claims
-                 WHERE released_at IS NULL AND NOT expiry_recorded AND expires_at > $1",
+                concat!(
+                    "SELECT COUNT(*) FROM claims WHERE ",
+                    live_claim!(postgres, "", "$1")
+                ),
                 &[&now.unix_millis()],
             )
             .await?;

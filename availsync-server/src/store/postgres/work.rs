@@ -6,6 +6,7 @@
 //! timestamps; the `one_live_claim_per_resource` exclusion constraint holds
 //! the result to it.
 
+use crate::store::live_claim;
 use std::sync::LazyLock;
 
 use availsync_types::{
@@ -115,11 +116,13 @@ async fn holder<C: GenericClient>(
 ) -> Result<Option<Holder>, StoreError> {
     row_opt(
         client,
-        "SELECT c.agent_id, a.name, r.run_id, c.expires_at
-         FROM claims c JOIN agents a ON a.id = c.agent_id JOIN runs r ON r.seq = c.run_seq
-         WHERE c.workspace_id = $1 AND c.resource = $2 AND c.released_at IS NULL
-           AND c.expires_at > $3
-         ORDER BY c.expires_at DESC LIMIT 1",
+        concat!(
+            "SELECT c.agent_id, a.name, r.run_id, c.expires_at
+             FROM claims c JOIN agents a ON a.id = c.agent_id JOIN runs r ON r.seq = c.run_seq
+             WHERE c.workspace_id = $1 AND c.resource = $2 AND ",
+            live_claim!(postgres, "c.", "$3"),
+            " ORDER BY c.expires_at DESC LIMIT 1"
+        ),
         &[&workspace_id, &resource, &now.unix_millis()],
     )
     .await?
@@ -191,8 +194,10 @@ async fn claim_state<C: GenericClient>(
         }
         let row = row_one(
             client,
-            "SELECT COUNT(*), MIN(expires_at) FROM claims
-             WHERE workspace_id = $1 AND released_at IS NULL AND expires_at > $2",
+            concat!(
+                "SELECT COUNT(*), MIN(expires_at) FROM claims WHERE workspace_id = $1 AND ",
+                live_claim!(postgres, "", "$2")
+            ),
             &[&workspace_id, &now.unix_millis()],
         )
         .await?;
@@ -701,9 +706,11 @@ pub(super) async fn release_agent_claims<C: GenericClient>(
     let mut now = now(client, clock).await?;
     let candidates: Vec<String> = rows(
         client,
-        "SELECT DISTINCT resource FROM claims
-         WHERE agent_id = $1 AND released_at IS NULL AND expires_at > $2
-         ORDER BY resource",
+        concat!(
+            "SELECT DISTINCT resource FROM claims WHERE agent_id = $1 AND ",
+            live_claim!(postgres, "", "$2"),
+            " ORDER BY resource"
+        ),
         &[&agent.id, &now.unix_millis()],
     )
     .await?
@@ -716,10 +723,12 @@ pub(super) async fn release_agent_claims<C: GenericClient>(
         now = super::sql::now(client, clock).await?;
         let live: Vec<String> = rows(
             client,
-            "UPDATE claims SET released_at = $1, release_reason = 'agent_deleted'
-             WHERE agent_id = $2 AND resource = $3 AND released_at IS NULL AND expires_at > $1
-               AND NOT expiry_recorded
-             RETURNING id",
+            concat!(
+                "UPDATE claims SET released_at = $1, release_reason = 'agent_deleted'
+                 WHERE agent_id = $2 AND resource = $3 AND ",
+                live_claim!(postgres, "", "$1"),
+                " RETURNING id"
+            ),
             &[&now.unix_millis(), &agent.id, &resource],
         )
         .await?
@@ -754,14 +763,18 @@ pub(super) async fn list_runs<C: GenericClient>(
 ) -> Result<Page<Run>, StoreError> {
     let now = now(client, clock).await?;
     let sql = format!(
-        "{RUN_SELECT}
-         WHERE r.workspace_id = $1
-           AND ($2::text IS NULL OR r.resource = $2)
-           AND ($3::bigint IS NULL OR r.seq < $3)
-           AND (NOT $4 OR (r.finished_at IS NULL AND r.decision = 'proceed' AND (
-                (c.id IS NOT NULL AND c.released_at IS NULL AND c.expires_at > $5)
-                OR (c.id IS NULL AND r.expires_at > $5))))
-         ORDER BY r.seq DESC LIMIT $6"
+        concat!(
+            "{run_select}
+             WHERE r.workspace_id = $1
+               AND ($2::text IS NULL OR r.resource = $2)
+               AND ($3::bigint IS NULL OR r.seq < $3)
+               AND (NOT $4 OR (r.finished_at IS NULL AND r.decision = 'proceed' AND (
+                    (c.id IS NOT NULL AND ",
+            live_claim!(postgres, "c.", "$5"),
+            ") OR (c.id IS NULL AND r.expires_at > $5))))
+             ORDER BY r.seq DESC LIMIT $6"
+        ),
+        run_select = RUN_SELECT
     );
     let found = rows(
         client,

@@ -7,9 +7,9 @@ use rusqlite::{Connection, ErrorCode, OptionalExtension, params};
 use super::events::record;
 use super::rows::{self, AGENT_COLUMNS, Sql, USER_COLUMNS, WORKSPACE_COLUMNS, paginate};
 use super::writer_cache;
-use crate::domain::events;
 use crate::domain::ids::{IdKind, new_id};
 use crate::domain::login_throttle;
+use crate::domain::{events, plans};
 use crate::store::{
     Actor, AgentContext, AgentUpdate, Credentials, LoginFailures, NewAgent, NewKey, NewSession,
     NewSignup, PageRequest, SessionContext, StoreError, TOUCH_INTERVAL_MS, Tally,
@@ -229,13 +229,15 @@ pub(super) fn create_agent(
 ) -> Refusable<Agent> {
     let workspace_id = &actor.workspace.id;
     let plan = plan_of(conn, workspace_id)?;
-    if let Some(limit) = plan.limits().agents {
+    // Agents are counted only when the plan limits them.
+    if plan.limits().agents.is_some() {
         let count: u32 = conn.query_row(
             "SELECT COUNT(*) FROM agents WHERE workspace_id = ?1 AND deleted_at IS NULL",
             [workspace_id],
             |row| row.get(0),
         )?;
-        if count >= limit {
+        let count = u64::from(count);
+        if let Some(limit) = plans::agent_limit_reached(plan, count) {
             record(conn, now, &events::agent_limit_reached(actor, plan, limit))?;
             return Ok(Err(StoreError::Refused(Refusal::PlanLimitAgents { limit })));
         }

@@ -1,5 +1,6 @@
 //! Reading the activity and audit feeds, and usage counts.
 
+use crate::store::live_claim;
 use availsync_types::{
     ActivityItem, ActivityKind, AuditAction, AuditActor, AuditItem, Page, ResourceKey, Timestamp,
     Usage, UsageCounts, UsageResponse,
@@ -148,9 +149,10 @@ fn usage_in_transaction(
             &[&workspace_id],
         )?,
         active_claims: count(
-            "SELECT COUNT(*) FROM claims
-             WHERE workspace_id = ?1 AND released_at IS NULL AND expiry_recorded = 0
-               AND expires_at > ?2",
+            concat!(
+                "SELECT COUNT(*) FROM claims WHERE workspace_id = ?1 AND ",
+                live_claim!(sqlite, "", "?2")
+            ),
             &[&workspace_id, &now.unix_millis()],
         )?,
         protected_resources: count(

@@ -16,6 +16,7 @@ mod work;
 mod writer;
 mod writer_cache;
 
+use crate::store::live_claim;
 use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
@@ -225,10 +226,10 @@ impl Store for SqliteStore {
     async fn live_claims(&self) -> Result<u64, StoreError> {
         self.read(|conn, now| {
             let live: i64 = conn
-                .prepare_cached(
-                    "SELECT COUNT(*) FROM claims
-                     WHERE released_at IS NULL AND expiry_recorded = 0 AND expires_at > ?1",
-                )?
+                .prepare_cached(concat!(
+                    "SELECT COUNT(*) FROM claims WHERE ",
+                    live_claim!(sqlite, "", "?1")
+                ))?
                 .query_row([now.unix_millis()], |row| row.get(0))?;
             Ok(u64::try_from(live).unwrap_or_default())
         })

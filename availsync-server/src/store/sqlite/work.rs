@@ -1,6 +1,7 @@
 //! Runs and work claims: decisions, leases, fencing tokens.
 
 use crate::store::Refusal;
+use crate::store::live_claim;
 use availsync_types::{
     Agent, CheckResponse, Claim, Decision, ExtendRunResponse, FinishRunResponse, Holder, Mode,
     Outcome, Page, ReleaseClaimResponse, ResourceKey, Run, RunStatus, StartRunResponse, Timestamp,
@@ -129,13 +130,13 @@ fn holder(
     resource: &str,
 ) -> Result<Option<Holder>, StoreError> {
     Ok(conn
-        .prepare_cached(
+        .prepare_cached(concat!(
             "SELECT c.agent_id, a.name, r.run_id, c.expires_at
              FROM claims c JOIN agents a ON a.id = c.agent_id JOIN runs r ON r.seq = c.run_seq
-             WHERE c.workspace_id = ?1 AND c.resource = ?2 AND c.released_at IS NULL
-               AND c.expiry_recorded = 0 AND c.expires_at > ?3
-             ORDER BY c.expires_at DESC LIMIT 1",
-        )?
+             WHERE c.workspace_id = ?1 AND c.resource = ?2 AND ",
+            live_claim!(sqlite, "c.", "?3"),
+            " ORDER BY c.expires_at DESC LIMIT 1"
+        ))?
         .query_row(params![workspace_id, resource, now.unix_millis()], |row| {
             Ok(Holder {
                 agent_id: row.get(0)?,
@@ -156,11 +157,10 @@ fn claim_state(
     let plan = writer_cache::plan(workspace_id, || plan_of(conn, workspace_id))?;
     // Live claims are counted only when the plan limits them.
     let (live_claims, earliest) = if plan.limits().active_claims.is_some() {
-        conn.prepare_cached(
-            "SELECT COUNT(*), MIN(expires_at) FROM claims
-             WHERE workspace_id = ?1 AND released_at IS NULL AND expiry_recorded = 0
-               AND expires_at > ?2",
-        )?
+        conn.prepare_cached(concat!(
+            "SELECT COUNT(*), MIN(expires_at) FROM claims WHERE workspace_id = ?1 AND ",
+            live_claim!(sqlite, "", "?2")
+        ))?
         .query_row(params![workspace_id, now.unix_millis()], |row| {
             Ok((row.get::<_, u32>(0)?, row.get::<_, Option<i64>>(1)?))
         })?
@@ -523,11 +523,10 @@ pub(super) fn release_agent_claims(
     actor: &Actor,
 ) -> Result<usize, StoreError> {
     let live: Vec<(String, String)> = conn
-        .prepare_cached(
-            "SELECT id, resource FROM claims
-             WHERE workspace_id = ?1 AND agent_id = ?2 AND released_at IS NULL
-               AND expiry_recorded = 0 AND expires_at > ?3",
-        )?
+        .prepare_cached(concat!(
+            "SELECT id, resource FROM claims WHERE workspace_id = ?1 AND agent_id = ?2 AND ",
+            live_claim!(sqlite, "", "?3")
+        ))?
         .query_map(params![workspace_id, agent.id, now.unix_millis()], |row| {
             Ok((row.get(0)?, row.get(1)?))
         })?
@@ -560,14 +559,18 @@ pub(super) fn list_runs(
     page: &PageRequest,
 ) -> Result<Page<Run>, StoreError> {
     let sql = format!(
-        "{RUN_SELECT}
-         WHERE r.workspace_id = ?1
-           AND (?2 IS NULL OR r.resource = ?2)
-           AND (?3 IS NULL OR r.seq < ?3)
-           AND (?4 = 0 OR (r.finished_at IS NULL AND r.decision = 'proceed' AND (
-                (c.id IS NOT NULL AND c.released_at IS NULL AND c.expires_at > ?5)
-                OR (c.id IS NULL AND r.expires_at > ?5))))
-         ORDER BY r.seq DESC LIMIT ?6"
+        concat!(
+            "{run_select}
+             WHERE r.workspace_id = ?1
+               AND (?2 IS NULL OR r.resource = ?2)
+               AND (?3 IS NULL OR r.seq < ?3)
+               AND (?4 = 0 OR (r.finished_at IS NULL AND r.decision = 'proceed' AND (
+                    (c.id IS NOT NULL AND ",
+            live_claim!(sqlite, "c.", "?5"),
+            ") OR (c.id IS NULL AND r.expires_at > ?5))))
+             ORDER BY r.seq DESC LIMIT ?6"
+        ),
+        run_select = RUN_SELECT
     );
     let mut stmt = conn.prepare_cached(&sql)?;
     let runs: Vec<(i64, Run)> = stmt
