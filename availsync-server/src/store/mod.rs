@@ -26,6 +26,9 @@ use availsync_types::{
 use crate::domain::schedule::Window;
 
 pub use error::{Refusal, StoreError};
+
+/// What a store operation answers.
+pub type StoreResult<T> = Result<T, StoreError>;
 pub use model::*;
 
 /// The one definition of a live claim, as SQL: not released, its lapse not
@@ -67,19 +70,19 @@ pub const TOUCH_INTERVAL_MS: i64 = 60_000;
 pub trait Store: Send + Sync + 'static {
     /// Claims live now (granted, not ended, not lapsed), in every
     /// workspace: the `live_claims` gauge.
-    async fn live_claims(&self) -> Result<u64, StoreError>;
+    async fn live_claims(&self) -> StoreResult<u64>;
 
     /// Answers when the store can read and its writes are not failing for
     /// lack of space; while they were, it tries a small write of its own
     /// first ([`write_health`]).
-    async fn health(&self) -> Result<(), StoreError>;
+    async fn health(&self) -> StoreResult<()>;
 
     /// Creates a workspace, its first user and a session. Fails with
     /// [`StoreError::EmailTaken`] when the email is in use.
-    async fn signup(&self, signup: NewSignup) -> Result<SessionContext, StoreError>;
+    async fn signup(&self, signup: NewSignup) -> StoreResult<SessionContext>;
 
     /// The stored password hash for an email (lower-cased), if any.
-    async fn login_credentials(&self, email_norm: &str) -> Result<Option<Credentials>, StoreError>;
+    async fn login_credentials(&self, email_norm: &str) -> StoreResult<Option<Credentials>>;
 
     /// Failed logins within the throttle window for an email, for it from
     /// a client (an IP address), and from that client for any email.
@@ -87,7 +90,7 @@ pub trait Store: Send + Sync + 'static {
         &self,
         email_norm: &str,
         client: &str,
-    ) -> Result<LoginFailures, StoreError>;
+    ) -> StoreResult<LoginFailures>;
 
     /// Records a failed login from `client` (and its audit event).
     async fn record_login_failure(
@@ -95,7 +98,7 @@ pub trait Store: Send + Sync + 'static {
         email_norm: &str,
         client: &str,
         user: Option<Credentials>,
-    ) -> Result<(), StoreError>;
+    ) -> StoreResult<()>;
 
     /// Opens a session after a successful login from `client`, clearing
     /// that client's earlier failures for the email.
@@ -104,27 +107,19 @@ pub trait Store: Send + Sync + 'static {
         user_id: &str,
         client: &str,
         session: NewSession,
-    ) -> Result<SessionContext, StoreError>;
+    ) -> StoreResult<SessionContext>;
 
     /// The live session with this token hash, if any.
-    async fn session(&self, token_hash: &[u8]) -> Result<Option<SessionContext>, StoreError>;
+    async fn session(&self, token_hash: &[u8]) -> StoreResult<Option<SessionContext>>;
 
     /// Revokes a session.
-    async fn logout(&self, session: &SessionContext) -> Result<(), StoreError>;
+    async fn logout(&self, session: &SessionContext) -> StoreResult<()>;
 
     /// Creates an agent with its key hash, within the plan's agent limit.
-    async fn create_agent(
-        &self,
-        actor: &SessionContext,
-        agent: NewAgent,
-    ) -> Result<Agent, StoreError>;
+    async fn create_agent(&self, actor: &SessionContext, agent: NewAgent) -> StoreResult<Agent>;
 
     /// The workspace's agents, newest first.
-    async fn list_agents(
-        &self,
-        workspace_id: &str,
-        page: PageRequest,
-    ) -> Result<Page<Agent>, StoreError>;
+    async fn list_agents(&self, workspace_id: &str, page: PageRequest) -> StoreResult<Page<Agent>>;
 
     /// Renames an agent or changes its mode.
     async fn update_agent(
@@ -132,7 +127,7 @@ pub trait Store: Send + Sync + 'static {
         actor: &SessionContext,
         agent_id: &str,
         update: AgentUpdate,
-    ) -> Result<Agent, StoreError>;
+    ) -> StoreResult<Agent>;
 
     /// Replaces an agent's key; the old key stops working at once.
     async fn rotate_agent_key(
@@ -140,31 +135,31 @@ pub trait Store: Send + Sync + 'static {
         actor: &SessionContext,
         agent_id: &str,
         key: NewKey,
-    ) -> Result<Agent, StoreError>;
+    ) -> StoreResult<Agent>;
 
     /// Deletes an agent: its key stops working and its live claims are
     /// released.
-    async fn delete_agent(&self, actor: &SessionContext, agent_id: &str) -> Result<(), StoreError>;
+    async fn delete_agent(&self, actor: &SessionContext, agent_id: &str) -> StoreResult<()>;
 
     /// The live agent with this key hash, if any.
-    async fn agent_by_key(&self, key_hash: &[u8]) -> Result<Option<AgentContext>, StoreError>;
+    async fn agent_by_key(&self, key_hash: &[u8]) -> StoreResult<Option<AgentContext>>;
 
     /// Notes that an agent's key was used (at most about once a minute).
-    async fn touch_agent(&self, agent_id: &str) -> Result<(), StoreError>;
+    async fn touch_agent(&self, agent_id: &str) -> StoreResult<()>;
 
     /// Decides a `run/start` and records the run, in one transaction.
     async fn start_run(
         &self,
         agent: &AgentContext,
         start: StartRun,
-    ) -> Result<StartRunResponse, StoreError>;
+    ) -> StoreResult<StartRunResponse>;
 
     /// Whether a resource is free, changing nothing.
     async fn check_resource(
         &self,
         workspace_id: &str,
         resource: &ResourceKey,
-    ) -> Result<CheckResponse, StoreError>;
+    ) -> StoreResult<CheckResponse>;
 
     /// Extends a run's lease from now.
     async fn extend_run(
@@ -172,14 +167,14 @@ pub trait Store: Send + Sync + 'static {
         agent: &AgentContext,
         run_id: &str,
         ttl_seconds: Option<u32>,
-    ) -> Result<ExtendRunResponse, StoreError>;
+    ) -> StoreResult<ExtendRunResponse>;
 
     /// Finishes a run, releasing its live claim. Idempotent.
     async fn finish_run(
         &self,
         agent: &AgentContext,
         finish: FinishRun,
-    ) -> Result<FinishRunResponse, StoreError>;
+    ) -> StoreResult<FinishRunResponse>;
 
     /// Releases a work claim on a human's order: a live claim ends at once
     /// (its run's next extend gets `lease_lost`), recorded as the audit
@@ -191,7 +186,7 @@ pub trait Store: Send + Sync + 'static {
         &self,
         actor: &SessionContext,
         claim_id: &str,
-    ) -> Result<ReleaseClaimResponse, StoreError>;
+    ) -> StoreResult<ReleaseClaimResponse>;
 
     /// The workspace's runs, newest first.
     async fn list_runs(
@@ -199,19 +194,15 @@ pub trait Store: Send + Sync + 'static {
         workspace_id: &str,
         filter: RunFilter,
         page: PageRequest,
-    ) -> Result<Page<availsync_types::Run>, StoreError>;
+    ) -> StoreResult<Page<availsync_types::Run>>;
 
     /// Creates a hold after checking, in the same transaction, that no live
     /// hold overlaps it; replays an earlier create with the same
     /// idempotency key.
-    async fn create_hold(
-        &self,
-        holder: &Principal,
-        hold: NewHold,
-    ) -> Result<HoldResponse, StoreError>;
+    async fn create_hold(&self, holder: &Principal, hold: NewHold) -> StoreResult<HoldResponse>;
 
     /// Releases a hold. Idempotent; an agent may release only its own.
-    async fn release_hold(&self, caller: &Principal, hold_id: &str) -> Result<(), StoreError>;
+    async fn release_hold(&self, caller: &Principal, hold_id: &str) -> StoreResult<()>;
 
     /// The workspace's holds, newest first.
     async fn list_holds(
@@ -219,7 +210,7 @@ pub trait Store: Send + Sync + 'static {
         workspace_id: &str,
         filter: HoldFilter,
         page: PageRequest,
-    ) -> Result<Page<Hold>, StoreError>;
+    ) -> StoreResult<Page<Hold>>;
 
     /// Busy and free time of a resource within a window (records activity).
     async fn availability(
@@ -227,7 +218,7 @@ pub trait Store: Send + Sync + 'static {
         caller: &Principal,
         resource: &ResourceKey,
         window: Window,
-    ) -> Result<AvailabilityResponse, StoreError>;
+    ) -> StoreResult<AvailabilityResponse>;
 
     /// Live holds overlapping a window (records activity, nothing else).
     async fn check_conflicts(
@@ -235,7 +226,7 @@ pub trait Store: Send + Sync + 'static {
         caller: &Principal,
         resource: &ResourceKey,
         window: Window,
-    ) -> Result<ConflictsCheckResponse, StoreError>;
+    ) -> StoreResult<ConflictsCheckResponse>;
 
     /// The workspace's activity, newest first.
     async fn list_activity(
@@ -243,7 +234,7 @@ pub trait Store: Send + Sync + 'static {
         workspace_id: &str,
         filter: ActivityFilter,
         page: PageRequest,
-    ) -> Result<Page<ActivityItem>, StoreError>;
+    ) -> StoreResult<Page<ActivityItem>>;
 
     /// The workspace's audit log, newest first.
     async fn list_audit(
@@ -251,7 +242,7 @@ pub trait Store: Send + Sync + 'static {
         workspace_id: &str,
         filter: AuditFilter,
         page: PageRequest,
-    ) -> Result<Page<AuditItem>, StoreError>;
+    ) -> StoreResult<Page<AuditItem>>;
 
     /// Usage against the plan, and counts within `[since, until)`.
     async fn usage(
@@ -259,13 +250,13 @@ pub trait Store: Send + Sync + 'static {
         workspace_id: &str,
         since: Option<Timestamp>,
         until: Option<Timestamp>,
-    ) -> Result<UsageResponse, StoreError>;
+    ) -> StoreResult<UsageResponse>;
 
     /// Records lapsed claims and holds (once each) and prunes activity
     /// older than `activity_retention_ms`.
-    async fn sweep(&self, activity_retention_ms: i64) -> Result<SweepReport, StoreError>;
+    async fn sweep(&self, activity_retention_ms: i64) -> StoreResult<SweepReport>;
 
     /// Changes a workspace's plan (operator only). `workspace` is an id or a
     /// unique name.
-    async fn set_plan(&self, workspace: &str, plan: Plan) -> Result<Workspace, StoreError>;
+    async fn set_plan(&self, workspace: &str, plan: Plan) -> StoreResult<Workspace>;
 }

@@ -5,6 +5,7 @@
 //! write of its own (the probe), so that it recovers as soon as space is
 //! freed, without waiting for a client's write.
 
+use crate::store::StoreResult;
 use std::sync::Mutex;
 
 use super::StoreError;
@@ -18,7 +19,7 @@ pub struct WriteHealth {
 impl WriteHealth {
     /// Notes a write's outcome: a full storage marks writes as failing, a
     /// success clears that; other errors say nothing about space.
-    pub fn observe<T>(&self, outcome: &Result<T, StoreError>) {
+    pub fn observe<T>(&self, outcome: &StoreResult<T>) {
         match outcome {
             Ok(_) => {
                 let mut failing = self.lock();

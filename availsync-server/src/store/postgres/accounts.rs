@@ -1,6 +1,7 @@
 //! Workspaces, users, sessions, login throttling and agents.
 
 use crate::store::Refusal;
+use crate::store::StoreResult;
 use availsync_types::{Agent, Mode, Page, Plan, Timestamp, User, Workspace};
 use deadpool_postgres::GenericClient;
 use tokio_postgres::Row;
@@ -18,13 +19,13 @@ use crate::store::{
 };
 
 /// A refusal that is committed together with the events that record it.
-pub(super) type Refusable<T> = Result<Result<T, StoreError>, StoreError>;
+pub(super) type Refusable<T> = StoreResult<Result<T, StoreError>>;
 
 const AGENT_COLUMNS: &str = "a.id, a.name, a.mode, a.key_prefix, a.created_at, a.last_used_at";
 const WORKSPACE_COLUMNS: &str = "w.id, w.name, w.plan, w.created_at";
 const USER_COLUMNS: &str = "u.id, u.email, u.workspace_id, u.created_at";
 
-fn agent(row: &Row, at: usize) -> Result<Agent, StoreError> {
+fn agent(row: &Row, at: usize) -> StoreResult<Agent> {
     Ok(Agent {
         id: get(row, at)?,
         name: get(row, at + 1)?,
@@ -35,7 +36,7 @@ fn agent(row: &Row, at: usize) -> Result<Agent, StoreError> {
     })
 }
 
-fn workspace(row: &Row, at: usize) -> Result<Workspace, StoreError> {
+fn workspace(row: &Row, at: usize) -> StoreResult<Workspace> {
     Ok(Workspace {
         id: get(row, at)?,
         name: get(row, at + 1)?,
@@ -44,7 +45,7 @@ fn workspace(row: &Row, at: usize) -> Result<Workspace, StoreError> {
     })
 }
 
-fn user(row: &Row, at: usize) -> Result<User, StoreError> {
+fn user(row: &Row, at: usize) -> StoreResult<User> {
     Ok(User {
         id: get(row, at)?,
         email: get(row, at + 1)?,
@@ -57,7 +58,7 @@ pub(super) async fn signup<C: GenericClient>(
     client: &C,
     now: Timestamp,
     signup: NewSignup,
-) -> Result<SessionContext, StoreError> {
+) -> StoreResult<SessionContext> {
     let taken = row_opt(
         client,
         "SELECT 1 FROM users WHERE email_norm = $1",
@@ -112,7 +113,7 @@ async fn insert_session<C: GenericClient>(
     now: Timestamp,
     user_id: &str,
     session: &NewSession,
-) -> Result<(), StoreError> {
+) -> StoreResult<()> {
     execute(
         client,
         "INSERT INTO sessions (token_hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)",
@@ -130,7 +131,7 @@ async fn insert_session<C: GenericClient>(
 pub(super) async fn credentials<C: GenericClient>(
     client: &C,
     email_norm: &str,
-) -> Result<Option<Credentials>, StoreError> {
+) -> StoreResult<Option<Credentials>> {
     let row = row_opt(
         client,
         "SELECT id, email, workspace_id, password_hash FROM users WHERE email_norm = $1",
@@ -153,7 +154,7 @@ pub(super) async fn login_failures<C: GenericClient>(
     now: Timestamp,
     email_norm: &str,
     client: &str,
-) -> Result<LoginFailures, StoreError> {
+) -> StoreResult<LoginFailures> {
     let row = row_one(
         db,
         "SELECT COUNT(*) FILTER (WHERE email_norm = $1),
@@ -171,7 +172,7 @@ pub(super) async fn login_failures<C: GenericClient>(
         ],
     )
     .await?;
-    let tally = |at: usize| -> Result<Tally, StoreError> {
+    let tally = |at: usize| -> StoreResult<Tally> {
         let count: i64 = get(&row, at)?;
         Ok(Tally {
             count: u32::try_from(count).unwrap_or(u32::MAX),
@@ -192,7 +193,7 @@ pub(super) async fn record_login_failure<C: GenericClient>(
     email_norm: &str,
     client: &str,
     user: Option<Credentials>,
-) -> Result<(), StoreError> {
+) -> StoreResult<()> {
     execute(
         db,
         "DELETE FROM login_failures WHERE email_norm = $1 AND at <= $2",
@@ -219,7 +220,7 @@ pub(super) async fn login<C: GenericClient>(
     user_id: &str,
     client: &str,
     new_session: NewSession,
-) -> Result<SessionContext, StoreError> {
+) -> StoreResult<SessionContext> {
     insert_session(db, now, user_id, &new_session).await?;
     let ctx = session(db, now, &new_session.token_hash)
         .await?
@@ -238,7 +239,7 @@ pub(super) async fn session<C: GenericClient>(
     client: &C,
     now: Timestamp,
     token_hash: &[u8],
-) -> Result<Option<SessionContext>, StoreError> {
+) -> StoreResult<Option<SessionContext>> {
     let sql = format!(
         "SELECT {USER_COLUMNS}, {WORKSPACE_COLUMNS}, s.expires_at
          FROM sessions s JOIN users u ON u.id = s.user_id JOIN workspaces w ON w.id = u.workspace_id
@@ -260,7 +261,7 @@ pub(super) async fn logout<C: GenericClient>(
     client: &C,
     now: Timestamp,
     ctx: &SessionContext,
-) -> Result<(), StoreError> {
+) -> StoreResult<()> {
     let revoked = execute(
         client,
         "UPDATE sessions SET revoked_at = $1 WHERE token_hash = $2 AND revoked_at IS NULL",
@@ -279,7 +280,7 @@ pub(super) async fn plan_of<C: GenericClient>(
     client: &C,
     workspace_id: &str,
     lock: bool,
-) -> Result<Plan, StoreError> {
+) -> StoreResult<Plan> {
     let sql = if lock {
         "SELECT plan FROM workspaces WHERE id = $1 FOR UPDATE"
     } else {
@@ -350,7 +351,7 @@ pub(super) async fn list_agents<C: GenericClient>(
     now: Timestamp,
     workspace_id: &str,
     page: &PageRequest,
-) -> Result<Page<Agent>, StoreError> {
+) -> StoreResult<Page<Agent>> {
     let sql = format!(
         "SELECT a.seq, {AGENT_COLUMNS} FROM agents a
          WHERE a.workspace_id = $1 AND a.deleted_at IS NULL AND ($2::bigint IS NULL OR a.seq < $2)
@@ -364,7 +365,7 @@ pub(super) async fn list_agents<C: GenericClient>(
     .await?
     .iter()
     .map(|row| Ok((get::<i64>(row, 0)?, agent(row, 1)?)))
-    .collect::<Result<Vec<_>, StoreError>>()?;
+    .collect::<StoreResult<Vec<_>>>()?;
     Ok(paginate(found, page, now))
 }
 
@@ -372,7 +373,7 @@ async fn find_agent<C: GenericClient>(
     client: &C,
     workspace_id: &str,
     agent_id: &str,
-) -> Result<Option<Agent>, StoreError> {
+) -> StoreResult<Option<Agent>> {
     let sql = format!(
         "SELECT {AGENT_COLUMNS} FROM agents a
          WHERE a.id = $1 AND a.workspace_id = $2 AND a.deleted_at IS NULL"
@@ -389,7 +390,7 @@ pub(super) async fn update_agent<C: GenericClient>(
     actor: &SessionContext,
     agent_id: &str,
     update: AgentUpdate,
-) -> Result<Agent, StoreError> {
+) -> StoreResult<Agent> {
     let workspace_id = &actor.workspace.id;
     let before = find_agent(client, workspace_id, agent_id)
         .await?
@@ -419,7 +420,7 @@ pub(super) async fn rotate_key<C: GenericClient>(
     actor: &SessionContext,
     agent_id: &str,
     key: NewKey,
-) -> Result<Agent, StoreError> {
+) -> StoreResult<Agent> {
     let workspace_id = &actor.workspace.id;
     let before = find_agent(client, workspace_id, agent_id)
         .await?
@@ -449,7 +450,7 @@ pub(super) async fn delete_agent<C: GenericClient>(
     actor: &SessionContext,
     agent: &Agent,
     released: usize,
-) -> Result<(), StoreError> {
+) -> StoreResult<()> {
     execute(
         client,
         "UPDATE agents SET deleted_at = $1 WHERE id = $2",
@@ -469,7 +470,7 @@ pub(super) async fn agent_to_delete<C: GenericClient>(
     client: &C,
     actor: &SessionContext,
     agent_id: &str,
-) -> Result<Agent, StoreError> {
+) -> StoreResult<Agent> {
     find_agent(client, &actor.workspace.id, agent_id)
         .await?
         .ok_or(StoreError::Refused(Refusal::NotFound("agent")))
@@ -478,7 +479,7 @@ pub(super) async fn agent_to_delete<C: GenericClient>(
 pub(super) async fn agent_by_key<C: GenericClient>(
     client: &C,
     key_hash: &[u8],
-) -> Result<Option<AgentContext>, StoreError> {
+) -> StoreResult<Option<AgentContext>> {
     row_opt(
         client,
         "SELECT id, name, mode, workspace_id, last_used_at FROM agents
@@ -502,7 +503,7 @@ pub(super) async fn touch_agent<C: GenericClient>(
     client: &C,
     now: Timestamp,
     agent_id: &str,
-) -> Result<(), StoreError> {
+) -> StoreResult<()> {
     execute(
         client,
         "UPDATE agents SET last_used_at = $1
@@ -521,7 +522,7 @@ pub(super) async fn set_plan<C: GenericClient>(
     client: &C,
     name_or_id: &str,
     plan: Plan,
-) -> Result<Workspace, StoreError> {
+) -> StoreResult<Workspace> {
     let ids: Vec<String> = rows(
         client,
         "SELECT id FROM workspaces WHERE id = $1 OR name = $1",

@@ -1,6 +1,7 @@
 //! Writing activity and audit events, in the caller's transaction: alone,
 //! or in one statement with the write they record.
 
+use crate::store::StoreResult;
 use std::sync::LazyLock;
 
 use availsync_types::Timestamp;
@@ -106,7 +107,7 @@ pub(super) async fn record<C: GenericClient>(
     client: &C,
     at: Timestamp,
     events: &EventSet,
-) -> Result<(), StoreError> {
+) -> StoreResult<()> {
     let activity = async {
         match &events.activity {
             Some(activity) => record_activity(client, at, activity).await,
@@ -135,7 +136,7 @@ async fn record_activity<C: GenericClient>(
     client: &C,
     at: Timestamp,
     event: &Activity,
-) -> Result<(), StoreError> {
+) -> StoreResult<()> {
     static SQL: LazyLock<String> = LazyLock::new(|| {
         format!(
             "INSERT INTO {ACTIVITY_COLUMNS} VALUES ({})",
@@ -151,7 +152,7 @@ async fn record_audit<C: GenericClient>(
     client: &C,
     at: Timestamp,
     event: &Audit,
-) -> Result<(), StoreError> {
+) -> StoreResult<()> {
     static SQL: LazyLock<String> = LazyLock::new(|| {
         format!(
             "INSERT INTO {AUDIT_COLUMNS} VALUES ({})",
@@ -227,7 +228,7 @@ impl WriteWithEvents {
         at: Timestamp,
         activity: Option<&Activity>,
         audit: Option<&Audit>,
-    ) -> Result<u64, StoreError> {
+    ) -> StoreResult<u64> {
         let wants_activity = matches!(self.events, Events::Activity | Events::Both);
         let wants_audit = matches!(self.events, Events::Audit | Events::Both);
         if params.len() != self.write_params

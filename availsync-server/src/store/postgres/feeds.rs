@@ -1,5 +1,6 @@
 //! Reading the activity and audit feeds, and usage counts.
 
+use crate::store::StoreResult;
 use crate::store::live_claim;
 use availsync_types::{
     ActivityItem, ActivityKind, AuditAction, AuditActor, AuditItem, Page, ResourceKey, Timestamp,
@@ -11,7 +12,7 @@ use super::accounts::plan_of;
 use super::sql::{get, now, row_one, rows, ts};
 use crate::domain::clock::Clock;
 use crate::store::cursor::paginate;
-use crate::store::{ActivityFilter, AuditFilter, PageRequest, StoreError};
+use crate::store::{ActivityFilter, AuditFilter, PageRequest};
 
 pub(super) async fn activity<C: GenericClient>(
     client: &C,
@@ -19,7 +20,7 @@ pub(super) async fn activity<C: GenericClient>(
     workspace_id: &str,
     filter: &ActivityFilter,
     page: &PageRequest,
-) -> Result<Page<ActivityItem>, StoreError> {
+) -> StoreResult<Page<ActivityItem>> {
     let now = now(client, clock).await?;
     let items = rows(
         client,
@@ -58,7 +59,7 @@ pub(super) async fn activity<C: GenericClient>(
             },
         ))
     })
-    .collect::<Result<Vec<_>, StoreError>>()?;
+    .collect::<StoreResult<Vec<_>>>()?;
     Ok(paginate(items, page, now))
 }
 
@@ -68,7 +69,7 @@ pub(super) async fn audit<C: GenericClient>(
     workspace_id: &str,
     filter: &AuditFilter,
     page: &PageRequest,
-) -> Result<Page<AuditItem>, StoreError> {
+) -> StoreResult<Page<AuditItem>> {
     let now = now(client, clock).await?;
     let items = rows(
         client,
@@ -108,7 +109,7 @@ pub(super) async fn audit<C: GenericClient>(
             },
         ))
     })
-    .collect::<Result<Vec<_>, StoreError>>()?;
+    .collect::<StoreResult<Vec<_>>>()?;
     Ok(paginate(items, page, now))
 }
 
@@ -120,10 +121,10 @@ pub(super) async fn usage<C: GenericClient>(
     workspace_id: &str,
     since: Option<Timestamp>,
     until: Option<Timestamp>,
-) -> Result<UsageResponse, StoreError> {
+) -> StoreResult<UsageResponse> {
     let now = now(client, clock).await?;
     let plan = plan_of(client, workspace_id, false).await?;
-    let count = async |sql: &str, params: super::sql::Params<'_>| -> Result<u64, StoreError> {
+    let count = async |sql: &str, params: super::sql::Params<'_>| -> StoreResult<u64> {
         let n: i64 = get(&row_one(client, sql, params).await?, 0)?;
         Ok(u64::try_from(n).unwrap_or(0))
     };
@@ -160,7 +161,7 @@ pub(super) async fn usage<C: GenericClient>(
         &[&workspace_id, &from, &until.unix_millis()],
     )
     .await?;
-    let non_negative = |index: usize| -> Result<u64, StoreError> {
+    let non_negative = |index: usize| -> StoreResult<u64> {
         Ok(u64::try_from(get::<i64>(&row, index)?).unwrap_or(0))
     };
     let holds_created = count(

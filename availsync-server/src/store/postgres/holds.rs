@@ -1,6 +1,7 @@
 //! Availability holds: check-and-insert under the resource's hold lock,
 //! with the `no_overlapping_live_holds` exclusion constraint behind it.
 
+use crate::store::StoreResult;
 use availsync_types::{
     AvailabilityResponse, ConflictsCheckResponse, Hold, HoldHolder, HoldResponse, Page,
     ResourceKey, Timestamp,
@@ -23,7 +24,7 @@ use crate::store::{HoldFilter, NewHold, PageRequest, Principal, Refusal, StoreEr
 const HOLD_COLUMNS: &str = "seq, id, resource, start_at, end_at, purpose, holder_type, holder_id,
     holder_name, expires_at, created_at, released_at";
 
-fn stored_hold(row: &Row, now: Timestamp) -> Result<(i64, Hold), StoreError> {
+fn stored_hold(row: &Row, now: Timestamp) -> StoreResult<(i64, Hold)> {
     let expires_at = ts_opt(row, 9)?;
     Ok((
         get(row, 0)?,
@@ -52,7 +53,7 @@ async fn overlapping<C: GenericClient>(
     workspace_id: &str,
     resource: &str,
     window: Window,
-) -> Result<Vec<Hold>, StoreError> {
+) -> StoreResult<Vec<Hold>> {
     let sql = format!(
         "SELECT {HOLD_COLUMNS} FROM holds
          WHERE workspace_id = $1 AND resource = $2 AND released_at IS NULL
@@ -176,7 +177,7 @@ async fn find<C: GenericClient>(
     now: Timestamp,
     workspace_id: &str,
     hold_id: &str,
-) -> Result<Option<(i64, Hold)>, StoreError> {
+) -> StoreResult<Option<(i64, Hold)>> {
     let sql = format!("SELECT {HOLD_COLUMNS} FROM holds WHERE workspace_id = $1 AND id = $2");
     row_opt(client, &sql, &[&workspace_id, &hold_id])
         .await?
@@ -189,7 +190,7 @@ pub(super) async fn release<C: GenericClient>(
     clock: &Clock,
     principal: &Principal,
     hold_id: &str,
-) -> Result<(), StoreError> {
+) -> StoreResult<()> {
     let workspace_id = principal.workspace_id();
     let now = now(client, clock).await?;
     let (seq, hold) = find(client, now, workspace_id, hold_id)
@@ -222,7 +223,7 @@ pub(super) async fn list<C: GenericClient>(
     workspace_id: &str,
     filter: &HoldFilter,
     page: &PageRequest,
-) -> Result<Page<Hold>, StoreError> {
+) -> StoreResult<Page<Hold>> {
     let now = now(client, clock).await?;
     let sql = format!(
         "SELECT {HOLD_COLUMNS} FROM holds
@@ -257,7 +258,7 @@ pub(super) async fn availability<C: GenericClient>(
     principal: &Principal,
     resource: &ResourceKey,
     window: Window,
-) -> Result<AvailabilityResponse, StoreError> {
+) -> StoreResult<AvailabilityResponse> {
     let now = now(client, clock).await?;
     let holds = overlapping(
         client,
@@ -289,7 +290,7 @@ pub(super) async fn check_conflicts<C: GenericClient>(
     principal: &Principal,
     resource: &ResourceKey,
     window: Window,
-) -> Result<ConflictsCheckResponse, StoreError> {
+) -> StoreResult<ConflictsCheckResponse> {
     let now = now(client, clock).await?;
     let holds = overlapping(
         client,

@@ -25,6 +25,7 @@ mod test_db;
 mod tx;
 mod work;
 
+use crate::store::StoreResult;
 use crate::store::live_claim;
 use std::str::FromStr;
 use std::time::Duration;
@@ -168,7 +169,7 @@ impl PostgresStore {
         })
     }
 
-    async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
+    async fn client(&self) -> StoreResult<deadpool_postgres::Object> {
         self.pool
             .get()
             .await
@@ -274,7 +275,7 @@ macro_rules! read {
 
 #[async_trait]
 impl Store for PostgresStore {
-    async fn live_claims(&self) -> Result<u64, StoreError> {
+    async fn live_claims(&self) -> StoreResult<u64> {
         read!(self, |client| {
             let now = sql::now(&client, &self.clock).await?;
             let row = sql::row_one(
@@ -291,7 +292,7 @@ impl Store for PostgresStore {
         })
     }
 
-    async fn health(&self) -> Result<(), StoreError> {
+    async fn health(&self) -> StoreResult<()> {
         read!(self, |client| sql::row_one(&client, "SELECT 1", &[])
             .await
             .map(|_| ()))?;
@@ -311,14 +312,14 @@ impl Store for PostgresStore {
         Ok(())
     }
 
-    async fn signup(&self, signup: NewSignup) -> Result<SessionContext, StoreError> {
+    async fn signup(&self, signup: NewSignup) -> StoreResult<SessionContext> {
         transact!(self, |tx| {
             let now = sql::now(tx.db(), &self.clock).await?;
             accounts::signup(tx.db(), now, signup.clone()).await
         })
     }
 
-    async fn login_credentials(&self, email_norm: &str) -> Result<Option<Credentials>, StoreError> {
+    async fn login_credentials(&self, email_norm: &str) -> StoreResult<Option<Credentials>> {
         read!(self, |client| accounts::credentials(&client, email_norm)
             .await)
     }
@@ -327,7 +328,7 @@ impl Store for PostgresStore {
         &self,
         email_norm: &str,
         from: &str,
-    ) -> Result<LoginFailures, StoreError> {
+    ) -> StoreResult<LoginFailures> {
         read!(self, |client| {
             let now = sql::now(&client, &self.clock).await?;
             accounts::login_failures(&client, now, email_norm, from).await
@@ -339,7 +340,7 @@ impl Store for PostgresStore {
         email_norm: &str,
         client: &str,
         user: Option<Credentials>,
-    ) -> Result<(), StoreError> {
+    ) -> StoreResult<()> {
         transact!(self, |tx| {
             let now = sql::now(tx.db(), &self.clock).await?;
             accounts::record_login_failure(tx.db(), now, email_norm, client, user.clone()).await
@@ -351,43 +352,35 @@ impl Store for PostgresStore {
         user_id: &str,
         client: &str,
         session: NewSession,
-    ) -> Result<SessionContext, StoreError> {
+    ) -> StoreResult<SessionContext> {
         transact!(self, |tx| {
             let now = sql::now(tx.db(), &self.clock).await?;
             accounts::login(tx.db(), now, user_id, client, session.clone()).await
         })
     }
 
-    async fn session(&self, token_hash: &[u8]) -> Result<Option<SessionContext>, StoreError> {
+    async fn session(&self, token_hash: &[u8]) -> StoreResult<Option<SessionContext>> {
         read!(self, |client| {
             let now = sql::now(&client, &self.clock).await?;
             accounts::session(&client, now, token_hash).await
         })
     }
 
-    async fn logout(&self, session: &SessionContext) -> Result<(), StoreError> {
+    async fn logout(&self, session: &SessionContext) -> StoreResult<()> {
         transact!(self, |tx| {
             let now = sql::now(tx.db(), &self.clock).await?;
             accounts::logout(tx.db(), now, session).await
         })
     }
 
-    async fn create_agent(
-        &self,
-        actor: &SessionContext,
-        agent: NewAgent,
-    ) -> Result<Agent, StoreError> {
+    async fn create_agent(&self, actor: &SessionContext, agent: NewAgent) -> StoreResult<Agent> {
         transact!(self, |tx| {
             let now = sql::now(tx.db(), &self.clock).await?;
             accounts::create_agent(tx.db(), now, actor, agent.clone()).await
         })?
     }
 
-    async fn list_agents(
-        &self,
-        workspace_id: &str,
-        page: PageRequest,
-    ) -> Result<Page<Agent>, StoreError> {
+    async fn list_agents(&self, workspace_id: &str, page: PageRequest) -> StoreResult<Page<Agent>> {
         read!(self, |client| {
             let now = sql::now(&client, &self.clock).await?;
             accounts::list_agents(&client, now, workspace_id, &page).await
@@ -399,7 +392,7 @@ impl Store for PostgresStore {
         actor: &SessionContext,
         agent_id: &str,
         update: AgentUpdate,
-    ) -> Result<Agent, StoreError> {
+    ) -> StoreResult<Agent> {
         transact!(self, |tx| {
             let now = sql::now(tx.db(), &self.clock).await?;
             accounts::update_agent(tx.db(), now, actor, agent_id, update.clone()).await
@@ -411,14 +404,14 @@ impl Store for PostgresStore {
         actor: &SessionContext,
         agent_id: &str,
         key: NewKey,
-    ) -> Result<Agent, StoreError> {
+    ) -> StoreResult<Agent> {
         transact!(self, |tx| {
             let now = sql::now(tx.db(), &self.clock).await?;
             accounts::rotate_key(tx.db(), now, actor, agent_id, key.clone()).await
         })
     }
 
-    async fn delete_agent(&self, actor: &SessionContext, agent_id: &str) -> Result<(), StoreError> {
+    async fn delete_agent(&self, actor: &SessionContext, agent_id: &str) -> StoreResult<()> {
         transact!(self, |tx| {
             // The agent's row first: a concurrent start (which share-locks
             // it) waits, and then finds the agent gone.
@@ -441,12 +434,12 @@ impl Store for PostgresStore {
         })
     }
 
-    async fn agent_by_key(&self, key_hash: &[u8]) -> Result<Option<AgentContext>, StoreError> {
+    async fn agent_by_key(&self, key_hash: &[u8]) -> StoreResult<Option<AgentContext>> {
         read!(self, |client| accounts::agent_by_key(&client, key_hash)
             .await)
     }
 
-    async fn touch_agent(&self, agent_id: &str) -> Result<(), StoreError> {
+    async fn touch_agent(&self, agent_id: &str) -> StoreResult<()> {
         read!(self, |client| {
             let now = sql::now(&client, &self.clock).await?;
             accounts::touch_agent(&client, now, agent_id).await
@@ -457,7 +450,7 @@ impl Store for PostgresStore {
         &self,
         agent: &AgentContext,
         start: StartRun,
-    ) -> Result<StartRunResponse, StoreError> {
+    ) -> StoreResult<StartRunResponse> {
         transact!(self, |tx| work::start_run(
             tx.db(),
             &self.clock,
@@ -471,7 +464,7 @@ impl Store for PostgresStore {
         &self,
         workspace_id: &str,
         resource: &ResourceKey,
-    ) -> Result<CheckResponse, StoreError> {
+    ) -> StoreResult<CheckResponse> {
         read!(self, |client| work::check(
             &client,
             &self.clock,
@@ -486,7 +479,7 @@ impl Store for PostgresStore {
         agent: &AgentContext,
         run_id: &str,
         ttl_seconds: Option<u32>,
-    ) -> Result<ExtendRunResponse, StoreError> {
+    ) -> StoreResult<ExtendRunResponse> {
         transact!(self, |tx| work::extend(
             tx.db(),
             &self.clock,
@@ -501,7 +494,7 @@ impl Store for PostgresStore {
         &self,
         agent: &AgentContext,
         finish: FinishRun,
-    ) -> Result<FinishRunResponse, StoreError> {
+    ) -> StoreResult<FinishRunResponse> {
         transact!(self, |tx| work::finish(
             tx.db(),
             &self.clock,
@@ -515,7 +508,7 @@ impl Store for PostgresStore {
         &self,
         actor: &SessionContext,
         claim_id: &str,
-    ) -> Result<ReleaseClaimResponse, StoreError> {
+    ) -> StoreResult<ReleaseClaimResponse> {
         transact!(self, |tx| work::release_claim(
             tx.db(),
             &self.clock,
@@ -530,17 +523,13 @@ impl Store for PostgresStore {
         workspace_id: &str,
         filter: RunFilter,
         page: PageRequest,
-    ) -> Result<Page<Run>, StoreError> {
+    ) -> StoreResult<Page<Run>> {
         read!(self, |client| {
             work::list_runs(&client, &self.clock, workspace_id, &filter, &page).await
         })
     }
 
-    async fn create_hold(
-        &self,
-        holder: &Principal,
-        hold: NewHold,
-    ) -> Result<HoldResponse, StoreError> {
+    async fn create_hold(&self, holder: &Principal, hold: NewHold) -> StoreResult<HoldResponse> {
         transact!(self, |tx| holds::create(
             tx.db(),
             &self.clock,
@@ -550,7 +539,7 @@ impl Store for PostgresStore {
         .await)?
     }
 
-    async fn release_hold(&self, caller: &Principal, hold_id: &str) -> Result<(), StoreError> {
+    async fn release_hold(&self, caller: &Principal, hold_id: &str) -> StoreResult<()> {
         transact!(self, |tx| holds::release(
             tx.db(),
             &self.clock,
@@ -565,7 +554,7 @@ impl Store for PostgresStore {
         workspace_id: &str,
         filter: HoldFilter,
         page: PageRequest,
-    ) -> Result<Page<Hold>, StoreError> {
+    ) -> StoreResult<Page<Hold>> {
         read!(self, |client| {
             holds::list(&client, &self.clock, workspace_id, &filter, &page).await
         })
@@ -576,7 +565,7 @@ impl Store for PostgresStore {
         caller: &Principal,
         resource: &ResourceKey,
         window: Window,
-    ) -> Result<AvailabilityResponse, StoreError> {
+    ) -> StoreResult<AvailabilityResponse> {
         transact!(self, |tx| {
             holds::availability(tx.db(), &self.clock, caller, resource, window).await
         })
@@ -587,7 +576,7 @@ impl Store for PostgresStore {
         caller: &Principal,
         resource: &ResourceKey,
         window: Window,
-    ) -> Result<ConflictsCheckResponse, StoreError> {
+    ) -> StoreResult<ConflictsCheckResponse> {
         transact!(self, |tx| {
             holds::check_conflicts(tx.db(), &self.clock, caller, resource, window).await
         })
@@ -598,7 +587,7 @@ impl Store for PostgresStore {
         workspace_id: &str,
         filter: ActivityFilter,
         page: PageRequest,
-    ) -> Result<Page<ActivityItem>, StoreError> {
+    ) -> StoreResult<Page<ActivityItem>> {
         read!(self, |client| {
             feeds::activity(&client, &self.clock, workspace_id, &filter, &page).await
         })
@@ -609,7 +598,7 @@ impl Store for PostgresStore {
         workspace_id: &str,
         filter: AuditFilter,
         page: PageRequest,
-    ) -> Result<Page<AuditItem>, StoreError> {
+    ) -> StoreResult<Page<AuditItem>> {
         read!(self, |client| {
             feeds::audit(&client, &self.clock, workspace_id, &filter, &page).await
         })
@@ -620,7 +609,7 @@ impl Store for PostgresStore {
         workspace_id: &str,
         since: Option<Timestamp>,
         until: Option<Timestamp>,
-    ) -> Result<UsageResponse, StoreError> {
+    ) -> StoreResult<UsageResponse> {
         let mut client = self.client().await?;
         let tx = client
             .build_transaction()
@@ -633,7 +622,7 @@ impl Store for PostgresStore {
         Ok(usage)
     }
 
-    async fn sweep(&self, activity_retention_ms: i64) -> Result<SweepReport, StoreError> {
+    async fn sweep(&self, activity_retention_ms: i64) -> StoreResult<SweepReport> {
         transact!(self, |tx| sweep::sweep(
             tx.db(),
             &self.clock,
@@ -642,7 +631,7 @@ impl Store for PostgresStore {
         .await)
     }
 
-    async fn set_plan(&self, workspace: &str, plan: Plan) -> Result<Workspace, StoreError> {
+    async fn set_plan(&self, workspace: &str, plan: Plan) -> StoreResult<Workspace> {
         transact!(self, |tx| accounts::set_plan(tx.db(), workspace, plan)
             .await)
     }

@@ -1,6 +1,7 @@
 //! Small helpers over a connection or transaction: cached statements,
 //! column conversions, the database clock and resource locks.
 
+use crate::store::StoreResult;
 use availsync_types::Timestamp;
 use deadpool_postgres::GenericClient;
 use sha2::{Digest, Sha256};
@@ -18,7 +19,7 @@ pub(super) async fn rows<C: GenericClient>(
     client: &C,
     sql: &str,
     params: Params<'_>,
-) -> Result<Vec<Row>, StoreError> {
+) -> StoreResult<Vec<Row>> {
     let statement = client.prepare_cached(sql).await?;
     Ok(client.query(&statement, params).await?)
 }
@@ -27,7 +28,7 @@ pub(super) async fn row_opt<C: GenericClient>(
     client: &C,
     sql: &str,
     params: Params<'_>,
-) -> Result<Option<Row>, StoreError> {
+) -> StoreResult<Option<Row>> {
     let statement = client.prepare_cached(sql).await?;
     Ok(client.query_opt(&statement, params).await?)
 }
@@ -36,7 +37,7 @@ pub(super) async fn row_one<C: GenericClient>(
     client: &C,
     sql: &str,
     params: Params<'_>,
-) -> Result<Row, StoreError> {
+) -> StoreResult<Row> {
     let statement = client.prepare_cached(sql).await?;
     Ok(client.query_one(&statement, params).await?)
 }
@@ -45,7 +46,7 @@ pub(super) async fn execute<C: GenericClient>(
     client: &C,
     sql: &str,
     params: Params<'_>,
-) -> Result<u64, StoreError> {
+) -> StoreResult<u64> {
     let statement = client.prepare_cached(sql).await?;
     Ok(client.execute(&statement, params).await?)
 }
@@ -106,24 +107,24 @@ macro_rules! pipelined {
 pub(super) use pipelined;
 
 /// A column.
-pub(super) fn get<T: FromSqlOwned>(row: &Row, index: usize) -> Result<T, StoreError> {
+pub(super) fn get<T: FromSqlOwned>(row: &Row, index: usize) -> StoreResult<T> {
     Ok(row.try_get(index)?)
 }
 
 /// A millisecond column as a timestamp.
-pub(super) fn ts(row: &Row, index: usize) -> Result<Timestamp, StoreError> {
+pub(super) fn ts(row: &Row, index: usize) -> StoreResult<Timestamp> {
     Ok(Timestamp::from_unix_millis(row.try_get(index)?))
 }
 
 /// A nullable millisecond column as a timestamp.
-pub(super) fn ts_opt(row: &Row, index: usize) -> Result<Option<Timestamp>, StoreError> {
+pub(super) fn ts_opt(row: &Row, index: usize) -> StoreResult<Option<Timestamp>> {
     Ok(row
         .try_get::<_, Option<i64>>(index)?
         .map(Timestamp::from_unix_millis))
 }
 
 /// A text column holding an enum.
-pub(super) fn text_enum<T: TextEnum>(row: &Row, index: usize) -> Result<T, StoreError> {
+pub(super) fn text_enum<T: TextEnum>(row: &Row, index: usize) -> StoreResult<T> {
     let text: String = row.try_get(index)?;
     T::from_text(&text)
         .ok_or_else(|| StoreError::Backend(format!("unexpected stored value '{text}'")))
@@ -133,7 +134,7 @@ pub(super) fn text_enum<T: TextEnum>(row: &Row, index: usize) -> Result<T, Store
 pub(super) fn json_opt<T: serde::de::DeserializeOwned>(
     row: &Row,
     index: usize,
-) -> Result<Option<T>, StoreError> {
+) -> StoreResult<Option<T>> {
     Ok(row
         .try_get::<_, Option<serde_json::Value>>(index)?
         .map(serde_json::from_value)
@@ -141,7 +142,7 @@ pub(super) fn json_opt<T: serde::de::DeserializeOwned>(
 }
 
 /// A `u32` stored as INTEGER.
-pub(super) fn u32_col(row: &Row, index: usize) -> Result<u32, StoreError> {
+pub(super) fn u32_col(row: &Row, index: usize) -> StoreResult<u32> {
     let value: i32 = row.try_get(index)?;
     u32::try_from(value).map_err(|_| StoreError::Backend(format!("negative stored count {value}")))
 }
@@ -154,10 +155,7 @@ pub(super) fn int(value: u32) -> i32 {
 /// The database's clock, read now (not at the transaction's start), shifted
 /// by the server clock's offset. Every replica decides with this one clock,
 /// so skewed hosts cannot disagree about when a lease lapses.
-pub(super) async fn now<C: GenericClient>(
-    client: &C,
-    clock: &Clock,
-) -> Result<Timestamp, StoreError> {
+pub(super) async fn now<C: GenericClient>(client: &C, clock: &Clock) -> StoreResult<Timestamp> {
     let row = row_one(client, CLOCK_SQL, &[]).await?;
     Ok(clock.at(ts(&row, 0)?))
 }
@@ -203,7 +201,7 @@ pub(super) async fn lock_resource<C: GenericClient>(
     scope: LockScope,
     workspace_id: &str,
     resource: &str,
-) -> Result<(), StoreError> {
+) -> StoreResult<()> {
     let key = lock_key(scope, workspace_id, resource);
     execute(client, LOCK_SQL, &[&key]).await?;
     Ok(())
@@ -270,7 +268,7 @@ pub(super) async fn lock_read_now<C: GenericClient>(
     order: ReadOrder,
     sql: &str,
     params: Params<'_>,
-) -> Result<(Option<Row>, Timestamp), StoreError> {
+) -> StoreResult<(Option<Row>, Timestamp)> {
     let key;
     let run: [&(dyn ToSql + Sync); 2];
     let (lock_sql, lock_params): (_, Params<'_>) = match &lock {
@@ -308,7 +306,7 @@ mod tests {
 
     #[tokio::test]
     async fn pipelined_answers_every_value_in_order() {
-        let answer: Result<(u8, &str), StoreError> = pipelined!(
+        let answer: StoreResult<(u8, &str)> = pipelined!(
             first = async { Ok::<_, StoreError>(1) },
             second = async { Ok::<_, StoreError>("two") },
         );
@@ -318,7 +316,7 @@ mod tests {
     #[tokio::test]
     async fn pipelined_answers_the_failure_rather_than_its_echo() {
         // The echo completes first, as it may when the poll comes late.
-        let answer: Result<((), ()), StoreError> = pipelined!(
+        let answer: StoreResult<((), ())> = pipelined!(
             echo = async { Err::<(), _>(skipped()) },
             cause = async { Err::<(), _>(StoreError::Contention("a race".into())) },
         );
@@ -326,7 +324,7 @@ mod tests {
             matches!(answer, Err(StoreError::Contention(_))),
             "{answer:?}"
         );
-        let answer: Result<((), (), ()), StoreError> = pipelined!(
+        let answer: StoreResult<((), (), ())> = pipelined!(
             cause =
                 async { Err::<(), _>(StoreError::Refused(crate::store::Refusal::NotFound("run"))) },
             echo = async { Err::<(), _>(skipped()) },
@@ -343,7 +341,7 @@ mod tests {
 
     #[tokio::test]
     async fn pipelined_with_only_echoes_still_fails() {
-        let answer: Result<((), u8), StoreError> = pipelined!(
+        let answer: StoreResult<((), u8)> = pipelined!(
             echo = async { Err::<(), _>(skipped()) },
             fine = async { Ok::<_, StoreError>(3) },
         );

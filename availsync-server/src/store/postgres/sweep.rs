@@ -1,6 +1,7 @@
 //! The background sweep: records each lapsed claim and hold exactly once —
 //! even with every replica sweeping — and prunes old activity.
 
+use crate::store::StoreResult;
 use availsync_types::Timestamp;
 use deadpool_postgres::GenericClient;
 
@@ -8,7 +9,7 @@ use super::events::record;
 use super::sql::{execute, get, now, rows, ts};
 use crate::domain::clock::Clock;
 use crate::domain::{events, login_throttle};
-use crate::store::{StoreError, SweepReport};
+use crate::store::SweepReport;
 
 /// Most lapses recorded per sweep.
 const BATCH: i64 = 500;
@@ -17,7 +18,7 @@ pub(super) async fn sweep<C: GenericClient>(
     client: &C,
     clock: &Clock,
     activity_retention_ms: i64,
-) -> Result<SweepReport, StoreError> {
+) -> StoreResult<SweepReport> {
     let now: Timestamp = now(client, clock).await?;
     // SKIP LOCKED: rows another replica's sweep is recording are left to it.
     let claims = rows(

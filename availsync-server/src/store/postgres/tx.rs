@@ -10,6 +10,7 @@
 //! prepared first (its first use on a connection) would go out after a
 //! `COMMIT` polled behind it, outside the transaction.
 
+use crate::store::StoreResult;
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -53,8 +54,8 @@ impl Tx {
     /// and answers its failure.
     pub(super) async fn run<T>(
         &self,
-        body: impl Future<Output = Result<T, StoreError>>,
-    ) -> Result<T, StoreError> {
+        body: impl Future<Output = StoreResult<T>>,
+    ) -> StoreResult<T> {
         let begin = async { Ok::<_, StoreError>(self.db().batch_execute("BEGIN").await?) };
         let (begun, outcome) = tokio::join!(biased; begin, body);
         match begun.and(outcome) {
@@ -176,7 +177,7 @@ mod tests {
         let observer = pool.get().await.expect("observer");
         let key = 7_302_i64;
         let tx = Tx::new(pool.get().await.expect("connection"));
-        let answer: Result<(), StoreError> = tx
+        let answer: StoreResult<()> = tx
             .run(async {
                 tx.db()
                     .execute("SELECT pg_advisory_xact_lock($1)", &[&key])
@@ -205,7 +206,7 @@ mod tests {
                 tx.db()
                     .execute("SELECT pg_advisory_xact_lock($1)", &[&key])
                     .await?;
-                std::future::pending::<Result<(), StoreError>>().await
+                std::future::pending::<StoreResult<()>>().await
             }),
         )
         .await;

@@ -6,6 +6,7 @@
 //! timestamps; the `one_live_claim_per_resource` exclusion constraint holds
 //! the result to it.
 
+use crate::store::StoreResult;
 use crate::store::live_claim;
 use std::sync::LazyLock;
 
@@ -46,7 +47,7 @@ const RUN_SELECT: &str =
     JOIN agents a ON a.id = r.agent_id
     LEFT JOIN claims c ON c.run_seq = r.seq";
 
-fn stored_run(row: &Row) -> Result<StoredRun, StoreError> {
+fn stored_run(row: &Row) -> StoreResult<StoredRun> {
     let resource: String = get(row, 4)?;
     let claim = match get::<Option<String>>(row, 19)? {
         Some(claim_id) => Some(StoredClaim {
@@ -100,7 +101,7 @@ async fn find_run<C: GenericClient>(
     client: &C,
     agent_id: &str,
     run_id: &str,
-) -> Result<Option<StoredRun>, StoreError> {
+) -> StoreResult<Option<StoredRun>> {
     row_opt(client, &FIND_RUN, &[&agent_id, &run_id])
         .await?
         .map(|row| stored_run(&row))
@@ -113,7 +114,7 @@ async fn holder<C: GenericClient>(
     now: Timestamp,
     workspace_id: &str,
     resource: &str,
-) -> Result<Option<Holder>, StoreError> {
+) -> StoreResult<Option<Holder>> {
     row_opt(
         client,
         concat!(
@@ -142,7 +143,7 @@ async fn holder<C: GenericClient>(
 async fn live_agent<C: GenericClient>(
     client: &C,
     agent_id: &str,
-) -> Result<Option<(String, Mode)>, StoreError> {
+) -> StoreResult<Option<(String, Mode)>> {
     row_opt(
         client,
         "SELECT name, mode FROM agents WHERE id = $1 AND deleted_at IS NULL FOR SHARE",
@@ -169,7 +170,7 @@ fn plan_lock_sql(seen: availsync_types::Plan) -> &'static str {
 fn locked_plan(
     seen: availsync_types::Plan,
     row: Option<Row>,
-) -> Result<availsync_types::Plan, StoreError> {
+) -> StoreResult<availsync_types::Plan> {
     let plan: availsync_types::Plan = text_enum(&row.ok_or(Refusal::NotFound("workspace"))?, 0)?;
     if plan.limits().active_claims.is_some() && seen.limits().active_claims.is_none() {
         return Err(StoreError::Contention(
@@ -185,7 +186,7 @@ async fn claim_state<C: GenericClient>(
     workspace_id: &str,
     resource: &str,
     plan: availsync_types::Plan,
-) -> Result<ClaimState, StoreError> {
+) -> StoreResult<ClaimState> {
     // Live claims are counted only when the plan limits them; the count and
     // the holder go in one round trip.
     let count = async {
@@ -223,7 +224,7 @@ pub(super) async fn start_run<C: GenericClient>(
     clock: &Clock,
     agent: &AgentContext,
     start: StartRun,
-) -> Result<StartRunResponse, StoreError> {
+) -> StoreResult<StartRunResponse> {
     let workspace_id = agent.workspace_id.as_str();
     // One round trip: the agent (share-locked), an earlier run with this id,
     // and the plan as it is before any lock.
@@ -315,7 +316,7 @@ async fn insert_run<C: GenericClient>(
     mode: Mode,
     decided: &StartDecision,
     start: &StartRun,
-) -> Result<i64, StoreError> {
+) -> StoreResult<i64> {
     let reason_json = decided
         .reason
         .as_ref()
@@ -358,7 +359,7 @@ async fn next_token<C: GenericClient>(
     now: Timestamp,
     workspace_id: &str,
     resource: &str,
-) -> Result<i64, StoreError> {
+) -> StoreResult<i64> {
     get(
         &row_one(
             client,
@@ -383,7 +384,7 @@ async fn insert_claim<C: GenericClient>(
     run_seq: i64,
     claim: &Claim,
     events: &EventSet,
-) -> Result<(), StoreError> {
+) -> StoreResult<()> {
     static INSERT: LazyLock<WriteWithEvents> = LazyLock::new(|| {
         WriteWithEvents::new(
             "INSERT INTO claims (id, workspace_id, resource, run_seq, agent_id, fencing_token,
@@ -420,7 +421,7 @@ pub(super) async fn check<C: GenericClient>(
     clock: &Clock,
     workspace_id: &str,
     resource: &ResourceKey,
-) -> Result<CheckResponse, StoreError> {
+) -> StoreResult<CheckResponse> {
     let now = now(client, clock).await?;
     let holder = holder(client, now, workspace_id, resource.as_str()).await?;
     Ok(CheckResponse {
@@ -439,7 +440,7 @@ async fn locked_run<C: GenericClient>(
     clock: &Clock,
     agent: &AgentContext,
     run_id: &str,
-) -> Result<(StoredRun, Timestamp), StoreError> {
+) -> StoreResult<(StoredRun, Timestamp)> {
     let (row, now) = lock_read_now(
         client,
         clock,
@@ -542,7 +543,7 @@ pub(super) async fn finish<C: GenericClient>(
     clock: &Clock,
     agent: &AgentContext,
     finish: FinishRun,
-) -> Result<FinishRunResponse, StoreError> {
+) -> StoreResult<FinishRunResponse> {
     let (run, now) = locked_run(client, clock, agent, &finish.run_id).await?;
     if let (Some(_), Some(outcome)) = (run.finished_at, run.outcome) {
         return Ok(FinishRunResponse {
@@ -637,10 +638,10 @@ pub(super) async fn release_claim<C: GenericClient>(
     clock: &Clock,
     actor: &SessionContext,
     claim_id: &str,
-) -> Result<ReleaseClaimResponse, StoreError> {
+) -> StoreResult<ReleaseClaimResponse> {
     let workspace_id = actor.workspace.id.as_str();
     let sql = format!("{RUN_SELECT} WHERE c.id = $1 AND r.workspace_id = $2");
-    let find = async || -> Result<StoredRun, StoreError> {
+    let find = async || -> StoreResult<StoredRun> {
         row_opt(client, &sql, &[&claim_id, &workspace_id])
             .await?
             .map(|row| stored_run(&row))
@@ -702,7 +703,7 @@ pub(super) async fn release_agent_claims<C: GenericClient>(
     workspace_id: &str,
     agent: &Agent,
     actor: &Actor,
-) -> Result<(usize, Timestamp), StoreError> {
+) -> StoreResult<(usize, Timestamp)> {
     let mut now = now(client, clock).await?;
     let candidates: Vec<String> = rows(
         client,
@@ -760,7 +761,7 @@ pub(super) async fn list_runs<C: GenericClient>(
     workspace_id: &str,
     filter: &RunFilter,
     page: &PageRequest,
-) -> Result<Page<Run>, StoreError> {
+) -> StoreResult<Page<Run>> {
     let now = now(client, clock).await?;
     let sql = format!(
         concat!(

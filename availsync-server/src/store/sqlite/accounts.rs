@@ -1,6 +1,7 @@
 //! Workspaces, users, sessions, login throttling and agents.
 
 use crate::store::Refusal;
+use crate::store::StoreResult;
 use availsync_types::{Agent, Mode, Page, Plan, Timestamp, Workspace};
 use rusqlite::{Connection, ErrorCode, OptionalExtension, params};
 
@@ -16,13 +17,13 @@ use crate::store::{
 };
 
 /// A refusal that is committed together with the events that record it.
-pub(super) type Refusable<T> = Result<Result<T, StoreError>, StoreError>;
+pub(super) type Refusable<T> = StoreResult<Result<T, StoreError>>;
 
 pub(super) fn signup(
     conn: &Connection,
     now: Timestamp,
     signup: NewSignup,
-) -> Result<SessionContext, StoreError> {
+) -> StoreResult<SessionContext> {
     let workspace_id = new_id(IdKind::Workspace);
     let user_id = new_id(IdKind::User);
     conn.execute(
@@ -66,7 +67,7 @@ fn insert_session(
     now: Timestamp,
     user_id: &str,
     session: &NewSession,
-) -> Result<(), StoreError> {
+) -> StoreResult<()> {
     conn.execute(
         "INSERT INTO sessions (token_hash, user_id, created_at, expires_at) VALUES (?1, ?2, ?3, ?4)",
         params![
@@ -79,10 +80,7 @@ fn insert_session(
     Ok(())
 }
 
-pub(super) fn credentials(
-    conn: &Connection,
-    email_norm: &str,
-) -> Result<Option<Credentials>, StoreError> {
+pub(super) fn credentials(conn: &Connection, email_norm: &str) -> StoreResult<Option<Credentials>> {
     Ok(conn
         .prepare_cached(
             "SELECT id, email, workspace_id, password_hash FROM users WHERE email_norm = ?1",
@@ -103,7 +101,7 @@ pub(super) fn login_failures(
     now: Timestamp,
     email_norm: &str,
     client: &str,
-) -> Result<LoginFailures, StoreError> {
+) -> StoreResult<LoginFailures> {
     conn.prepare_cached(
         "SELECT COUNT(*) FILTER (WHERE email_norm = ?1),
                 MIN(at) FILTER (WHERE email_norm = ?1),
@@ -144,7 +142,7 @@ pub(super) fn record_login_failure(
     email_norm: &str,
     client: &str,
     user: Option<Credentials>,
-) -> Result<(), StoreError> {
+) -> StoreResult<()> {
     conn.execute(
         "DELETE FROM login_failures WHERE email_norm = ?1 AND at <= ?2",
         params![email_norm, now.unix_millis() - login_throttle::WINDOW_MS],
@@ -164,7 +162,7 @@ pub(super) fn login(
     user_id: &str,
     client: &str,
     new_session: NewSession,
-) -> Result<SessionContext, StoreError> {
+) -> StoreResult<SessionContext> {
     insert_session(conn, now, user_id, &new_session)?;
     let ctx = session(conn, now, &new_session.token_hash)?
         .ok_or_else(|| StoreError::Backend("new session not readable".into()))?;
@@ -180,7 +178,7 @@ pub(super) fn session(
     conn: &Connection,
     now: Timestamp,
     token_hash: &[u8],
-) -> Result<Option<SessionContext>, StoreError> {
+) -> StoreResult<Option<SessionContext>> {
     let sql = format!(
         "SELECT {USER_COLUMNS}, {WORKSPACE_COLUMNS}, s.expires_at
          FROM sessions s JOIN users u ON u.id = s.user_id JOIN workspaces w ON w.id = u.workspace_id
@@ -199,11 +197,7 @@ pub(super) fn session(
         .optional()?)
 }
 
-pub(super) fn logout(
-    conn: &Connection,
-    now: Timestamp,
-    ctx: &SessionContext,
-) -> Result<(), StoreError> {
+pub(super) fn logout(conn: &Connection, now: Timestamp, ctx: &SessionContext) -> StoreResult<()> {
     let revoked = conn.execute(
         "UPDATE sessions SET revoked_at = ?1 WHERE token_hash = ?2 AND revoked_at IS NULL",
         params![now.unix_millis(), ctx.token_hash],
@@ -214,7 +208,7 @@ pub(super) fn logout(
     Ok(())
 }
 
-pub(super) fn plan_of(conn: &Connection, workspace_id: &str) -> Result<Plan, StoreError> {
+pub(super) fn plan_of(conn: &Connection, workspace_id: &str) -> StoreResult<Plan> {
     Ok(conn
         .prepare_cached("SELECT plan FROM workspaces WHERE id = ?1")?
         .query_row([workspace_id], |row| row.get::<_, Sql<Plan>>(0))?
@@ -271,7 +265,7 @@ pub(super) fn list_agents(
     now: Timestamp,
     workspace_id: &str,
     page: &PageRequest,
-) -> Result<Page<Agent>, StoreError> {
+) -> StoreResult<Page<Agent>> {
     let sql = format!(
         "SELECT a.rowid, {AGENT_COLUMNS} FROM agents a
          WHERE a.workspace_id = ?1 AND a.deleted_at IS NULL AND (?2 IS NULL OR a.rowid < ?2)
@@ -287,11 +281,7 @@ pub(super) fn list_agents(
     Ok(paginate(rows, page, now))
 }
 
-fn find_agent(
-    conn: &Connection,
-    workspace_id: &str,
-    agent_id: &str,
-) -> Result<Option<Agent>, StoreError> {
+fn find_agent(conn: &Connection, workspace_id: &str, agent_id: &str) -> StoreResult<Option<Agent>> {
     let sql = format!(
         "SELECT {AGENT_COLUMNS} FROM agents a
          WHERE a.id = ?1 AND a.workspace_id = ?2 AND a.deleted_at IS NULL"
@@ -308,7 +298,7 @@ pub(super) fn update_agent(
     actor: &SessionContext,
     agent_id: &str,
     update: AgentUpdate,
-) -> Result<Agent, StoreError> {
+) -> StoreResult<Agent> {
     let workspace_id = &actor.workspace.id;
     let before = find_agent(conn, workspace_id, agent_id)?.ok_or(Refusal::NotFound("agent"))?;
     let name = update.name.clone().unwrap_or_else(|| before.name.clone());
@@ -332,7 +322,7 @@ pub(super) fn rotate_key(
     actor: &SessionContext,
     agent_id: &str,
     key: NewKey,
-) -> Result<Agent, StoreError> {
+) -> StoreResult<Agent> {
     let workspace_id = &actor.workspace.id;
     let before = find_agent(conn, workspace_id, agent_id)?.ok_or(Refusal::NotFound("agent"))?;
     conn.execute(
@@ -352,7 +342,7 @@ pub(super) fn delete_agent(
     now: Timestamp,
     actor: &SessionContext,
     agent_id: &str,
-) -> Result<(), StoreError> {
+) -> StoreResult<()> {
     let workspace_id = &actor.workspace.id;
     let agent = find_agent(conn, workspace_id, agent_id)?.ok_or(Refusal::NotFound("agent"))?;
     let released =
@@ -372,7 +362,7 @@ pub(super) fn delete_agent(
 pub(super) fn agent_by_key(
     conn: &Connection,
     key_hash: &[u8],
-) -> Result<Option<AgentContext>, StoreError> {
+) -> StoreResult<Option<AgentContext>> {
     Ok(conn
         .prepare_cached(
             "SELECT id, name, mode, workspace_id, last_used_at FROM agents
@@ -390,11 +380,7 @@ pub(super) fn agent_by_key(
         .optional()?)
 }
 
-pub(super) fn touch_agent(
-    conn: &Connection,
-    now: Timestamp,
-    agent_id: &str,
-) -> Result<(), StoreError> {
+pub(super) fn touch_agent(conn: &Connection, now: Timestamp, agent_id: &str) -> StoreResult<()> {
     conn.prepare_cached(
         "UPDATE agents SET last_used_at = ?1
          WHERE id = ?2 AND (last_used_at IS NULL OR last_used_at < ?3)",
@@ -407,11 +393,7 @@ pub(super) fn touch_agent(
     Ok(())
 }
 
-pub(super) fn set_plan(
-    conn: &Connection,
-    workspace: &str,
-    plan: Plan,
-) -> Result<Workspace, StoreError> {
+pub(super) fn set_plan(conn: &Connection, workspace: &str, plan: Plan) -> StoreResult<Workspace> {
     let ids: Vec<String> = conn
         .prepare("SELECT id FROM workspaces WHERE id = ?1 OR name = ?1")?
         .query_map([workspace], |row| row.get(0))?

@@ -1,5 +1,6 @@
 //! Reading the activity and audit feeds, and usage counts.
 
+use crate::store::StoreResult;
 use crate::store::live_claim;
 use availsync_types::{
     ActivityItem, ActivityKind, AuditAction, AuditActor, AuditItem, Page, ResourceKey, Timestamp,
@@ -9,7 +10,7 @@ use rusqlite::{Connection, Row, params};
 
 use super::accounts::plan_of;
 use super::rows::{self, paginate};
-use crate::store::{ActivityFilter, AuditFilter, PageRequest, StoreError};
+use crate::store::{ActivityFilter, AuditFilter, PageRequest};
 
 fn detail(row: &Row<'_>, index: usize) -> rusqlite::Result<serde_json::Value> {
     let text: String = row.get(index)?;
@@ -24,7 +25,7 @@ pub(super) fn activity(
     workspace_id: &str,
     filter: &ActivityFilter,
     page: &PageRequest,
-) -> Result<Page<ActivityItem>, StoreError> {
+) -> StoreResult<Page<ActivityItem>> {
     let items: Vec<(i64, ActivityItem)> = conn
         .prepare_cached(
             "SELECT seq, id, at, agent_id, agent_name, kind, resource, decision, run_id, detail
@@ -72,7 +73,7 @@ pub(super) fn audit(
     workspace_id: &str,
     filter: &AuditFilter,
     page: &PageRequest,
-) -> Result<Page<AuditItem>, StoreError> {
+) -> StoreResult<Page<AuditItem>> {
     let items: Vec<(i64, AuditItem)> = conn
         .prepare_cached(
             "SELECT seq, id, at, actor_type, actor_id, actor_name, action, resource, detail
@@ -121,7 +122,7 @@ pub(super) fn usage(
     workspace_id: &str,
     since: Option<Timestamp>,
     until: Option<Timestamp>,
-) -> Result<UsageResponse, StoreError> {
+) -> StoreResult<UsageResponse> {
     // One read transaction, so every number describes the same moment.
     conn.execute_batch("BEGIN")?;
     let result = usage_in_transaction(conn, now, workspace_id, since, until);
@@ -135,9 +136,9 @@ fn usage_in_transaction(
     workspace_id: &str,
     since: Option<Timestamp>,
     until: Option<Timestamp>,
-) -> Result<UsageResponse, StoreError> {
+) -> StoreResult<UsageResponse> {
     let plan = plan_of(conn, workspace_id)?;
-    let count = |sql: &str, params: &[&dyn rusqlite::ToSql]| -> Result<u64, StoreError> {
+    let count = |sql: &str, params: &[&dyn rusqlite::ToSql]| -> StoreResult<u64> {
         Ok(conn
             .prepare_cached(sql)?
             .query_row(params, |row| row.get::<_, i64>(0))?

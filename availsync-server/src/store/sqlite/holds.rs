@@ -1,6 +1,7 @@
 //! Availability holds: atomic check-and-insert, release, availability and
 //! conflict previews.
 
+use crate::store::StoreResult;
 use availsync_types::{
     AvailabilityResponse, ConflictsCheckResponse, Hold, HoldHolder, HoldResponse, Page,
     ResourceKey, Timestamp,
@@ -60,7 +61,7 @@ fn overlapping(
     workspace_id: &str,
     resource: &str,
     window: Window,
-) -> Result<Vec<Hold>, StoreError> {
+) -> StoreResult<Vec<Hold>> {
     let sql = format!(
         "SELECT {HOLD_COLUMNS} FROM holds
          WHERE workspace_id = ?1 AND resource = ?2 AND released_at IS NULL
@@ -170,7 +171,7 @@ fn find(
     now: Timestamp,
     workspace_id: &str,
     hold_id: &str,
-) -> Result<Option<StoredHold>, StoreError> {
+) -> StoreResult<Option<StoredHold>> {
     let sql = format!("SELECT {HOLD_COLUMNS} FROM holds WHERE workspace_id = ?1 AND id = ?2");
     Ok(conn
         .prepare_cached(&sql)?
@@ -183,7 +184,7 @@ pub(super) fn release(
     now: Timestamp,
     principal: &Principal,
     hold_id: &str,
-) -> Result<(), StoreError> {
+) -> StoreResult<()> {
     let workspace_id = principal.workspace_id();
     let stored = find(conn, now, workspace_id, hold_id)?.ok_or(Refusal::NotFound("hold"))?;
     if !holds::may_release(principal, &stored.hold)? {
@@ -212,7 +213,7 @@ pub(super) fn list(
     workspace_id: &str,
     filter: &HoldFilter,
     page: &PageRequest,
-) -> Result<Page<Hold>, StoreError> {
+) -> StoreResult<Page<Hold>> {
     let sql = format!(
         "SELECT {HOLD_COLUMNS} FROM holds
          WHERE workspace_id = ?1
@@ -244,7 +245,7 @@ pub(super) fn availability(
     principal: &Principal,
     resource: &ResourceKey,
     window: Window,
-) -> Result<AvailabilityResponse, StoreError> {
+) -> StoreResult<AvailabilityResponse> {
     let holds = overlapping(
         conn,
         now,
@@ -273,7 +274,7 @@ pub(super) fn check_conflicts(
     principal: &Principal,
     resource: &ResourceKey,
     window: Window,
-) -> Result<ConflictsCheckResponse, StoreError> {
+) -> StoreResult<ConflictsCheckResponse> {
     let holds = overlapping(
         conn,
         now,

@@ -16,6 +16,7 @@ mod work;
 mod writer;
 mod writer_cache;
 
+use crate::store::StoreResult;
 use crate::store::live_claim;
 use std::path::{Path, PathBuf};
 
@@ -35,7 +36,7 @@ use super::write_health::WriteHealth;
 use super::{
     ActivityFilter, AgentContext, AgentUpdate, AuditFilter, Credentials, FinishRun, HoldFilter,
     LoginFailures, NewAgent, NewHold, NewKey, NewSession, NewSignup, PageRequest, Principal,
-    RunFilter, SessionContext, StartRun, Store, StoreError, SweepReport,
+    RunFilter, SessionContext, StartRun, Store, SweepReport,
 };
 use crate::domain::clock::Clock;
 use crate::domain::schedule::Window;
@@ -139,12 +140,10 @@ impl SqliteStore {
         &self.path
     }
 
-    async fn write<T, F>(&self, job: F) -> Result<T, StoreError>
+    async fn write<T, F>(&self, job: F) -> StoreResult<T>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection, availsync_types::Timestamp) -> Result<T, StoreError>
-            + Send
-            + 'static,
+        F: FnOnce(&Connection, availsync_types::Timestamp) -> StoreResult<T> + Send + 'static,
     {
         self.write_with(Undo::Savepoint, job).await
     }
@@ -152,12 +151,10 @@ impl SqliteStore {
     /// A write whose failure `undo` takes back: [`Undo::WholeBatch`] (no
     /// savepoint) for the hot jobs that check everything before their
     /// first change (see [`writer`]).
-    async fn write_with<T, F>(&self, undo: Undo, job: F) -> Result<T, StoreError>
+    async fn write_with<T, F>(&self, undo: Undo, job: F) -> StoreResult<T>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection, availsync_types::Timestamp) -> Result<T, StoreError>
-            + Send
-            + 'static,
+        F: FnOnce(&Connection, availsync_types::Timestamp) -> StoreResult<T> + Send + 'static,
     {
         let clock = self.clock.clone();
         let asked = std::time::Instant::now();
@@ -174,24 +171,20 @@ impl SqliteStore {
 
     /// A write that changes agents: the key cache is emptied once it is
     /// committed, before its answer goes back (see [`key_cache`]).
-    async fn change_agents<T, F>(&self, job: F) -> Result<T, StoreError>
+    async fn change_agents<T, F>(&self, job: F) -> StoreResult<T>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection, availsync_types::Timestamp) -> Result<T, StoreError>
-            + Send
-            + 'static,
+        F: FnOnce(&Connection, availsync_types::Timestamp) -> StoreResult<T> + Send + 'static,
     {
         let changed = self.write(job).await;
         self.keys.invalidate();
         changed
     }
 
-    async fn read<T, F>(&self, job: F) -> Result<T, StoreError>
+    async fn read<T, F>(&self, job: F) -> StoreResult<T>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection, availsync_types::Timestamp) -> Result<T, StoreError>
-            + Send
-            + 'static,
+        F: FnOnce(&Connection, availsync_types::Timestamp) -> StoreResult<T> + Send + 'static,
     {
         let clock = self.clock.clone();
         self.readers.read(move |conn| job(conn, clock.now())).await
@@ -223,7 +216,7 @@ fn configure(conn: &Connection) -> rusqlite::Result<()> {
 
 #[async_trait]
 impl Store for SqliteStore {
-    async fn live_claims(&self) -> Result<u64, StoreError> {
+    async fn live_claims(&self) -> StoreResult<u64> {
         self.read(|conn, now| {
             let live: i64 = conn
                 .prepare_cached(concat!(
@@ -236,7 +229,7 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn health(&self) -> Result<(), StoreError> {
+    async fn health(&self) -> StoreResult<()> {
         self.read(|conn, _| Ok(conn.query_row("SELECT 1", [], |_| Ok(()))?))
             .await?;
         if self.writes.failing().is_some() {
@@ -253,12 +246,12 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    async fn signup(&self, signup: NewSignup) -> Result<SessionContext, StoreError> {
+    async fn signup(&self, signup: NewSignup) -> StoreResult<SessionContext> {
         self.write(move |conn, now| accounts::signup(conn, now, signup))
             .await
     }
 
-    async fn login_credentials(&self, email_norm: &str) -> Result<Option<Credentials>, StoreError> {
+    async fn login_credentials(&self, email_norm: &str) -> StoreResult<Option<Credentials>> {
         let email_norm = email_norm.to_owned();
         self.read(move |conn, _| accounts::credentials(conn, &email_norm))
             .await
@@ -268,7 +261,7 @@ impl Store for SqliteStore {
         &self,
         email_norm: &str,
         client: &str,
-    ) -> Result<LoginFailures, StoreError> {
+    ) -> StoreResult<LoginFailures> {
         let (email_norm, client) = (email_norm.to_owned(), client.to_owned());
         self.read(move |conn, now| accounts::login_failures(conn, now, &email_norm, &client))
             .await
@@ -279,7 +272,7 @@ impl Store for SqliteStore {
         email_norm: &str,
         client: &str,
         user: Option<Credentials>,
-    ) -> Result<(), StoreError> {
+    ) -> StoreResult<()> {
         let (email_norm, client) = (email_norm.to_owned(), client.to_owned());
         self.write(move |conn, now| {
             accounts::record_login_failure(conn, now, &email_norm, &client, user)
@@ -292,39 +285,31 @@ impl Store for SqliteStore {
         user_id: &str,
         client: &str,
         session: NewSession,
-    ) -> Result<SessionContext, StoreError> {
+    ) -> StoreResult<SessionContext> {
         let (user_id, client) = (user_id.to_owned(), client.to_owned());
         self.write(move |conn, now| accounts::login(conn, now, &user_id, &client, session))
             .await
     }
 
-    async fn session(&self, token_hash: &[u8]) -> Result<Option<SessionContext>, StoreError> {
+    async fn session(&self, token_hash: &[u8]) -> StoreResult<Option<SessionContext>> {
         let token_hash = token_hash.to_vec();
         self.read(move |conn, now| accounts::session(conn, now, &token_hash))
             .await
     }
 
-    async fn logout(&self, session: &SessionContext) -> Result<(), StoreError> {
+    async fn logout(&self, session: &SessionContext) -> StoreResult<()> {
         let session = session.clone();
         self.write(move |conn, now| accounts::logout(conn, now, &session))
             .await
     }
 
-    async fn create_agent(
-        &self,
-        actor: &SessionContext,
-        agent: NewAgent,
-    ) -> Result<Agent, StoreError> {
+    async fn create_agent(&self, actor: &SessionContext, agent: NewAgent) -> StoreResult<Agent> {
         let actor = actor.clone();
         self.write(move |conn, now| accounts::create_agent(conn, now, &actor, agent))
             .await?
     }
 
-    async fn list_agents(
-        &self,
-        workspace_id: &str,
-        page: PageRequest,
-    ) -> Result<Page<Agent>, StoreError> {
+    async fn list_agents(&self, workspace_id: &str, page: PageRequest) -> StoreResult<Page<Agent>> {
         let workspace_id = workspace_id.to_owned();
         self.read(move |conn, now| accounts::list_agents(conn, now, &workspace_id, &page))
             .await
@@ -335,7 +320,7 @@ impl Store for SqliteStore {
         actor: &SessionContext,
         agent_id: &str,
         update: AgentUpdate,
-    ) -> Result<Agent, StoreError> {
+    ) -> StoreResult<Agent> {
         let (actor, agent_id) = (actor.clone(), agent_id.to_owned());
         self.change_agents(move |conn, now| {
             accounts::update_agent(conn, now, &actor, &agent_id, update)
@@ -348,19 +333,19 @@ impl Store for SqliteStore {
         actor: &SessionContext,
         agent_id: &str,
         key: NewKey,
-    ) -> Result<Agent, StoreError> {
+    ) -> StoreResult<Agent> {
         let (actor, agent_id) = (actor.clone(), agent_id.to_owned());
         self.change_agents(move |conn, now| accounts::rotate_key(conn, now, &actor, &agent_id, key))
             .await
     }
 
-    async fn delete_agent(&self, actor: &SessionContext, agent_id: &str) -> Result<(), StoreError> {
+    async fn delete_agent(&self, actor: &SessionContext, agent_id: &str) -> StoreResult<()> {
         let (actor, agent_id) = (actor.clone(), agent_id.to_owned());
         self.change_agents(move |conn, now| accounts::delete_agent(conn, now, &actor, &agent_id))
             .await
     }
 
-    async fn agent_by_key(&self, key_hash: &[u8]) -> Result<Option<AgentContext>, StoreError> {
+    async fn agent_by_key(&self, key_hash: &[u8]) -> StoreResult<Option<AgentContext>> {
         let started = match self.keys.get(key_hash) {
             Ok(agent) => return Ok(Some(agent)),
             Err(started) => started,
@@ -375,7 +360,7 @@ impl Store for SqliteStore {
         Ok(found)
     }
 
-    async fn touch_agent(&self, agent_id: &str) -> Result<(), StoreError> {
+    async fn touch_agent(&self, agent_id: &str) -> StoreResult<()> {
         let id = agent_id.to_owned();
         let at = self
             .write(move |conn, now| accounts::touch_agent(conn, now, &id).map(|()| now))
@@ -388,7 +373,7 @@ impl Store for SqliteStore {
         &self,
         agent: &AgentContext,
         start: StartRun,
-    ) -> Result<StartRunResponse, StoreError> {
+    ) -> StoreResult<StartRunResponse> {
         let agent = agent.clone();
         self.write_with(Undo::WholeBatch, move |conn, now| {
             work::start_run(conn, now, &agent, start)
@@ -400,7 +385,7 @@ impl Store for SqliteStore {
         &self,
         workspace_id: &str,
         resource: &ResourceKey,
-    ) -> Result<CheckResponse, StoreError> {
+    ) -> StoreResult<CheckResponse> {
         let (workspace_id, resource) = (workspace_id.to_owned(), resource.clone());
         self.read(move |conn, now| work::check(conn, now, &workspace_id, &resource))
             .await
@@ -411,7 +396,7 @@ impl Store for SqliteStore {
         agent: &AgentContext,
         run_id: &str,
         ttl_seconds: Option<u32>,
-    ) -> Result<ExtendRunResponse, StoreError> {
+    ) -> StoreResult<ExtendRunResponse> {
         let (agent, run_id) = (agent.clone(), run_id.to_owned());
         self.write_with(Undo::WholeBatch, move |conn, now| {
             work::extend(conn, now, &agent, &run_id, ttl_seconds)
@@ -423,7 +408,7 @@ impl Store for SqliteStore {
         &self,
         agent: &AgentContext,
         finish: FinishRun,
-    ) -> Result<FinishRunResponse, StoreError> {
+    ) -> StoreResult<FinishRunResponse> {
         let agent = agent.clone();
         self.write_with(Undo::WholeBatch, move |conn, now| {
             work::finish(conn, now, &agent, finish)
@@ -435,7 +420,7 @@ impl Store for SqliteStore {
         &self,
         actor: &SessionContext,
         claim_id: &str,
-    ) -> Result<ReleaseClaimResponse, StoreError> {
+    ) -> StoreResult<ReleaseClaimResponse> {
         let (actor, claim_id) = (actor.clone(), claim_id.to_owned());
         self.write(move |conn, now| work::release_claim(conn, now, &actor, &claim_id))
             .await
@@ -446,23 +431,19 @@ impl Store for SqliteStore {
         workspace_id: &str,
         filter: RunFilter,
         page: PageRequest,
-    ) -> Result<Page<Run>, StoreError> {
+    ) -> StoreResult<Page<Run>> {
         let workspace_id = workspace_id.to_owned();
         self.read(move |conn, now| work::list_runs(conn, now, &workspace_id, &filter, &page))
             .await
     }
 
-    async fn create_hold(
-        &self,
-        holder: &Principal,
-        hold: NewHold,
-    ) -> Result<HoldResponse, StoreError> {
+    async fn create_hold(&self, holder: &Principal, hold: NewHold) -> StoreResult<HoldResponse> {
         let holder = holder.clone();
         self.write(move |conn, now| holds::create(conn, now, &holder, hold))
             .await?
     }
 
-    async fn release_hold(&self, caller: &Principal, hold_id: &str) -> Result<(), StoreError> {
+    async fn release_hold(&self, caller: &Principal, hold_id: &str) -> StoreResult<()> {
         let (caller, hold_id) = (caller.clone(), hold_id.to_owned());
         self.write(move |conn, now| holds::release(conn, now, &caller, &hold_id))
             .await
@@ -473,7 +454,7 @@ impl Store for SqliteStore {
         workspace_id: &str,
         filter: HoldFilter,
         page: PageRequest,
-    ) -> Result<Page<Hold>, StoreError> {
+    ) -> StoreResult<Page<Hold>> {
         let workspace_id = workspace_id.to_owned();
         self.read(move |conn, now| holds::list(conn, now, &workspace_id, &filter, &page))
             .await
@@ -484,7 +465,7 @@ impl Store for SqliteStore {
         caller: &Principal,
         resource: &ResourceKey,
         window: Window,
-    ) -> Result<AvailabilityResponse, StoreError> {
+    ) -> StoreResult<AvailabilityResponse> {
         let (caller, resource) = (caller.clone(), resource.clone());
         self.write(move |conn, now| holds::availability(conn, now, &caller, &resource, window))
             .await
@@ -495,7 +476,7 @@ impl Store for SqliteStore {
         caller: &Principal,
         resource: &ResourceKey,
         window: Window,
-    ) -> Result<ConflictsCheckResponse, StoreError> {
+    ) -> StoreResult<ConflictsCheckResponse> {
         let (caller, resource) = (caller.clone(), resource.clone());
         self.write(move |conn, now| holds::check_conflicts(conn, now, &caller, &resource, window))
             .await
@@ -506,7 +487,7 @@ impl Store for SqliteStore {
         workspace_id: &str,
         filter: ActivityFilter,
         page: PageRequest,
-    ) -> Result<Page<ActivityItem>, StoreError> {
+    ) -> StoreResult<Page<ActivityItem>> {
         let workspace_id = workspace_id.to_owned();
         self.read(move |conn, now| feeds::activity(conn, now, &workspace_id, &filter, &page))
             .await
@@ -517,7 +498,7 @@ impl Store for SqliteStore {
         workspace_id: &str,
         filter: AuditFilter,
         page: PageRequest,
-    ) -> Result<Page<AuditItem>, StoreError> {
+    ) -> StoreResult<Page<AuditItem>> {
         let workspace_id = workspace_id.to_owned();
         self.read(move |conn, now| feeds::audit(conn, now, &workspace_id, &filter, &page))
             .await
@@ -528,18 +509,18 @@ impl Store for SqliteStore {
         workspace_id: &str,
         since: Option<Timestamp>,
         until: Option<Timestamp>,
-    ) -> Result<UsageResponse, StoreError> {
+    ) -> StoreResult<UsageResponse> {
         let workspace_id = workspace_id.to_owned();
         self.read(move |conn, now| feeds::usage(conn, now, &workspace_id, since, until))
             .await
     }
 
-    async fn sweep(&self, activity_retention_ms: i64) -> Result<SweepReport, StoreError> {
+    async fn sweep(&self, activity_retention_ms: i64) -> StoreResult<SweepReport> {
         self.write(move |conn, now| sweep::sweep(conn, now, activity_retention_ms))
             .await
     }
 
-    async fn set_plan(&self, workspace: &str, plan: Plan) -> Result<Workspace, StoreError> {
+    async fn set_plan(&self, workspace: &str, plan: Plan) -> StoreResult<Workspace> {
         let workspace = workspace.to_owned();
         self.write(move |conn, _| accounts::set_plan(conn, &workspace, plan))
             .await

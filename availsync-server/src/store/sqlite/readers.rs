@@ -2,6 +2,7 @@
 //! they read committed state while the writer works, so reads never queue
 //! behind writes.
 
+use crate::store::StoreResult;
 use std::sync::{Arc, Mutex, mpsc};
 use std::thread;
 
@@ -45,10 +46,10 @@ impl Readers {
     }
 
     /// Runs `job` on a reader connection.
-    pub(super) async fn read<T, F>(&self, job: F) -> Result<T, StoreError>
+    pub(super) async fn read<T, F>(&self, job: F) -> StoreResult<T>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
     {
         let (reply, answer) = oneshot::channel();
         let job: ReadJob = Box::new(move |conn| {

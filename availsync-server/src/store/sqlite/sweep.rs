@@ -2,13 +2,14 @@
 //! and prunes old activity. Correctness never depends on it: a lapsed lease
 //! is dead the moment its `expires_at` passes.
 
+use crate::store::StoreResult;
 use availsync_types::Timestamp;
 use rusqlite::{Connection, params};
 
 use super::events::record;
 use super::rows;
 use crate::domain::{events, login_throttle};
-use crate::store::{StoreError, SweepReport};
+use crate::store::SweepReport;
 
 /// Most lapses recorded per sweep, so one sweep never holds the writer long.
 const BATCH: i64 = 500;
@@ -17,7 +18,7 @@ pub(super) fn sweep(
     conn: &Connection,
     now: Timestamp,
     activity_retention_ms: i64,
-) -> Result<SweepReport, StoreError> {
+) -> StoreResult<SweepReport> {
     let claims: Vec<(String, String, String, String, String, i64)> = conn
         .prepare_cached(
             "SELECT c.id, c.workspace_id, c.resource, c.agent_id, r.run_id, c.expires_at

@@ -1,6 +1,7 @@
 //! Runs and work claims: decisions, leases, fencing tokens.
 
 use crate::store::Refusal;
+use crate::store::StoreResult;
 use crate::store::live_claim;
 use availsync_types::{
     Agent, CheckResponse, Claim, Decision, ExtendRunResponse, FinishRunResponse, Holder, Mode,
@@ -112,7 +113,7 @@ fn find_run(
     conn: &Connection,
     agent: &AgentContext,
     run_id: &str,
-) -> Result<Option<StoredRun>, StoreError> {
+) -> StoreResult<Option<StoredRun>> {
     Ok(conn
         .prepare_cached(OWN_RUN_SELECT)?
         .query_row(
@@ -128,7 +129,7 @@ fn holder(
     now: Timestamp,
     workspace_id: &str,
     resource: &str,
-) -> Result<Option<Holder>, StoreError> {
+) -> StoreResult<Option<Holder>> {
     Ok(conn
         .prepare_cached(concat!(
             "SELECT c.agent_id, a.name, r.run_id, c.expires_at
@@ -153,7 +154,7 @@ fn claim_state(
     now: Timestamp,
     workspace_id: &str,
     resource: &str,
-) -> Result<ClaimState, StoreError> {
+) -> StoreResult<ClaimState> {
     let plan = writer_cache::plan(workspace_id, || plan_of(conn, workspace_id))?;
     // Live claims are counted only when the plan limits them.
     let (live_claims, earliest) = if plan.limits().active_claims.is_some() {
@@ -176,7 +177,7 @@ fn claim_state(
 }
 
 /// The agent as it is now (mode changes apply at once); `None` once deleted.
-fn live_agent(conn: &Connection, agent_id: &str) -> Result<Option<(String, Mode)>, StoreError> {
+fn live_agent(conn: &Connection, agent_id: &str) -> StoreResult<Option<(String, Mode)>> {
     Ok(conn
         .prepare_cached("SELECT name, mode FROM agents WHERE id = ?1 AND deleted_at IS NULL")?
         .query_row([agent_id], |row| {
@@ -190,7 +191,7 @@ pub(super) fn start_run(
     now: Timestamp,
     agent: &AgentContext,
     start: StartRun,
-) -> Result<StartRunResponse, StoreError> {
+) -> StoreResult<StartRunResponse> {
     let (agent_name, agent_mode) =
         writer_cache::live_agent(&agent.agent_id, || live_agent(conn, &agent.agent_id))?
             .ok_or(Refusal::NotFound("agent"))?;
@@ -257,7 +258,7 @@ fn insert_run(
     mode: Mode,
     decided: &StartDecision,
     start: &StartRun,
-) -> Result<Option<i64>, StoreError> {
+) -> StoreResult<Option<i64>> {
     let reason_json = decided
         .reason
         .as_ref()
@@ -306,7 +307,7 @@ fn grant(
     agent_id: &str,
     run_seq: i64,
     start: &StartRun,
-) -> Result<Claim, StoreError> {
+) -> StoreResult<Claim> {
     conn.prepare_cached(
         "INSERT INTO resources (workspace_id, resource, created_at) VALUES (?1, ?2, ?3)
          ON CONFLICT (workspace_id, resource) DO NOTHING",
@@ -347,7 +348,7 @@ pub(super) fn check(
     now: Timestamp,
     workspace_id: &str,
     resource: &ResourceKey,
-) -> Result<CheckResponse, StoreError> {
+) -> StoreResult<CheckResponse> {
     let holder = holder(conn, now, workspace_id, resource.as_str())?;
     Ok(CheckResponse {
         resource: resource.to_string(),
@@ -413,7 +414,7 @@ pub(super) fn finish(
     now: Timestamp,
     agent: &AgentContext,
     finish: FinishRun,
-) -> Result<FinishRunResponse, StoreError> {
+) -> StoreResult<FinishRunResponse> {
     let run = find_run(conn, agent, &finish.run_id)?.ok_or(Refusal::NotFound("run"))?;
     if let (Some(_), Some(outcome)) = (run.finished_at, run.outcome) {
         return Ok(FinishRunResponse {
@@ -467,7 +468,7 @@ pub(super) fn release_claim(
     now: Timestamp,
     actor: &SessionContext,
     claim_id: &str,
-) -> Result<ReleaseClaimResponse, StoreError> {
+) -> StoreResult<ReleaseClaimResponse> {
     let workspace_id = actor.workspace.id.as_str();
     let sql = format!("{RUN_SELECT} WHERE c.id = ?1 AND r.workspace_id = ?2");
     let run = conn
@@ -521,7 +522,7 @@ pub(super) fn release_agent_claims(
     workspace_id: &str,
     agent: &Agent,
     actor: &Actor,
-) -> Result<usize, StoreError> {
+) -> StoreResult<usize> {
     let live: Vec<(String, String)> = conn
         .prepare_cached(concat!(
             "SELECT id, resource FROM claims WHERE workspace_id = ?1 AND agent_id = ?2 AND ",
@@ -557,7 +558,7 @@ pub(super) fn list_runs(
     workspace_id: &str,
     filter: &RunFilter,
     page: &PageRequest,
-) -> Result<Page<Run>, StoreError> {
+) -> StoreResult<Page<Run>> {
     let sql = format!(
         concat!(
             "{run_select}

@@ -15,6 +15,7 @@
 //! there is nothing to undo, and if it fails after (only a database error
 //! can do that) the whole batch is rolled back and every job in it fails.
 
+use crate::store::StoreResult;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::mpsc;
 use std::thread;
@@ -98,10 +99,10 @@ impl Writer {
 
     /// Runs `job` in a write transaction and answers once it is committed;
     /// `undo` says how its changes are taken back if it fails.
-    pub(super) async fn write<T, F>(&self, undo: Undo, job: F) -> Result<T, StoreError>
+    pub(super) async fn write<T, F>(&self, undo: Undo, job: F) -> StoreResult<T>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
     {
         let (job, answer) = boxed(undo, job);
         self.jobs
@@ -117,10 +118,10 @@ impl Writer {
 }
 
 /// Wraps `job` for the writer thread, with the receiver of its answer.
-fn boxed<T, F>(undo: Undo, job: F) -> (Job, oneshot::Receiver<Result<T, StoreError>>)
+fn boxed<T, F>(undo: Undo, job: F) -> (Job, oneshot::Receiver<StoreResult<T>>)
 where
     T: Send + 'static,
-    F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
 {
     let (reply, answer) = oneshot::channel();
     let job: Job = Box::new(move |conn| {
@@ -162,7 +163,7 @@ where
     (job, answer)
 }
 
-fn catch_panic<T>(job: impl FnOnce() -> Result<T, StoreError>) -> Result<T, StoreError> {
+fn catch_panic<T>(job: impl FnOnce() -> StoreResult<T>) -> StoreResult<T> {
     catch_unwind(AssertUnwindSafe(job))
         .unwrap_or_else(|_| Err(StoreError::Backend("a write job panicked".into())))
 }
@@ -171,8 +172,8 @@ fn catch_panic<T>(job: impl FnOnce() -> Result<T, StoreError>) -> Result<T, Stor
 /// spoiled the batch (its changes could not be rolled back on their own).
 fn in_savepoint<T>(
     conn: &Connection,
-    job: impl FnOnce(&Connection) -> Result<T, StoreError>,
-) -> (Result<T, StoreError>, bool) {
+    job: impl FnOnce(&Connection) -> StoreResult<T>,
+) -> (StoreResult<T>, bool) {
     // Cached statements: these run twice per job.
     let run = |sql: &str| conn.prepare_cached(sql).and_then(|mut s| s.execute([]));
     if let Err(e) = run("SAVEPOINT job") {
@@ -272,7 +273,7 @@ mod tests {
     use rusqlite::Connection;
 
     use super::{Undo, boxed, commit_batch};
-    use crate::store::StoreError;
+    use crate::store::{StoreError, StoreResult};
 
     fn database() -> Connection {
         let conn = Connection::open_in_memory().unwrap();
@@ -290,7 +291,7 @@ mod tests {
             .unwrap()
     }
 
-    fn insert(v: i64) -> impl FnOnce(&Connection) -> Result<(), StoreError> + Send + 'static {
+    fn insert(v: i64) -> impl FnOnce(&Connection) -> StoreResult<()> + Send + 'static {
         move |conn| {
             conn.execute("INSERT INTO t (v) VALUES (?1)", [v])?;
             Ok(())
@@ -325,7 +326,7 @@ mod tests {
     #[test]
     fn a_job_failing_after_a_change_is_undone_alone_or_with_its_batch() {
         let part_way = || {
-            |conn: &Connection| -> Result<(), StoreError> {
+            |conn: &Connection| -> StoreResult<()> {
                 conn.execute("INSERT INTO t (v) VALUES (10)", [])?;
                 conn.execute("INSERT INTO t (v) VALUES (1)", [])?; // not unique
                 Ok(())

@@ -14,6 +14,7 @@
 //!   the cache.
 
 use crate::store::Refusal;
+use crate::store::StoreResult;
 use std::cell::RefCell;
 use std::collections::HashMap;
 
@@ -72,16 +73,16 @@ pub(super) fn forget() {
 /// answers `None` for a deleted or unknown agent; that is not kept).
 pub(super) fn live_agent(
     agent_id: &str,
-    load: impl FnOnce() -> Result<Option<LiveAgent>, StoreError>,
-) -> Result<Option<LiveAgent>, StoreError> {
+    load: impl FnOnce() -> StoreResult<Option<LiveAgent>>,
+) -> StoreResult<Option<LiveAgent>> {
     remembered(|cache| &mut cache.agents, agent_id, load)
 }
 
 /// The plan of `workspace_id`, from the cache or else from `load`.
 pub(super) fn plan(
     workspace_id: &str,
-    load: impl FnOnce() -> Result<Plan, StoreError>,
-) -> Result<Plan, StoreError> {
+    load: impl FnOnce() -> StoreResult<Plan>,
+) -> StoreResult<Plan> {
     remembered(|cache| &mut cache.plans, workspace_id, || load().map(Some))?
         .ok_or(StoreError::Refused(Refusal::NotFound("workspace")))
 }
@@ -91,8 +92,8 @@ pub(super) fn plan(
 fn remembered<V: Clone>(
     kind: fn(&mut Cache) -> &mut HashMap<String, V>,
     key: &str,
-    load: impl FnOnce() -> Result<Option<V>, StoreError>,
-) -> Result<Option<V>, StoreError> {
+    load: impl FnOnce() -> StoreResult<Option<V>>,
+) -> StoreResult<Option<V>> {
     if let Some(value) = CACHE.with_borrow_mut(|cache| kind(cache).get(key).cloned()) {
         return Ok(Some(value));
     }
