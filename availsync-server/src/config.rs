@@ -4,10 +4,10 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::app::hashing::HashingPool;
 use crate::connections::ConnectionLimits;
 use crate::domain::clock::Clock;
 use crate::domain::signup_throttle::DEFAULT_MAX_SIGNUPS;
-use crate::http::hashing::HashingPool;
 use crate::store::postgres::PostgresConfig;
 
 /// Default listen address.

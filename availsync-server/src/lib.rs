@@ -20,6 +20,7 @@
 //! [`domain`] (rules, no HTTP, no SQL) and [`store`] (all SQL, behind the
 //! [`store::Store`] trait).
 
+pub mod app;
 pub mod config;
 pub mod connections;
 pub mod dashboard;

@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use availsync_server::app::hashing::HashingPool;
 use availsync_server::connections::{ConnectionLimits, DEFAULT_MAX_CONNECTIONS};
-use availsync_server::http::hashing::HashingPool;
 use availsync_server::store::postgres::{DEFAULT_POOL_SIZE, PostgresConfig};
 use availsync_server::{Clock, ServerConfig, bind, default_data_dir, open_store};
 use availsync_types::Plan;

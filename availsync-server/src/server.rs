@@ -9,11 +9,13 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+use crate::app::Services;
+use crate::app::hashing::HashingPool;
 use crate::config::ServerConfig;
 use crate::connections;
+use crate::dashboard;
 use crate::domain::signup_throttle::SignupThrottle;
-use crate::http::hashing::HashingPool;
-use crate::http::{AppState, HttpConfig, router};
+use crate::http::{self, AppState, HttpConfig};
 use crate::store::postgres::{PgOpenError, PostgresStore};
 use crate::store::sqlite::{OpenError, SqliteStore};
 use crate::store::{Store, SweepReport};
@@ -167,17 +169,22 @@ async fn bind_with_store(
         .trim_end_matches('/')
         .to_owned();
     let state = AppState {
-        store: Arc::clone(&store),
+        services: Services {
+            store: Arc::clone(&store),
+            hashing: HashingPool::new(config.password_hashing_places),
+            signups: Arc::new(SignupThrottle::new(config.signups_per_client)),
+            session_ttl: config.session_ttl,
+        },
         config: Arc::new(HttpConfig {
             public_origin,
             secure_cookies: !config.insecure_http,
             session_ttl: config.session_ttl,
             trust_forwarded_for: config.trust_forwarded_for,
         }),
-        hashing: HashingPool::new(config.password_hashing_places),
-        signups: Arc::new(SignupThrottle::new(config.signups_per_client)),
     };
-    let app = router(state);
+    // The API and the dashboard, one site.
+    let site = http::router().merge(dashboard::router(state.clone()));
+    let app = http::layered(site, state);
     let metrics_app = crate::metrics::router(Arc::clone(&store));
     let sweeper = sweep_loop(store, config.sweep_interval, config.activity_retention);
     let limits = config.limits;

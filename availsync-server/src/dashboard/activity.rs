@@ -36,7 +36,7 @@ pub fn given(value: &Option<String>) -> Option<String> {
 /// The workspace's agents, for the filter menus.
 pub async fn agent_choices(state: &AppState, workspace_id: &str) -> Result<Vec<Agent>, ApiError> {
     Ok(state
-        .store
+        .store()
         .list_agents(
             workspace_id,
             PageRequest {
@@ -103,7 +103,7 @@ pub async fn page(
         paging::page_request(None, query.cursor.as_deref()),
     ) {
         (Ok(filter), Ok(page)) => Ok(state
-            .store
+            .store()
             .list_activity(&session.workspace.id, filter, page)
             .await
             .map_err(ApiError::from)?),

@@ -13,8 +13,9 @@ use serde::Deserialize;
 use super::auth::Signed;
 use super::form::Form;
 use super::layout::{self, DashboardError, badge, heading, notice, when};
+use crate::app;
 use crate::domain::secrets::Secret;
-use crate::http::{ApiError, AppState, agents};
+use crate::http::{ApiError, AppState};
 use crate::store::{PageRequest, RunFilter, SessionContext};
 
 /// Every agent of the workspace (plans allow at most a few hundred; past
@@ -24,7 +25,7 @@ async fn all_agents(
     session: &SessionContext,
 ) -> Result<(Vec<Agent>, bool), ApiError> {
     let page = state
-        .store
+        .store()
         .list_agents(
             &session.workspace.id,
             PageRequest {
@@ -277,7 +278,10 @@ pub async fn create(
         name: form.name.clone(),
         mode,
     };
-    match agents::create_agent(&state, &session, request).await {
+    match app::agents::create_agent(&state.services, &session, request)
+        .await
+        .map_err(ApiError::from)
+    {
         Ok((agent, key)) => Ok(key_page(&state, &session, &agent, &key, false)),
         Err(e) if e.code().status() < 500 => {
             let status = StatusCode::from_u16(e.code().status()).unwrap_or(StatusCode::BAD_REQUEST);
@@ -295,7 +299,9 @@ pub async fn rotate(
     Signed(session): Signed,
     Path(id): Path<String>,
 ) -> Result<Response, DashboardError> {
-    let (agent, key) = agents::rotate_agent_key(&state, &session, &id).await?;
+    let (agent, key) = app::agents::rotate_agent_key(&state.services, &session, &id)
+        .await
+        .map_err(ApiError::from)?;
     Ok(key_page(&state, &session, &agent, &key, true))
 }
 
@@ -313,13 +319,14 @@ pub async fn set_mode(
     Form(form): Form<ModeForm>,
 ) -> Result<Response, DashboardError> {
     let mode = parse_mode(Some(&form.mode))?;
-    let agent = agents::update_agent(
-        &state,
+    let agent = app::agents::update_agent(
+        &state.services,
         &session,
         &id,
         UpdateAgentRequest { name: None, mode },
     )
-    .await?;
+    .await
+    .map_err(ApiError::from)?;
     Ok(Redirect::to(&format!("/agents?updated={}", agent.id)).into_response())
 }
 
@@ -346,7 +353,7 @@ pub async fn confirm_delete(
 ) -> Result<Response, DashboardError> {
     let agent = find_agent(&state, &session, &id).await?;
     let active = state
-        .store
+        .store()
         .list_runs(
             &session.workspace.id,
             RunFilter {
@@ -393,7 +400,7 @@ pub async fn delete(
 ) -> Result<Response, DashboardError> {
     let agent = find_agent(&state, &session, &id).await?;
     state
-        .store
+        .store()
         .delete_agent(&session, &agent.id)
         .await
         .map_err(ApiError::from)?;

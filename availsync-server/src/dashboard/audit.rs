@@ -78,7 +78,7 @@ pub async fn page(
         paging::page_request(None, query.cursor.as_deref()),
     ) {
         (Ok(filter), Ok(page)) => Ok(state
-            .store
+            .store()
             .list_audit(&session.workspace.id, filter, page)
             .await
             .map_err(ApiError::from)?),

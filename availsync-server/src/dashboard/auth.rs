@@ -12,10 +12,11 @@ use serde::Deserialize;
 
 use super::form::Form;
 use super::layout::{self, DashboardError, bare_page, notice};
+use crate::app;
 use crate::domain::secrets::Secret;
 use crate::http::caller::Caller;
 use crate::http::client_addr::ClientAddr;
-use crate::http::{ApiError, AppState, accounts};
+use crate::http::{ApiError, AppState};
 use crate::store::SessionContext;
 
 /// A signed-in human. Without a session, a page answers with a redirect to
@@ -209,7 +210,10 @@ pub async fn login(
         email: form.email,
         password: form.password,
     };
-    match accounts::log_in(&state, client, request).await {
+    match app::accounts::log_in(&state.services, &client.key(), request)
+        .await
+        .map_err(ApiError::from)
+    {
         Ok((token, _)) => signed_in(&state, &token, &next),
         Err(e) => {
             let status = StatusCode::from_u16(e.code().status()).unwrap_or(StatusCode::BAD_REQUEST);
@@ -287,7 +291,10 @@ pub async fn signup(
         password: form.password.clone(),
         workspace_name: form.workspace_name.clone(),
     };
-    match accounts::sign_up(&state, client, request).await {
+    match app::accounts::sign_up(&state.services, &client.key(), request)
+        .await
+        .map_err(ApiError::from)
+    {
         Ok((token, _)) => signed_in(&state, &token, "/agents"),
         Err(e) if e.code().status() >= 500 => DashboardError::from(e).into_response(),
         Err(e) => {
@@ -303,7 +310,11 @@ pub async fn logout(
     State(state): State<AppState>,
     Signed(session): Signed,
 ) -> Result<Response, DashboardError> {
-    state.store.logout(&session).await.map_err(ApiError::from)?;
+    state
+        .store()
+        .logout(&session)
+        .await
+        .map_err(ApiError::from)?;
     let mut response = Redirect::to("/login?logged_out=1").into_response();
     if let Some(cookie) = state.cleared_session_cookie() {
         response.headers_mut().insert(header::SET_COOKIE, cookie);

@@ -90,7 +90,7 @@ pub async fn page(
 ) -> Result<Response, DashboardError> {
     let page_request = paging::page_request(None, query.cursor.as_deref())?;
     let page = state
-        .store
+        .store()
         .list_runs(
             &session.workspace.id,
             RunFilter {
@@ -136,7 +136,7 @@ pub async fn release(
     Path(claim_id): Path<String>,
 ) -> Result<Response, DashboardError> {
     let answer = state
-        .store
+        .store()
         .release_claim(&session, &claim_id)
         .await
         .map_err(ApiError::from)?;

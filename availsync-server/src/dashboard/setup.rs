@@ -277,7 +277,7 @@ async fn call(
         None => Body::empty(),
     };
     let request = request.body(body).map_err(|e| e.to_string())?;
-    let response = crate::http::router(state.clone())
+    let response = crate::http::layered(crate::http::router(), state.clone())
         .oneshot(request)
         .await
         .map_err(|e| e.to_string())?;

@@ -66,13 +66,13 @@ pub async fn page(
 ) -> Result<Response, DashboardError> {
     let workspace = &session.workspace.id;
     let all = state
-        .store
+        .store()
         .usage(workspace, None, None)
         .await
         .map_err(ApiError::from)?;
     let since = Timestamp::from_unix_millis(all.server_time.unix_millis() - DAY_MS);
     let day = state
-        .store
+        .store()
         .usage(workspace, Some(since), None)
         .await
         .map_err(ApiError::from)?;

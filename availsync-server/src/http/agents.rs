@@ -1,8 +1,7 @@
 //! Agents and their keys (humans only).
 
 use availsync_types::{
-    Agent, AgentResponse, AgentWithKey, CreateAgentRequest, ErrorBody, Mode, Page,
-    UpdateAgentRequest,
+    Agent, AgentResponse, AgentWithKey, CreateAgentRequest, ErrorBody, Page, UpdateAgentRequest,
 };
 use axum::Json;
 use axum::extract::{Path, State};
@@ -14,18 +13,8 @@ use super::caller::Human;
 use super::error::ApiError;
 use super::json::{ApiJson, ApiQuery};
 use super::paging::{PageQuery, page_request};
-use crate::domain::secrets::{Secret, key_prefix, new_api_key};
-use crate::domain::validate;
-use crate::store::{AgentUpdate, NewAgent, NewKey, SessionContext};
-
-fn new_key() -> (Secret, NewKey) {
-    let key = new_api_key();
-    let stored = NewKey {
-        key_hash: key.hash(),
-        key_prefix: key_prefix(&key),
-    };
-    (key, stored)
-}
+use crate::app;
+use crate::domain::secrets::Secret;
 
 /// An answer carrying a key: shown once, never cached.
 fn with_key(status: StatusCode, agent: Agent, key: &Secret) -> Response {
@@ -53,32 +42,8 @@ pub async fn create(
     Human(session): Human,
     ApiJson(request): ApiJson<CreateAgentRequest>,
 ) -> Result<Response, ApiError> {
-    let (agent, key) = create_agent(&state, &session, request).await?;
+    let (agent, key) = app::agents::create_agent(&state.services, &session, request).await?;
     Ok(with_key(StatusCode::CREATED, agent, &key))
-}
-
-/// Validates and creates an agent with a new key: the rules behind
-/// `POST /v1/agents`, shared with the dashboard. The key is answered once
-/// and kept nowhere.
-pub(crate) async fn create_agent(
-    state: &AppState,
-    session: &SessionContext,
-    request: CreateAgentRequest,
-) -> Result<(Agent, Secret), ApiError> {
-    let name = validate::name("name", &request.name)?;
-    let (key, stored) = new_key();
-    let agent = state
-        .store
-        .create_agent(
-            session,
-            NewAgent {
-                name,
-                mode: request.mode.unwrap_or(Mode::Enforce),
-                key: stored,
-            },
-        )
-        .await?;
-    Ok((agent, key))
 }
 
 /// The workspace's agents, newest first; never their keys.
@@ -91,7 +56,10 @@ pub async fn list(
     ApiQuery(query): ApiQuery<PageQuery>,
 ) -> Result<Json<Page<Agent>>, ApiError> {
     let page = page_request(query.limit, query.cursor.as_deref())?;
-    let agents = state.store.list_agents(&session.workspace.id, page).await?;
+    let agents = state
+        .store()
+        .list_agents(&session.workspace.id, page)
+        .await?;
     Ok(Json(agents))
 }
 
@@ -106,34 +74,8 @@ pub async fn update(
     Path(id): Path<String>,
     ApiJson(request): ApiJson<UpdateAgentRequest>,
 ) -> Result<Json<AgentResponse>, ApiError> {
-    let agent = update_agent(&state, &session, &id, request).await?;
+    let agent = app::agents::update_agent(&state.services, &session, &id, request).await?;
     Ok(Json(AgentResponse { agent }))
-}
-
-/// Validates and applies a rename or mode change: the rules behind
-/// `PATCH /v1/agents/{id}`, shared with the dashboard.
-pub(crate) async fn update_agent(
-    state: &AppState,
-    session: &SessionContext,
-    id: &str,
-    request: UpdateAgentRequest,
-) -> Result<Agent, ApiError> {
-    let name = request
-        .name
-        .as_deref()
-        .map(|n| validate::name("name", n))
-        .transpose()?;
-    Ok(state
-        .store
-        .update_agent(
-            session,
-            id,
-            AgentUpdate {
-                name,
-                mode: request.mode,
-            },
-        )
-        .await?)
 }
 
 /// Replaces an agent's key; the old key stops working at once.
@@ -147,20 +89,8 @@ pub async fn rotate_key(
     Human(session): Human,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let (agent, key) = rotate_agent_key(&state, &session, &id).await?;
+    let (agent, key) = app::agents::rotate_agent_key(&state.services, &session, &id).await?;
     Ok(with_key(StatusCode::OK, agent, &key))
-}
-
-/// Gives an agent a new key, answered once: the rules behind
-/// `POST /v1/agents/{id}/rotate-key`, shared with the dashboard.
-pub(crate) async fn rotate_agent_key(
-    state: &AppState,
-    session: &SessionContext,
-    id: &str,
-) -> Result<(Agent, Secret), ApiError> {
-    let (key, stored) = new_key();
-    let agent = state.store.rotate_agent_key(session, id, stored).await?;
-    Ok((agent, key))
 }
 
 /// Deletes an agent: its key stops working, its live claims are released.
@@ -173,6 +103,6 @@ pub async fn delete(
     Human(session): Human,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    state.store.delete_agent(&session, &id).await?;
+    state.store().delete_agent(&session, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

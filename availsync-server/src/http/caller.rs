@@ -67,7 +67,7 @@ async fn identify(parts: &Parts, state: &AppState) -> Result<Caller, ApiError> {
     }
     if let Some(token) = session_cookie(&parts.headers) {
         let session = state
-            .store
+            .store()
             .session(&hash_secret(&token))
             .await?
             .ok_or_else(|| {
@@ -91,7 +91,7 @@ async fn agent_for_key(state: &AppState, key: &str) -> Result<AgentContext, ApiE
         return Err(rejected());
     }
     let agent = state
-        .store
+        .store()
         .agent_by_key(&hash_secret(key))
         .await?
         .ok_or_else(rejected)?;

@@ -7,6 +7,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use super::request_id;
+use crate::app::AppError;
 use crate::domain::validate::{Invalid, InvalidKind};
 use crate::store::{Refusal, StoreError};
 
@@ -92,6 +93,26 @@ impl From<Invalid> for ApiError {
             InvalidKind::Window => ErrorCode::InvalidWindow,
         };
         Self::new(code, invalid.message).with_field(invalid.field)
+    }
+}
+
+impl From<AppError> for ApiError {
+    fn from(e: AppError) -> Self {
+        match e {
+            AppError::Invalid(invalid) => invalid.into(),
+            AppError::Store(e) => e.into(),
+            AppError::WrongCredentials => Self::unauthenticated("the email or password is wrong"),
+            AppError::RateLimited {
+                message,
+                retry_after,
+            } => Self::new(ErrorCode::RateLimited, message).with_retry_after(retry_after),
+            AppError::Busy => Self::new(
+                ErrorCode::Unavailable,
+                "too many sign-ins are being checked at once; try again in a moment",
+            )
+            .with_retry_after(1),
+            other @ AppError::Hashing(_) => Self::internal(other),
+        }
     }
 }
 

@@ -98,7 +98,7 @@ pub async fn activity(
     let page = page_request(query.limit, query.cursor.as_deref())?;
     Ok(Json(
         state
-            .store
+            .store()
             .list_activity(caller.workspace_id(), filter, page)
             .await?,
     ))
@@ -135,7 +135,7 @@ pub async fn audit(
     let page = page_request(query.limit, query.cursor.as_deref())?;
     Ok(Json(
         state
-            .store
+            .store()
             .list_audit(&session.workspace.id, filter, page)
             .await?,
     ))
@@ -171,7 +171,7 @@ pub async fn usage(
     }
     Ok(Json(
         state
-            .store
+            .store()
             .usage(caller.workspace_id(), since, until)
             .await?,
     ))

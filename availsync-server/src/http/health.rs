@@ -12,7 +12,7 @@ use crate::store::StoreError;
 
 /// Why the storage is not ready, in words safe to show anyone.
 async fn storage_trouble(state: &AppState) -> Option<&'static str> {
-    match state.store.health().await {
+    match state.store().health().await {
         Ok(()) => None,
         Err(StoreError::StorageFull(why)) => {
             tracing::error!(%why, "health check: writes are failing, the storage is full");

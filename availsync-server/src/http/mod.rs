@@ -9,7 +9,6 @@ pub(crate) mod client_addr;
 mod duplicate_keys;
 mod error;
 pub(crate) mod feeds;
-pub mod hashing;
 mod health;
 mod json;
 pub(crate) mod openapi;
@@ -27,6 +26,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::routing::{delete, get, patch, post};
 use tower_http::catch_panic::CatchPanicLayer;
 
+use crate::app::Services;
 use crate::store::{AgentContext, Store};
 
 pub use error::ApiError;
@@ -43,7 +43,7 @@ pub struct HttpConfig {
     pub public_origin: String,
     /// Whether session cookies carry `Secure`.
     pub secure_cookies: bool,
-    /// How long a session lasts.
+    /// How long a session lasts (the cookie's Max-Age).
     pub session_ttl: Duration,
     /// Whether the first `X-Forwarded-For` hop names the client (behind a
     /// proxy that sets it), instead of the TCP peer.
@@ -53,14 +53,17 @@ pub struct HttpConfig {
 /// What every handler can reach.
 #[derive(Clone)]
 pub struct AppState {
-    /// The store.
-    pub store: Arc<dyn Store>,
+    /// The use cases' services: the store, password hashing, throttles.
+    pub services: Services,
     /// HTTP settings.
     pub config: Arc<HttpConfig>,
-    /// Where passwords are hashed, a few at a time.
-    pub hashing: hashing::HashingPool,
-    /// Sign-ups per client address.
-    pub signups: Arc<crate::domain::signup_throttle::SignupThrottle>,
+}
+
+impl AppState {
+    /// The store.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.services.store
+    }
 }
 
 impl AppState {
@@ -71,7 +74,7 @@ impl AppState {
             at.add_millis(crate::store::TOUCH_INTERVAL_MS) < availsync_types::Timestamp::now()
         });
         if stale {
-            let store = Arc::clone(&self.store);
+            let store = Arc::clone(self.store());
             let agent_id = agent.agent_id.clone();
             tokio::spawn(async move {
                 if let Err(e) = store.touch_agent(&agent_id).await {
@@ -82,8 +85,9 @@ impl AppState {
     }
 }
 
-/// The whole API as an axum router.
-pub fn router(state: AppState) -> Router {
+/// The API's routes: health and probes, the OpenAPI document and `/v1`.
+/// `server.rs` adds the dashboard's and serves them in [`layered`].
+pub fn router() -> Router<AppState> {
     let v1 = Router::new()
         .route("/auth/signup", post(accounts::signup))
         .route("/auth/login", post(accounts::login))
@@ -114,7 +118,13 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(health::readyz))
         .route("/openapi.json", get(openapi::serve))
         .nest("/v1", v1)
-        .merge(crate::dashboard::router(state.clone()))
+}
+
+/// `routes` in the layers every answer passes through: the request id and
+/// deadline, the access log, a panic answered in the error envelope, the
+/// body limit; and unknown paths and methods answered in the envelope too.
+pub fn layered(routes: Router<AppState>, state: AppState) -> Router {
+    routes
         .fallback(request_id::not_found)
         .method_not_allowed_fallback(request_id::method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

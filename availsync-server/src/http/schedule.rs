@@ -46,7 +46,10 @@ pub async fn availability(
 ) -> Result<Json<AvailabilityResponse>, ApiError> {
     let (resource, window) = query.validate()?;
     Ok(Json(
-        state.store.availability(&caller, &resource, window).await?,
+        state
+            .store()
+            .availability(&caller, &resource, window)
+            .await?,
     ))
 }
 
@@ -88,7 +91,7 @@ pub async fn check_conflicts(
     let window = validate::window("start", &request.start, "end", &request.end)?;
     Ok(Json(
         state
-            .store
+            .store()
             .check_conflicts(&caller, &resource, window)
             .await?,
     ))
@@ -124,7 +127,7 @@ pub async fn create_hold(
         (None, None) => None,
     };
     let answer = state
-        .store
+        .store()
         .create_hold(
             &caller,
             NewHold {
@@ -168,7 +171,7 @@ pub async fn list_holds(
     let page = page_request(query.limit, query.cursor.as_deref())?;
     Ok(Json(
         state
-            .store
+            .store()
             .list_holds(
                 caller.workspace_id(),
                 HoldFilter {
@@ -193,7 +196,7 @@ pub async fn release_hold(
     caller: Caller,
     Path(hold_id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    state.store.release_hold(&caller, &hold_id).await?;
+    state.store().release_hold(&caller, &hold_id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

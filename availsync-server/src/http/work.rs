@@ -51,7 +51,7 @@ pub async fn start(
     };
     let purpose = validate::optional_text("purpose", request.purpose, MAX_PURPOSE_CHARS)?;
     let answer = state
-        .store
+        .store()
         .start_run(
             &agent,
             StartRun {
@@ -81,7 +81,7 @@ pub async fn check(
 ) -> Result<Json<CheckResponse>, ApiError> {
     let resource = validate::claim_resource("resource", &request.resource)?;
     let answer = state
-        .store
+        .store()
         .check_resource(caller.workspace_id(), &resource)
         .await?;
     Ok(Json(answer))
@@ -103,7 +103,7 @@ pub async fn extend(
         .ttl_seconds
         .map(|ttl| validate::ttl_seconds(Some(ttl)))
         .transpose()?;
-    let answer = state.store.extend_run(&agent, &request.run_id, ttl).await;
+    let answer = state.store().extend_run(&agent, &request.run_id, ttl).await;
     match &answer {
         Ok(_) => crate::metrics::global().extend(false),
         Err(crate::store::StoreError::Refused(crate::store::Refusal::LeaseLost { .. })) => {
@@ -126,7 +126,7 @@ pub async fn finish(
     validate::run_id("run_id", &request.run_id)?;
     let summary = validate::optional_text("summary", request.summary, MAX_SUMMARY_CHARS)?;
     let answer = state
-        .store
+        .store()
         .finish_run(
             &agent,
             FinishRun {
@@ -153,7 +153,7 @@ pub async fn release_claim(
     Human(session): Human,
     Path(claim_id): Path<String>,
 ) -> Result<Json<ReleaseClaimResponse>, ApiError> {
-    let answer = state.store.release_claim(&session, &claim_id).await?;
+    let answer = state.store().release_claim(&session, &claim_id).await?;
     Ok(Json(answer))
 }
 
@@ -185,7 +185,7 @@ pub async fn list_runs(
     let resource = validate::optional_resource("resource", query.resource.as_deref())?;
     let page = page_request(query.limit, query.cursor.as_deref())?;
     let runs = state
-        .store
+        .store()
         .list_runs(
             caller.workspace_id(),
             RunFilter {

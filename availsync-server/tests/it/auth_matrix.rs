@@ -22,7 +22,8 @@ const UNDOCUMENTED: &[(&str, &str)] = &[("GET", "/openapi.json")];
 /// The router's source, read for its `.route(...)` calls.
 const ROUTER_SOURCE: &str = include_str!("../../src/http/mod.rs");
 
-/// How the router takes in the dashboard (see `router_routes`).
+/// How a router source may take in the dashboard (see `router_routes`):
+/// `server.rs` merges it, the API's router no longer does.
 pub const DASHBOARD_MERGE: &str = ".merge(crate::dashboard::router(state.clone()))";
 
 /// The password of every human in this test (support's signup uses it).

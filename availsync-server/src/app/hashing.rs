@@ -1,16 +1,15 @@
 //! Password hashing behind a bounded pool. Each argon2 hash takes about
 //! 19 MiB and a core for a few tens of milliseconds; run without a bound,
 //! 128 parallel logins took 2.4 GB. At most [`HashingPool`]'s size run at
-//! once; a request that cannot get a place within a short wait is answered
-//! `503` with `Retry-After` (SPEC §5).
+//! once; a request that cannot get a place within a short wait is refused
+//! ([`AppError::Busy`], answered `503` with `Retry-After`; SPEC §5).
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use availsync_types::ErrorCode;
 use tokio::sync::Semaphore;
 
-use super::error::ApiError;
+use super::AppError;
 
 /// How long a request waits for a place before it is answered `503`.
 const WAIT_FOR_A_PLACE: Duration = Duration::from_secs(2);
@@ -39,25 +38,19 @@ impl HashingPool {
     pub async fn run<T: Send + 'static>(
         &self,
         work: impl FnOnce() -> T + Send + 'static,
-    ) -> Result<T, ApiError> {
+    ) -> Result<T, AppError> {
         let place =
             tokio::time::timeout(WAIT_FOR_A_PLACE, Arc::clone(&self.places).acquire_owned())
                 .await
                 .ok()
                 .and_then(Result::ok)
-                .ok_or_else(|| {
-                    ApiError::new(
-                        ErrorCode::Unavailable,
-                        "too many sign-ins are being checked at once; try again in a moment",
-                    )
-                    .with_retry_after(1)
-                })?;
+                .ok_or(AppError::Busy)?;
         tokio::task::spawn_blocking(move || {
             let _place = place;
             work()
         })
         .await
-        .map_err(ApiError::internal)
+        .map_err(|e| AppError::Hashing(e.to_string()))
     }
 }
 
@@ -85,7 +78,7 @@ mod tests {
         };
         started.notified().await;
         let refused = pool.run(|| ()).await.unwrap_err();
-        assert_eq!(refused.code(), ErrorCode::Unavailable);
+        assert!(matches!(refused, AppError::Busy), "{refused:?}");
         release.wait();
         busy.await.unwrap().unwrap();
         pool.run(|| ()).await.unwrap();
