@@ -33,7 +33,6 @@ fn setup(runtime: &tokio::runtime::Runtime) -> Setup {
             .await
             .unwrap();
         server
-            .store()
             .set_plan(&auth.workspace.id, availsync_sdk::types::Plan::Business)
             .await
             .unwrap();

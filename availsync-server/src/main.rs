@@ -5,10 +5,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use availsync_server::app::hashing::HashingPool;
-use availsync_server::connections::{ConnectionLimits, DEFAULT_MAX_CONNECTIONS};
-use availsync_server::store::postgres::{DEFAULT_POOL_SIZE, PostgresConfig};
-use availsync_server::{Clock, ServerConfig, bind, default_data_dir, open_store};
+use availsync_server::{
+    Clock, ConnectionLimits, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_SIGNUPS, DEFAULT_POOL_SIZE,
+    PostgresConfig, ServerConfig, bind, default_data_dir, set_plan,
+};
 use availsync_types::Plan;
 use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
@@ -160,7 +160,7 @@ enum Command {
         #[arg(long, env = "AVAILSYNC_TRUST_FORWARDED_FOR")]
         trust_forwarded_for: bool,
         /// Sign-ups one client address may make within ten minutes.
-        #[arg(long, env = "AVAILSYNC_SIGNUPS_PER_CLIENT", default_value_t = availsync_server::domain::signup_throttle::DEFAULT_MAX_SIGNUPS)]
+        #[arg(long, env = "AVAILSYNC_SIGNUPS_PER_CLIENT", default_value_t = DEFAULT_MAX_SIGNUPS)]
         signups_per_client: u32,
         /// Serve GET /metrics (Prometheus text) on this address, apart from
         /// the API, e.g. 127.0.0.1:9090 [default: off].
@@ -219,10 +219,10 @@ fn main() -> ExitCode {
                     trust_forwarded_for,
                     signups_per_client,
                     metrics_listen,
-                    password_hashing_places: password_hashing
-                        .and_then(|n| usize::try_from(n).ok())
-                        .unwrap_or_else(HashingPool::default_size),
-                    ..storage.apply(ServerConfig::new(default_data_dir()))
+                    ..password_hashing_places(
+                        password_hashing,
+                        storage.apply(ServerConfig::new(default_data_dir())),
+                    )
                 };
                 serve(config).await
             }
@@ -230,7 +230,7 @@ fn main() -> ExitCode {
                 storage,
                 workspace,
                 plan,
-            } => set_plan(storage, &workspace, plan).await,
+            } => change_plan(storage, &workspace, plan).await,
         }
     });
     match result {
@@ -275,18 +275,28 @@ async fn serve(config: ServerConfig) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn set_plan(storage: StorageArgs, workspace: &str, plan: Plan) -> anyhow::Result<()> {
+async fn change_plan(storage: StorageArgs, workspace: &str, plan: Plan) -> anyhow::Result<()> {
     let config = storage.apply(ServerConfig {
         clock: Clock::system(),
         ..ServerConfig::new(default_data_dir())
     });
-    let store = open_store(&config).await?;
-    let updated = store.set_plan(workspace, plan).await?;
+    let updated = set_plan(&config, workspace, plan).await?;
     println!(
         "workspace {} ({}) is now on the {} plan",
         updated.id, updated.name, updated.plan
     );
     Ok(())
+}
+
+/// `config` with `places` passwords hashed at once, when given.
+fn password_hashing_places(places: Option<u32>, config: ServerConfig) -> ServerConfig {
+    match places.and_then(|n| usize::try_from(n).ok()) {
+        Some(password_hashing_places) => ServerConfig {
+            password_hashing_places,
+            ..config
+        },
+        None => config,
+    }
 }
 
 /// Completes on SIGINT or SIGTERM.

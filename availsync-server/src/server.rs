@@ -18,7 +18,8 @@ use crate::domain::signup_throttle::SignupThrottle;
 use crate::http::{self, AppState, HttpConfig};
 use crate::store::postgres::{PgOpenError, PostgresStore};
 use crate::store::sqlite::{OpenError, SqliteStore};
-use crate::store::{Store, SweepReport};
+use crate::store::{Store, StoreError, SweepReport};
+use availsync_types::{Plan, Workspace};
 
 /// Why a server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -89,10 +90,20 @@ impl RunningServer {
         self.metrics_addr
     }
 
-    /// The server's store, for operator actions (such as changing a plan)
-    /// in tests and embedding programs.
-    pub fn store(&self) -> Arc<dyn Store> {
-        Arc::clone(&self.store)
+    /// Changes a workspace's plan (by id, or by a name no other workspace
+    /// has), as the operator's `set-plan` command does; takes effect at
+    /// once.
+    pub async fn set_plan(&self, workspace: &str, plan: Plan) -> Result<Workspace, StoreError> {
+        self.store.set_plan(workspace, plan).await
+    }
+
+    /// Runs one background sweep now: records lapsed claims and holds,
+    /// prunes activity older than `activity_retention`. For tests that
+    /// move the clock.
+    pub async fn sweep(&self, activity_retention: Duration) -> Result<SweepReport, StoreError> {
+        self.store
+            .sweep(i64::try_from(activity_retention.as_millis()).unwrap_or(i64::MAX))
+            .await
     }
 
     /// The base URL, e.g. `http://127.0.0.1:40123`.
@@ -112,9 +123,33 @@ impl RunningServer {
     }
 }
 
+/// Why an operator command failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum OperatorError {
+    /// The store could not be opened.
+    #[error(transparent)]
+    Open(#[from] StartError),
+    /// The store refused or failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Changes a workspace's plan in the store `config` names, without a
+/// running server (SQLite allows it while one runs; PostgreSQL always):
+/// the operator's `set-plan` command.
+pub async fn set_plan(
+    config: &ServerConfig,
+    workspace: &str,
+    plan: Plan,
+) -> Result<Workspace, OperatorError> {
+    let store = open_store(config).await?;
+    Ok(store.set_plan(workspace, plan).await?)
+}
+
 /// Opens the configured store: PostgreSQL when a database is set, else the
 /// embedded SQLite in the data directory.
-pub async fn open_store(config: &ServerConfig) -> Result<Arc<dyn Store>, StartError> {
+pub(crate) async fn open_store(config: &ServerConfig) -> Result<Arc<dyn Store>, StartError> {
     Ok(match &config.database {
         Some(database) => Arc::new(PostgresStore::open(database, config.clock.clone()).await?),
         None => Arc::new(SqliteStore::open(&config.data_dir, config.clock.clone())?),

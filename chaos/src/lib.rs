@@ -303,14 +303,9 @@ async fn set_plan(
             server.kill().await?;
         }
     }
-    let store = availsync_server::open_store(&storage.server_config())
-        .await
-        .context("open the store")?;
-    store
-        .set_plan(workspace_id, Plan::Business)
+    availsync_server::set_plan(&storage.server_config(), workspace_id, Plan::Business)
         .await
         .context("set the plan")?;
-    drop(store);
     if sqlite {
         for server in &mut fleet.servers {
             server.restart().await?;

@@ -50,7 +50,7 @@ impl ChildStorage {
         match self {
             Self::Sqlite(dir) => availsync_server::ServerConfig::ephemeral(dir),
             Self::Postgres { url, schema } => availsync_server::ServerConfig {
-                database: Some(availsync_server::store::postgres::PostgresConfig {
+                database: Some(availsync_server::PostgresConfig {
                     url: url.clone(),
                     schema: Some(schema.clone()),
                     pool_size: 8,

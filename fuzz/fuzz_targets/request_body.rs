@@ -8,8 +8,8 @@
 
 #![no_main]
 
-use availsync_server::domain::validate::{self, Invalid, MAX_PURPOSE_CHARS, MAX_SUMMARY_CHARS};
-use availsync_server::http::decode_json_body;
+use availsync_server::parsers::validate::{self, Invalid, MAX_PURPOSE_CHARS, MAX_SUMMARY_CHARS};
+use availsync_server::parsers::decode_json_body;
 use availsync_types::{
     CheckRequest, ConflictsCheckRequest, CreateAgentRequest, CreateHoldRequest, ErrorCode,
     ExtendRunRequest, FinishRunRequest, LoginRequest, MAX_WINDOW_MILLIS, SignupRequest,

@@ -10,9 +10,9 @@
 
 #![no_main]
 
-use availsync_server::domain::schedule::Window;
-use availsync_server::domain::validate::{self, InvalidKind};
-use availsync_server::http::availability_params;
+use availsync_server::parsers::Window;
+use availsync_server::parsers::validate::{self, InvalidKind};
+use availsync_server::parsers::availability_params;
 use availsync_types::{ErrorCode, MAX_WINDOW_MILLIS, Timestamp};
 use libfuzzer_sys::fuzz_target;
 

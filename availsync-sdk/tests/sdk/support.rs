@@ -54,7 +54,6 @@ impl World {
 
     pub async fn set_plan(&self, plan: availsync_sdk::types::Plan) {
         self.server
-            .store()
             .set_plan(&self.workspace_id, plan)
             .await
             .unwrap();

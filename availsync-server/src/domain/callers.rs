@@ -1,7 +1,7 @@
 //! Who calls: a signed-in human or an agent with its key, and how each is
 //! named in the audit log.
 
-use availsync_types::{Mode, Timestamp, User, Workspace};
+use availsync_types::{Timestamp, User, Workspace};
 
 /// Who changed something, for the audit log.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,8 +33,6 @@ pub struct SessionContext {
     pub workspace: Workspace,
     /// The session's token hash.
     pub token_hash: Vec<u8>,
-    /// When the session lapses.
-    pub expires_at: Timestamp,
 }
 
 impl SessionContext {
@@ -54,8 +52,6 @@ pub struct AgentContext {
     pub agent_id: String,
     /// Its name.
     pub agent_name: String,
-    /// Its mode.
-    pub mode: Mode,
     /// Its workspace.
     pub workspace_id: String,
     /// When its key was last used.

@@ -631,7 +631,6 @@ mod tests {
         AgentContext {
             agent_id: "agt_1".into(),
             agent_name: "ci-bot".into(),
-            mode: Mode::Enforce,
             workspace_id: "ws_1".into(),
             last_used_at: None,
         }
@@ -652,7 +651,6 @@ mod tests {
                 created_at: at(0),
             },
             token_hash: vec![],
-            expires_at: at(1),
         }
     }
 

@@ -134,7 +134,6 @@ pub fn may_release(principal: &Principal, hold: &Hold) -> Result<bool, Refusal> 
 mod tests {
     use super::*;
     use crate::domain::callers::AgentContext;
-    use availsync_types::Mode;
 
     fn at(ms: i64) -> Timestamp {
         Timestamp::from_unix_millis(ms)
@@ -162,7 +161,6 @@ mod tests {
         Principal::Agent(AgentContext {
             agent_id: id.into(),
             agent_name: "a".into(),
-            mode: Mode::Enforce,
             workspace_id: "ws_1".into(),
             last_used_at: None,
         })

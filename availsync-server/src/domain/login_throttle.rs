@@ -65,20 +65,6 @@ pub enum Verdict {
 
 impl LoginFailures {
     /// Judges an attempt.
-    ///
-    /// ```
-    /// use availsync_server::domain::login_throttle::{LoginFailures, Tally, Verdict};
-    /// use availsync_types::Timestamp;
-    ///
-    /// let now = Timestamp::from_unix_millis(1_000_000_000);
-    /// let many = Tally { count: 9, oldest: Some(now.add_millis(-60_000)) };
-    /// // Someone else failed nine times on this email: slowed, not stopped.
-    /// let victim = LoginFailures { email: many, email_and_client: Tally::default(), client: Tally::default(), now };
-    /// assert!(matches!(victim.verdict(), Verdict::Check { delay } if !delay.is_zero()));
-    /// // The client that failed them is stopped.
-    /// let attacker = LoginFailures { email_and_client: many, client: many, ..victim };
-    /// assert!(matches!(attacker.verdict(), Verdict::Refuse { .. }));
-    /// ```
     pub fn verdict(&self) -> Verdict {
         let stopped = [
             (self.email_and_client, MAX_FAILURES_PER_EMAIL_AND_CLIENT),

@@ -21,15 +21,6 @@ impl Window {
 }
 
 /// `within` minus every `busy` window, as merged, sorted free windows.
-///
-/// ```
-/// use availsync_server::domain::schedule::{Window, free_windows};
-/// use availsync_types::Timestamp;
-///
-/// let w = |a, b| Window { start: Timestamp::from_unix_millis(a), end: Timestamp::from_unix_millis(b) };
-/// let free = free_windows(w(0, 100), &[w(10, 20), w(15, 30), w(90, 200)]);
-/// assert_eq!(free, vec![w(0, 10), w(30, 90)]);
-/// ```
 pub fn free_windows(within: Window, busy: &[Window]) -> Vec<Window> {
     let mut busy: Vec<Window> = busy
         .iter()
@@ -63,6 +54,16 @@ pub fn free_windows(within: Window, busy: &[Window]) -> Vec<Window> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn overlapping_busy_windows_merge_and_free_time_is_what_is_left() {
+        let w = |a, b| Window {
+            start: Timestamp::from_unix_millis(a),
+            end: Timestamp::from_unix_millis(b),
+        };
+        let free = free_windows(w(0, 100), &[w(10, 20), w(15, 30), w(90, 200)]);
+        assert_eq!(free, vec![w(0, 10), w(30, 90)]);
+    }
     use proptest::prelude::*;
 
     fn w(a: i64, b: i64) -> Window {

@@ -31,18 +31,6 @@ impl SignupThrottle {
 
     /// Counts a sign-up by `client` at `now`, or answers how many whole
     /// seconds until it may sign up again.
-    ///
-    /// ```
-    /// use std::time::Instant;
-    /// use availsync_server::domain::signup_throttle::SignupThrottle;
-    ///
-    /// let throttle = SignupThrottle::new(2);
-    /// let now = Instant::now();
-    /// assert!(throttle.admit("198.51.100.7", now).is_ok());
-    /// assert!(throttle.admit("198.51.100.7", now).is_ok());
-    /// assert!(throttle.admit("198.51.100.7", now).is_err());
-    /// assert!(throttle.admit("198.51.100.8", now).is_ok());
-    /// ```
     pub fn admit(&self, client: &str, now: Instant) -> Result<(), u64> {
         let mut recent = self
             .recent
@@ -75,6 +63,16 @@ impl SignupThrottle {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_address_is_counted_on_its_own() {
+        let throttle = SignupThrottle::new(2);
+        let now = Instant::now();
+        assert!(throttle.admit("198.51.100.7", now).is_ok());
+        assert!(throttle.admit("198.51.100.7", now).is_ok());
+        assert!(throttle.admit("198.51.100.7", now).is_err());
+        assert!(throttle.admit("198.51.100.8", now).is_ok());
+    }
 
     #[test]
     fn a_client_may_sign_up_again_once_its_oldest_sign_up_leaves_the_window() {

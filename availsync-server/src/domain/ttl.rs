@@ -13,20 +13,7 @@ impl Ttl {
         Self(seconds)
     }
 
-    /// Its length in seconds.
-    pub const fn seconds(self) -> u32 {
-        self.0
-    }
-
     /// When something given this ttl at `now` lapses.
-    ///
-    /// ```
-    /// use availsync_server::domain::ttl::Ttl;
-    /// use availsync_types::Timestamp;
-    ///
-    /// let now = Timestamp::from_unix_millis(1_000);
-    /// assert_eq!(Ttl::from_seconds(30).expiry_from(now), Timestamp::from_unix_millis(31_000));
-    /// ```
     pub const fn expiry_from(self, now: Timestamp) -> Timestamp {
         now.add_millis(self.0 as i64 * 1000)
     }
@@ -35,5 +22,20 @@ impl Ttl {
 impl From<u32> for Ttl {
     fn from(seconds: u32) -> Self {
         Self(seconds)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_ttl_counts_from_now_in_whole_seconds() {
+        let now = Timestamp::from_unix_millis(1_000);
+        assert_eq!(
+            Ttl::from_seconds(30).expiry_from(now),
+            Timestamp::from_unix_millis(31_000)
+        );
+        assert_eq!(Ttl::from(3600).expiry_from(now).unix_millis(), 3_601_000);
     }
 }

@@ -33,7 +33,7 @@ pub use error::ApiError;
 pub(crate) use request_id::current as current_request_id;
 // The parsers of untrusted input, exactly as the handlers run them, for the
 // fuzz targets in `fuzz/` and the property tests.
-pub use json::{decode as decode_json_body, decode_query};
+pub use json::decode as decode_json_body;
 pub use schedule::availability_params;
 
 /// Settings the HTTP layer needs.

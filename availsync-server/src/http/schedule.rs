@@ -65,14 +65,14 @@ impl AvailabilityQuery {
 /// (without the `?`), or the error the endpoint answers for it.
 ///
 /// ```
-/// use availsync_server::http::availability_params;
+/// use availsync_server::parsers::availability_params;
 ///
 /// let (resource, window) = availability_params(
 ///     "resource=calendar:eng&from=2026-12-01T09:00:00Z&to=2026-12-01T10:00:00Z",
 /// )?;
 /// assert_eq!(resource.as_str(), "calendar:eng");
 /// assert!(window.start < window.end);
-/// # Ok::<(), availsync_server::http::ApiError>(())
+/// # Ok::<(), availsync_server::parsers::ApiError>(())
 /// ```
 pub fn availability_params(query: &str) -> Result<(ResourceKey, Window), ApiError> {
     decode_query::<AvailabilityQuery>(query)?.validate()

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeSet;
 
-use availsync_server::dashboard::CONTENT_SECURITY_POLICY;
+use availsync_server::CONTENT_SECURITY_POLICY;
 use reqwest::header::HeaderMap;
 use reqwest::{Method, StatusCode, redirect};
 use serde_json::json;

@@ -264,10 +264,10 @@ async fn the_sweep_records_each_lapsed_claim_once_and_prunes_old_activity() {
         .await
         .expect(200);
     server.clock.advance(Duration::from_secs(11));
-    let store = server.server.store();
-    let retention = 30 * 24 * 3600 * 1000;
-    assert_eq!(store.sweep(retention).await.unwrap().claims_expired, 1);
-    assert_eq!(store.sweep(retention).await.unwrap().claims_expired, 0);
+    let retention = Duration::from_secs(30 * 24 * 3600);
+    let sweep = || server.server.sweep(retention);
+    assert_eq!(sweep().await.unwrap().claims_expired, 1);
+    assert_eq!(sweep().await.unwrap().claims_expired, 0);
     let expired = human
         .call(Method::GET, "/v1/audit?action=claim_expired", None)
         .await
@@ -278,7 +278,7 @@ async fn the_sweep_records_each_lapsed_claim_once_and_prunes_old_activity() {
 
     // Activity past retention is pruned; audit is kept.
     server.clock.advance(Duration::from_secs(31 * 24 * 3600));
-    let report = store.sweep(retention).await.unwrap();
+    let report = sweep().await.unwrap();
     assert!(report.activity_pruned >= 3, "{report:?}");
     let activity = agent.get("/v1/activity").await.expect(200);
     assert_eq!(activity["items"].as_array().unwrap().len(), 0);

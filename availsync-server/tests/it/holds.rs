@@ -208,9 +208,9 @@ async fn a_tentative_hold_lapses_and_frees_its_window() {
     assert_eq!(active["items"].as_array().unwrap().len(), 1);
 
     // The sweep records the lapse exactly once.
-    let store = server.server.store();
-    assert_eq!(store.sweep(i64::MAX).await.unwrap().holds_expired, 1);
-    assert_eq!(store.sweep(i64::MAX).await.unwrap().holds_expired, 0);
+    let sweep = || server.server.sweep(std::time::Duration::MAX);
+    assert_eq!(sweep().await.unwrap().holds_expired, 1);
+    assert_eq!(sweep().await.unwrap().holds_expired, 0);
     let audit = human
         .call(Method::GET, "/v1/audit?action=hold_expired", None)
         .await

@@ -6,8 +6,8 @@ use std::path::Path;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use availsync_server::PostgresConfig;
 use availsync_server::ServerConfig;
-use availsync_server::store::postgres::PostgresConfig;
 
 /// The environment variable that switches the suite to PostgreSQL.
 pub const DATABASE_URL_ENV: &str = "AVAILSYNC_TEST_DATABASE_URL";

@@ -165,11 +165,7 @@ impl TestServer {
 
     /// Changes a workspace's plan, as the operator would.
     pub async fn set_plan(&self, workspace_id: &str, plan: availsync_types::Plan) {
-        self.server
-            .store()
-            .set_plan(workspace_id, plan)
-            .await
-            .unwrap();
+        self.server.set_plan(workspace_id, plan).await.unwrap();
     }
 }
 

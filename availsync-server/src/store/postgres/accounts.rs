@@ -251,7 +251,6 @@ pub(super) async fn session<C: GenericClient>(
             user: user(&row, 0)?,
             workspace: workspace(&row, 4)?,
             token_hash: token_hash.to_vec(),
-            expires_at: ts(&row, 8)?,
         })
     })
     .transpose()
@@ -491,7 +490,6 @@ pub(super) async fn agent_by_key<C: GenericClient>(
         Ok(AgentContext {
             agent_id: get(&row, 0)?,
             agent_name: get(&row, 1)?,
-            mode: text_enum(&row, 2)?,
             workspace_id: get(&row, 3)?,
             last_used_at: ts_opt(&row, 4)?,
         })

@@ -191,7 +191,6 @@ pub(super) fn session(
                 user: rows::user(row, 0)?,
                 workspace: rows::workspace(row, 4)?,
                 token_hash: token_hash.to_vec(),
-                expires_at: rows::ts(row.get(8)?),
             })
         })
         .optional()?)
@@ -372,7 +371,6 @@ pub(super) fn agent_by_key(
             Ok(AgentContext {
                 agent_id: row.get(0)?,
                 agent_name: row.get(1)?,
-                mode: row.get::<_, Sql<Mode>>(2)?.0,
                 workspace_id: row.get(3)?,
                 last_used_at: row.get::<_, Option<i64>>(4)?.map(rows::ts),
             })

@@ -95,13 +95,11 @@ impl KeyCache {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use availsync_types::Mode;
 
     fn agent() -> AgentContext {
         AgentContext {
             agent_id: "agt_1".into(),
             agent_name: "one".into(),
-            mode: Mode::Enforce,
             workspace_id: "ws_1".into(),
             last_used_at: None,
         }

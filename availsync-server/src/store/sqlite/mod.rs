@@ -53,7 +53,6 @@ pub struct SqliteStore {
     readers: Readers,
     keys: KeyCache,
     clock: Clock,
-    path: PathBuf,
     writes: WriteHealth,
 }
 
@@ -130,14 +129,8 @@ impl SqliteStore {
             readers: Readers::start(reader_conns).map_err(OpenError::Thread)?,
             keys: KeyCache::default(),
             clock,
-            path,
             writes: WriteHealth::default(),
         })
-    }
-
-    /// The database file.
-    pub fn path(&self) -> &Path {
-        &self.path
     }
 
     async fn write<T, F>(&self, job: F) -> StoreResult<T>
