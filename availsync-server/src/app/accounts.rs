@@ -8,7 +8,7 @@ use crate::domain::login_throttle::Verdict;
 use crate::domain::password::{hash_password, verify_password};
 use crate::domain::secrets::{Secret, new_session_token};
 use crate::domain::validate;
-use crate::store::{NewSession, NewSignup, SessionContext};
+use crate::store::{FailedLogin, LoginAttempt, NewLogin, NewSession, NewSignup, SessionContext};
 
 impl Services {
     /// A new session token, and what the store keeps of it.
@@ -68,11 +68,11 @@ pub async fn log_in(
     client: &str,
     request: LoginRequest,
 ) -> Result<(Secret, SessionContext), AppError> {
-    let email_norm = validate::normalise_email(&request.email);
-    let failures = services
-        .store
-        .recent_login_failures(&email_norm, client)
-        .await?;
+    let attempt = LoginAttempt {
+        email_norm: validate::normalise_email(&request.email),
+        client: client.to_owned(),
+    };
+    let failures = services.store.recent_login_failures(&attempt).await?;
     match failures.verdict() {
         Verdict::Refuse { retry_after } => {
             return Err(AppError::RateLimited {
@@ -83,7 +83,10 @@ pub async fn log_in(
         Verdict::Check { delay } if !delay.is_zero() => tokio::time::sleep(delay).await,
         Verdict::Check { .. } => {}
     }
-    let credentials = services.store.login_credentials(&email_norm).await?;
+    let credentials = services
+        .store
+        .login_credentials(&attempt.email_norm)
+        .await?;
     let stored_hash = credentials.as_ref().map(|c| c.password_hash.clone());
     let password = request.password;
     let verified = services
@@ -92,15 +95,18 @@ pub async fn log_in(
         .await?;
     let user = match (verified, credentials) {
         (true, Some(user)) => user,
-        (_, credentials) => {
-            services
-                .store
-                .record_login_failure(&email_norm, client, credentials)
-                .await?;
+        (_, account) => {
+            let failure = FailedLogin { attempt, account };
+            services.store.record_login_failure(failure).await?;
             return Err(AppError::WrongCredentials);
         }
     };
     let (token, session) = services.new_session();
-    let ctx = services.store.login(&user.user_id, client, session).await?;
+    let login = NewLogin {
+        user_id: user.user_id,
+        client: attempt.client,
+        session,
+    };
+    let ctx = services.store.login(login).await?;
     Ok((token, ctx))
 }

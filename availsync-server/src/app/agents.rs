@@ -6,7 +6,7 @@ use availsync_types::{Agent, CreateAgentRequest, Mode, UpdateAgentRequest};
 use super::{AppError, Services};
 use crate::domain::secrets::{Secret, key_prefix, new_api_key};
 use crate::domain::validate;
-use crate::store::{AgentUpdate, NewAgent, NewKey, SessionContext};
+use crate::store::{AgentId, AgentUpdate, KeyRotation, NewAgent, NewKey, SessionContext};
 
 /// A new key, and what the store keeps of it.
 fn new_key() -> (Secret, NewKey) {
@@ -46,7 +46,7 @@ pub async fn create_agent(
 pub async fn update_agent(
     services: &Services,
     session: &SessionContext,
-    id: &str,
+    id: AgentId,
     request: UpdateAgentRequest,
 ) -> Result<Agent, AppError> {
     let name = request
@@ -58,8 +58,8 @@ pub async fn update_agent(
         .store
         .update_agent(
             session,
-            id,
             AgentUpdate {
+                agent_id: id,
                 name,
                 mode: request.mode,
             },
@@ -72,9 +72,13 @@ pub async fn update_agent(
 pub async fn rotate_agent_key(
     services: &Services,
     session: &SessionContext,
-    id: &str,
+    id: AgentId,
 ) -> Result<(Agent, Secret), AppError> {
     let (key, stored) = new_key();
-    let agent = services.store.rotate_agent_key(session, id, stored).await?;
+    let rotation = KeyRotation {
+        agent_id: id,
+        key: stored,
+    };
+    let agent = services.store.rotate_agent_key(session, rotation).await?;
     Ok((agent, key))
 }

@@ -13,7 +13,7 @@ use super::layout::{
     self, DashboardError, badge, detail, heading, live_controls, notice, short_id, tone_of, when,
 };
 use crate::http::{ApiError, AppState, feeds, paging};
-use crate::store::PageRequest;
+use crate::store::{Listing, PageRequest, WorkspaceId};
 
 /// The page's query: the filters and the page.
 #[derive(Debug, Default, Deserialize)]
@@ -37,13 +37,14 @@ pub fn given(value: &Option<String>) -> Option<String> {
 pub async fn agent_choices(state: &AppState, workspace_id: &str) -> Result<Vec<Agent>, ApiError> {
     Ok(state
         .store()
-        .list_agents(
-            workspace_id,
-            PageRequest {
+        .list_agents(Listing {
+            workspace_id: WorkspaceId::new(workspace_id),
+            filter: (),
+            page: PageRequest {
                 limit: MAX_PAGE_LIMIT,
                 after: None,
             },
-        )
+        })
         .await?
         .items)
 }
@@ -104,7 +105,11 @@ pub async fn page(
     ) {
         (Ok(filter), Ok(page)) => Ok(state
             .store()
-            .list_activity(&session.workspace.id, filter, page)
+            .list_activity(Listing {
+                workspace_id: session.workspace_id(),
+                filter,
+                page,
+            })
             .await
             .map_err(ApiError::from)?),
         (Err(e), _) | (_, Err(e)) => Err(e),

@@ -16,7 +16,7 @@ use super::layout::{self, DashboardError, badge, heading, notice, when};
 use crate::app;
 use crate::domain::secrets::Secret;
 use crate::http::{ApiError, AppState};
-use crate::store::{PageRequest, RunFilter, SessionContext};
+use crate::store::{AgentId, Listing, PageRequest, RunFilter, SessionContext};
 
 /// Every agent of the workspace (plans allow at most a few hundred; past
 /// one page the rest are listed on the next).
@@ -26,13 +26,14 @@ async fn all_agents(
 ) -> Result<(Vec<Agent>, bool), ApiError> {
     let page = state
         .store()
-        .list_agents(
-            &session.workspace.id,
-            PageRequest {
+        .list_agents(Listing {
+            workspace_id: session.workspace_id(),
+            filter: (),
+            page: PageRequest {
                 limit: MAX_PAGE_LIMIT,
                 after: None,
             },
-        )
+        })
         .await?;
     Ok((page.items, page.next_cursor.is_some()))
 }
@@ -299,7 +300,7 @@ pub async fn rotate(
     Signed(session): Signed,
     Path(id): Path<String>,
 ) -> Result<Response, DashboardError> {
-    let (agent, key) = app::agents::rotate_agent_key(&state.services, &session, &id)
+    let (agent, key) = app::agents::rotate_agent_key(&state.services, &session, AgentId::new(id))
         .await
         .map_err(ApiError::from)?;
     Ok(key_page(&state, &session, &agent, &key, true))
@@ -322,7 +323,7 @@ pub async fn set_mode(
     let agent = app::agents::update_agent(
         &state.services,
         &session,
-        &id,
+        AgentId::new(id),
         UpdateAgentRequest { name: None, mode },
     )
     .await
@@ -354,17 +355,17 @@ pub async fn confirm_delete(
     let agent = find_agent(&state, &session, &id).await?;
     let active = state
         .store()
-        .list_runs(
-            &session.workspace.id,
-            RunFilter {
+        .list_runs(Listing {
+            workspace_id: session.workspace_id(),
+            filter: RunFilter {
                 active_only: true,
                 resource: None,
             },
-            PageRequest {
+            page: PageRequest {
                 limit: MAX_PAGE_LIMIT,
                 after: None,
             },
-        )
+        })
         .await
         .map_err(ApiError::from)?
         .items
@@ -401,7 +402,7 @@ pub async fn delete(
     let agent = find_agent(&state, &session, &id).await?;
     state
         .store()
-        .delete_agent(&session, &agent.id)
+        .delete_agent(&session, &AgentId::new(agent.id.as_str()))
         .await
         .map_err(ApiError::from)?;
     Ok(Redirect::to(&format!("/agents?deleted={}", agent.key_prefix)).into_response())

@@ -14,6 +14,7 @@ use super::layout::{
     self, DashboardError, badge, detail, heading, live_controls, notice, tone_of, when,
 };
 use crate::http::{ApiError, AppState, feeds, paging};
+use crate::store::Listing;
 
 /// The page's query: the filters and the page.
 #[derive(Debug, Default, Deserialize)]
@@ -79,7 +80,11 @@ pub async fn page(
     ) {
         (Ok(filter), Ok(page)) => Ok(state
             .store()
-            .list_audit(&session.workspace.id, filter, page)
+            .list_audit(Listing {
+                workspace_id: session.workspace_id(),
+                filter,
+                page,
+            })
             .await
             .map_err(ApiError::from)?),
         (Err(e), _) | (_, Err(e)) => Err(e),

@@ -10,7 +10,7 @@ use serde::Deserialize;
 use super::auth::Signed;
 use super::layout::{self, DashboardError, badge, heading, live_controls, notice, short_id, when};
 use crate::http::{ApiError, AppState, paging};
-use crate::store::RunFilter;
+use crate::store::{ClaimId, Listing, RunFilter};
 
 /// `?cursor=` and `?released=` of the page.
 #[derive(Debug, Default, Deserialize)]
@@ -91,14 +91,14 @@ pub async fn page(
     let page_request = paging::page_request(None, query.cursor.as_deref())?;
     let page = state
         .store()
-        .list_runs(
-            &session.workspace.id,
-            RunFilter {
+        .list_runs(Listing {
+            workspace_id: session.workspace_id(),
+            filter: RunFilter {
                 active_only: true,
                 resource: None,
             },
-            page_request,
-        )
+            page: page_request,
+        })
         .await
         .map_err(ApiError::from)?;
     let released = query.released.filter(|id| {
@@ -137,7 +137,7 @@ pub async fn release(
 ) -> Result<Response, DashboardError> {
     let answer = state
         .store()
-        .release_claim(&session, &claim_id)
+        .release_claim(&session, &ClaimId::new(claim_id))
         .await
         .map_err(ApiError::from)?;
     Ok(Redirect::to(&format!("/runs?released={}", answer.claim_id)).into_response())

@@ -9,6 +9,7 @@ use maud::{Markup, html};
 use super::auth::Signed;
 use super::layout::{self, DashboardError, heading};
 use crate::http::{ApiError, AppState};
+use crate::store::UsageQuery;
 
 const DAY_MS: i64 = 24 * 3600 * 1000;
 
@@ -64,16 +65,23 @@ pub async fn page(
     State(state): State<AppState>,
     Signed(session): Signed,
 ) -> Result<Response, DashboardError> {
-    let workspace = &session.workspace.id;
     let all = state
         .store()
-        .usage(workspace, None, None)
+        .usage(UsageQuery {
+            workspace_id: session.workspace_id(),
+            since: None,
+            until: None,
+        })
         .await
         .map_err(ApiError::from)?;
     let since = Timestamp::from_unix_millis(all.server_time.unix_millis() - DAY_MS);
     let day = state
         .store()
-        .usage(workspace, Some(since), None)
+        .usage(UsageQuery {
+            workspace_id: session.workspace_id(),
+            since: Some(since),
+            until: None,
+        })
         .await
         .map_err(ApiError::from)?;
     let body = html! {

@@ -3,6 +3,8 @@
 
 use availsync_types::{Timestamp, User, Workspace};
 
+use super::ids::{AgentId, UserId, WorkspaceId};
+
 /// Who changed something, for the audit log.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Actor {
@@ -36,6 +38,11 @@ pub struct SessionContext {
 }
 
 impl SessionContext {
+    /// The user's workspace's id.
+    pub fn workspace_id(&self) -> WorkspaceId {
+        WorkspaceId::new(self.workspace.id.as_str())
+    }
+
     /// The user as an audit actor.
     pub fn actor(&self) -> Actor {
         Actor::User {
@@ -49,11 +56,11 @@ impl SessionContext {
 #[derive(Debug, Clone)]
 pub struct AgentContext {
     /// `agt_…`
-    pub agent_id: String,
+    pub agent_id: AgentId,
     /// Its name.
     pub agent_name: String,
     /// Its workspace.
-    pub workspace_id: String,
+    pub workspace_id: WorkspaceId,
     /// When its key was last used.
     pub last_used_at: Option<Timestamp>,
 }
@@ -62,7 +69,7 @@ impl AgentContext {
     /// The agent as an audit actor.
     pub fn actor(&self) -> Actor {
         Actor::Agent {
-            id: self.agent_id.clone(),
+            id: self.agent_id.to_string(),
             name: self.agent_name.clone(),
         }
     }
@@ -86,6 +93,14 @@ impl Principal {
         }
     }
 
+    /// The caller's workspace, as a typed id.
+    pub fn workspace(&self) -> WorkspaceId {
+        match self {
+            Self::Human(s) => s.workspace_id(),
+            Self::Agent(a) => a.workspace_id.clone(),
+        }
+    }
+
     /// The caller as an audit actor.
     pub fn actor(&self) -> Actor {
         match self {
@@ -99,7 +114,7 @@ impl Principal {
 #[derive(Debug, Clone)]
 pub struct Credentials {
     /// `usr_…`
-    pub user_id: String,
+    pub user_id: UserId,
     /// The user's email.
     pub email: String,
     /// The user's workspace.
@@ -112,7 +127,7 @@ impl Credentials {
     /// The user as an audit actor.
     pub fn actor(&self) -> Actor {
         Actor::User {
-            id: self.user_id.clone(),
+            id: self.user_id.to_string(),
             name: self.email.clone(),
         }
     }

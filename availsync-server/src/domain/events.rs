@@ -3,12 +3,13 @@
 //! writes them in the same transaction as the change. Kinds and actions are
 //! typed; each payload (`detail`) is spelled once.
 
-use availsync_types::{
-    ActivityKind, AuditAction, Claim, Decision, HoldHolder, Mode, Outcome, Plan, Timestamp,
-};
+use availsync_types::{ActivityKind, AuditAction, Claim, Decision, Mode, Outcome, Plan, Timestamp};
 use serde_json::{Value, json};
 
+use availsync_types::{Agent, Hold};
+
 use super::callers::{Actor, AgentContext, Credentials, Principal, SessionContext};
+use super::ids::{AgentId, ClaimId, HoldId, RunId, WorkspaceId};
 use super::lease::{Blocker, StartDecision};
 use super::runs::LostBecause;
 use super::schedule::Window;
@@ -64,20 +65,20 @@ impl Actor {
 #[derive(Debug, Clone, Copy)]
 pub struct RunSubject<'a> {
     /// The workspace.
-    pub workspace_id: &'a str,
+    pub workspace_id: &'a WorkspaceId,
     /// The run's agent.
-    pub agent_id: &'a str,
+    pub agent_id: &'a AgentId,
     /// That agent's name.
     pub agent_name: &'a str,
     /// The resource.
     pub resource: &'a str,
     /// The run.
-    pub run_id: &'a str,
+    pub run_id: &'a RunId,
 }
 
 impl<'a> RunSubject<'a> {
     /// A run of the calling agent.
-    pub fn of(agent: &'a AgentContext, resource: &'a str, run_id: &'a str) -> Self {
+    pub fn of(agent: &'a AgentContext, resource: &'a str, run_id: &'a RunId) -> Self {
         Self {
             workspace_id: &agent.workspace_id,
             agent_id: &agent.agent_id,
@@ -89,20 +90,20 @@ impl<'a> RunSubject<'a> {
 
     fn activity(&self, kind: ActivityKind, decision: Option<Decision>, detail: Value) -> Activity {
         Activity {
-            workspace_id: self.workspace_id.to_owned(),
-            agent_id: Some(self.agent_id.to_owned()),
+            workspace_id: self.workspace_id.to_string(),
+            agent_id: Some(self.agent_id.to_string()),
             agent_name: Some(self.agent_name.to_owned()),
             kind,
             resource: Some(self.resource.to_owned()),
             decision,
-            run_id: Some(self.run_id.to_owned()),
+            run_id: Some(self.run_id.to_string()),
             detail,
         }
     }
 
     fn audit(&self, actor: &Actor, action: AuditAction, detail: Value) -> Audit {
         Audit {
-            workspace_id: Some(self.workspace_id.to_owned()),
+            workspace_id: Some(self.workspace_id.to_string()),
             actor: actor.clone(),
             action,
             resource: Some(self.resource.to_owned()),
@@ -112,7 +113,7 @@ impl<'a> RunSubject<'a> {
 
     fn agent_actor(&self) -> Actor {
         Actor::Agent {
-            id: self.agent_id.to_owned(),
+            id: self.agent_id.to_string(),
             name: self.agent_name.to_owned(),
         }
     }
@@ -157,16 +158,14 @@ impl Events {
 /// observe run.
 pub fn run_start(
     run: &RunSubject<'_>,
-    mode: Mode,
     decided: &StartDecision,
     granted: Option<&Claim>,
     purpose: Option<&str>,
-    plan: Plan,
 ) -> Events {
     let actor = run.agent_actor();
     let activity = |kind, detail| run.activity(kind, Some(decided.decision), detail);
     let reason = &decided.reason;
-    match (mode, granted) {
+    match (decided.mode, granted) {
         (Mode::Enforce, Some(claim)) => Events::activity(activity(
             ActivityKind::RunStarted,
             json!({"claim_id": claim.claim_id, "fencing_token": claim.fencing_token,
@@ -192,7 +191,7 @@ pub fn run_start(
                 events = events.and(run.audit(
                     &actor,
                     AuditAction::PlanLimitReached,
-                    json!({"limit": "active_claims", "plan": plan.as_str(), "value": limit}),
+                    json!({"limit": "active_claims", "plan": decided.plan.as_str(), "value": limit}),
                 ));
             }
             events
@@ -229,7 +228,7 @@ pub fn lease_lost(run: &RunSubject<'_>, why: LostBecause, at: Timestamp) -> Even
 pub fn run_extended(
     run: &RunSubject<'_>,
     ttl_seconds: u32,
-    claim: Option<(&str, Timestamp)>,
+    claim: Option<(&ClaimId, Timestamp)>,
 ) -> Events {
     let detail = match claim {
         Some((claim_id, expires_at)) => {
@@ -246,7 +245,7 @@ pub fn run_finished(
     run: &RunSubject<'_>,
     outcome: Outcome,
     summary: Option<&str>,
-    released: Option<&str>,
+    released: Option<&ClaimId>,
 ) -> Events {
     let events = Events::activity(run.activity(
         ActivityKind::RunFinished,
@@ -265,7 +264,11 @@ pub fn run_finished(
 }
 
 /// A person released a run's live claim.
-pub fn claim_released_by_user(run: &RunSubject<'_>, claim_id: &str, by: &SessionContext) -> Events {
+pub fn claim_released_by_user(
+    run: &RunSubject<'_>,
+    claim_id: &ClaimId,
+    by: &SessionContext,
+) -> Events {
     let released_by = json!({"type": "user", "id": by.user.id, "name": by.user.email});
     Events::activity(run.activity(
         ActivityKind::RunReleased,
@@ -282,37 +285,48 @@ pub fn claim_released_by_user(run: &RunSubject<'_>, claim_id: &str, by: &Session
 
 /// A live claim released because its agent is being deleted.
 pub fn claim_released_agent_deleted(
-    workspace_id: &str,
+    workspace_id: &WorkspaceId,
     resource: &str,
-    claim_id: &str,
-    agent_id: &str,
+    claim_id: &ClaimId,
+    agent_id: &AgentId,
     by: &Actor,
 ) -> Events {
     Events::audit(Audit {
-        workspace_id: Some(workspace_id.to_owned()),
+        workspace_id: Some(workspace_id.to_string()),
         actor: by.clone(),
         action: AuditAction::ClaimReleased,
         resource: Some(resource.to_owned()),
-        detail: json!({"claim_id": claim_id, "reason": "agent_deleted", "agent_id": agent_id}),
+        detail: json!({"claim_id": claim_id.as_str(), "reason": "agent_deleted",
+                       "agent_id": agent_id.as_str()}),
     })
 }
 
+/// A claim whose lapse the sweep records.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LapsedClaim {
+    /// The workspace.
+    pub workspace_id: WorkspaceId,
+    /// The resource.
+    pub resource: String,
+    /// The claim.
+    pub claim_id: ClaimId,
+    /// Its run.
+    pub run_id: RunId,
+    /// Its agent.
+    pub agent_id: AgentId,
+    /// When it lapsed.
+    pub expired_at: Timestamp,
+}
+
 /// The sweep recorded a claim's lapse.
-pub fn claim_expired(
-    workspace_id: &str,
-    resource: &str,
-    claim_id: &str,
-    run_id: &str,
-    agent_id: &str,
-    expired_at: Timestamp,
-) -> Events {
+pub fn claim_expired(claim: &LapsedClaim) -> Events {
     Events::audit(Audit {
-        workspace_id: Some(workspace_id.to_owned()),
+        workspace_id: Some(claim.workspace_id.to_string()),
         actor: Actor::System,
         action: AuditAction::ClaimExpired,
-        resource: Some(resource.to_owned()),
-        detail: json!({"claim_id": claim_id, "run_id": run_id, "agent_id": agent_id,
-                       "expired_at": expired_at}),
+        resource: Some(claim.resource.clone()),
+        detail: json!({"claim_id": claim.claim_id.as_str(), "run_id": claim.run_id.as_str(),
+                       "agent_id": claim.agent_id.as_str(), "expired_at": claim.expired_at}),
     })
 }
 
@@ -328,13 +342,13 @@ fn workspace_audit(workspace_id: &str, actor: Actor, action: AuditAction, detail
     }
 }
 
-/// A workspace and its first user were created.
-pub fn signup(workspace_id: &str, user: Actor, workspace_name: &str) -> Events {
+/// A workspace and its first user were created; `session` is that user's.
+pub fn signup(session: &SessionContext) -> Events {
     Events::audit(workspace_audit(
-        workspace_id,
-        user,
+        &session.workspace.id,
+        session.actor(),
         AuditAction::Signup,
-        json!({"workspace_name": workspace_name}),
+        json!({"workspace_name": session.workspace.name}),
     ))
 }
 
@@ -385,68 +399,48 @@ pub fn agent_limit_reached(by: &SessionContext, plan: Plan, limit: u32) -> Event
 }
 
 /// An agent was created.
-pub fn agent_created(
-    by: &SessionContext,
-    agent_id: &str,
-    name: &str,
-    mode: Mode,
-    key_prefix: &str,
-) -> Events {
+pub fn agent_created(by: &SessionContext, agent: &Agent) -> Events {
     Events::audit(workspace_audit(
         &by.workspace.id,
         by.actor(),
         AuditAction::AgentCreated,
-        json!({"agent_id": agent_id, "name": name, "mode": mode, "key_prefix": key_prefix}),
+        json!({"agent_id": agent.id, "name": agent.name, "mode": agent.mode,
+               "key_prefix": agent.key_prefix}),
     ))
 }
 
-/// An agent was renamed or its mode changed (`from` and `to` are its
-/// name and mode before and after).
-pub fn agent_updated(
-    by: &SessionContext,
-    agent_id: &str,
-    from: (&str, Mode),
-    to: (&str, Mode),
-) -> Events {
+/// An agent was renamed or its mode changed.
+pub fn agent_updated(by: &SessionContext, before: &Agent, after: &Agent) -> Events {
     Events::audit(workspace_audit(
         &by.workspace.id,
         by.actor(),
         AuditAction::AgentUpdated,
         json!({
-            "agent_id": agent_id,
-            "name": {"from": from.0, "to": to.0},
-            "mode": {"from": from.1, "to": to.1},
+            "agent_id": after.id,
+            "name": {"from": before.name, "to": after.name},
+            "mode": {"from": before.mode, "to": after.mode},
         }),
     ))
 }
 
 /// An agent's key was rotated.
-pub fn agent_key_rotated(
-    by: &SessionContext,
-    agent_id: &str,
-    old_key_prefix: &str,
-    key_prefix: &str,
-) -> Events {
+pub fn agent_key_rotated(by: &SessionContext, before: &Agent, after: &Agent) -> Events {
     Events::audit(workspace_audit(
         &by.workspace.id,
         by.actor(),
         AuditAction::AgentKeyRotated,
-        json!({"agent_id": agent_id, "old_key_prefix": old_key_prefix, "key_prefix": key_prefix}),
+        json!({"agent_id": after.id, "old_key_prefix": before.key_prefix,
+               "key_prefix": after.key_prefix}),
     ))
 }
 
 /// An agent was deleted, releasing `claims_released` live claims.
-pub fn agent_deleted(
-    by: &SessionContext,
-    agent_id: &str,
-    name: &str,
-    claims_released: usize,
-) -> Events {
+pub fn agent_deleted(by: &SessionContext, agent: &Agent, claims_released: usize) -> Events {
     Events::audit(workspace_audit(
         &by.workspace.id,
         by.actor(),
         AuditAction::AgentDeleted,
-        json!({"agent_id": agent_id, "name": name, "claims_released": claims_released}),
+        json!({"agent_id": agent.id, "name": agent.name, "claims_released": claims_released}),
     ))
 }
 
@@ -461,7 +455,7 @@ fn schedule_activity(
     mut detail: Value,
 ) -> Activity {
     let (agent_id, agent_name) = match principal {
-        Principal::Agent(a) => (Some(a.agent_id.clone()), Some(a.agent_name.clone())),
+        Principal::Agent(a) => (Some(a.agent_id.to_string()), Some(a.agent_name.clone())),
         Principal::Human(s) => {
             if let Some(map) = detail.as_object_mut() {
                 map.insert("user_id".into(), json!(s.user.id));
@@ -526,12 +520,12 @@ pub fn hold_rejected(
 pub fn hold_created(
     principal: &Principal,
     resource: &str,
-    hold_id: &str,
+    hold_id: &HoldId,
     window: Window,
     expires_at: Option<Timestamp>,
     purpose: Option<&str>,
 ) -> Events {
-    let detail = json!({"hold_id": hold_id, "window": window_json(window),
+    let detail = json!({"hold_id": hold_id.as_str(), "window": window_json(window),
                         "expires_at": expires_at, "purpose": purpose});
     Events::activity(schedule_activity(
         principal,
@@ -548,40 +542,35 @@ pub fn hold_created(
 }
 
 /// A live hold was released.
-pub fn hold_released(
-    principal: &Principal,
-    resource: &str,
-    hold_id: &str,
-    holder: &HoldHolder,
-) -> Events {
-    let detail = json!({"hold_id": hold_id, "holder": holder});
+pub fn hold_released(principal: &Principal, hold: &Hold) -> Events {
+    let detail = json!({"hold_id": hold.hold_id, "holder": hold.holder});
     Events::activity(schedule_activity(
         principal,
         ActivityKind::HoldReleased,
-        resource,
+        &hold.resource,
         detail.clone(),
     ))
     .and(schedule_audit(
         principal,
         AuditAction::HoldReleased,
-        resource,
+        &hold.resource,
         detail,
     ))
 }
 
 /// The sweep recorded a tentative hold's lapse.
 pub fn hold_expired(
-    workspace_id: &str,
+    workspace_id: &WorkspaceId,
     resource: &str,
-    hold_id: &str,
+    hold_id: &HoldId,
     expired_at: Timestamp,
 ) -> Events {
     Events::audit(Audit {
-        workspace_id: Some(workspace_id.to_owned()),
+        workspace_id: Some(workspace_id.to_string()),
         actor: Actor::System,
         action: AuditAction::HoldExpired,
         resource: Some(resource.to_owned()),
-        detail: json!({"hold_id": hold_id, "expired_at": expired_at}),
+        detail: json!({"hold_id": hold_id.as_str(), "expired_at": expired_at}),
     })
 }
 
@@ -618,41 +607,11 @@ pub fn conflicts_checked(
 
 #[cfg(test)]
 mod tests {
-    use availsync_types::{User, Workspace};
+    use availsync_types::{HoldHolder, HoldStatus};
 
     use super::*;
+    use crate::domain::fixtures::{agent, at, human};
     use crate::domain::lease::ClaimState;
-
-    fn at(ms: i64) -> Timestamp {
-        Timestamp::from_unix_millis(ms)
-    }
-
-    fn agent() -> AgentContext {
-        AgentContext {
-            agent_id: "agt_1".into(),
-            agent_name: "ci-bot".into(),
-            workspace_id: "ws_1".into(),
-            last_used_at: None,
-        }
-    }
-
-    fn human() -> SessionContext {
-        SessionContext {
-            user: User {
-                id: "usr_1".into(),
-                email: "ana@example.com".into(),
-                workspace_id: "ws_1".into(),
-                created_at: at(0),
-            },
-            workspace: Workspace {
-                id: "ws_1".into(),
-                name: "Acme".into(),
-                plan: Plan::Free,
-                created_at: at(0),
-            },
-            token_hash: vec![],
-        }
-    }
 
     fn claim() -> Claim {
         Claim {
@@ -678,20 +637,23 @@ mod tests {
     #[test]
     fn a_start_is_recorded_by_what_was_decided() {
         let a = agent();
-        let run = RunSubject::of(&a, "repo:a/b", "run-1");
-        let free = ClaimState {
+        let run_id = RunId::new("run-1");
+        let run = RunSubject::of(&a, "repo:a/b", &run_id);
+        let full = ClaimState {
             holder: None,
             live_claims: 3,
             earliest_expiry: Some(at(20_000)),
             plan: Plan::Free,
         };
+        let open = ClaimState {
+            live_claims: 0,
+            ..full.clone()
+        };
         let granted = run_start(
             &run,
-            Mode::Enforce,
-            &decide(&free, Mode::Observe),
+            &decide(&open, Mode::Enforce),
             Some(&claim()),
             Some("deploy"),
-            Plan::Free,
         );
         // A grant: run_started with the claim, claim_created for the audit.
         assert_eq!(
@@ -706,14 +668,7 @@ mod tests {
         assert_eq!(started.detail["purpose"], "deploy");
         assert_eq!(started.run_id.as_deref(), Some("run-1"));
         // A skip at the plan's limit: run_skipped, run_blocked and the limit.
-        let skipped = run_start(
-            &run,
-            Mode::Enforce,
-            &decide(&free, Mode::Enforce),
-            None,
-            None,
-            Plan::Free,
-        );
+        let skipped = run_start(&run, &decide(&full, Mode::Enforce), None, None);
         assert_eq!(
             kinds(&skipped),
             (
@@ -722,16 +677,10 @@ mod tests {
             )
         );
         assert_eq!(skipped.audits[1].detail["limit"], "active_claims");
+        assert_eq!(skipped.audits[1].detail["plan"], "free");
         assert_eq!(skipped.activity.unwrap().decision, Some(Decision::SkipRun));
         // Observe: run_observed, and observe_would_block when it would have.
-        let observed = run_start(
-            &run,
-            Mode::Observe,
-            &decide(&free, Mode::Observe),
-            None,
-            None,
-            Plan::Free,
-        );
+        let observed = run_start(&run, &decide(&full, Mode::Observe), None, None);
         assert_eq!(
             kinds(&observed),
             (
@@ -739,35 +688,25 @@ mod tests {
                 vec![AuditAction::ObserveWouldBlock]
             )
         );
-        let open = ClaimState {
-            live_claims: 0,
-            ..free
-        };
-        let quiet = run_start(
-            &run,
-            Mode::Observe,
-            &decide(&open, Mode::Observe),
-            None,
-            None,
-            Plan::Free,
-        );
+        let quiet = run_start(&run, &decide(&open, Mode::Observe), None, None);
         assert_eq!(kinds(&quiet), (Some(ActivityKind::RunObserved), vec![]));
     }
 
     #[test]
     fn extends_finishes_and_releases_name_the_claim_and_why() {
         let a = agent();
-        let run = RunSubject::of(&a, "repo:a/b", "run-1");
+        let (run_id, claim_id) = (RunId::new("run-1"), ClaimId::new("clm_1"));
+        let run = RunSubject::of(&a, "repo:a/b", &run_id);
         let lost = lease_lost(&run, LostBecause::Released, at(5));
         assert_eq!(lost.activity.as_ref().unwrap().detail["why"], "released");
-        let extended = run_extended(&run, 60, Some(("clm_1", at(70_000))));
+        let extended = run_extended(&run, 60, Some((&claim_id, at(70_000))));
         assert_eq!(
             extended.activity.as_ref().unwrap().detail["claim_id"],
             "clm_1"
         );
         let observe = run_extended(&run, 60, None);
         assert_eq!(observe.activity.as_ref().unwrap().detail["observe"], true);
-        let finished = run_finished(&run, Outcome::Succeeded, Some("done"), Some("clm_1"));
+        let finished = run_finished(&run, Outcome::Succeeded, Some("done"), Some(&claim_id));
         assert_eq!(
             kinds(&finished),
             (
@@ -782,7 +721,7 @@ mod tests {
             (Some(ActivityKind::RunFinished), vec![])
         );
         assert_eq!(nothing_held.activity.unwrap().detail["released"], false);
-        let released = claim_released_by_user(&run, "clm_1", &human());
+        let released = claim_released_by_user(&run, &claim_id, &human());
         assert_eq!(
             kinds(&released),
             (
@@ -792,11 +731,25 @@ mod tests {
         );
         assert_eq!(released.audits[0].actor, human().actor());
         assert_eq!(released.audits[0].detail["reason"], "released_by_user");
-        let deleted =
-            claim_released_agent_deleted("ws_1", "repo:a/b", "clm_1", "agt_1", &human().actor());
+        let deleted = claim_released_agent_deleted(
+            &a.workspace_id,
+            "repo:a/b",
+            &claim_id,
+            &a.agent_id,
+            &human().actor(),
+        );
         assert_eq!(deleted.audits[0].detail["reason"], "agent_deleted");
-        let expired = claim_expired("ws_1", "repo:a/b", "clm_1", "run-1", "agt_1", at(9));
+        assert_eq!(deleted.audits[0].detail["agent_id"], "agt_1");
+        let expired = claim_expired(&LapsedClaim {
+            workspace_id: a.workspace_id.clone(),
+            resource: "repo:a/b".into(),
+            claim_id,
+            run_id,
+            agent_id: a.agent_id.clone(),
+            expired_at: at(9),
+        });
         assert_eq!(expired.audits[0].actor, Actor::System);
+        assert_eq!(expired.audits[0].detail["run_id"], "run-1");
     }
 
     #[test]
@@ -809,17 +762,33 @@ mod tests {
         assert_eq!(unknown.audits[0].actor, Actor::System);
         let limit = agent_limit_reached(&h, Plan::Free, 3);
         assert_eq!(limit.audits[0].detail["limit"], "agents");
-        let updated = agent_updated(&h, "agt_1", ("a", Mode::Enforce), ("b", Mode::Observe));
+        let before = Agent {
+            id: "agt_1".into(),
+            name: "a".into(),
+            mode: Mode::Enforce,
+            key_prefix: "avs_live_AAAA".into(),
+            created_at: at(0),
+            last_used_at: None,
+        };
+        let after = Agent {
+            name: "b".into(),
+            mode: Mode::Observe,
+            key_prefix: "avs_live_BBBB".into(),
+            ..before.clone()
+        };
+        let updated = agent_updated(&h, &before, &after);
         assert_eq!(updated.audits[0].detail["mode"]["to"], "observe");
-        let rotated = agent_key_rotated(&h, "agt_1", "avs_live_AAAA", "avs_live_BBBB");
+        assert_eq!(updated.audits[0].detail["name"]["from"], "a");
+        let rotated = agent_key_rotated(&h, &before, &after);
         assert_eq!(rotated.audits[0].detail["old_key_prefix"], "avs_live_AAAA");
         assert_eq!(
-            agent_deleted(&h, "agt_1", "a", 2).audits[0].detail["claims_released"],
+            agent_deleted(&h, &before, 2).audits[0].detail["claims_released"],
             2
         );
-        let created = agent_created(&h, "agt_1", "a", Mode::Enforce, "avs_live_AAAA");
+        let created = agent_created(&h, &before);
         assert_eq!(created.audits[0].action, AuditAction::AgentCreated);
-        let signed_up = signup("ws_1", h.actor(), "Acme");
+        assert_eq!(created.audits[0].detail["key_prefix"], "avs_live_AAAA");
+        let signed_up = signup(&h);
         assert_eq!(signed_up.audits[0].detail["workspace_name"], "Acme");
     }
 
@@ -829,10 +798,11 @@ mod tests {
             start: at(10_000),
             end: at(20_000),
         };
+        let hold_id = HoldId::new("hold_1");
         let by_agent = hold_created(
             &Principal::Agent(agent()),
             "calendar:x",
-            "hold_1",
+            &hold_id,
             window,
             None,
             None,
@@ -843,7 +813,7 @@ mod tests {
         let by_human = hold_created(
             &Principal::Human(human()),
             "calendar:x",
-            "hold_1",
+            &hold_id,
             window,
             None,
             None,
@@ -869,18 +839,25 @@ mod tests {
         let availability =
             availability_checked(&Principal::Agent(agent()), "calendar:x", window, 1, 2);
         assert_eq!(availability.activity.unwrap().detail["free"], 2);
-        let expired = hold_expired("ws_1", "calendar:x", "hold_1", at(3));
+        let expired = hold_expired(&WorkspaceId::new("ws_1"), "calendar:x", &hold_id, at(3));
         assert_eq!(expired.audits[0].action, AuditAction::HoldExpired);
-        let released = hold_released(
-            &Principal::Agent(agent()),
-            "calendar:x",
-            "hold_1",
-            &HoldHolder {
+        let hold = Hold {
+            hold_id: "hold_1".into(),
+            resource: "calendar:x".into(),
+            start: window.start,
+            end: window.end,
+            purpose: None,
+            status: HoldStatus::Active,
+            holder: HoldHolder {
                 kind: "agent".into(),
                 id: "agt_1".into(),
                 name: "ci-bot".into(),
             },
-        );
+            expires_at: None,
+            created_at: at(0),
+        };
+        let released = hold_released(&Principal::Agent(agent()), &hold);
+        assert_eq!(released.audits[0].detail["holder"]["id"], "agt_1");
         assert_eq!(
             kinds(&released),
             (

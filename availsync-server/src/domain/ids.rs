@@ -62,6 +62,99 @@ pub fn new_id(kind: IdKind) -> String {
     id
 }
 
+/// Declares an id newtype: a string that reads as one (`Deref<Target =
+/// str>`, so SQL and JSON take it as it is) but is made only on purpose, so
+/// a function taking one kind of id cannot silently be handed another.
+macro_rules! typed_id {
+    ($(#[$doc:meta])* $name:ident, $kind:ident) => {
+        $(#[$doc])*
+        #[derive(
+            Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+        )]
+        #[serde(transparent)]
+        pub struct $name(String);
+
+        impl $name {
+            /// A new id of this kind (see [`new_id`]).
+            pub fn generate() -> Self {
+                Self(new_id(IdKind::$kind))
+            }
+
+            /// Wraps an id read from storage or from a request.
+            pub fn new(id: impl Into<String>) -> Self {
+                Self(id.into())
+            }
+
+            /// The id as text.
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+
+            /// The id as an owned string, for an answer.
+            pub fn into_string(self) -> String {
+                self.0
+            }
+        }
+
+        impl std::ops::Deref for $name {
+            type Target = str;
+
+            fn deref(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.pad(&self.0)
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(id: $name) -> String {
+                id.0
+            }
+        }
+
+        impl PartialEq<str> for $name {
+            fn eq(&self, other: &str) -> bool {
+                self.0 == other
+            }
+        }
+    };
+}
+
+typed_id!(
+    /// A workspace's id, `ws_…`.
+    WorkspaceId,
+    Workspace
+);
+typed_id!(
+    /// A user's id, `usr_…`.
+    UserId,
+    User
+);
+typed_id!(
+    /// An agent's id, `agt_…`.
+    AgentId,
+    Agent
+);
+typed_id!(
+    /// A run's id: the client's own, or `run_…` when the server made it.
+    RunId,
+    Run
+);
+typed_id!(
+    /// A work claim's id, `clm_…`.
+    ClaimId,
+    Claim
+);
+typed_id!(
+    /// A hold's id, `hold_…`.
+    HoldId,
+    Hold
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -97,6 +190,18 @@ mod tests {
             (before..=after).contains(&millis),
             "{id}: {millis} not in {before}..={after}"
         );
+    }
+
+    #[test]
+    fn typed_ids_carry_their_kind_and_read_as_text() {
+        let claim = ClaimId::generate();
+        assert!(claim.starts_with("clm_"));
+        assert!(AgentId::generate().starts_with("agt_"));
+        let run = RunId::new("deploy-42");
+        assert_eq!(run.as_str(), "deploy-42");
+        assert_eq!(run.to_string(), "deploy-42");
+        assert!(run == *"deploy-42");
+        assert_eq!(String::from(run), "deploy-42");
     }
 
     #[test]

@@ -1,9 +1,12 @@
 //! How a `run/start` is decided: what blocks a claim, and how that is told.
 
 use availsync_types::{
-    Claim, Decision, Holder, Mode, Plan, Reason, ReasonCode, ResourceKey, RunStatus,
+    CheckResponse, Claim, Decision, Holder, Mode, Plan, Reason, ReasonCode, ResourceKey, RunStatus,
     StartRunResponse, Timestamp,
 };
+
+use super::ids::{IdKind, new_id};
+use super::ttl::Ttl;
 
 /// What the store knows about a resource and a workspace at decision time,
 /// read in the same transaction that grants.
@@ -94,6 +97,10 @@ pub fn effective_mode(agent_mode: Mode, observe_requested: bool) -> Mode {
 /// How a `run/start` is answered, whatever the store.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StartDecision {
+    /// The mode the run starts in.
+    pub mode: Mode,
+    /// The workspace's plan when it was decided.
+    pub plan: Plan,
     /// Proceed or skip.
     pub decision: Decision,
     /// For observe runs: whether an enforcing run would have been blocked.
@@ -109,19 +116,18 @@ pub struct StartDecision {
 }
 
 impl StartDecision {
+    /// Whether the run is granted a claim: it enforces and may proceed.
+    pub fn grants(&self) -> bool {
+        (self.mode, self.decision) == (Mode::Enforce, Decision::Proceed)
+    }
+
     /// The answer to the start that created run `run_id` (with `claim` when
     /// one was granted): the same answer a later replay gives.
-    pub fn answer(
-        self,
-        run_id: String,
-        mode: Mode,
-        claim: Option<Claim>,
-        now: Timestamp,
-    ) -> StartRunResponse {
+    pub fn answer(self, run_id: String, claim: Option<Claim>, now: Timestamp) -> StartRunResponse {
         StartRunResponse {
             run_id,
             decision: self.decision,
-            mode,
+            mode: self.mode,
             replayed: false,
             status: match self.decision {
                 Decision::SkipRun => RunStatus::Skipped,
@@ -153,7 +159,7 @@ impl ClaimState {
             (Mode::Observe, b) => (
                 Decision::Proceed,
                 b.is_some(),
-                Some(now.add_millis(i64::from(ttl_seconds) * 1000)),
+                Some(Ttl::from_seconds(ttl_seconds).expiry_from(now)),
             ),
         };
         let (reason, retry_after) = match (explained, decision) {
@@ -162,6 +168,8 @@ impl ClaimState {
             (None, _) => (None, None),
         };
         StartDecision {
+            mode,
+            plan: self.plan,
             decision,
             would_block,
             run_expires_at,
@@ -169,6 +177,39 @@ impl ClaimState {
             retry_after,
             blocker,
         }
+    }
+}
+
+/// The claim a granted start on `resource` holds from `now`, with the
+/// fencing token the store took for it.
+pub fn new_claim(
+    resource: &ResourceKey,
+    ttl_seconds: u32,
+    fencing_token: u64,
+    now: Timestamp,
+) -> Claim {
+    Claim {
+        claim_id: new_id(IdKind::Claim),
+        resource: resource.to_string(),
+        expires_at: Ttl::from_seconds(ttl_seconds).expiry_from(now),
+        ttl_seconds,
+        fencing_token,
+    }
+}
+
+/// The `/v1/work/check` answer for `resource`, whose live claim (if any)
+/// is `holder`.
+pub fn check_answer(
+    resource: &ResourceKey,
+    holder: Option<Holder>,
+    now: Timestamp,
+) -> CheckResponse {
+    CheckResponse {
+        resource: resource.to_string(),
+        available: holder.is_none(),
+        retry_after: holder.as_ref().map(|h| now.seconds_until(h.expires_at)),
+        holder,
+        server_time: now,
     }
 }
 
@@ -230,9 +271,27 @@ mod tests {
         assert!(observed.would_block && observed.retry_after.is_none());
         assert_eq!(observed.run_expires_at, Some(now.add_millis(60_000)));
         let free = state(None, 0, Plan::Free).decide(Mode::Enforce, &key, 60, now);
+        assert!(free.grants() && !observed.grants() && !skip.grants());
         assert_eq!((free.decision, free.reason), (Decision::Proceed, None));
         assert_eq!(effective_mode(Mode::Observe, false), Mode::Observe);
         assert_eq!(effective_mode(Mode::Enforce, true), Mode::Observe);
         assert_eq!(effective_mode(Mode::Enforce, false), Mode::Enforce);
+    }
+
+    #[test]
+    fn a_check_answers_the_holder_and_when_it_lapses() {
+        let now = Timestamp::from_unix_millis(10_000);
+        let key = "repo:a/b".parse().unwrap();
+        let held = check_answer(&key, Some(holder(20_001)), now);
+        assert!(!held.available);
+        assert_eq!(held.retry_after, Some(11));
+        let free = check_answer(&key, None, now);
+        assert!(free.available && free.retry_after.is_none() && free.holder.is_none());
+        let claim = new_claim(&key, 30, 7, now);
+        assert!(claim.claim_id.starts_with("clm_"));
+        assert_eq!(
+            (claim.expires_at.unix_millis(), claim.fencing_token),
+            (40_000, 7)
+        );
     }
 }

@@ -3,9 +3,12 @@
 //! an extend climbs (finished → never granted → released → expired).
 
 use availsync_types::{
-    Claim, Decision, Mode, Outcome, Reason, Run, RunStatus, StartRunResponse, Timestamp,
+    Claim, Decision, Mode, Outcome, Reason, ResourceKey, Run, RunStatus, StartRunResponse,
+    Timestamp,
 };
 
+use super::events::RunSubject;
+use super::ids::{AgentId, RunId, WorkspaceId};
 use super::refusal::Refusal;
 
 /// A run as stored, with its claim if it had one.
@@ -14,9 +17,9 @@ pub struct StoredRun {
     /// Position in the workspace's run list.
     pub seq: i64,
     /// The client's run id.
-    pub run_id: String,
+    pub run_id: RunId,
     /// The agent.
-    pub agent_id: String,
+    pub agent_id: AgentId,
     /// The agent's name: its current one where the agent's row was read
     /// (listings, releases); the caller's own where an agent looked up its
     /// own run (extend, finish, replay), which answer without it.
@@ -97,7 +100,7 @@ impl StoredRun {
     pub fn start_response(self, now: Timestamp, replayed: bool) -> StartRunResponse {
         let status = self.status(now);
         StartRunResponse {
-            run_id: self.run_id,
+            run_id: self.run_id.into_string(),
             decision: self.decision,
             mode: self.mode,
             replayed,
@@ -110,12 +113,40 @@ impl StoredRun {
         }
     }
 
+    /// The answer to a `run/start` that reused this run's id: the run's own
+    /// answer, replayed, when it asks for the same resource; refused when
+    /// it asks for another.
+    pub fn replay(
+        self,
+        resource: &ResourceKey,
+        now: Timestamp,
+    ) -> Result<StartRunResponse, Refusal> {
+        if self.resource != resource.as_str() {
+            return Err(Refusal::RunIdReused {
+                run_id: self.run_id.into_string(),
+                resource: self.resource,
+            });
+        }
+        Ok(self.start_response(now, true))
+    }
+
+    /// The run as the subject of events in `workspace_id`.
+    pub fn subject<'a>(&'a self, workspace_id: &'a WorkspaceId) -> RunSubject<'a> {
+        RunSubject {
+            workspace_id,
+            agent_id: &self.agent_id,
+            agent_name: &self.agent_name,
+            resource: &self.resource,
+            run_id: &self.run_id,
+        }
+    }
+
     /// The run as listed.
     pub fn into_run(self, now: Timestamp) -> Run {
         let status = self.status(now);
         Run {
-            run_id: self.run_id,
-            agent_id: self.agent_id,
+            run_id: self.run_id.into_string(),
+            agent_id: self.agent_id.into_string(),
             agent_name: self.agent_name,
             resource: self.resource,
             mode: self.mode,
@@ -174,7 +205,7 @@ impl StoredRun {
     /// first that applies).
     pub fn extendable(&self, now: Timestamp) -> Result<Extendable<'_>, Refusal> {
         let lost = |why: LostBecause, at: Timestamp| Refusal::LeaseLost {
-            run_id: self.run_id.clone(),
+            run_id: self.run_id.to_string(),
             why,
             at,
         };
@@ -201,18 +232,18 @@ impl StoredRun {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn at(ms: i64) -> Timestamp {
+    pub(crate) fn at(ms: i64) -> Timestamp {
         Timestamp::from_unix_millis(ms)
     }
 
-    fn run(mode: Mode, claim: Option<StoredClaim>) -> StoredRun {
+    pub(crate) fn run(mode: Mode, claim: Option<StoredClaim>) -> StoredRun {
         StoredRun {
             seq: 1,
-            run_id: "r1".into(),
-            agent_id: "agt_1".into(),
+            run_id: RunId::new("r1"),
+            agent_id: AgentId::new("agt_1"),
             agent_name: "a".into(),
             resource: "repo:a/b".into(),
             mode,
@@ -237,7 +268,7 @@ mod tests {
         }
     }
 
-    fn claim(expires: i64, released: Option<i64>, lapse_recorded: bool) -> StoredClaim {
+    pub(crate) fn claim(expires: i64, released: Option<i64>, lapse_recorded: bool) -> StoredClaim {
         StoredClaim {
             claim: Claim {
                 claim_id: "clm_1".into(),
@@ -296,5 +327,25 @@ mod tests {
         let observe = run(Mode::Observe, None);
         assert_eq!(observe.extendable(now), Ok(Extendable::Observe));
         assert!(observe.live_claim(now).is_none());
+    }
+
+    #[test]
+    fn a_reused_run_id_replays_only_for_its_own_resource() {
+        let now = at(50_000);
+        let live = run(Mode::Enforce, Some(claim(60_000, None, false)));
+        let replayed = live
+            .clone()
+            .replay(&"repo:a/b".parse().unwrap(), now)
+            .unwrap();
+        assert!(replayed.replayed);
+        assert_eq!(replayed.status, RunStatus::Active);
+        assert_eq!(replayed.claim.unwrap().fencing_token, 7);
+        assert_eq!(
+            live.replay(&"repo:a/c".parse().unwrap(), now),
+            Err(Refusal::RunIdReused {
+                run_id: "r1".into(),
+                resource: "repo:a/b".into()
+            })
+        );
     }
 }

@@ -1,7 +1,7 @@
 //! Half-open time windows `[start, end)`: overlap, and the free time left in
 //! a window once busy windows are taken out.
 
-use availsync_types::Timestamp;
+use availsync_types::{ResourceKey, Timestamp};
 
 /// A half-open window `[start, end)`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -10,6 +10,15 @@ pub struct Window {
     pub start: Timestamp,
     /// Exclusive end.
     pub end: Timestamp,
+}
+
+/// A window of a resource's schedule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Slot {
+    /// The resource.
+    pub resource: ResourceKey,
+    /// The window.
+    pub window: Window,
 }
 
 impl Window {

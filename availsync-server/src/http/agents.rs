@@ -15,6 +15,7 @@ use super::json::{ApiJson, ApiQuery};
 use super::paging::{PageQuery, page_request};
 use crate::app;
 use crate::domain::secrets::Secret;
+use crate::store::{AgentId, Listing};
 
 /// An answer carrying a key: shown once, never cached.
 fn with_key(status: StatusCode, agent: Agent, key: &Secret) -> Response {
@@ -58,7 +59,11 @@ pub async fn list(
     let page = page_request(query.limit, query.cursor.as_deref())?;
     let agents = state
         .store()
-        .list_agents(&session.workspace.id, page)
+        .list_agents(Listing {
+            workspace_id: session.workspace_id(),
+            filter: (),
+            page,
+        })
         .await?;
     Ok(Json(agents))
 }
@@ -71,10 +76,10 @@ pub async fn list(
 pub async fn update(
     State(state): State<AppState>,
     Human(session): Human,
-    Path(id): Path<String>,
+    Path(id): Path<AgentId>,
     ApiJson(request): ApiJson<UpdateAgentRequest>,
 ) -> Result<Json<AgentResponse>, ApiError> {
-    let agent = app::agents::update_agent(&state.services, &session, &id, request).await?;
+    let agent = app::agents::update_agent(&state.services, &session, id, request).await?;
     Ok(Json(AgentResponse { agent }))
 }
 
@@ -87,9 +92,9 @@ pub async fn update(
 pub async fn rotate_key(
     State(state): State<AppState>,
     Human(session): Human,
-    Path(id): Path<String>,
+    Path(id): Path<AgentId>,
 ) -> Result<Response, ApiError> {
-    let (agent, key) = app::agents::rotate_agent_key(&state.services, &session, &id).await?;
+    let (agent, key) = app::agents::rotate_agent_key(&state.services, &session, id).await?;
     Ok(with_key(StatusCode::OK, agent, &key))
 }
 
@@ -101,7 +106,7 @@ pub async fn rotate_key(
 pub async fn delete(
     State(state): State<AppState>,
     Human(session): Human,
-    Path(id): Path<String>,
+    Path(id): Path<AgentId>,
 ) -> Result<StatusCode, ApiError> {
     state.store().delete_agent(&session, &id).await?;
     Ok(StatusCode::NO_CONTENT)

@@ -14,7 +14,7 @@ use super::error::ApiError;
 use super::json::{ApiJson, ApiQuery};
 use super::paging::page_request;
 use crate::domain::validate;
-use crate::store::{ActivityFilter, AuditFilter};
+use crate::store::{ActivityFilter, AuditFilter, Listing, UsageQuery};
 
 /// `value` as one of `known` (by its spelling), or an error naming them.
 fn one_of<T: Copy + std::fmt::Display>(
@@ -99,7 +99,11 @@ pub async fn activity(
     Ok(Json(
         state
             .store()
-            .list_activity(caller.workspace_id(), filter, page)
+            .list_activity(Listing {
+                workspace_id: caller.workspace(),
+                filter,
+                page,
+            })
             .await?,
     ))
 }
@@ -136,7 +140,11 @@ pub async fn audit(
     Ok(Json(
         state
             .store()
-            .list_audit(&session.workspace.id, filter, page)
+            .list_audit(Listing {
+                workspace_id: session.workspace_id(),
+                filter,
+                page,
+            })
             .await?,
     ))
 }
@@ -172,7 +180,11 @@ pub async fn usage(
     Ok(Json(
         state
             .store()
-            .usage(caller.workspace_id(), since, until)
+            .usage(UsageQuery {
+                workspace_id: caller.workspace(),
+                since,
+                until,
+            })
             .await?,
     ))
 }

@@ -15,9 +15,9 @@ use super::caller::Caller;
 use super::error::ApiError;
 use super::json::{ApiJson, ApiQuery, decode_query};
 use super::paging::page_request;
-use crate::domain::schedule::Window;
+use crate::domain::schedule::{Slot, Window};
 use crate::domain::validate::{self, MAX_PURPOSE_CHARS};
-use crate::store::{HoldFilter, NewHold};
+use crate::store::{HoldFilter, HoldId, Listing, NewHold};
 
 /// Query of `GET /v1/availability`.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -48,7 +48,7 @@ pub async fn availability(
     Ok(Json(
         state
             .store()
-            .availability(&caller, &resource, window)
+            .availability(&caller, Slot { resource, window })
             .await?,
     ))
 }
@@ -92,7 +92,7 @@ pub async fn check_conflicts(
     Ok(Json(
         state
             .store()
-            .check_conflicts(&caller, &resource, window)
+            .check_conflicts(&caller, Slot { resource, window })
             .await?,
     ))
 }
@@ -172,14 +172,14 @@ pub async fn list_holds(
     Ok(Json(
         state
             .store()
-            .list_holds(
-                caller.workspace_id(),
-                HoldFilter {
+            .list_holds(Listing {
+                workspace_id: caller.workspace(),
+                filter: HoldFilter {
                     resource,
                     active_only,
                 },
                 page,
-            )
+            })
             .await?,
     ))
 }
@@ -196,6 +196,7 @@ pub async fn release_hold(
     caller: Caller,
     Path(hold_id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
+    let hold_id = HoldId::new(hold_id);
     state.store().release_hold(&caller, &hold_id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

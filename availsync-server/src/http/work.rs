@@ -14,9 +14,8 @@ use super::caller::{AgentKey, Caller, Human};
 use super::error::ApiError;
 use super::json::{ApiJson, ApiQuery};
 use super::paging::page_request;
-use crate::domain::ids::{IdKind, new_id};
 use crate::domain::validate::{self, MAX_PURPOSE_CHARS, MAX_SUMMARY_CHARS};
-use crate::store::{FinishRun, RunFilter, StartRun};
+use crate::store::{ClaimId, ExtendRun, FinishRun, Listing, RunFilter, RunId, StartRun};
 
 /// Header that stands in for `run_id` when the body has none.
 const IDEMPOTENCY_KEY: &str = "idempotency-key";
@@ -40,14 +39,14 @@ pub async fn start(
     let run_id = match (request.run_id, headers.get(IDEMPOTENCY_KEY)) {
         (Some(run_id), _) => {
             validate::run_id("run_id", &run_id)?;
-            run_id
+            RunId::new(run_id)
         }
         (None, Some(header)) => {
             let key = header.to_str().unwrap_or_default().to_owned();
             validate::run_id("Idempotency-Key", &key)?;
-            key
+            RunId::new(key)
         }
-        (None, None) => new_id(IdKind::Run),
+        (None, None) => RunId::generate(),
     };
     let purpose = validate::optional_text("purpose", request.purpose, MAX_PURPOSE_CHARS)?;
     let answer = state
@@ -80,10 +79,7 @@ pub async fn check(
     ApiJson(request): ApiJson<CheckRequest>,
 ) -> Result<Json<CheckResponse>, ApiError> {
     let resource = validate::claim_resource("resource", &request.resource)?;
-    let answer = state
-        .store()
-        .check_resource(caller.workspace_id(), &resource)
-        .await?;
+    let answer = state.store().check_resource(&caller, &resource).await?;
     Ok(Json(answer))
 }
 
@@ -103,7 +99,11 @@ pub async fn extend(
         .ttl_seconds
         .map(|ttl| validate::ttl_seconds(Some(ttl)))
         .transpose()?;
-    let answer = state.store().extend_run(&agent, &request.run_id, ttl).await;
+    let extend = ExtendRun {
+        run_id: RunId::new(request.run_id),
+        ttl_seconds: ttl,
+    };
+    let answer = state.store().extend_run(&agent, extend).await;
     match &answer {
         Ok(_) => crate::metrics::global().extend(false),
         Err(crate::store::StoreError::Refused(crate::store::Refusal::LeaseLost { .. })) => {
@@ -130,7 +130,7 @@ pub async fn finish(
         .finish_run(
             &agent,
             FinishRun {
-                run_id: request.run_id,
+                run_id: RunId::new(request.run_id),
                 outcome: request.outcome,
                 summary,
             },
@@ -153,6 +153,7 @@ pub async fn release_claim(
     Human(session): Human,
     Path(claim_id): Path<String>,
 ) -> Result<Json<ReleaseClaimResponse>, ApiError> {
+    let claim_id = ClaimId::new(claim_id);
     let answer = state.store().release_claim(&session, &claim_id).await?;
     Ok(Json(answer))
 }
@@ -186,14 +187,14 @@ pub async fn list_runs(
     let page = page_request(query.limit, query.cursor.as_deref())?;
     let runs = state
         .store()
-        .list_runs(
-            caller.workspace_id(),
-            RunFilter {
+        .list_runs(Listing {
+            workspace_id: caller.workspace(),
+            filter: RunFilter {
                 active_only,
                 resource,
             },
             page,
-        )
+        })
         .await?;
     Ok(Json(runs))
 }

@@ -20,10 +20,8 @@ use async_trait::async_trait;
 use availsync_types::{
     ActivityItem, Agent, AuditItem, AvailabilityResponse, CheckResponse, ConflictsCheckResponse,
     ExtendRunResponse, FinishRunResponse, Hold, HoldResponse, Page, Plan, ReleaseClaimResponse,
-    ResourceKey, StartRunResponse, Timestamp, UsageResponse, Workspace,
+    ResourceKey, StartRunResponse, UsageResponse, Workspace,
 };
-
-use crate::domain::schedule::Window;
 
 pub use error::{Refusal, StoreError};
 
@@ -77,37 +75,24 @@ pub trait Store: Send + Sync + 'static {
     /// first ([`write_health`]).
     async fn health(&self) -> StoreResult<()>;
 
-    /// Creates a workspace, its first user and a session. Fails with
-    /// [`StoreError::EmailTaken`] when the email is in use.
+    /// Creates a workspace, its first user and a session. Refused
+    /// ([`Refusal::EmailTaken`]) when the email is in use.
     async fn signup(&self, signup: NewSignup) -> StoreResult<SessionContext>;
 
     /// The stored password hash for an email (lower-cased), if any.
     async fn login_credentials(&self, email_norm: &str) -> StoreResult<Option<Credentials>>;
 
-    /// Failed logins within the throttle window for an email, for it from
-    /// a client (an IP address), and from that client for any email.
-    async fn recent_login_failures(
-        &self,
-        email_norm: &str,
-        client: &str,
-    ) -> StoreResult<LoginFailures>;
+    /// Failed logins within the throttle window for the attempt's email,
+    /// for it from its client (an IP address), and from that client for any
+    /// email.
+    async fn recent_login_failures(&self, attempt: &LoginAttempt) -> StoreResult<LoginFailures>;
 
-    /// Records a failed login from `client` (and its audit event).
-    async fn record_login_failure(
-        &self,
-        email_norm: &str,
-        client: &str,
-        user: Option<Credentials>,
-    ) -> StoreResult<()>;
+    /// Records a failed login (and its audit event).
+    async fn record_login_failure(&self, failure: FailedLogin) -> StoreResult<()>;
 
-    /// Opens a session after a successful login from `client`, clearing
-    /// that client's earlier failures for the email.
-    async fn login(
-        &self,
-        user_id: &str,
-        client: &str,
-        session: NewSession,
-    ) -> StoreResult<SessionContext>;
+    /// Opens a session after a successful login, clearing the client's
+    /// earlier failures for the email.
+    async fn login(&self, login: NewLogin) -> StoreResult<SessionContext>;
 
     /// The live session with this token hash, if any.
     async fn session(&self, token_hash: &[u8]) -> StoreResult<Option<SessionContext>>;
@@ -119,33 +104,28 @@ pub trait Store: Send + Sync + 'static {
     async fn create_agent(&self, actor: &SessionContext, agent: NewAgent) -> StoreResult<Agent>;
 
     /// The workspace's agents, newest first.
-    async fn list_agents(&self, workspace_id: &str, page: PageRequest) -> StoreResult<Page<Agent>>;
+    async fn list_agents(&self, query: Listing<()>) -> StoreResult<Page<Agent>>;
 
     /// Renames an agent or changes its mode.
-    async fn update_agent(
-        &self,
-        actor: &SessionContext,
-        agent_id: &str,
-        update: AgentUpdate,
-    ) -> StoreResult<Agent>;
+    async fn update_agent(&self, actor: &SessionContext, update: AgentUpdate)
+    -> StoreResult<Agent>;
 
     /// Replaces an agent's key; the old key stops working at once.
     async fn rotate_agent_key(
         &self,
         actor: &SessionContext,
-        agent_id: &str,
-        key: NewKey,
+        rotation: KeyRotation,
     ) -> StoreResult<Agent>;
 
     /// Deletes an agent: its key stops working and its live claims are
     /// released.
-    async fn delete_agent(&self, actor: &SessionContext, agent_id: &str) -> StoreResult<()>;
+    async fn delete_agent(&self, actor: &SessionContext, agent_id: &AgentId) -> StoreResult<()>;
 
     /// The live agent with this key hash, if any.
     async fn agent_by_key(&self, key_hash: &[u8]) -> StoreResult<Option<AgentContext>>;
 
     /// Notes that an agent's key was used (at most about once a minute).
-    async fn touch_agent(&self, agent_id: &str) -> StoreResult<()>;
+    async fn touch_agent(&self, agent_id: &AgentId) -> StoreResult<()>;
 
     /// Decides a `run/start` and records the run, in one transaction.
     async fn start_run(
@@ -154,10 +134,11 @@ pub trait Store: Send + Sync + 'static {
         start: StartRun,
     ) -> StoreResult<StartRunResponse>;
 
-    /// Whether a resource is free, changing nothing.
+    /// Whether a resource is free in the caller's workspace, changing
+    /// nothing.
     async fn check_resource(
         &self,
-        workspace_id: &str,
+        caller: &Principal,
         resource: &ResourceKey,
     ) -> StoreResult<CheckResponse>;
 
@@ -165,8 +146,7 @@ pub trait Store: Send + Sync + 'static {
     async fn extend_run(
         &self,
         agent: &AgentContext,
-        run_id: &str,
-        ttl_seconds: Option<u32>,
+        extend: ExtendRun,
     ) -> StoreResult<ExtendRunResponse>;
 
     /// Finishes a run, releasing its live claim. Idempotent.
@@ -181,20 +161,16 @@ pub trait Store: Send + Sync + 'static {
     /// action `claim_released` with the user as actor and the activity kind
     /// `run_released`. Idempotent: a claim that has already ended answers
     /// `released: false` and records nothing. A claim of another workspace
-    /// is [`StoreError::NotFound`].
+    /// is not found ([`Refusal::NotFound`]).
     async fn release_claim(
         &self,
         actor: &SessionContext,
-        claim_id: &str,
+        claim_id: &ClaimId,
     ) -> StoreResult<ReleaseClaimResponse>;
 
     /// The workspace's runs, newest first.
-    async fn list_runs(
-        &self,
-        workspace_id: &str,
-        filter: RunFilter,
-        page: PageRequest,
-    ) -> StoreResult<Page<availsync_types::Run>>;
+    async fn list_runs(&self, query: Listing<RunFilter>)
+    -> StoreResult<Page<availsync_types::Run>>;
 
     /// Creates a hold after checking, in the same transaction, that no live
     /// hold overlaps it; replays an earlier create with the same
@@ -202,55 +178,36 @@ pub trait Store: Send + Sync + 'static {
     async fn create_hold(&self, holder: &Principal, hold: NewHold) -> StoreResult<HoldResponse>;
 
     /// Releases a hold. Idempotent; an agent may release only its own.
-    async fn release_hold(&self, caller: &Principal, hold_id: &str) -> StoreResult<()>;
+    async fn release_hold(&self, caller: &Principal, hold_id: &HoldId) -> StoreResult<()>;
 
     /// The workspace's holds, newest first.
-    async fn list_holds(
-        &self,
-        workspace_id: &str,
-        filter: HoldFilter,
-        page: PageRequest,
-    ) -> StoreResult<Page<Hold>>;
+    async fn list_holds(&self, query: Listing<HoldFilter>) -> StoreResult<Page<Hold>>;
 
     /// Busy and free time of a resource within a window (records activity).
     async fn availability(
         &self,
         caller: &Principal,
-        resource: &ResourceKey,
-        window: Window,
+        slot: Slot,
     ) -> StoreResult<AvailabilityResponse>;
 
     /// Live holds overlapping a window (records activity, nothing else).
     async fn check_conflicts(
         &self,
         caller: &Principal,
-        resource: &ResourceKey,
-        window: Window,
+        slot: Slot,
     ) -> StoreResult<ConflictsCheckResponse>;
 
     /// The workspace's activity, newest first.
     async fn list_activity(
         &self,
-        workspace_id: &str,
-        filter: ActivityFilter,
-        page: PageRequest,
+        query: Listing<ActivityFilter>,
     ) -> StoreResult<Page<ActivityItem>>;
 
     /// The workspace's audit log, newest first.
-    async fn list_audit(
-        &self,
-        workspace_id: &str,
-        filter: AuditFilter,
-        page: PageRequest,
-    ) -> StoreResult<Page<AuditItem>>;
+    async fn list_audit(&self, query: Listing<AuditFilter>) -> StoreResult<Page<AuditItem>>;
 
-    /// Usage against the plan, and counts within `[since, until)`.
-    async fn usage(
-        &self,
-        workspace_id: &str,
-        since: Option<Timestamp>,
-        until: Option<Timestamp>,
-    ) -> StoreResult<UsageResponse>;
+    /// Usage against the plan, and counts within the query's range.
+    async fn usage(&self, query: UsageQuery) -> StoreResult<UsageResponse>;
 
     /// Records lapsed claims and holds (once each) and prunes activity
     /// older than `activity_retention_ms`.

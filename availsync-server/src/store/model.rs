@@ -1,24 +1,66 @@
 //! Inputs and contexts that cross the store boundary (answers use the wire
 //! types of `availsync-types`).
 
-use availsync_types::{ActivityKind, AuditAction, Mode, Outcome, ResourceKey};
+use availsync_types::{ActivityKind, AuditAction, Mode, Outcome, ResourceKey, Timestamp};
 
 pub use crate::domain::callers::{Actor, AgentContext, Credentials, Principal, SessionContext};
+pub use crate::domain::ids::{AgentId, ClaimId, HoldId, RunId, UserId, WorkspaceId};
 
-/// What creating a hold stores.
+/// One page of a workspace's list (runs, holds, agents, events), filtered.
 #[derive(Debug, Clone)]
-pub struct NewHold {
-    /// Any valid resource.
-    pub resource: ResourceKey,
-    /// The window.
-    pub window: crate::domain::schedule::Window,
-    /// Purpose.
-    pub purpose: Option<String>,
-    /// Tentative hold lifetime.
-    pub ttl_seconds: Option<u32>,
-    /// Retry key, unique per holder.
-    pub idempotency_key: Option<String>,
+pub struct Listing<F> {
+    /// The workspace.
+    pub workspace_id: WorkspaceId,
+    /// Which items.
+    pub filter: F,
+    /// Which page.
+    pub page: PageRequest,
 }
+
+/// A usage read: a workspace's counts within `[since, until)`.
+#[derive(Debug, Clone)]
+pub struct UsageQuery {
+    /// The workspace.
+    pub workspace_id: WorkspaceId,
+    /// From (inclusive); the start of time when absent.
+    pub since: Option<Timestamp>,
+    /// Until (exclusive); now when absent.
+    pub until: Option<Timestamp>,
+}
+
+pub use crate::domain::schedule::Slot;
+
+/// Who is trying to log in: the email (lower-cased) and the client (an IP
+/// address), the key of the login throttle.
+#[derive(Debug, Clone)]
+pub struct LoginAttempt {
+    /// The email, lower-cased.
+    pub email_norm: String,
+    /// The client's address.
+    pub client: String,
+}
+
+/// A failed login to record.
+#[derive(Debug, Clone)]
+pub struct FailedLogin {
+    /// Who tried.
+    pub attempt: LoginAttempt,
+    /// The account of that email, if there is one.
+    pub account: Option<Credentials>,
+}
+
+/// A successful login: the session to open for the user, from `client`.
+#[derive(Debug, Clone)]
+pub struct NewLogin {
+    /// The user.
+    pub user_id: UserId,
+    /// The client's address, whose failures for the email are cleared.
+    pub client: String,
+    /// The session.
+    pub session: NewSession,
+}
+
+pub use crate::domain::holds::NewHold;
 
 /// Which holds to list.
 #[derive(Debug, Clone, Default)]
@@ -62,59 +104,29 @@ pub struct SweepReport {
     pub activity_pruned: usize,
 }
 
-/// A new session token's hash and lifetime.
-#[derive(Debug, Clone)]
-pub struct NewSession {
-    /// SHA-256 of the token.
-    pub token_hash: Vec<u8>,
-    /// Session lifetime in milliseconds.
-    pub ttl_ms: i64,
-}
-
-/// What signup stores.
-#[derive(Debug, Clone)]
-pub struct NewSignup {
-    /// The email as given.
-    pub email: String,
-    /// The email lower-cased.
-    pub email_norm: String,
-    /// argon2id PHC string.
-    pub password_hash: String,
-    /// The new workspace's name.
-    pub workspace_name: String,
-    /// The first session.
-    pub session: NewSession,
-}
-
+pub use crate::domain::accounts::{NewSession, NewSignup};
 pub use crate::domain::login_throttle::{LoginFailures, Tally};
 
-/// A new agent key's hash and recognisable prefix.
-#[derive(Debug, Clone)]
-pub struct NewKey {
-    /// SHA-256 of the key.
-    pub key_hash: Vec<u8>,
-    /// The first characters of the key.
-    pub key_prefix: String,
-}
-
-/// What creating an agent stores.
-#[derive(Debug, Clone)]
-pub struct NewAgent {
-    /// Display name.
-    pub name: String,
-    /// Mode.
-    pub mode: Mode,
-    /// Its key.
-    pub key: NewKey,
-}
+pub use crate::domain::agents::{NewAgent, NewKey};
 
 /// Changes to an agent.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct AgentUpdate {
+    /// The agent.
+    pub agent_id: AgentId,
     /// New name.
     pub name: Option<String>,
     /// New mode.
     pub mode: Option<Mode>,
+}
+
+/// A new key for an agent, replacing its old one.
+#[derive(Debug, Clone)]
+pub struct KeyRotation {
+    /// The agent.
+    pub agent_id: AgentId,
+    /// The new key.
+    pub key: NewKey,
 }
 
 /// A validated `run/start`.
@@ -125,7 +137,7 @@ pub struct StartRun {
     /// Lease length.
     pub ttl_seconds: u32,
     /// The run id (client's or new).
-    pub run_id: String,
+    pub run_id: RunId,
     /// Purpose.
     pub purpose: Option<String>,
     /// True when the request asked for observe mode.
@@ -134,11 +146,20 @@ pub struct StartRun {
     pub metadata: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
+/// A validated `run/extend`.
+#[derive(Debug, Clone)]
+pub struct ExtendRun {
+    /// The run.
+    pub run_id: RunId,
+    /// The new lease length; the run's own when absent.
+    pub ttl_seconds: Option<u32>,
+}
+
 /// A validated `run/finish`.
 #[derive(Debug, Clone)]
 pub struct FinishRun {
     /// The run.
-    pub run_id: String,
+    pub run_id: RunId,
     /// How it ended.
     pub outcome: Outcome,
     /// Summary.

@@ -2,5 +2,5 @@
 //! answers: a run's status, a hold's status, who holds a hold. Backends
 //! differ in SQL, never in these.
 
-pub use crate::domain::holds::{busy, hold_status, holder_of};
+pub use crate::domain::holds::{hold_status, holder_of};
 pub use crate::domain::runs::{StoredClaim, StoredRun};

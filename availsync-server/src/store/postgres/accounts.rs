@@ -2,20 +2,21 @@
 
 use crate::store::Refusal;
 use crate::store::StoreResult;
-use availsync_types::{Agent, Mode, Page, Plan, Timestamp, User, Workspace};
+use availsync_types::{Agent, Page, Plan, Timestamp, User, Workspace};
 use deadpool_postgres::GenericClient;
 use tokio_postgres::Row;
 
 use super::events::record;
 use super::sql::{execute, get, row_one, row_opt, rows, text_enum, ts, ts_opt};
-use crate::domain::ids::{IdKind, new_id};
+use crate::domain::agents::Creation;
 use crate::domain::login_throttle;
-use crate::domain::{events, plans};
+use crate::domain::{accounts, agents, events};
 use crate::store::cursor::paginate;
 use crate::store::text_enum::TextEnum;
 use crate::store::{
-    Actor, AgentContext, AgentUpdate, Credentials, LoginFailures, NewAgent, NewKey, NewSession,
-    NewSignup, PageRequest, SessionContext, StoreError, TOUCH_INTERVAL_MS, Tally,
+    AgentContext, AgentId, AgentUpdate, Credentials, FailedLogin, KeyRotation, Listing,
+    LoginAttempt, LoginFailures, NewAgent, NewLogin, NewSession, NewSignup, SessionContext,
+    StoreError, TOUCH_INTERVAL_MS, Tally,
 };
 
 /// A refusal that is committed together with the events that record it.
@@ -68,12 +69,17 @@ pub(super) async fn signup<C: GenericClient>(
     if taken.is_some() {
         return Err(StoreError::Refused(Refusal::EmailTaken));
     }
-    let workspace_id = new_id(IdKind::Workspace);
-    let user_id = new_id(IdKind::User);
+    let (session, events) = accounts::sign_up(&signup, now);
+    let (user, workspace) = (&session.user, &session.workspace);
     execute(
         client,
-        "INSERT INTO workspaces (id, name, plan, created_at) VALUES ($1, $2, 'free', $3)",
-        &[&workspace_id, &signup.workspace_name, &now.unix_millis()],
+        "INSERT INTO workspaces (id, name, plan, created_at) VALUES ($1, $2, $3, $4)",
+        &[
+            &workspace.id,
+            &workspace.name,
+            &workspace.plan.to_text(),
+            &now.unix_millis(),
+        ],
     )
     .await?;
     // A concurrent signup with the same email loses on the unique index and
@@ -83,29 +89,18 @@ pub(super) async fn signup<C: GenericClient>(
         "INSERT INTO users (id, workspace_id, email, email_norm, password_hash, created_at)
          VALUES ($1, $2, $3, $4, $5, $6)",
         &[
-            &user_id,
-            &workspace_id,
-            &signup.email,
+            &user.id,
+            &workspace.id,
+            &user.email,
             &signup.email_norm,
             &signup.password_hash,
             &now.unix_millis(),
         ],
     )
     .await?;
-    insert_session(client, now, &user_id, &signup.session).await?;
-    let actor = Actor::User {
-        id: user_id.clone(),
-        name: signup.email.clone(),
-    };
-    record(
-        client,
-        now,
-        &events::signup(&workspace_id, actor, &signup.workspace_name),
-    )
-    .await?;
-    session(client, now, &signup.session.token_hash)
-        .await?
-        .ok_or_else(|| StoreError::Backend("new session not readable".into()))
+    insert_session(client, now, &user.id, &signup.session).await?;
+    record(client, now, &events).await?;
+    Ok(session)
 }
 
 async fn insert_session<C: GenericClient>(
@@ -152,8 +147,7 @@ pub(super) async fn credentials<C: GenericClient>(
 pub(super) async fn login_failures<C: GenericClient>(
     db: &C,
     now: Timestamp,
-    email_norm: &str,
-    client: &str,
+    attempt: &LoginAttempt,
 ) -> StoreResult<LoginFailures> {
     let row = row_one(
         db,
@@ -166,8 +160,8 @@ pub(super) async fn login_failures<C: GenericClient>(
          FROM login_failures
          WHERE (email_norm = $1 OR client = $2) AND at > $3",
         &[
-            &email_norm,
-            &client,
+            &attempt.email_norm,
+            &attempt.client,
             &(now.unix_millis() - login_throttle::WINDOW_MS),
         ],
     )
@@ -190,45 +184,41 @@ pub(super) async fn login_failures<C: GenericClient>(
 pub(super) async fn record_login_failure<C: GenericClient>(
     db: &C,
     now: Timestamp,
-    email_norm: &str,
-    client: &str,
-    user: Option<Credentials>,
+    failure: &FailedLogin,
 ) -> StoreResult<()> {
+    let LoginAttempt { email_norm, client } = &failure.attempt;
+    let window_start = now.unix_millis() - login_throttle::WINDOW_MS;
     execute(
         db,
         "DELETE FROM login_failures WHERE email_norm = $1 AND at <= $2",
-        &[
-            &email_norm,
-            &(now.unix_millis() - login_throttle::WINDOW_MS),
-        ],
+        &[email_norm, &window_start],
     )
     .await?;
     execute(
         db,
         "INSERT INTO login_failures (email_norm, client, at) VALUES ($1, $2, $3)",
-        &[&email_norm, &client, &now.unix_millis()],
+        &[email_norm, client, &now.unix_millis()],
     )
     .await?;
     // Only failures against a real account land in a workspace's audit log;
     // unknown emails are recorded without a workspace.
-    record(db, now, &events::login_failed(email_norm, user.as_ref())).await
+    let events = events::login_failed(email_norm, failure.account.as_ref());
+    record(db, now, &events).await
 }
 
 pub(super) async fn login<C: GenericClient>(
     db: &C,
     now: Timestamp,
-    user_id: &str,
-    client: &str,
-    new_session: NewSession,
+    login: &NewLogin,
 ) -> StoreResult<SessionContext> {
-    insert_session(db, now, user_id, &new_session).await?;
-    let ctx = session(db, now, &new_session.token_hash)
+    insert_session(db, now, &login.user_id, &login.session).await?;
+    let ctx = session(db, now, &login.session.token_hash)
         .await?
         .ok_or_else(|| StoreError::Backend("new session not readable".into()))?;
     execute(
         db,
         "DELETE FROM login_failures WHERE email_norm = $1 AND client = $2",
-        &[&ctx.user.email.to_lowercase(), &client],
+        &[&ctx.user.email.to_lowercase(), &login.client],
     )
     .await?;
     record(db, now, &events::login(&ctx)).await?;
@@ -300,66 +290,56 @@ pub(super) async fn create_agent<C: GenericClient>(
     let workspace_id = &actor.workspace.id;
     let plan = plan_of(client, workspace_id, true).await?;
     // Agents are counted only when the plan limits them.
-    if plan.limits().agents.is_some() {
-        let row = row_one(
-            client,
-            "SELECT COUNT(*) FROM agents WHERE workspace_id = $1 AND deleted_at IS NULL",
-            &[workspace_id],
-        )
-        .await?;
-        let count = u64::try_from(get::<i64>(&row, 0)?).unwrap_or_default();
-        if let Some(limit) = plans::agent_limit_reached(plan, count) {
-            record(
-                client,
-                now,
-                &events::agent_limit_reached(actor, plan, limit),
-            )
-            .await?;
-            return Ok(Err(StoreError::Refused(Refusal::PlanLimitAgents { limit })));
+    let live_agents = match plan.limits().agents {
+        Some(_) => {
+            let sql = "SELECT COUNT(*) FROM agents WHERE workspace_id = $1 AND deleted_at IS NULL";
+            let count: i64 = get(&row_one(client, sql, &[workspace_id]).await?, 0)?;
+            Some(u64::try_from(count).unwrap_or_default())
         }
-    }
-    let id = new_id(IdKind::Agent);
+        None => None,
+    };
+    let made = match agents::create(actor, &agent, plan, live_agents, now) {
+        Creation::Created(made) => made,
+        Creation::Refused { events, refusal } => {
+            record(client, now, &events).await?;
+            return Ok(Err(refusal.into()));
+        }
+    };
     execute(
         client,
         "INSERT INTO agents (id, workspace_id, name, mode, key_hash, key_prefix, created_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7)",
         &[
-            &id,
+            &made.agent.id,
             workspace_id,
-            &agent.name,
-            &agent.mode.to_text(),
+            &made.agent.name,
+            &made.agent.mode.to_text(),
             &agent.key.key_hash,
-            &agent.key.key_prefix,
+            &made.agent.key_prefix,
             &now.unix_millis(),
         ],
     )
     .await?;
-    record(
-        client,
-        now,
-        &events::agent_created(actor, &id, &agent.name, agent.mode, &agent.key.key_prefix),
-    )
-    .await?;
-    Ok(Ok(find_agent(client, workspace_id, &id)
-        .await?
-        .ok_or(Refusal::NotFound("agent"))?))
+    record(client, now, &made.events).await?;
+    Ok(Ok(made.agent))
 }
 
 pub(super) async fn list_agents<C: GenericClient>(
     client: &C,
     now: Timestamp,
-    workspace_id: &str,
-    page: &PageRequest,
+    query: &Listing<()>,
 ) -> StoreResult<Page<Agent>> {
     let sql = format!(
         "SELECT a.seq, {AGENT_COLUMNS} FROM agents a
          WHERE a.workspace_id = $1 AND a.deleted_at IS NULL AND ($2::bigint IS NULL OR a.seq < $2)
          ORDER BY a.seq DESC LIMIT $3"
     );
+    let page = &query.page;
+    let limit = i64::from(page.limit) + 1;
     let found = rows(
         client,
         &sql,
-        &[&workspace_id, &page.after, &(i64::from(page.limit) + 1)],
+        &[&query.workspace_id.as_str(), &page.after, &limit],
     )
     .await?
     .iter()
@@ -368,77 +348,64 @@ pub(super) async fn list_agents<C: GenericClient>(
     Ok(paginate(found, page, now))
 }
 
-async fn find_agent<C: GenericClient>(
+/// The live agent `agent_id` of `actor`'s workspace.
+pub(super) async fn find_agent<C: GenericClient>(
     client: &C,
-    workspace_id: &str,
-    agent_id: &str,
-) -> StoreResult<Option<Agent>> {
+    actor: &SessionContext,
+    agent_id: &AgentId,
+) -> StoreResult<Agent> {
     let sql = format!(
         "SELECT {AGENT_COLUMNS} FROM agents a
          WHERE a.id = $1 AND a.workspace_id = $2 AND a.deleted_at IS NULL"
     );
-    row_opt(client, &sql, &[&agent_id, &workspace_id])
+    let row = row_opt(client, &sql, &[&agent_id.as_str(), &actor.workspace.id])
         .await?
-        .map(|row| agent(&row, 0))
-        .transpose()
+        .ok_or(Refusal::NotFound("agent"))?;
+    agent(&row, 0)
 }
 
 pub(super) async fn update_agent<C: GenericClient>(
     client: &C,
     now: Timestamp,
     actor: &SessionContext,
-    agent_id: &str,
-    update: AgentUpdate,
+    update: &AgentUpdate,
 ) -> StoreResult<Agent> {
-    let workspace_id = &actor.workspace.id;
-    let before = find_agent(client, workspace_id, agent_id)
-        .await?
-        .ok_or(Refusal::NotFound("agent"))?;
-    let name = update.name.clone().unwrap_or_else(|| before.name.clone());
-    let mode: Mode = update.mode.unwrap_or(before.mode);
+    let before = find_agent(client, actor, &update.agent_id).await?;
+    let change = agents::update(actor, &before, update.name.as_deref(), update.mode);
     execute(
         client,
         "UPDATE agents SET name = $1, mode = $2 WHERE id = $3",
-        &[&name, &mode.to_text(), &agent_id],
+        &[
+            &change.agent.name,
+            &change.agent.mode.to_text(),
+            &update.agent_id.as_str(),
+        ],
     )
     .await?;
-    record(
-        client,
-        now,
-        &events::agent_updated(actor, agent_id, (&before.name, before.mode), (&name, mode)),
-    )
-    .await?;
-    find_agent(client, workspace_id, agent_id)
-        .await?
-        .ok_or(StoreError::Refused(Refusal::NotFound("agent")))
+    record(client, now, &change.events).await?;
+    Ok(change.agent)
 }
 
 pub(super) async fn rotate_key<C: GenericClient>(
     client: &C,
     now: Timestamp,
     actor: &SessionContext,
-    agent_id: &str,
-    key: NewKey,
+    rotation: &KeyRotation,
 ) -> StoreResult<Agent> {
-    let workspace_id = &actor.workspace.id;
-    let before = find_agent(client, workspace_id, agent_id)
-        .await?
-        .ok_or(Refusal::NotFound("agent"))?;
+    let before = find_agent(client, actor, &rotation.agent_id).await?;
+    let change = agents::rotate_key(actor, &before, &rotation.key.key_prefix);
     execute(
         client,
         "UPDATE agents SET key_hash = $1, key_prefix = $2 WHERE id = $3",
-        &[&key.key_hash, &key.key_prefix, &agent_id],
+        &[
+            &rotation.key.key_hash,
+            &change.agent.key_prefix,
+            &rotation.agent_id.as_str(),
+        ],
     )
     .await?;
-    record(
-        client,
-        now,
-        &events::agent_key_rotated(actor, agent_id, &before.key_prefix, &key.key_prefix),
-    )
-    .await?;
-    find_agent(client, workspace_id, agent_id)
-        .await?
-        .ok_or(StoreError::Refused(Refusal::NotFound("agent")))
+    record(client, now, &change.events).await?;
+    Ok(change.agent)
 }
 
 /// Deletes an agent. `released` is how many live claims the caller already
@@ -456,23 +423,9 @@ pub(super) async fn delete_agent<C: GenericClient>(
         &[&now.unix_millis(), &agent.id],
     )
     .await?;
-    record(
-        client,
-        now,
-        &events::agent_deleted(actor, &agent.id, &agent.name, released),
-    )
-    .await
-}
-
-/// The live agent `agent_id` of the actor's workspace, for deletion.
-pub(super) async fn agent_to_delete<C: GenericClient>(
-    client: &C,
-    actor: &SessionContext,
-    agent_id: &str,
-) -> StoreResult<Agent> {
-    find_agent(client, &actor.workspace.id, agent_id)
-        .await?
-        .ok_or(StoreError::Refused(Refusal::NotFound("agent")))
+    let events = events::agent_deleted(actor, agent, released);
+    record(client, now, &events).await?;
+    Ok(())
 }
 
 pub(super) async fn agent_by_key<C: GenericClient>(
@@ -500,7 +453,7 @@ pub(super) async fn agent_by_key<C: GenericClient>(
 pub(super) async fn touch_agent<C: GenericClient>(
     client: &C,
     now: Timestamp,
-    agent_id: &str,
+    agent_id: &AgentId,
 ) -> StoreResult<()> {
     execute(
         client,
@@ -508,7 +461,7 @@ pub(super) async fn touch_agent<C: GenericClient>(
          WHERE id = $2 AND (last_used_at IS NULL OR last_used_at < $3)",
         &[
             &now.unix_millis(),
-            &agent_id,
+            &agent_id.as_str(),
             &(now.unix_millis() - TOUCH_INTERVAL_MS),
         ],
     )

@@ -12,15 +12,14 @@ use super::accounts::plan_of;
 use super::sql::{get, now, row_one, rows, ts};
 use crate::domain::clock::Clock;
 use crate::store::cursor::paginate;
-use crate::store::{ActivityFilter, AuditFilter, PageRequest};
+use crate::store::{ActivityFilter, AuditFilter, Listing, UsageQuery};
 
 pub(super) async fn activity<C: GenericClient>(
     client: &C,
     clock: &Clock,
-    workspace_id: &str,
-    filter: &ActivityFilter,
-    page: &PageRequest,
+    query: &Listing<ActivityFilter>,
 ) -> StoreResult<Page<ActivityItem>> {
+    let (workspace_id, filter, page) = (query.workspace_id.as_str(), &query.filter, &query.page);
     let now = now(client, clock).await?;
     let items = rows(
         client,
@@ -66,10 +65,9 @@ pub(super) async fn activity<C: GenericClient>(
 pub(super) async fn audit<C: GenericClient>(
     client: &C,
     clock: &Clock,
-    workspace_id: &str,
-    filter: &AuditFilter,
-    page: &PageRequest,
+    query: &Listing<AuditFilter>,
 ) -> StoreResult<Page<AuditItem>> {
+    let (workspace_id, filter, page) = (query.workspace_id.as_str(), &query.filter, &query.page);
     let now = now(client, clock).await?;
     let items = rows(
         client,
@@ -118,10 +116,14 @@ pub(super) async fn audit<C: GenericClient>(
 pub(super) async fn usage<C: GenericClient>(
     client: &C,
     clock: &Clock,
-    workspace_id: &str,
-    since: Option<Timestamp>,
-    until: Option<Timestamp>,
+    query: &UsageQuery,
 ) -> StoreResult<UsageResponse> {
+    let UsageQuery {
+        workspace_id,
+        since,
+        until,
+    } = query;
+    let (workspace_id, since, until) = (workspace_id.as_str(), *since, *until);
     let now = now(client, clock).await?;
     let plan = plan_of(client, workspace_id, false).await?;
     let count = async |sql: &str, params: super::sql::Params<'_>| -> StoreResult<u64> {

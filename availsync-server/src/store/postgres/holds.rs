@@ -8,18 +8,18 @@ use availsync_types::{
 };
 use deadpool_postgres::GenericClient;
 use tokio_postgres::Row;
+use tokio_postgres::types::ToSql;
 
 use super::accounts::Refusable;
 use super::events::record;
-use super::sql::{LockScope, execute, get, lock_resource, now, row_opt, rows, ts, ts_opt};
+use super::sql::{
+    LockScope, execute, get, lock_resource, now, pipelined, row_opt, rows, ts, ts_opt,
+};
 use crate::domain::clock::Clock;
-use crate::domain::ids::{IdKind, new_id};
-use crate::domain::schedule::Window;
-use crate::domain::ttl::Ttl;
-use crate::domain::{events, holds};
+use crate::domain::holds::{self, Placement};
 use crate::store::cursor::paginate;
-use crate::store::records::{busy, hold_status, holder_of};
-use crate::store::{HoldFilter, NewHold, PageRequest, Principal, Refusal, StoreError};
+use crate::store::records::{hold_status, holder_of};
+use crate::store::{HoldFilter, HoldId, Listing, NewHold, Principal, Refusal, Slot};
 
 const HOLD_COLUMNS: &str = "seq, id, resource, start_at, end_at, purpose, holder_type, holder_id,
     holder_name, expires_at, created_at, released_at";
@@ -51,9 +51,9 @@ async fn overlapping<C: GenericClient>(
     client: &C,
     now: Timestamp,
     workspace_id: &str,
-    resource: &str,
-    window: Window,
+    slot: &Slot,
 ) -> StoreResult<Vec<Hold>> {
+    let (resource, window) = (slot.resource.as_str(), slot.window);
     let sql = format!(
         "SELECT {HOLD_COLUMNS} FROM holds
          WHERE workspace_id = $1 AND resource = $2 AND released_at IS NULL
@@ -111,65 +111,42 @@ pub(super) async fn create<C: GenericClient>(
         &[&workspace_id, &resource, &now.unix_millis()],
     )
     .await?;
-    let conflicts = overlapping(client, now, workspace_id, resource, new.window).await?;
-    if !conflicts.is_empty() {
-        let ids: Vec<&str> = conflicts.iter().map(|h| h.hold_id.as_str()).collect();
-        record(
-            client,
-            now,
-            &events::hold_rejected(principal, resource, new.window, &ids),
-        )
-        .await?;
-        return Ok(Err(StoreError::Refused(Refusal::HoldConflict {
-            conflicts: conflicts.into_iter().map(busy).collect(),
-        })));
-    }
-    let hold_id = new_id(IdKind::Hold);
-    let expires_at = new
-        .ttl_seconds
-        .map(|ttl| Ttl::from_seconds(ttl).expiry_from(now));
-    execute(
+    let slot = Slot {
+        resource: new.resource.clone(),
+        window: new.window,
+    };
+    let conflicts = overlapping(client, now, workspace_id, &slot).await?;
+    let (answer, events) = match holds::place(principal, &new, conflicts, now) {
+        Placement::Conflict { events, refusal } => {
+            record(client, now, &events).await?;
+            return Ok(Err(refusal.into()));
+        }
+        Placement::Create { events, answer } => (answer, events),
+    };
+    let hold = &answer.hold;
+    let params: [&(dyn ToSql + Sync); 12] = [
+        &hold.hold_id,
+        &workspace_id,
+        &hold.resource,
+        &hold.start.unix_millis(),
+        &hold.end.unix_millis(),
+        &hold.purpose,
+        &hold.holder.kind,
+        &hold.holder.id,
+        &hold.holder.name,
+        &hold.expires_at.map(Timestamp::unix_millis),
+        &new.idempotency_key,
+        &now.unix_millis(),
+    ];
+    let insert = execute(
         client,
         "INSERT INTO holds (id, workspace_id, resource, start_at, end_at, purpose, holder_type,
                             holder_id, holder_name, expires_at, idempotency_key, created_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-        &[
-            &hold_id,
-            &workspace_id,
-            &resource,
-            &new.window.start.unix_millis(),
-            &new.window.end.unix_millis(),
-            &new.purpose,
-            &holder.kind,
-            &holder.id,
-            &holder.name,
-            &expires_at.map(Timestamp::unix_millis),
-            &new.idempotency_key,
-            &now.unix_millis(),
-        ],
-    )
-    .await?;
-    record(
-        client,
-        now,
-        &events::hold_created(
-            principal,
-            resource,
-            &hold_id,
-            new.window,
-            expires_at,
-            new.purpose.as_deref(),
-        ),
-    )
-    .await?;
-    let (_, hold) = find(client, now, workspace_id, &hold_id)
-        .await?
-        .ok_or_else(|| StoreError::Backend("new hold not readable".into()))?;
-    Ok(Ok(HoldResponse {
-        hold,
-        replayed: false,
-        server_time: now,
-    }))
+        &params,
+    );
+    pipelined!(hold_row = insert, events = record(client, now, &events))?;
+    Ok(Ok(answer))
 }
 
 async fn find<C: GenericClient>(
@@ -189,17 +166,17 @@ pub(super) async fn release<C: GenericClient>(
     client: &C,
     clock: &Clock,
     principal: &Principal,
-    hold_id: &str,
+    hold_id: &HoldId,
 ) -> StoreResult<()> {
     let workspace_id = principal.workspace_id();
     let now = now(client, clock).await?;
     let (seq, hold) = find(client, now, workspace_id, hold_id)
         .await?
         .ok_or(Refusal::NotFound("hold"))?;
-    if !holds::may_release(principal, &hold)? {
+    let Some(events) = holds::release(principal, &hold)? else {
         // Already released or lapsed: releasing again changes nothing.
         return Ok(());
-    }
+    };
     let released = execute(
         client,
         "UPDATE holds SET released_at = $1 WHERE seq = $2 AND released_at IS NULL",
@@ -209,21 +186,15 @@ pub(super) async fn release<C: GenericClient>(
     if released == 0 {
         return Ok(()); // a concurrent release won
     }
-    record(
-        client,
-        now,
-        &events::hold_released(principal, &hold.resource, hold_id, &hold.holder),
-    )
-    .await
+    record(client, now, &events).await
 }
 
 pub(super) async fn list<C: GenericClient>(
     client: &C,
     clock: &Clock,
-    workspace_id: &str,
-    filter: &HoldFilter,
-    page: &PageRequest,
+    query: &Listing<HoldFilter>,
 ) -> StoreResult<Page<Hold>> {
+    let (workspace_id, filter, page) = (query.workspace_id.as_str(), &query.filter, &query.page);
     let now = now(client, clock).await?;
     let sql = format!(
         "SELECT {HOLD_COLUMNS} FROM holds
@@ -256,31 +227,11 @@ pub(super) async fn availability<C: GenericClient>(
     client: &C,
     clock: &Clock,
     principal: &Principal,
-    resource: &ResourceKey,
-    window: Window,
+    slot: &Slot,
 ) -> StoreResult<AvailabilityResponse> {
-    let now = now(client, clock).await?;
-    let holds = overlapping(
-        client,
-        now,
-        principal.workspace_id(),
-        resource.as_str(),
-        window,
-    )
-    .await?;
-    let answer = holds::availability(resource, window, holds, now);
-    record(
-        client,
-        now,
-        &events::availability_checked(
-            principal,
-            resource.as_str(),
-            window,
-            answer.busy.len(),
-            answer.free.len(),
-        ),
-    )
-    .await?;
+    let (holds, now) = overlapping_now(client, clock, principal, slot).await?;
+    let (answer, events) = holds::availability(principal, slot, holds, now);
+    record(client, now, &events).await?;
     Ok(answer)
 }
 
@@ -288,23 +239,23 @@ pub(super) async fn check_conflicts<C: GenericClient>(
     client: &C,
     clock: &Clock,
     principal: &Principal,
-    resource: &ResourceKey,
-    window: Window,
+    slot: &Slot,
 ) -> StoreResult<ConflictsCheckResponse> {
+    let (holds, now) = overlapping_now(client, clock, principal, slot).await?;
+    let (answer, events) = holds::conflicts(principal, slot, holds, now);
+    record(client, now, &events).await?;
+    Ok(answer)
+}
+
+/// Reads the clock, then the live holds in `principal`'s workspace that
+/// overlap `slot`.
+async fn overlapping_now<C: GenericClient>(
+    client: &C,
+    clock: &Clock,
+    principal: &Principal,
+    slot: &Slot,
+) -> StoreResult<(Vec<Hold>, Timestamp)> {
     let now = now(client, clock).await?;
-    let holds = overlapping(
-        client,
-        now,
-        principal.workspace_id(),
-        resource.as_str(),
-        window,
-    )
-    .await?;
-    record(
-        client,
-        now,
-        &events::conflicts_checked(principal, resource.as_str(), window, !holds.is_empty()),
-    )
-    .await?;
-    Ok(holds::conflicts(holds, now))
+    let holds = overlapping(client, now, principal.workspace_id(), slot).await?;
+    Ok((holds, now))
 }

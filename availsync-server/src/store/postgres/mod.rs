@@ -34,19 +34,19 @@ use async_trait::async_trait;
 use availsync_types::{
     ActivityItem, Agent, AuditItem, AvailabilityResponse, CheckResponse, ConflictsCheckResponse,
     ExtendRunResponse, FinishRunResponse, Hold, HoldResponse, Page, Plan, ReleaseClaimResponse,
-    ResourceKey, Run, StartRunResponse, Timestamp, UsageResponse, Workspace,
+    ResourceKey, Run, StartRunResponse, UsageResponse, Workspace,
 };
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use tokio_postgres::NoTls;
 use tokio_postgres::error::SqlState;
 
 use super::{
-    ActivityFilter, AgentContext, AgentUpdate, AuditFilter, Credentials, FinishRun, HoldFilter,
-    LoginFailures, NewAgent, NewHold, NewKey, NewSession, NewSignup, PageRequest, Principal,
-    RunFilter, SessionContext, StartRun, Store, StoreError, SweepReport,
+    ActivityFilter, AgentContext, AgentId, AgentUpdate, AuditFilter, ClaimId, Credentials,
+    ExtendRun, FailedLogin, FinishRun, HoldFilter, HoldId, KeyRotation, Listing, LoginAttempt,
+    LoginFailures, NewAgent, NewHold, NewLogin, NewSignup, Principal, RunFilter, SessionContext,
+    Slot, StartRun, Store, StoreError, SweepReport, UsageQuery,
 };
 use crate::domain::clock::Clock;
-use crate::domain::schedule::Window;
 use crate::store::write_health::WriteHealth;
 
 /// Connections per replica when not configured.
@@ -324,38 +324,24 @@ impl Store for PostgresStore {
             .await)
     }
 
-    async fn recent_login_failures(
-        &self,
-        email_norm: &str,
-        from: &str,
-    ) -> StoreResult<LoginFailures> {
+    async fn recent_login_failures(&self, attempt: &LoginAttempt) -> StoreResult<LoginFailures> {
         read!(self, |client| {
             let now = sql::now(&client, &self.clock).await?;
-            accounts::login_failures(&client, now, email_norm, from).await
+            accounts::login_failures(&client, now, attempt).await
         })
     }
 
-    async fn record_login_failure(
-        &self,
-        email_norm: &str,
-        client: &str,
-        user: Option<Credentials>,
-    ) -> StoreResult<()> {
+    async fn record_login_failure(&self, failure: FailedLogin) -> StoreResult<()> {
         transact!(self, |tx| {
             let now = sql::now(tx.db(), &self.clock).await?;
-            accounts::record_login_failure(tx.db(), now, email_norm, client, user.clone()).await
+            accounts::record_login_failure(tx.db(), now, &failure).await
         })
     }
 
-    async fn login(
-        &self,
-        user_id: &str,
-        client: &str,
-        session: NewSession,
-    ) -> StoreResult<SessionContext> {
+    async fn login(&self, login: NewLogin) -> StoreResult<SessionContext> {
         transact!(self, |tx| {
             let now = sql::now(tx.db(), &self.clock).await?;
-            accounts::login(tx.db(), now, user_id, client, session.clone()).await
+            accounts::login(tx.db(), now, &login).await
         })
     }
 
@@ -380,56 +366,48 @@ impl Store for PostgresStore {
         })?
     }
 
-    async fn list_agents(&self, workspace_id: &str, page: PageRequest) -> StoreResult<Page<Agent>> {
+    async fn list_agents(&self, query: Listing<()>) -> StoreResult<Page<Agent>> {
         read!(self, |client| {
             let now = sql::now(&client, &self.clock).await?;
-            accounts::list_agents(&client, now, workspace_id, &page).await
+            accounts::list_agents(&client, now, &query).await
         })
     }
 
     async fn update_agent(
         &self,
         actor: &SessionContext,
-        agent_id: &str,
         update: AgentUpdate,
     ) -> StoreResult<Agent> {
         transact!(self, |tx| {
             let now = sql::now(tx.db(), &self.clock).await?;
-            accounts::update_agent(tx.db(), now, actor, agent_id, update.clone()).await
+            accounts::update_agent(tx.db(), now, actor, &update).await
         })
     }
 
     async fn rotate_agent_key(
         &self,
         actor: &SessionContext,
-        agent_id: &str,
-        key: NewKey,
+        rotation: KeyRotation,
     ) -> StoreResult<Agent> {
         transact!(self, |tx| {
             let now = sql::now(tx.db(), &self.clock).await?;
-            accounts::rotate_key(tx.db(), now, actor, agent_id, key.clone()).await
+            accounts::rotate_key(tx.db(), now, actor, &rotation).await
         })
     }
 
-    async fn delete_agent(&self, actor: &SessionContext, agent_id: &str) -> StoreResult<()> {
+    async fn delete_agent(&self, actor: &SessionContext, agent_id: &AgentId) -> StoreResult<()> {
         transact!(self, |tx| {
             // The agent's row first: a concurrent start (which share-locks
             // it) waits, and then finds the agent gone.
             sql::execute(
                 tx.db(),
                 "SELECT 1 FROM agents WHERE id = $1 FOR UPDATE",
-                &[&agent_id],
+                &[&agent_id.as_str()],
             )
             .await?;
-            let agent = accounts::agent_to_delete(tx.db(), actor, agent_id).await?;
-            let (released, now) = work::release_agent_claims(
-                tx.db(),
-                &self.clock,
-                &actor.workspace.id,
-                &agent,
-                &actor.actor(),
-            )
-            .await?;
+            let agent = accounts::find_agent(tx.db(), actor, agent_id).await?;
+            let (released, now) =
+                work::release_agent_claims(tx.db(), &self.clock, actor, agent_id).await?;
             accounts::delete_agent(tx.db(), now, actor, &agent, released).await
         })
     }
@@ -439,7 +417,7 @@ impl Store for PostgresStore {
             .await)
     }
 
-    async fn touch_agent(&self, agent_id: &str) -> StoreResult<()> {
+    async fn touch_agent(&self, agent_id: &AgentId) -> StoreResult<()> {
         read!(self, |client| {
             let now = sql::now(&client, &self.clock).await?;
             accounts::touch_agent(&client, now, agent_id).await
@@ -462,9 +440,10 @@ impl Store for PostgresStore {
 
     async fn check_resource(
         &self,
-        workspace_id: &str,
+        caller: &Principal,
         resource: &ResourceKey,
     ) -> StoreResult<CheckResponse> {
+        let workspace_id = caller.workspace_id();
         read!(self, |client| work::check(
             &client,
             &self.clock,
@@ -477,15 +456,13 @@ impl Store for PostgresStore {
     async fn extend_run(
         &self,
         agent: &AgentContext,
-        run_id: &str,
-        ttl_seconds: Option<u32>,
+        extend: ExtendRun,
     ) -> StoreResult<ExtendRunResponse> {
         transact!(self, |tx| work::extend(
             tx.db(),
             &self.clock,
             agent,
-            run_id,
-            ttl_seconds
+            &extend
         )
         .await)?
     }
@@ -507,7 +484,7 @@ impl Store for PostgresStore {
     async fn release_claim(
         &self,
         actor: &SessionContext,
-        claim_id: &str,
+        claim_id: &ClaimId,
     ) -> StoreResult<ReleaseClaimResponse> {
         transact!(self, |tx| work::release_claim(
             tx.db(),
@@ -518,15 +495,9 @@ impl Store for PostgresStore {
         .await)
     }
 
-    async fn list_runs(
-        &self,
-        workspace_id: &str,
-        filter: RunFilter,
-        page: PageRequest,
-    ) -> StoreResult<Page<Run>> {
-        read!(self, |client| {
-            work::list_runs(&client, &self.clock, workspace_id, &filter, &page).await
-        })
+    async fn list_runs(&self, query: Listing<RunFilter>) -> StoreResult<Page<Run>> {
+        read!(self, |client| work::list_runs(&client, &self.clock, &query)
+            .await)
     }
 
     async fn create_hold(&self, holder: &Principal, hold: NewHold) -> StoreResult<HoldResponse> {
@@ -539,7 +510,7 @@ impl Store for PostgresStore {
         .await)?
     }
 
-    async fn release_hold(&self, caller: &Principal, hold_id: &str) -> StoreResult<()> {
+    async fn release_hold(&self, caller: &Principal, hold_id: &HoldId) -> StoreResult<()> {
         transact!(self, |tx| holds::release(
             tx.db(),
             &self.clock,
@@ -549,67 +520,45 @@ impl Store for PostgresStore {
         .await)
     }
 
-    async fn list_holds(
-        &self,
-        workspace_id: &str,
-        filter: HoldFilter,
-        page: PageRequest,
-    ) -> StoreResult<Page<Hold>> {
-        read!(self, |client| {
-            holds::list(&client, &self.clock, workspace_id, &filter, &page).await
-        })
+    async fn list_holds(&self, query: Listing<HoldFilter>) -> StoreResult<Page<Hold>> {
+        read!(self, |client| holds::list(&client, &self.clock, &query)
+            .await)
     }
 
     async fn availability(
         &self,
         caller: &Principal,
-        resource: &ResourceKey,
-        window: Window,
+        slot: Slot,
     ) -> StoreResult<AvailabilityResponse> {
         transact!(self, |tx| {
-            holds::availability(tx.db(), &self.clock, caller, resource, window).await
+            holds::availability(tx.db(), &self.clock, caller, &slot).await
         })
     }
 
     async fn check_conflicts(
         &self,
         caller: &Principal,
-        resource: &ResourceKey,
-        window: Window,
+        slot: Slot,
     ) -> StoreResult<ConflictsCheckResponse> {
         transact!(self, |tx| {
-            holds::check_conflicts(tx.db(), &self.clock, caller, resource, window).await
+            holds::check_conflicts(tx.db(), &self.clock, caller, &slot).await
         })
     }
 
     async fn list_activity(
         &self,
-        workspace_id: &str,
-        filter: ActivityFilter,
-        page: PageRequest,
+        query: Listing<ActivityFilter>,
     ) -> StoreResult<Page<ActivityItem>> {
-        read!(self, |client| {
-            feeds::activity(&client, &self.clock, workspace_id, &filter, &page).await
-        })
+        read!(self, |client| feeds::activity(&client, &self.clock, &query)
+            .await)
     }
 
-    async fn list_audit(
-        &self,
-        workspace_id: &str,
-        filter: AuditFilter,
-        page: PageRequest,
-    ) -> StoreResult<Page<AuditItem>> {
-        read!(self, |client| {
-            feeds::audit(&client, &self.clock, workspace_id, &filter, &page).await
-        })
+    async fn list_audit(&self, query: Listing<AuditFilter>) -> StoreResult<Page<AuditItem>> {
+        read!(self, |client| feeds::audit(&client, &self.clock, &query)
+            .await)
     }
 
-    async fn usage(
-        &self,
-        workspace_id: &str,
-        since: Option<Timestamp>,
-        until: Option<Timestamp>,
-    ) -> StoreResult<UsageResponse> {
+    async fn usage(&self, query: UsageQuery) -> StoreResult<UsageResponse> {
         let mut client = self.client().await?;
         let tx = client
             .build_transaction()
@@ -617,7 +566,7 @@ impl Store for PostgresStore {
             .read_only(true)
             .start()
             .await?;
-        let usage = feeds::usage(&tx, &self.clock, workspace_id, since, until).await?;
+        let usage = feeds::usage(&tx, &self.clock, &query).await?;
         tx.commit().await?;
         Ok(usage)
     }

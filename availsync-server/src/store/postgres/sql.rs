@@ -9,6 +9,7 @@ use tokio_postgres::Row;
 use tokio_postgres::types::{FromSqlOwned, ToSql};
 
 use crate::domain::clock::Clock;
+use crate::domain::ids::{AgentId, ClaimId, HoldId, RunId, UserId, WorkspaceId};
 use crate::store::StoreError;
 use crate::store::text_enum::TextEnum;
 
@@ -79,7 +80,7 @@ pub(super) fn skipped_after_failure(error: &StoreError) -> bool {
 macro_rules! pipelined {
     ($($name:ident = $future:expr),+ $(,)?) => {{
         let ($($name,)+) = tokio::join!(biased; $($future),+);
-        let mut failure: Option<StoreError> = None;
+        let mut failure: Option<$crate::store::StoreError> = None;
         $(
             let $name = match $name {
                 Ok(value) => Some(value),
@@ -97,7 +98,7 @@ macro_rules! pipelined {
         match ($($name,)+) {
             ($(Some($name),)+) => Ok(($($name,)+)),
             _ => Err(failure.unwrap_or_else(|| {
-                StoreError::SkippedAfterFailure(
+                $crate::store::StoreError::SkippedAfterFailure(
                     $crate::store::postgres::sql::SKIPPED_AFTER_FAILURE.to_owned(),
                 )
             })),
@@ -456,3 +457,23 @@ mod tests {
         }
     }
 }
+
+/// Ids read as the text they are (they bind with `as_str()`).
+macro_rules! id_columns {
+    ($($id:ty),*) => {$(
+        impl<'a> tokio_postgres::types::FromSql<'a> for $id {
+            fn from_sql(
+                ty: &tokio_postgres::types::Type,
+                raw: &'a [u8],
+            ) -> Result<Self, Box<dyn std::error::Error + Sync + Send>> {
+                String::from_sql(ty, raw).map(<$id>::new)
+            }
+
+            fn accepts(ty: &tokio_postgres::types::Type) -> bool {
+                <String as tokio_postgres::types::FromSql>::accepts(ty)
+            }
+        }
+    )*};
+}
+
+id_columns!(WorkspaceId, UserId, AgentId, RunId, ClaimId, HoldId);

@@ -8,6 +8,8 @@ use deadpool_postgres::GenericClient;
 use super::events::record;
 use super::sql::{execute, get, now, rows, ts};
 use crate::domain::clock::Clock;
+use crate::domain::events::LapsedClaim;
+use crate::domain::ids::{HoldId, WorkspaceId};
 use crate::domain::{events, login_throttle};
 use crate::store::SweepReport;
 
@@ -34,32 +36,15 @@ pub(super) async fn sweep<C: GenericClient>(
     )
     .await?;
     for row in &claims {
-        let (claim_id, workspace_id, resource, agent_id, run_id): (
-            String,
-            String,
-            String,
-            String,
-            String,
-        ) = (
-            get(row, 0)?,
-            get(row, 1)?,
-            get(row, 2)?,
-            get(row, 3)?,
-            get(row, 4)?,
-        );
-        record(
-            client,
-            now,
-            &events::claim_expired(
-                &workspace_id,
-                &resource,
-                &claim_id,
-                &run_id,
-                &agent_id,
-                ts(row, 5)?,
-            ),
-        )
-        .await?;
+        let lapsed = LapsedClaim {
+            claim_id: get(row, 0)?,
+            workspace_id: get(row, 1)?,
+            resource: get(row, 2)?,
+            agent_id: get(row, 3)?,
+            run_id: get(row, 4)?,
+            expired_at: ts(row, 5)?,
+        };
+        record(client, now, &events::claim_expired(&lapsed)).await?;
     }
     let holds = rows(
         client,
@@ -74,7 +59,7 @@ pub(super) async fn sweep<C: GenericClient>(
     )
     .await?;
     for row in &holds {
-        let (hold_id, workspace_id, resource): (String, String, String) =
+        let (hold_id, workspace_id, resource): (HoldId, WorkspaceId, String) =
             (get(row, 0)?, get(row, 1)?, get(row, 2)?);
         record(
             client,

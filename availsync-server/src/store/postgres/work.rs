@@ -11,11 +11,12 @@ use crate::store::live_claim;
 use std::sync::LazyLock;
 
 use availsync_types::{
-    Agent, CheckResponse, Claim, Decision, ExtendRunResponse, FinishRunResponse, Holder, Mode,
-    Page, ReleaseClaimResponse, ResourceKey, Run, RunStatus, StartRunResponse, Timestamp,
+    CheckResponse, Claim, ExtendRunResponse, FinishRunResponse, Holder, Mode, Page,
+    ReleaseClaimResponse, ResourceKey, Run, StartRunResponse, Timestamp,
 };
 use deadpool_postgres::GenericClient;
 use tokio_postgres::Row;
+use tokio_postgres::types::ToSql;
 
 use super::accounts::{Refusable, plan_of};
 use super::events::{Events, WriteWithEvents, record};
@@ -25,17 +26,15 @@ use super::sql::{
 };
 use crate::domain::clock::Clock;
 use crate::domain::events::{self, RunSubject};
-use crate::domain::ids::{IdKind, new_id};
-use crate::domain::lease::{ClaimState, StartDecision, effective_mode};
-use crate::domain::runs::Extendable;
-use crate::domain::ttl::Ttl;
+use crate::domain::lease::{ClaimState, StartDecision, check_answer, effective_mode, new_claim};
+use crate::domain::run_changes::{ExtendOutcome, ExtendTarget, FinishOutcome};
 use crate::store::cursor::paginate;
 use crate::store::event::Events as EventSet;
 use crate::store::records::{StoredClaim, StoredRun};
 use crate::store::text_enum::TextEnum;
 use crate::store::{
-    Actor, AgentContext, FinishRun, PageRequest, Refusal, RunFilter, SessionContext, StartRun,
-    StoreError,
+    AgentContext, AgentId, ClaimId, ExtendRun, FinishRun, Listing, Refusal, RunFilter, RunId,
+    SessionContext, StartRun, StoreError,
 };
 
 const RUN_SELECT: &str =
@@ -235,14 +234,8 @@ pub(super) async fn start_run<C: GenericClient>(
     )?;
     let (agent_name, agent_mode) = live.ok_or(Refusal::NotFound("agent"))?;
     if let Some(existing) = existing {
-        if existing.resource != start.resource.as_str() {
-            return Err(StoreError::Refused(Refusal::RunIdReused {
-                run_id: start.run_id,
-                resource: existing.resource,
-            }));
-        }
         let now = now(client, clock).await?;
-        return Ok(existing.start_response(now, true));
+        return Ok(existing.replay(&start.resource, now)?);
     }
     let mode = effective_mode(agent_mode, start.observe_requested);
     let resource = start.resource.as_str();
@@ -262,7 +255,7 @@ pub(super) async fn start_run<C: GenericClient>(
     let decided = state.decide(mode, &start.resource, start.ttl_seconds, now);
     // One round trip: the run, and for a grant the resource's next token.
     let token = async {
-        if (mode, decided.decision) == (Mode::Enforce, Decision::Proceed) {
+        if decided.grants() {
             next_token(client, now, workspace_id, resource)
                 .await
                 .map(Some)
@@ -271,31 +264,22 @@ pub(super) async fn start_run<C: GenericClient>(
         }
     };
     let (run_seq, token) = pipelined!(
-        run_seq = insert_run(client, now, agent, mode, &decided, &start),
+        run_seq = insert_run(client, now, agent, &decided, &start),
         token = token
     )?;
 
     // One round trip: the claim, if granted, with its two events, or the
     // events alone. A token was taken exactly when the run is granted.
-    let granted = token.map(|token| Claim {
-        claim_id: new_id(IdKind::Claim),
-        resource: resource.to_owned(),
-        expires_at: Ttl::from_seconds(start.ttl_seconds).expiry_from(now),
-        ttl_seconds: start.ttl_seconds,
-        fencing_token: u64::try_from(token).unwrap_or(0),
+    let granted = token.map(|token| {
+        let token = u64::try_from(token).unwrap_or(0);
+        new_claim(&start.resource, start.ttl_seconds, token, now)
     });
     let subject = RunSubject {
         agent_name: &agent_name,
         ..RunSubject::of(agent, resource, &start.run_id)
     };
-    let events = events::run_start(
-        &subject,
-        mode,
-        &decided,
-        granted.as_ref(),
-        start.purpose.as_deref(),
-        state.plan,
-    );
+    let purpose = start.purpose.as_deref();
+    let events = events::run_start(&subject, &decided, granted.as_ref(), purpose);
     match &granted {
         Some(claim) => {
             insert_claim(client, now, &agent.agent_id, run_seq, claim, &events).await?;
@@ -304,7 +288,7 @@ pub(super) async fn start_run<C: GenericClient>(
     }
     // The same answer a replay gives (StoredRun::start_response), without
     // reading the new run back.
-    Ok(decided.answer(start.run_id, mode, granted, now))
+    Ok(decided.answer(start.run_id.into_string(), granted, now))
 }
 
 /// Inserts a new run (a replay was found before, under the agent's row
@@ -313,7 +297,6 @@ async fn insert_run<C: GenericClient>(
     client: &C,
     now: Timestamp,
     agent: &AgentContext,
-    mode: Mode,
     decided: &StartDecision,
     start: &StartRun,
 ) -> StoreResult<i64> {
@@ -330,11 +313,11 @@ async fn insert_run<C: GenericClient>(
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
          RETURNING seq",
         &[
-            &agent.workspace_id,
-            &agent.agent_id,
-            &start.run_id,
+            &agent.workspace_id.as_str(),
+            &agent.agent_id.as_str(),
+            &start.run_id.as_str(),
             &start.resource.as_str(),
-            &mode.to_text(),
+            &decided.mode.to_text(),
             &decided.decision.to_text(),
             &int(start.ttl_seconds),
             &decided.run_expires_at.map(Timestamp::unix_millis),
@@ -424,13 +407,7 @@ pub(super) async fn check<C: GenericClient>(
 ) -> StoreResult<CheckResponse> {
     let now = now(client, clock).await?;
     let holder = holder(client, now, workspace_id, resource.as_str()).await?;
-    Ok(CheckResponse {
-        resource: resource.to_string(),
-        available: holder.is_none(),
-        retry_after: holder.as_ref().map(|h| now.seconds_until(h.expires_at)),
-        holder,
-        server_time: now,
-    })
+    Ok(check_answer(resource, holder, now))
 }
 
 /// Takes the lock of an agent's run's resource and reads the clock, then
@@ -439,7 +416,7 @@ async fn locked_run<C: GenericClient>(
     client: &C,
     clock: &Clock,
     agent: &AgentContext,
-    run_id: &str,
+    run_id: &RunId,
 ) -> StoreResult<(StoredRun, Timestamp)> {
     let (row, now) = lock_read_now(
         client,
@@ -450,7 +427,7 @@ async fn locked_run<C: GenericClient>(
         },
         ReadOrder::AfterLock,
         &FIND_RUN,
-        &[&agent.agent_id, &run_id],
+        &[&agent.agent_id.as_str(), &run_id.as_str()],
     )
     .await?;
     let run = row
@@ -464,35 +441,35 @@ pub(super) async fn extend<C: GenericClient>(
     client: &C,
     clock: &Clock,
     agent: &AgentContext,
-    run_id: &str,
-    ttl_seconds: Option<u32>,
+    extend: &ExtendRun,
 ) -> Refusable<ExtendRunResponse> {
-    let (run, now) = locked_run(client, clock, agent, run_id).await?;
-    let ttl = ttl_seconds.unwrap_or(run.ttl_seconds);
-    let new_expiry = Ttl::from_seconds(ttl).expiry_from(now);
-    let subject = RunSubject::of(agent, &run.resource, run_id);
-    let claim = match run.extendable(now) {
-        Err(Refusal::LeaseLost { why, at, run_id }) => {
-            record(client, now, &events::lease_lost(&subject, why, at)).await?;
-            return Ok(Err(Refusal::LeaseLost { run_id, why, at }.into()));
+    let (run, now) = locked_run(client, clock, agent, &extend.run_id).await?;
+    let extension = match run.extend(agent, extend.ttl_seconds, now) {
+        ExtendOutcome::Extend(extension) => extension,
+        ExtendOutcome::Lost { events, refusal } => {
+            record(client, now, &events).await?;
+            return Ok(Err(refusal.into()));
         }
-        Err(other) => return Err(other.into()),
-        Ok(Extendable::Observe) => {
-            let events = events::run_extended(&subject, ttl, None);
+    };
+    let (expires_at, ttl) = (
+        extension.expires_at.unix_millis(),
+        int(extension.ttl_seconds),
+    );
+    match &extension.target {
+        ExtendTarget::ObserveRun => {
             pipelined!(
                 run_row = async {
                     execute(
                         client,
                         "UPDATE runs SET expires_at = $1, ttl_seconds = $2 WHERE seq = $3",
-                        &[&new_expiry.unix_millis(), &int(ttl), &run.seq],
+                        &[&expires_at, &ttl, &run.seq],
                     )
                     .await
                 },
-                events = record(client, now, &events),
+                events = record(client, now, &extension.events),
             )?;
-            None
         }
-        Ok(Extendable::Claim(stored)) => {
+        ExtendTarget::Claim(claim_id) => {
             // The sweeper takes no resource lock: between this run's read and
             // the update, another replica's sweeper may have recorded the
             // claim's expiry. The update then moves nothing (nor records the
@@ -508,34 +485,20 @@ pub(super) async fn extend<C: GenericClient>(
                     Events::Activity,
                 )
             });
-            let claim_id = stored.claim.claim_id.as_str();
-            let events = events::run_extended(&subject, ttl, Some((claim_id, new_expiry)));
-            let extended = EXTEND
-                .run(
-                    client,
-                    &[&new_expiry.unix_millis(), &int(ttl), &claim_id],
-                    now,
-                    events.activity.as_ref(),
-                    None,
-                )
-                .await?;
-            if extended == 0 {
-                return Err(StoreError::Contention(
-                    "the sweeper recorded the claim's expiry meanwhile".into(),
-                ));
+            let activity = extension.events.activity.as_ref();
+            let params: [&(dyn ToSql + Sync); 3] = [&expires_at, &ttl, &claim_id.as_str()];
+            if EXTEND.run(client, &params, now, activity, None).await? == 0 {
+                return Err(swept_meanwhile());
             }
-            Some(Claim {
-                expires_at: new_expiry,
-                ttl_seconds: ttl,
-                ..stored.claim.clone()
-            })
         }
-    };
-    Ok(Ok(ExtendRunResponse {
-        run_id: run_id.to_owned(),
-        claim,
-        server_time: now,
-    }))
+    }
+    Ok(Ok(extension.answer))
+}
+
+/// The contention of a write that found a claim's lapse recorded by another
+/// replica's sweeper since the claim was read: the transaction starts over.
+fn swept_meanwhile() -> StoreError {
+    StoreError::Contention("the sweeper recorded the claim's expiry meanwhile".into())
 }
 
 pub(super) async fn finish<C: GenericClient>(
@@ -545,24 +508,10 @@ pub(super) async fn finish<C: GenericClient>(
     finish: FinishRun,
 ) -> StoreResult<FinishRunResponse> {
     let (run, now) = locked_run(client, clock, agent, &finish.run_id).await?;
-    if let (Some(_), Some(outcome)) = (run.finished_at, run.outcome) {
-        return Ok(FinishRunResponse {
-            run_id: finish.run_id,
-            status: RunStatus::Finished,
-            released: run.released.unwrap_or(false),
-            outcome,
-            server_time: now,
-        });
-    }
-    let live_claim = run.live_claim(now);
-    let released = live_claim.is_some();
-    let subject = RunSubject::of(agent, &run.resource, &finish.run_id);
-    let events = events::run_finished(
-        &subject,
-        finish.outcome,
-        finish.summary.as_deref(),
-        live_claim.map(|c| c.claim.claim_id.as_str()),
-    );
+    let finishing = match run.finish(agent, finish.outcome, finish.summary.as_deref(), now) {
+        FinishOutcome::AlreadyFinished(answer) => return Ok(answer),
+        FinishOutcome::Finish(finishing) => finishing,
+    };
     // One round trip, two statements: the claim's release with its audit
     // event (when it was live), and the run with its activity event. As in
     // `extend`, another replica's sweeper may have recorded the claim's
@@ -586,49 +535,37 @@ pub(super) async fn finish<C: GenericClient>(
         )
     });
     let release = async {
-        let Some(stored) = live_claim else {
+        let Some(claim_id) = &finishing.releases else {
             return Ok(0);
         };
+        let params: [&(dyn ToSql + Sync); 2] = [&now.unix_millis(), &claim_id.as_str()];
         RELEASE
-            .run(
-                client,
-                &[&now.unix_millis(), &stored.claim.claim_id],
-                now,
-                None,
-                events.audits.first(),
-            )
+            .run(client, &params, now, None, finishing.events.audits.first())
             .await
     };
     let finish_run = async {
+        let params: [&(dyn ToSql + Sync); 5] = [
+            &now.unix_millis(),
+            &finish.outcome.to_text(),
+            &finish.summary,
+            &finishing.releases.is_some(),
+            &run.seq,
+        ];
         FINISH_RUN
             .run(
                 client,
-                &[
-                    &now.unix_millis(),
-                    &finish.outcome.to_text(),
-                    &finish.summary,
-                    &released,
-                    &run.seq,
-                ],
+                &params,
                 now,
-                events.activity.as_ref(),
+                finishing.events.activity.as_ref(),
                 None,
             )
             .await
     };
     let (released_rows, _) = pipelined!(release = release, run_row = finish_run)?;
-    if released && released_rows == 0 {
-        return Err(StoreError::Contention(
-            "the sweeper recorded the claim's expiry meanwhile".into(),
-        ));
+    if finishing.releases.is_some() && released_rows == 0 {
+        return Err(swept_meanwhile());
     }
-    Ok(FinishRunResponse {
-        run_id: finish.run_id,
-        status: RunStatus::Finished,
-        released,
-        outcome: finish.outcome,
-        server_time: now,
-    })
+    Ok(finishing.answer)
 }
 
 /// Releases a claim on a human's order (see
@@ -637,12 +574,12 @@ pub(super) async fn release_claim<C: GenericClient>(
     client: &C,
     clock: &Clock,
     actor: &SessionContext,
-    claim_id: &str,
+    claim_id: &ClaimId,
 ) -> StoreResult<ReleaseClaimResponse> {
     let workspace_id = actor.workspace.id.as_str();
     let sql = format!("{RUN_SELECT} WHERE c.id = $1 AND r.workspace_id = $2");
     let find = async || -> StoreResult<StoredRun> {
-        row_opt(client, &sql, &[&claim_id, &workspace_id])
+        row_opt(client, &sql, &[&claim_id.as_str(), &workspace_id])
             .await?
             .map(|row| stored_run(&row))
             .transpose()?
@@ -652,46 +589,22 @@ pub(super) async fn release_claim<C: GenericClient>(
     lock_resource(client, LockScope::Claims, workspace_id, &run.resource).await?;
     let now = now(client, clock).await?;
     let run = find().await?;
-    let live = run.live_claim(now).is_some();
-    if live {
+    let release = run.release_by_user(claim_id, actor, now);
+    if release.releases {
         // The sweeper takes no resource lock (see `finish`).
         let changed = execute(
             client,
             "UPDATE claims SET released_at = $1, release_reason = 'released_by_user'
              WHERE id = $2 AND released_at IS NULL AND NOT expiry_recorded",
-            &[&now.unix_millis(), &claim_id],
+            &[&now.unix_millis(), &claim_id.as_str()],
         )
         .await?;
         if changed == 0 {
-            return Err(StoreError::Contention(
-                "the sweeper recorded the claim's expiry meanwhile".into(),
-            ));
+            return Err(swept_meanwhile());
         }
-        let subject = RunSubject {
-            workspace_id,
-            agent_id: &run.agent_id,
-            agent_name: &run.agent_name,
-            resource: &run.resource,
-            run_id: &run.run_id,
-        };
-        record(
-            client,
-            now,
-            &events::claim_released_by_user(&subject, claim_id, actor),
-        )
-        .await?;
+        record(client, now, &release.events).await?;
     }
-    let run = if live { find().await? } else { run };
-    Ok(ReleaseClaimResponse {
-        claim_id: claim_id.to_owned(),
-        status: run.status(now),
-        resource: run.resource,
-        run_id: run.run_id,
-        agent_id: run.agent_id,
-        agent_name: run.agent_name,
-        released: live,
-        server_time: now,
-    })
+    Ok(release.answer)
 }
 
 /// Releases every live claim of an agent that is being deleted (its row
@@ -700,10 +613,10 @@ pub(super) async fn release_claim<C: GenericClient>(
 pub(super) async fn release_agent_claims<C: GenericClient>(
     client: &C,
     clock: &Clock,
-    workspace_id: &str,
-    agent: &Agent,
-    actor: &Actor,
+    by: &SessionContext,
+    agent_id: &AgentId,
 ) -> StoreResult<(usize, Timestamp)> {
+    let workspace_id = by.workspace_id();
     let mut now = now(client, clock).await?;
     let candidates: Vec<String> = rows(
         client,
@@ -712,17 +625,17 @@ pub(super) async fn release_agent_claims<C: GenericClient>(
             live_claim!(postgres, "", "$2"),
             " ORDER BY resource"
         ),
-        &[&agent.id, &now.unix_millis()],
+        &[&agent_id.as_str(), &now.unix_millis()],
     )
     .await?
     .iter()
     .map(|row| get(row, 0))
     .collect::<Result<_, _>>()?;
-    let mut released = 0;
+    let (actor, mut released) = (by.actor(), 0);
     for resource in candidates {
-        lock_resource(client, LockScope::Claims, workspace_id, &resource).await?;
+        lock_resource(client, LockScope::Claims, &workspace_id, &resource).await?;
         now = super::sql::now(client, clock).await?;
-        let live: Vec<String> = rows(
+        let live: Vec<ClaimId> = rows(
             client,
             concat!(
                 "UPDATE claims SET released_at = $1, release_reason = 'agent_deleted'
@@ -730,25 +643,21 @@ pub(super) async fn release_agent_claims<C: GenericClient>(
                 live_claim!(postgres, "", "$1"),
                 " RETURNING id"
             ),
-            &[&now.unix_millis(), &agent.id, &resource],
+            &[&now.unix_millis(), &agent_id.as_str(), &resource],
         )
         .await?
         .iter()
         .map(|row| get(row, 0))
         .collect::<Result<_, _>>()?;
         for claim_id in &live {
-            record(
-                client,
-                now,
-                &events::claim_released_agent_deleted(
-                    workspace_id,
-                    &resource,
-                    claim_id,
-                    &agent.id,
-                    actor,
-                ),
-            )
-            .await?;
+            let events = events::claim_released_agent_deleted(
+                &workspace_id,
+                &resource,
+                claim_id,
+                agent_id,
+                &actor,
+            );
+            record(client, now, &events).await?;
         }
         released += live.len();
     }
@@ -758,10 +667,9 @@ pub(super) async fn release_agent_claims<C: GenericClient>(
 pub(super) async fn list_runs<C: GenericClient>(
     client: &C,
     clock: &Clock,
-    workspace_id: &str,
-    filter: &RunFilter,
-    page: &PageRequest,
+    query: &Listing<RunFilter>,
 ) -> StoreResult<Page<Run>> {
+    let (filter, page) = (&query.filter, &query.page);
     let now = now(client, clock).await?;
     let sql = format!(
         concat!(
@@ -781,7 +689,7 @@ pub(super) async fn list_runs<C: GenericClient>(
         client,
         &sql,
         &[
-            &workspace_id,
+            &query.workspace_id.as_str(),
             &filter.resource.as_ref().map(ResourceKey::as_str),
             &page.after,
             &filter.active_only,

@@ -2,18 +2,19 @@
 
 use crate::store::Refusal;
 use crate::store::StoreResult;
-use availsync_types::{Agent, Mode, Page, Plan, Timestamp, Workspace};
+use availsync_types::{Agent, Page, Plan, Timestamp, Workspace};
 use rusqlite::{Connection, ErrorCode, OptionalExtension, params};
 
 use super::events::record;
 use super::rows::{self, AGENT_COLUMNS, Sql, USER_COLUMNS, WORKSPACE_COLUMNS, paginate};
 use super::writer_cache;
-use crate::domain::ids::{IdKind, new_id};
+use crate::domain::agents::Creation;
 use crate::domain::login_throttle;
-use crate::domain::{events, plans};
+use crate::domain::{accounts, agents, events};
 use crate::store::{
-    Actor, AgentContext, AgentUpdate, Credentials, LoginFailures, NewAgent, NewKey, NewSession,
-    NewSignup, PageRequest, SessionContext, StoreError, TOUCH_INTERVAL_MS, Tally,
+    AgentContext, AgentId, AgentUpdate, Credentials, FailedLogin, KeyRotation, Listing,
+    LoginAttempt, LoginFailures, NewAgent, NewLogin, NewSession, NewSignup, SessionContext,
+    StoreError, TOUCH_INTERVAL_MS, Tally,
 };
 
 /// A refusal that is committed together with the events that record it.
@@ -24,19 +25,24 @@ pub(super) fn signup(
     now: Timestamp,
     signup: NewSignup,
 ) -> StoreResult<SessionContext> {
-    let workspace_id = new_id(IdKind::Workspace);
-    let user_id = new_id(IdKind::User);
+    let (session, events) = accounts::sign_up(&signup, now);
+    let (user, workspace) = (&session.user, &session.workspace);
     conn.execute(
-        "INSERT INTO workspaces (id, name, plan, created_at) VALUES (?1, ?2, 'free', ?3)",
-        params![workspace_id, signup.workspace_name, now.unix_millis()],
+        "INSERT INTO workspaces (id, name, plan, created_at) VALUES (?1, ?2, ?3, ?4)",
+        params![
+            workspace.id,
+            workspace.name,
+            Sql(workspace.plan),
+            now.unix_millis()
+        ],
     )?;
     let inserted = conn.execute(
         "INSERT INTO users (id, workspace_id, email, email_norm, password_hash, created_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         params![
-            user_id,
-            workspace_id,
-            signup.email,
+            user.id,
+            workspace.id,
+            user.email,
             signup.email_norm,
             signup.password_hash,
             now.unix_millis()
@@ -48,18 +54,9 @@ pub(super) fn signup(
         }
         other => other?,
     };
-    insert_session(conn, now, &user_id, &signup.session)?;
-    let user = Actor::User {
-        id: user_id.clone(),
-        name: signup.email.clone(),
-    };
-    record(
-        conn,
-        now,
-        &events::signup(&workspace_id, user, &signup.workspace_name),
-    )?;
-    session(conn, now, &signup.session.token_hash)?
-        .ok_or_else(|| StoreError::Backend("new session not readable".into()))
+    insert_session(conn, now, &user.id, &signup.session)?;
+    record(conn, now, &events)?;
+    Ok(session)
 }
 
 fn insert_session(
@@ -99,8 +96,7 @@ pub(super) fn credentials(conn: &Connection, email_norm: &str) -> StoreResult<Op
 pub(super) fn login_failures(
     conn: &Connection,
     now: Timestamp,
-    email_norm: &str,
-    client: &str,
+    attempt: &LoginAttempt,
 ) -> StoreResult<LoginFailures> {
     conn.prepare_cached(
         "SELECT COUNT(*) FILTER (WHERE email_norm = ?1),
@@ -114,8 +110,8 @@ pub(super) fn login_failures(
     )?
     .query_row(
         params![
-            email_norm,
-            client,
+            attempt.email_norm,
+            attempt.client,
             now.unix_millis() - login_throttle::WINDOW_MS
         ],
         |row| {
@@ -139,10 +135,9 @@ pub(super) fn login_failures(
 pub(super) fn record_login_failure(
     conn: &Connection,
     now: Timestamp,
-    email_norm: &str,
-    client: &str,
-    user: Option<Credentials>,
+    failure: FailedLogin,
 ) -> StoreResult<()> {
+    let LoginAttempt { email_norm, client } = &failure.attempt;
     conn.execute(
         "DELETE FROM login_failures WHERE email_norm = ?1 AND at <= ?2",
         params![email_norm, now.unix_millis() - login_throttle::WINDOW_MS],
@@ -153,22 +148,21 @@ pub(super) fn record_login_failure(
     )?;
     // Only failures against a real account land in a workspace's audit log;
     // unknown emails are recorded without a workspace.
-    record(conn, now, &events::login_failed(email_norm, user.as_ref()))
+    let account = failure.account.as_ref();
+    record(conn, now, &events::login_failed(email_norm, account))
 }
 
 pub(super) fn login(
     conn: &Connection,
     now: Timestamp,
-    user_id: &str,
-    client: &str,
-    new_session: NewSession,
+    login: NewLogin,
 ) -> StoreResult<SessionContext> {
-    insert_session(conn, now, user_id, &new_session)?;
-    let ctx = session(conn, now, &new_session.token_hash)?
+    insert_session(conn, now, &login.user_id, &login.session)?;
+    let ctx = session(conn, now, &login.session.token_hash)?
         .ok_or_else(|| StoreError::Backend("new session not readable".into()))?;
     conn.execute(
         "DELETE FROM login_failures WHERE email_norm = ?1 AND client = ?2",
-        params![ctx.user.email.to_lowercase(), client],
+        params![ctx.user.email.to_lowercase(), login.client],
     )?;
     record(conn, now, &events::login(&ctx))?;
     Ok(ctx)
@@ -223,139 +217,123 @@ pub(super) fn create_agent(
     let workspace_id = &actor.workspace.id;
     let plan = plan_of(conn, workspace_id)?;
     // Agents are counted only when the plan limits them.
-    if plan.limits().agents.is_some() {
-        let count: u32 = conn.query_row(
+    let live_agents = match plan.limits().agents {
+        Some(_) => Some(conn.query_row(
             "SELECT COUNT(*) FROM agents WHERE workspace_id = ?1 AND deleted_at IS NULL",
             [workspace_id],
-            |row| row.get(0),
-        )?;
-        let count = u64::from(count);
-        if let Some(limit) = plans::agent_limit_reached(plan, count) {
-            record(conn, now, &events::agent_limit_reached(actor, plan, limit))?;
-            return Ok(Err(StoreError::Refused(Refusal::PlanLimitAgents { limit })));
+            |row| row.get::<_, u32>(0).map(u64::from),
+        )?),
+        None => None,
+    };
+    let made = match agents::create(actor, &agent, plan, live_agents, now) {
+        Creation::Created(made) => made,
+        Creation::Refused { events, refusal } => {
+            record(conn, now, &events)?;
+            return Ok(Err(refusal.into()));
         }
-    }
-    let id = new_id(IdKind::Agent);
+    };
     conn.execute(
         "INSERT INTO agents (id, workspace_id, name, mode, key_hash, key_prefix, created_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         params![
-            id,
+            made.agent.id,
             workspace_id,
-            agent.name,
-            Sql(agent.mode),
+            made.agent.name,
+            Sql(made.agent.mode),
             agent.key.key_hash,
-            agent.key.key_prefix,
+            made.agent.key_prefix,
             now.unix_millis()
         ],
     )?;
-    record(
-        conn,
-        now,
-        &events::agent_created(actor, &id, &agent.name, agent.mode, &agent.key.key_prefix),
-    )?;
-    Ok(Ok(
-        find_agent(conn, workspace_id, &id)?.ok_or(Refusal::NotFound("agent"))?
-    ))
+    record(conn, now, &made.events)?;
+    Ok(Ok(made.agent))
 }
 
 pub(super) fn list_agents(
     conn: &Connection,
     now: Timestamp,
-    workspace_id: &str,
-    page: &PageRequest,
+    query: &Listing<()>,
 ) -> StoreResult<Page<Agent>> {
     let sql = format!(
         "SELECT a.rowid, {AGENT_COLUMNS} FROM agents a
          WHERE a.workspace_id = ?1 AND a.deleted_at IS NULL AND (?2 IS NULL OR a.rowid < ?2)
          ORDER BY a.rowid DESC LIMIT ?3"
     );
+    let page = &query.page;
     let mut stmt = conn.prepare_cached(&sql)?;
     let rows: Vec<(i64, Agent)> = stmt
         .query_map(
-            params![workspace_id, page.after, i64::from(page.limit) + 1],
+            params![query.workspace_id, page.after, i64::from(page.limit) + 1],
             |row| Ok((row.get(0)?, rows::agent(row, 1)?)),
         )?
         .collect::<Result<_, _>>()?;
     Ok(paginate(rows, page, now))
 }
 
-fn find_agent(conn: &Connection, workspace_id: &str, agent_id: &str) -> StoreResult<Option<Agent>> {
+/// A live agent of `actor`'s workspace.
+fn find_agent(conn: &Connection, actor: &SessionContext, agent_id: &str) -> StoreResult<Agent> {
     let sql = format!(
         "SELECT {AGENT_COLUMNS} FROM agents a
          WHERE a.id = ?1 AND a.workspace_id = ?2 AND a.deleted_at IS NULL"
     );
-    Ok(conn
+    let found = conn
         .prepare_cached(&sql)?
-        .query_row([agent_id, workspace_id], |row| rows::agent(row, 0))
-        .optional()?)
+        .query_row([agent_id, &actor.workspace.id], |row| rows::agent(row, 0))
+        .optional()?;
+    Ok(found.ok_or(Refusal::NotFound("agent"))?)
 }
 
 pub(super) fn update_agent(
     conn: &Connection,
     now: Timestamp,
     actor: &SessionContext,
-    agent_id: &str,
     update: AgentUpdate,
 ) -> StoreResult<Agent> {
-    let workspace_id = &actor.workspace.id;
-    let before = find_agent(conn, workspace_id, agent_id)?.ok_or(Refusal::NotFound("agent"))?;
-    let name = update.name.clone().unwrap_or_else(|| before.name.clone());
-    let mode: Mode = update.mode.unwrap_or(before.mode);
+    let before = find_agent(conn, actor, &update.agent_id)?;
+    let change = agents::update(actor, &before, update.name.as_deref(), update.mode);
     writer_cache::forget();
     conn.execute(
         "UPDATE agents SET name = ?1, mode = ?2 WHERE id = ?3",
-        params![name, Sql(mode), agent_id],
+        params![change.agent.name, Sql(change.agent.mode), update.agent_id],
     )?;
-    record(
-        conn,
-        now,
-        &events::agent_updated(actor, agent_id, (&before.name, before.mode), (&name, mode)),
-    )?;
-    find_agent(conn, workspace_id, agent_id)?.ok_or(StoreError::Refused(Refusal::NotFound("agent")))
+    record(conn, now, &change.events)?;
+    Ok(change.agent)
 }
 
 pub(super) fn rotate_key(
     conn: &Connection,
     now: Timestamp,
     actor: &SessionContext,
-    agent_id: &str,
-    key: NewKey,
+    rotation: KeyRotation,
 ) -> StoreResult<Agent> {
-    let workspace_id = &actor.workspace.id;
-    let before = find_agent(conn, workspace_id, agent_id)?.ok_or(Refusal::NotFound("agent"))?;
+    let before = find_agent(conn, actor, &rotation.agent_id)?;
+    let change = agents::rotate_key(actor, &before, &rotation.key.key_prefix);
     conn.execute(
         "UPDATE agents SET key_hash = ?1, key_prefix = ?2 WHERE id = ?3",
-        params![key.key_hash, key.key_prefix, agent_id],
+        params![
+            rotation.key.key_hash,
+            change.agent.key_prefix,
+            rotation.agent_id
+        ],
     )?;
-    record(
-        conn,
-        now,
-        &events::agent_key_rotated(actor, agent_id, &before.key_prefix, &key.key_prefix),
-    )?;
-    find_agent(conn, workspace_id, agent_id)?.ok_or(StoreError::Refused(Refusal::NotFound("agent")))
+    record(conn, now, &change.events)?;
+    Ok(change.agent)
 }
 
 pub(super) fn delete_agent(
     conn: &Connection,
     now: Timestamp,
     actor: &SessionContext,
-    agent_id: &str,
+    agent_id: &AgentId,
 ) -> StoreResult<()> {
-    let workspace_id = &actor.workspace.id;
-    let agent = find_agent(conn, workspace_id, agent_id)?.ok_or(Refusal::NotFound("agent"))?;
-    let released =
-        super::work::release_agent_claims(conn, now, workspace_id, &agent, &actor.actor())?;
+    let agent = find_agent(conn, actor, agent_id)?;
+    let released = super::work::release_agent_claims(conn, now, actor, agent_id)?;
     writer_cache::forget();
     conn.execute(
         "UPDATE agents SET deleted_at = ?1 WHERE id = ?2",
         params![now.unix_millis(), agent_id],
     )?;
-    record(
-        conn,
-        now,
-        &events::agent_deleted(actor, agent_id, &agent.name, released),
-    )
+    record(conn, now, &events::agent_deleted(actor, &agent, released))
 }
 
 pub(super) fn agent_by_key(

@@ -10,7 +10,7 @@ use rusqlite::{Connection, Row, params};
 
 use super::accounts::plan_of;
 use super::rows::{self, paginate};
-use crate::store::{ActivityFilter, AuditFilter, PageRequest};
+use crate::store::{ActivityFilter, AuditFilter, Listing, UsageQuery};
 
 fn detail(row: &Row<'_>, index: usize) -> rusqlite::Result<serde_json::Value> {
     let text: String = row.get(index)?;
@@ -22,10 +22,9 @@ fn detail(row: &Row<'_>, index: usize) -> rusqlite::Result<serde_json::Value> {
 pub(super) fn activity(
     conn: &Connection,
     now: Timestamp,
-    workspace_id: &str,
-    filter: &ActivityFilter,
-    page: &PageRequest,
+    query: &Listing<ActivityFilter>,
 ) -> StoreResult<Page<ActivityItem>> {
+    let (workspace_id, filter, page) = (query.workspace_id.as_str(), &query.filter, &query.page);
     let items: Vec<(i64, ActivityItem)> = conn
         .prepare_cached(
             "SELECT seq, id, at, agent_id, agent_name, kind, resource, decision, run_id, detail
@@ -70,10 +69,9 @@ pub(super) fn activity(
 pub(super) fn audit(
     conn: &Connection,
     now: Timestamp,
-    workspace_id: &str,
-    filter: &AuditFilter,
-    page: &PageRequest,
+    query: &Listing<AuditFilter>,
 ) -> StoreResult<Page<AuditItem>> {
+    let (workspace_id, filter, page) = (query.workspace_id.as_str(), &query.filter, &query.page);
     let items: Vec<(i64, AuditItem)> = conn
         .prepare_cached(
             "SELECT seq, id, at, actor_type, actor_id, actor_name, action, resource, detail
@@ -119,10 +117,9 @@ pub(super) fn audit(
 pub(super) fn usage(
     conn: &Connection,
     now: Timestamp,
-    workspace_id: &str,
-    since: Option<Timestamp>,
-    until: Option<Timestamp>,
+    query: &UsageQuery,
 ) -> StoreResult<UsageResponse> {
+    let (workspace_id, since, until) = (query.workspace_id.as_str(), query.since, query.until);
     // One read transaction, so every number describes the same moment.
     conn.execute_batch("BEGIN")?;
     let result = usage_in_transaction(conn, now, workspace_id, since, until);

@@ -11,12 +11,9 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 use super::accounts::Refusable;
 use super::events::record;
 use super::rows::{self, paginate};
-use crate::domain::ids::{IdKind, new_id};
-use crate::domain::schedule::Window;
-use crate::domain::ttl::Ttl;
-use crate::domain::{events, holds};
-use crate::store::records::{busy, hold_status, holder_of};
-use crate::store::{HoldFilter, NewHold, PageRequest, Principal, Refusal, StoreError};
+use crate::domain::holds::{self, Placement};
+use crate::store::records::{hold_status, holder_of};
+use crate::store::{HoldFilter, HoldId, Listing, NewHold, Principal, Refusal, Slot};
 
 const HOLD_COLUMNS: &str = "seq, id, resource, start_at, end_at, purpose, holder_type, holder_id,
     holder_name, expires_at, created_at, released_at";
@@ -59,9 +56,9 @@ fn overlapping(
     conn: &Connection,
     now: Timestamp,
     workspace_id: &str,
-    resource: &str,
-    window: Window,
+    slot: &Slot,
 ) -> StoreResult<Vec<Hold>> {
+    let (resource, window) = (slot.resource.as_str(), slot.window);
     let sql = format!(
         "SELECT {HOLD_COLUMNS} FROM holds
          WHERE workspace_id = ?1 AND resource = ?2 AND released_at IS NULL
@@ -109,61 +106,42 @@ pub(super) fn create(
             return Ok(holds::replay(existing.hold, resource, new.window, now).map_err(Into::into));
         }
     }
-    let conflicts = overlapping(conn, now, workspace_id, resource, new.window)?;
-    if !conflicts.is_empty() {
-        let ids: Vec<&str> = conflicts.iter().map(|h| h.hold_id.as_str()).collect();
-        record(
-            conn,
-            now,
-            &events::hold_rejected(principal, resource, new.window, &ids),
-        )?;
-        return Ok(Err(StoreError::Refused(Refusal::HoldConflict {
-            conflicts: conflicts.into_iter().map(busy).collect(),
-        })));
-    }
-    let hold_id = new_id(IdKind::Hold);
-    let expires_at = new
-        .ttl_seconds
-        .map(|ttl| Ttl::from_seconds(ttl).expiry_from(now));
+    let slot = Slot {
+        resource: new.resource.clone(),
+        window: new.window,
+    };
+    let conflicts = overlapping(conn, now, workspace_id, &slot)?;
+    let answer = match holds::place(principal, &new, conflicts, now) {
+        Placement::Conflict { events, refusal } => {
+            record(conn, now, &events)?;
+            return Ok(Err(refusal.into()));
+        }
+        Placement::Create { events, answer } => {
+            record(conn, now, &events)?;
+            answer
+        }
+    };
+    let hold = &answer.hold;
     conn.prepare_cached(
         "INSERT INTO holds (id, workspace_id, resource, start_at, end_at, purpose, holder_type,
                             holder_id, holder_name, expires_at, idempotency_key, created_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
     )?
     .execute(params![
-        hold_id,
+        hold.hold_id,
         workspace_id,
-        resource,
-        new.window.start.unix_millis(),
-        new.window.end.unix_millis(),
-        new.purpose,
-        holder.kind,
-        holder.id,
-        holder.name,
-        expires_at.map(Timestamp::unix_millis),
+        hold.resource,
+        hold.start.unix_millis(),
+        hold.end.unix_millis(),
+        hold.purpose,
+        hold.holder.kind,
+        hold.holder.id,
+        hold.holder.name,
+        hold.expires_at.map(Timestamp::unix_millis),
         new.idempotency_key,
         now.unix_millis(),
     ])?;
-    record(
-        conn,
-        now,
-        &events::hold_created(
-            principal,
-            resource,
-            &hold_id,
-            new.window,
-            expires_at,
-            new.purpose.as_deref(),
-        ),
-    )?;
-    let hold = find(conn, now, workspace_id, &hold_id)?
-        .ok_or_else(|| StoreError::Backend("new hold not readable".into()))?
-        .hold;
-    Ok(Ok(HoldResponse {
-        hold,
-        replayed: false,
-        server_time: now,
-    }))
+    Ok(Ok(answer))
 }
 
 fn find(
@@ -183,37 +161,27 @@ pub(super) fn release(
     conn: &Connection,
     now: Timestamp,
     principal: &Principal,
-    hold_id: &str,
+    hold_id: &HoldId,
 ) -> StoreResult<()> {
     let workspace_id = principal.workspace_id();
     let stored = find(conn, now, workspace_id, hold_id)?.ok_or(Refusal::NotFound("hold"))?;
-    if !holds::may_release(principal, &stored.hold)? {
+    let Some(events) = holds::release(principal, &stored.hold)? else {
         // Already released or lapsed: releasing again changes nothing.
         return Ok(());
-    }
+    };
     conn.execute(
         "UPDATE holds SET released_at = ?1 WHERE seq = ?2",
         params![now.unix_millis(), stored.seq],
     )?;
-    record(
-        conn,
-        now,
-        &events::hold_released(
-            principal,
-            &stored.hold.resource,
-            hold_id,
-            &stored.hold.holder,
-        ),
-    )
+    record(conn, now, &events)
 }
 
 pub(super) fn list(
     conn: &Connection,
     now: Timestamp,
-    workspace_id: &str,
-    filter: &HoldFilter,
-    page: &PageRequest,
+    query: &Listing<HoldFilter>,
 ) -> StoreResult<Page<Hold>> {
+    let (workspace_id, filter, page) = (query.workspace_id.as_str(), &query.filter, &query.page);
     let sql = format!(
         "SELECT {HOLD_COLUMNS} FROM holds
          WHERE workspace_id = ?1
@@ -243,28 +211,11 @@ pub(super) fn availability(
     conn: &Connection,
     now: Timestamp,
     principal: &Principal,
-    resource: &ResourceKey,
-    window: Window,
+    slot: &Slot,
 ) -> StoreResult<AvailabilityResponse> {
-    let holds = overlapping(
-        conn,
-        now,
-        principal.workspace_id(),
-        resource.as_str(),
-        window,
-    )?;
-    let answer = holds::availability(resource, window, holds, now);
-    record(
-        conn,
-        now,
-        &events::availability_checked(
-            principal,
-            resource.as_str(),
-            window,
-            answer.busy.len(),
-            answer.free.len(),
-        ),
-    )?;
+    let holds = overlapping(conn, now, principal.workspace_id(), slot)?;
+    let (answer, events) = holds::availability(principal, slot, holds, now);
+    record(conn, now, &events)?;
     Ok(answer)
 }
 
@@ -272,20 +223,10 @@ pub(super) fn check_conflicts(
     conn: &Connection,
     now: Timestamp,
     principal: &Principal,
-    resource: &ResourceKey,
-    window: Window,
+    slot: &Slot,
 ) -> StoreResult<ConflictsCheckResponse> {
-    let holds = overlapping(
-        conn,
-        now,
-        principal.workspace_id(),
-        resource.as_str(),
-        window,
-    )?;
-    record(
-        conn,
-        now,
-        &events::conflicts_checked(principal, resource.as_str(), window, !holds.is_empty()),
-    )?;
-    Ok(holds::conflicts(holds, now))
+    let holds = overlapping(conn, now, principal.workspace_id(), slot)?;
+    let (answer, events) = holds::conflicts(principal, slot, holds, now);
+    record(conn, now, &events)?;
+    Ok(answer)
 }

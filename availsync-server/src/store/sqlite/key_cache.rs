@@ -11,6 +11,7 @@
 //! unseen. The PostgreSQL store has no such cache: its replicas could not
 //! tell each other to forget a key.
 
+use crate::domain::ids::AgentId;
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -81,10 +82,10 @@ impl KeyCache {
 
     /// Records that the agent's key use was stored at `at`, so requests do
     /// not keep asking to record it.
-    pub(super) fn touched(&self, agent_id: &str, at: Timestamp) {
+    pub(super) fn touched(&self, agent_id: &AgentId, at: Timestamp) {
         if let Ok(mut entries) = self.entries.lock() {
             for (agent, _) in entries.by_key.values_mut() {
-                if agent.agent_id == agent_id {
+                if agent.agent_id == *agent_id {
                     agent.last_used_at = Some(at);
                 }
             }
@@ -98,9 +99,9 @@ mod tests {
 
     fn agent() -> AgentContext {
         AgentContext {
-            agent_id: "agt_1".into(),
+            agent_id: AgentId::new("agt_1"),
             agent_name: "one".into(),
-            workspace_id: "ws_1".into(),
+            workspace_id: crate::domain::ids::WorkspaceId::new("ws_1"),
             last_used_at: None,
         }
     }
@@ -125,9 +126,9 @@ mod tests {
         cache.insert(started, b"k".to_vec(), &agent());
         assert_eq!(
             cache.get(b"k").map(|a| a.agent_id).ok(),
-            Some("agt_1".into())
+            Some(AgentId::new("agt_1"))
         );
-        cache.touched("agt_1", Timestamp::from_unix_millis(5));
+        cache.touched(&AgentId::new("agt_1"), Timestamp::from_unix_millis(5));
         assert!(cache.get(b"k").is_ok_and(|a| a.last_used_at.is_some()));
         cache.invalidate();
         assert!(cache.get(b"k").is_err());

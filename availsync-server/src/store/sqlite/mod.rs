@@ -24,7 +24,7 @@ use async_trait::async_trait;
 use availsync_types::{
     ActivityItem, Agent, AuditItem, AvailabilityResponse, CheckResponse, ConflictsCheckResponse,
     ExtendRunResponse, FinishRunResponse, Hold, HoldResponse, Page, Plan, ReleaseClaimResponse,
-    ResourceKey, Run, StartRunResponse, Timestamp, UsageResponse, Workspace,
+    ResourceKey, Run, StartRunResponse, UsageResponse, Workspace,
 };
 use rusqlite::{Connection, OpenFlags};
 
@@ -34,12 +34,12 @@ use self::readers::Readers;
 use self::writer::{Undo, Writer};
 use super::write_health::WriteHealth;
 use super::{
-    ActivityFilter, AgentContext, AgentUpdate, AuditFilter, Credentials, FinishRun, HoldFilter,
-    LoginFailures, NewAgent, NewHold, NewKey, NewSession, NewSignup, PageRequest, Principal,
-    RunFilter, SessionContext, StartRun, Store, SweepReport,
+    ActivityFilter, AgentContext, AgentId, AgentUpdate, AuditFilter, ClaimId, Credentials,
+    ExtendRun, FailedLogin, FinishRun, HoldFilter, HoldId, KeyRotation, Listing, LoginAttempt,
+    LoginFailures, NewAgent, NewHold, NewLogin, NewSignup, Principal, RunFilter, SessionContext,
+    Slot, StartRun, Store, SweepReport, UsageQuery,
 };
 use crate::domain::clock::Clock;
-use crate::domain::schedule::Window;
 
 /// File name of the database inside the data directory.
 pub const DATABASE_FILE: &str = "availsync.db";
@@ -250,37 +250,19 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn recent_login_failures(
-        &self,
-        email_norm: &str,
-        client: &str,
-    ) -> StoreResult<LoginFailures> {
-        let (email_norm, client) = (email_norm.to_owned(), client.to_owned());
-        self.read(move |conn, now| accounts::login_failures(conn, now, &email_norm, &client))
+    async fn recent_login_failures(&self, attempt: &LoginAttempt) -> StoreResult<LoginFailures> {
+        let attempt = attempt.clone();
+        self.read(move |conn, now| accounts::login_failures(conn, now, &attempt))
             .await
     }
 
-    async fn record_login_failure(
-        &self,
-        email_norm: &str,
-        client: &str,
-        user: Option<Credentials>,
-    ) -> StoreResult<()> {
-        let (email_norm, client) = (email_norm.to_owned(), client.to_owned());
-        self.write(move |conn, now| {
-            accounts::record_login_failure(conn, now, &email_norm, &client, user)
-        })
-        .await
+    async fn record_login_failure(&self, failure: FailedLogin) -> StoreResult<()> {
+        self.write(move |conn, now| accounts::record_login_failure(conn, now, failure))
+            .await
     }
 
-    async fn login(
-        &self,
-        user_id: &str,
-        client: &str,
-        session: NewSession,
-    ) -> StoreResult<SessionContext> {
-        let (user_id, client) = (user_id.to_owned(), client.to_owned());
-        self.write(move |conn, now| accounts::login(conn, now, &user_id, &client, session))
+    async fn login(&self, login: NewLogin) -> StoreResult<SessionContext> {
+        self.write(move |conn, now| accounts::login(conn, now, login))
             .await
     }
 
@@ -302,38 +284,33 @@ impl Store for SqliteStore {
             .await?
     }
 
-    async fn list_agents(&self, workspace_id: &str, page: PageRequest) -> StoreResult<Page<Agent>> {
-        let workspace_id = workspace_id.to_owned();
-        self.read(move |conn, now| accounts::list_agents(conn, now, &workspace_id, &page))
+    async fn list_agents(&self, query: Listing<()>) -> StoreResult<Page<Agent>> {
+        self.read(move |conn, now| accounts::list_agents(conn, now, &query))
             .await
     }
 
     async fn update_agent(
         &self,
         actor: &SessionContext,
-        agent_id: &str,
         update: AgentUpdate,
     ) -> StoreResult<Agent> {
-        let (actor, agent_id) = (actor.clone(), agent_id.to_owned());
-        self.change_agents(move |conn, now| {
-            accounts::update_agent(conn, now, &actor, &agent_id, update)
-        })
-        .await
+        let actor = actor.clone();
+        self.change_agents(move |conn, now| accounts::update_agent(conn, now, &actor, update))
+            .await
     }
 
     async fn rotate_agent_key(
         &self,
         actor: &SessionContext,
-        agent_id: &str,
-        key: NewKey,
+        rotation: KeyRotation,
     ) -> StoreResult<Agent> {
-        let (actor, agent_id) = (actor.clone(), agent_id.to_owned());
-        self.change_agents(move |conn, now| accounts::rotate_key(conn, now, &actor, &agent_id, key))
+        let actor = actor.clone();
+        self.change_agents(move |conn, now| accounts::rotate_key(conn, now, &actor, rotation))
             .await
     }
 
-    async fn delete_agent(&self, actor: &SessionContext, agent_id: &str) -> StoreResult<()> {
-        let (actor, agent_id) = (actor.clone(), agent_id.to_owned());
+    async fn delete_agent(&self, actor: &SessionContext, agent_id: &AgentId) -> StoreResult<()> {
+        let (actor, agent_id) = (actor.clone(), agent_id.clone());
         self.change_agents(move |conn, now| accounts::delete_agent(conn, now, &actor, &agent_id))
             .await
     }
@@ -353,8 +330,8 @@ impl Store for SqliteStore {
         Ok(found)
     }
 
-    async fn touch_agent(&self, agent_id: &str) -> StoreResult<()> {
-        let id = agent_id.to_owned();
+    async fn touch_agent(&self, agent_id: &AgentId) -> StoreResult<()> {
+        let id = agent_id.clone();
         let at = self
             .write(move |conn, now| accounts::touch_agent(conn, now, &id).map(|()| now))
             .await?;
@@ -376,10 +353,10 @@ impl Store for SqliteStore {
 
     async fn check_resource(
         &self,
-        workspace_id: &str,
+        caller: &Principal,
         resource: &ResourceKey,
     ) -> StoreResult<CheckResponse> {
-        let (workspace_id, resource) = (workspace_id.to_owned(), resource.clone());
+        let (workspace_id, resource) = (caller.workspace_id().to_owned(), resource.clone());
         self.read(move |conn, now| work::check(conn, now, &workspace_id, &resource))
             .await
     }
@@ -387,12 +364,11 @@ impl Store for SqliteStore {
     async fn extend_run(
         &self,
         agent: &AgentContext,
-        run_id: &str,
-        ttl_seconds: Option<u32>,
+        extend: ExtendRun,
     ) -> StoreResult<ExtendRunResponse> {
-        let (agent, run_id) = (agent.clone(), run_id.to_owned());
+        let agent = agent.clone();
         self.write_with(Undo::WholeBatch, move |conn, now| {
-            work::extend(conn, now, &agent, &run_id, ttl_seconds)
+            work::extend(conn, now, &agent, extend)
         })
         .await?
     }
@@ -412,21 +388,15 @@ impl Store for SqliteStore {
     async fn release_claim(
         &self,
         actor: &SessionContext,
-        claim_id: &str,
+        claim_id: &ClaimId,
     ) -> StoreResult<ReleaseClaimResponse> {
-        let (actor, claim_id) = (actor.clone(), claim_id.to_owned());
+        let (actor, claim_id) = (actor.clone(), claim_id.clone());
         self.write(move |conn, now| work::release_claim(conn, now, &actor, &claim_id))
             .await
     }
 
-    async fn list_runs(
-        &self,
-        workspace_id: &str,
-        filter: RunFilter,
-        page: PageRequest,
-    ) -> StoreResult<Page<Run>> {
-        let workspace_id = workspace_id.to_owned();
-        self.read(move |conn, now| work::list_runs(conn, now, &workspace_id, &filter, &page))
+    async fn list_runs(&self, query: Listing<RunFilter>) -> StoreResult<Page<Run>> {
+        self.read(move |conn, now| work::list_runs(conn, now, &query))
             .await
     }
 
@@ -436,75 +406,52 @@ impl Store for SqliteStore {
             .await?
     }
 
-    async fn release_hold(&self, caller: &Principal, hold_id: &str) -> StoreResult<()> {
-        let (caller, hold_id) = (caller.clone(), hold_id.to_owned());
+    async fn release_hold(&self, caller: &Principal, hold_id: &HoldId) -> StoreResult<()> {
+        let (caller, hold_id) = (caller.clone(), hold_id.clone());
         self.write(move |conn, now| holds::release(conn, now, &caller, &hold_id))
             .await
     }
 
-    async fn list_holds(
-        &self,
-        workspace_id: &str,
-        filter: HoldFilter,
-        page: PageRequest,
-    ) -> StoreResult<Page<Hold>> {
-        let workspace_id = workspace_id.to_owned();
-        self.read(move |conn, now| holds::list(conn, now, &workspace_id, &filter, &page))
+    async fn list_holds(&self, query: Listing<HoldFilter>) -> StoreResult<Page<Hold>> {
+        self.read(move |conn, now| holds::list(conn, now, &query))
             .await
     }
 
     async fn availability(
         &self,
         caller: &Principal,
-        resource: &ResourceKey,
-        window: Window,
+        slot: Slot,
     ) -> StoreResult<AvailabilityResponse> {
-        let (caller, resource) = (caller.clone(), resource.clone());
-        self.write(move |conn, now| holds::availability(conn, now, &caller, &resource, window))
+        let caller = caller.clone();
+        self.write(move |conn, now| holds::availability(conn, now, &caller, &slot))
             .await
     }
 
     async fn check_conflicts(
         &self,
         caller: &Principal,
-        resource: &ResourceKey,
-        window: Window,
+        slot: Slot,
     ) -> StoreResult<ConflictsCheckResponse> {
-        let (caller, resource) = (caller.clone(), resource.clone());
-        self.write(move |conn, now| holds::check_conflicts(conn, now, &caller, &resource, window))
+        let caller = caller.clone();
+        self.write(move |conn, now| holds::check_conflicts(conn, now, &caller, &slot))
             .await
     }
 
     async fn list_activity(
         &self,
-        workspace_id: &str,
-        filter: ActivityFilter,
-        page: PageRequest,
+        query: Listing<ActivityFilter>,
     ) -> StoreResult<Page<ActivityItem>> {
-        let workspace_id = workspace_id.to_owned();
-        self.read(move |conn, now| feeds::activity(conn, now, &workspace_id, &filter, &page))
+        self.read(move |conn, now| feeds::activity(conn, now, &query))
             .await
     }
 
-    async fn list_audit(
-        &self,
-        workspace_id: &str,
-        filter: AuditFilter,
-        page: PageRequest,
-    ) -> StoreResult<Page<AuditItem>> {
-        let workspace_id = workspace_id.to_owned();
-        self.read(move |conn, now| feeds::audit(conn, now, &workspace_id, &filter, &page))
+    async fn list_audit(&self, query: Listing<AuditFilter>) -> StoreResult<Page<AuditItem>> {
+        self.read(move |conn, now| feeds::audit(conn, now, &query))
             .await
     }
 
-    async fn usage(
-        &self,
-        workspace_id: &str,
-        since: Option<Timestamp>,
-        until: Option<Timestamp>,
-    ) -> StoreResult<UsageResponse> {
-        let workspace_id = workspace_id.to_owned();
-        self.read(move |conn, now| feeds::usage(conn, now, &workspace_id, since, until))
+    async fn usage(&self, query: UsageQuery) -> StoreResult<UsageResponse> {
+        self.read(move |conn, now| feeds::usage(conn, now, &query))
             .await
     }
 

@@ -1,5 +1,6 @@
 //! Conversions between SQLite values and domain values.
 
+use crate::domain::ids::{AgentId, ClaimId, HoldId, RunId, UserId, WorkspaceId};
 use crate::store::text_enum::TextEnum;
 use availsync_types::{Agent, Mode, Plan, Timestamp, User, Workspace};
 use rusqlite::Row;
@@ -67,3 +68,22 @@ impl<T: TextEnum> ToSql for Sql<T> {
         Ok(ToSqlOutput::from(self.0.to_text()))
     }
 }
+
+/// Ids bind and read as the text they are.
+macro_rules! id_columns {
+    ($($id:ty),*) => {$(
+        impl ToSql for $id {
+            fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+                Ok(ToSqlOutput::from(self.as_str()))
+            }
+        }
+
+        impl FromSql for $id {
+            fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
+                String::column_result(value).map(<$id>::new)
+            }
+        }
+    )*};
+}
+
+id_columns!(WorkspaceId, UserId, AgentId, RunId, ClaimId, HoldId);

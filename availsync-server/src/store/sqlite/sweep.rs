@@ -8,6 +8,8 @@ use rusqlite::{Connection, params};
 
 use super::events::record;
 use super::rows;
+use crate::domain::events::LapsedClaim;
+use crate::domain::ids::{HoldId, WorkspaceId};
 use crate::domain::{events, login_throttle};
 use crate::store::SweepReport;
 
@@ -19,7 +21,7 @@ pub(super) fn sweep(
     now: Timestamp,
     activity_retention_ms: i64,
 ) -> StoreResult<SweepReport> {
-    let claims: Vec<(String, String, String, String, String, i64)> = conn
+    let claims: Vec<LapsedClaim> = conn
         .prepare_cached(
             "SELECT c.id, c.workspace_id, c.resource, c.agent_id, r.run_id, c.expires_at
              FROM claims c JOIN runs r ON r.seq = c.run_seq
@@ -27,33 +29,22 @@ pub(super) fn sweep(
              ORDER BY c.expires_at LIMIT ?2",
         )?
         .query_map(params![now.unix_millis(), BATCH], |row| {
-            Ok((
-                row.get(0)?,
-                row.get(1)?,
-                row.get(2)?,
-                row.get(3)?,
-                row.get(4)?,
-                row.get(5)?,
-            ))
+            Ok(LapsedClaim {
+                claim_id: row.get(0)?,
+                workspace_id: row.get(1)?,
+                resource: row.get(2)?,
+                agent_id: row.get(3)?,
+                run_id: row.get(4)?,
+                expired_at: rows::ts(row.get(5)?),
+            })
         })?
         .collect::<Result<_, _>>()?;
-    for (claim_id, workspace_id, resource, agent_id, run_id, expires_at) in &claims {
+    for claim in &claims {
         conn.prepare_cached("UPDATE claims SET expiry_recorded = 1 WHERE id = ?1")?
-            .execute([claim_id])?;
-        record(
-            conn,
-            now,
-            &events::claim_expired(
-                workspace_id,
-                resource,
-                claim_id,
-                run_id,
-                agent_id,
-                rows::ts(*expires_at),
-            ),
-        )?;
+            .execute([&claim.claim_id])?;
+        record(conn, now, &events::claim_expired(claim))?;
     }
-    let holds: Vec<(i64, String, String, String, i64)> = conn
+    let holds: Vec<(i64, HoldId, WorkspaceId, String, i64)> = conn
         .prepare_cached(
             "SELECT seq, id, workspace_id, resource, expires_at FROM holds
              WHERE released_at IS NULL AND expires_at IS NOT NULL AND expiry_recorded = 0

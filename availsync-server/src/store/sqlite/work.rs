@@ -4,8 +4,8 @@ use crate::store::Refusal;
 use crate::store::StoreResult;
 use crate::store::live_claim;
 use availsync_types::{
-    Agent, CheckResponse, Claim, Decision, ExtendRunResponse, FinishRunResponse, Holder, Mode,
-    Outcome, Page, ReleaseClaimResponse, ResourceKey, Run, RunStatus, StartRunResponse, Timestamp,
+    CheckResponse, Claim, Decision, ExtendRunResponse, FinishRunResponse, Holder, Mode, Outcome,
+    Page, ReleaseClaimResponse, ResourceKey, Run, StartRunResponse, Timestamp,
 };
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
@@ -14,13 +14,12 @@ use super::events::record;
 use super::rows::{self, Sql, paginate};
 use super::writer_cache;
 use crate::domain::events::{self, RunSubject};
-use crate::domain::ids::{IdKind, new_id};
-use crate::domain::lease::{ClaimState, StartDecision, effective_mode};
-use crate::domain::runs::Extendable;
-use crate::domain::ttl::Ttl;
+use crate::domain::lease::{ClaimState, StartDecision, check_answer, effective_mode, new_claim};
+use crate::domain::run_changes::{ExtendOutcome, ExtendTarget, FinishOutcome};
 use crate::store::records::{StoredClaim, StoredRun};
 use crate::store::{
-    Actor, AgentContext, FinishRun, PageRequest, RunFilter, SessionContext, StartRun, StoreError,
+    AgentContext, AgentId, ClaimId, ExtendRun, FinishRun, Listing, RunFilter, RunId,
+    SessionContext, StartRun,
 };
 
 /// The columns [`stored_run`] reads, with the agent's name taken from
@@ -112,7 +111,7 @@ fn json_column<T: serde::de::DeserializeOwned>(
 fn find_run(
     conn: &Connection,
     agent: &AgentContext,
-    run_id: &str,
+    run_id: &RunId,
 ) -> StoreResult<Option<StoredRun>> {
     Ok(conn
         .prepare_cached(OWN_RUN_SELECT)?
@@ -207,46 +206,32 @@ pub(super) fn start_run(
     // ignored insert changes no row; it only uses up a sequence number
     // (`AUTOINCREMENT` takes one before the conflict is found), which
     // leaves a gap in the fencing tokens: they still only grow.
-    let Some(run_seq) = insert_run(conn, now, agent, mode, &decided, &start)? else {
+    let Some(run_seq) = insert_run(conn, now, agent, &decided, &start)? else {
         let existing = find_run(conn, agent, &start.run_id)?.ok_or(Refusal::NotFound("run"))?;
-        if existing.resource != start.resource.as_str() {
-            return Err(StoreError::Refused(Refusal::RunIdReused {
-                run_id: start.run_id,
-                resource: existing.resource,
-            }));
-        }
-        return Ok(existing.start_response(now, true));
+        return Ok(existing.replay(&start.resource, now)?);
     };
-    let granted = match (mode, decided.decision) {
-        (Mode::Enforce, Decision::Proceed) => Some(grant(
+    let granted = if decided.grants() {
+        Some(grant(
             conn,
             now,
             workspace_id,
             &agent.agent_id,
             run_seq,
             &start,
-        )?),
-        _ => None,
+        )?)
+    } else {
+        None
     };
     let subject = RunSubject {
         agent_name: &agent_name,
         ..RunSubject::of(agent, resource, &start.run_id)
     };
-    record(
-        conn,
-        now,
-        &events::run_start(
-            &subject,
-            mode,
-            &decided,
-            granted.as_ref(),
-            start.purpose.as_deref(),
-            state.plan,
-        ),
-    )?;
+    let purpose = start.purpose.as_deref();
+    let events = events::run_start(&subject, &decided, granted.as_ref(), purpose);
+    record(conn, now, &events)?;
     // The same answer a replay gives (StoredRun::start_response), without
     // reading the new run back.
-    Ok(decided.answer(start.run_id, mode, granted, now))
+    Ok(decided.answer(start.run_id.into_string(), granted, now))
 }
 
 /// Inserts a new run; `None` when the agent already has a run with this
@@ -255,7 +240,6 @@ fn insert_run(
     conn: &Connection,
     now: Timestamp,
     agent: &AgentContext,
-    mode: Mode,
     decided: &StartDecision,
     start: &StartRun,
 ) -> StoreResult<Option<i64>> {
@@ -281,7 +265,7 @@ fn insert_run(
             agent.agent_id,
             start.run_id,
             start.resource.as_str(),
-            Sql(mode),
+            Sql(decided.mode),
             Sql(decided.decision),
             start.ttl_seconds,
             decided.run_expires_at.map(Timestamp::unix_millis),
@@ -317,13 +301,7 @@ fn grant(
         start.resource.as_str(),
         now.unix_millis()
     ])?;
-    let claim = Claim {
-        claim_id: new_id(IdKind::Claim),
-        resource: start.resource.to_string(),
-        expires_at: Ttl::from_seconds(start.ttl_seconds).expiry_from(now),
-        ttl_seconds: start.ttl_seconds,
-        fencing_token: run_seq as u64,
-    };
+    let claim = new_claim(&start.resource, start.ttl_seconds, run_seq as u64, now);
     conn.prepare_cached(
         "INSERT INTO claims (id, workspace_id, resource, run_seq, agent_id, fencing_token,
                              ttl_seconds, created_at, expires_at)
@@ -350,63 +328,38 @@ pub(super) fn check(
     resource: &ResourceKey,
 ) -> StoreResult<CheckResponse> {
     let holder = holder(conn, now, workspace_id, resource.as_str())?;
-    Ok(CheckResponse {
-        resource: resource.to_string(),
-        available: holder.is_none(),
-        retry_after: holder.as_ref().map(|h| now.seconds_until(h.expires_at)),
-        holder,
-        server_time: now,
-    })
+    Ok(check_answer(resource, holder, now))
 }
 
 pub(super) fn extend(
     conn: &Connection,
     now: Timestamp,
     agent: &AgentContext,
-    run_id: &str,
-    ttl_seconds: Option<u32>,
+    extend: ExtendRun,
 ) -> Refusable<ExtendRunResponse> {
-    let run = find_run(conn, agent, run_id)?.ok_or(Refusal::NotFound("run"))?;
-    let ttl = ttl_seconds.unwrap_or(run.ttl_seconds);
-    let new_expiry = Ttl::from_seconds(ttl).expiry_from(now);
-    let subject = RunSubject::of(agent, &run.resource, run_id);
-    let claim = match run.extendable(now) {
-        Err(Refusal::LeaseLost { why, at, run_id }) => {
-            record(conn, now, &events::lease_lost(&subject, why, at))?;
-            return Ok(Err(Refusal::LeaseLost { run_id, why, at }.into()));
-        }
-        Err(other) => return Err(other.into()),
-        Ok(Extendable::Observe) => {
-            conn.prepare_cached(
-                "UPDATE runs SET expires_at = ?1, ttl_seconds = ?2 WHERE seq = ?3",
-            )?
-            .execute(params![new_expiry.unix_millis(), ttl, run.seq])?;
-            record(conn, now, &events::run_extended(&subject, ttl, None))?;
-            None
-        }
-        Ok(Extendable::Claim(stored)) => {
-            conn.prepare_cached(
-                "UPDATE claims SET expires_at = ?1, ttl_seconds = ?2 WHERE run_seq = ?3",
-            )?
-            .execute(params![new_expiry.unix_millis(), ttl, run.seq])?;
-            let claim_id = stored.claim.claim_id.as_str();
-            record(
-                conn,
-                now,
-                &events::run_extended(&subject, ttl, Some((claim_id, new_expiry))),
-            )?;
-            Some(Claim {
-                expires_at: new_expiry,
-                ttl_seconds: ttl,
-                ..stored.claim.clone()
-            })
+    let run = find_run(conn, agent, &extend.run_id)?.ok_or(Refusal::NotFound("run"))?;
+    let extension = match run.extend(agent, extend.ttl_seconds, now) {
+        ExtendOutcome::Extend(extension) => extension,
+        ExtendOutcome::Lost { events, refusal } => {
+            record(conn, now, &events)?;
+            return Ok(Err(refusal.into()));
         }
     };
-    Ok(Ok(ExtendRunResponse {
-        run_id: run_id.to_owned(),
-        claim,
-        server_time: now,
-    }))
+    let sql = match extension.target {
+        ExtendTarget::ObserveRun => {
+            "UPDATE runs SET expires_at = ?1, ttl_seconds = ?2 WHERE seq = ?3"
+        }
+        ExtendTarget::Claim(_) => {
+            "UPDATE claims SET expires_at = ?1, ttl_seconds = ?2 WHERE run_seq = ?3"
+        }
+    };
+    conn.prepare_cached(sql)?.execute(params![
+        extension.expires_at.unix_millis(),
+        extension.ttl_seconds,
+        run.seq
+    ])?;
+    record(conn, now, &extension.events)?;
+    Ok(Ok(extension.answer))
 }
 
 pub(super) fn finish(
@@ -416,17 +369,11 @@ pub(super) fn finish(
     finish: FinishRun,
 ) -> StoreResult<FinishRunResponse> {
     let run = find_run(conn, agent, &finish.run_id)?.ok_or(Refusal::NotFound("run"))?;
-    if let (Some(_), Some(outcome)) = (run.finished_at, run.outcome) {
-        return Ok(FinishRunResponse {
-            run_id: finish.run_id,
-            status: RunStatus::Finished,
-            released: run.released.unwrap_or(false),
-            outcome,
-            server_time: now,
-        });
-    }
-    let released = run.live_claim(now).map(|c| c.claim.claim_id.as_str());
-    if released.is_some() {
+    let finishing = match run.finish(agent, finish.outcome, finish.summary.as_deref(), now) {
+        FinishOutcome::AlreadyFinished(answer) => return Ok(answer),
+        FinishOutcome::Finish(finishing) => finishing,
+    };
+    if finishing.releases.is_some() {
         conn.prepare_cached(
             "UPDATE claims SET released_at = ?1, release_reason = 'finished' WHERE run_seq = ?2",
         )?
@@ -439,27 +386,11 @@ pub(super) fn finish(
         now.unix_millis(),
         Sql(finish.outcome),
         finish.summary,
-        released.is_some(),
+        finishing.releases.is_some(),
         run.seq
     ])?;
-    let subject = RunSubject::of(agent, &run.resource, &finish.run_id);
-    record(
-        conn,
-        now,
-        &events::run_finished(
-            &subject,
-            finish.outcome,
-            finish.summary.as_deref(),
-            released,
-        ),
-    )?;
-    Ok(FinishRunResponse {
-        released: released.is_some(),
-        run_id: finish.run_id,
-        status: RunStatus::Finished,
-        outcome: finish.outcome,
-        server_time: now,
-    })
+    record(conn, now, &finishing.events)?;
+    Ok(finishing.answer)
 }
 
 /// Releases a claim on a human's order (see [`crate::store::Store::release_claim`]).
@@ -467,51 +398,24 @@ pub(super) fn release_claim(
     conn: &Connection,
     now: Timestamp,
     actor: &SessionContext,
-    claim_id: &str,
+    claim_id: &ClaimId,
 ) -> StoreResult<ReleaseClaimResponse> {
     let workspace_id = actor.workspace.id.as_str();
     let sql = format!("{RUN_SELECT} WHERE c.id = ?1 AND r.workspace_id = ?2");
     let run = conn
         .prepare_cached(&sql)?
-        .query_row([claim_id, workspace_id], stored_run)
+        .query_row([claim_id.as_str(), workspace_id], stored_run)
         .optional()?
         .ok_or(Refusal::NotFound("claim"))?;
-    let live = run.live_claim(now).is_some();
-    if live {
+    let release = run.release_by_user(claim_id, actor, now);
+    if release.releases {
         conn.execute(
             "UPDATE claims SET released_at = ?1, release_reason = 'released_by_user' WHERE id = ?2",
             params![now.unix_millis(), claim_id],
         )?;
-        let subject = RunSubject {
-            workspace_id,
-            agent_id: &run.agent_id,
-            agent_name: &run.agent_name,
-            resource: &run.resource,
-            run_id: &run.run_id,
-        };
-        record(
-            conn,
-            now,
-            &events::claim_released_by_user(&subject, claim_id, actor),
-        )?;
+        record(conn, now, &release.events)?;
     }
-    let run = if live {
-        let sql = format!("{RUN_SELECT} WHERE c.id = ?1");
-        conn.prepare_cached(&sql)?
-            .query_row([claim_id], stored_run)?
-    } else {
-        run
-    };
-    Ok(ReleaseClaimResponse {
-        claim_id: claim_id.to_owned(),
-        status: run.status(now),
-        resource: run.resource,
-        run_id: run.run_id,
-        agent_id: run.agent_id,
-        agent_name: run.agent_name,
-        released: live,
-        server_time: now,
-    })
+    Ok(release.answer)
 }
 
 /// Releases every live claim of an agent that is being deleted; answers how
@@ -519,35 +423,33 @@ pub(super) fn release_claim(
 pub(super) fn release_agent_claims(
     conn: &Connection,
     now: Timestamp,
-    workspace_id: &str,
-    agent: &Agent,
-    actor: &Actor,
+    by: &SessionContext,
+    agent_id: &AgentId,
 ) -> StoreResult<usize> {
-    let live: Vec<(String, String)> = conn
+    let workspace_id = by.workspace_id();
+    let live: Vec<(ClaimId, String)> = conn
         .prepare_cached(concat!(
             "SELECT id, resource FROM claims WHERE workspace_id = ?1 AND agent_id = ?2 AND ",
             live_claim!(sqlite, "", "?3")
         ))?
-        .query_map(params![workspace_id, agent.id, now.unix_millis()], |row| {
+        .query_map(params![workspace_id, agent_id, now.unix_millis()], |row| {
             Ok((row.get(0)?, row.get(1)?))
         })?
         .collect::<Result<_, _>>()?;
+    let actor = by.actor();
     for (claim_id, resource) in &live {
         conn.execute(
             "UPDATE claims SET released_at = ?1, release_reason = 'agent_deleted' WHERE id = ?2",
             params![now.unix_millis(), claim_id],
         )?;
-        record(
-            conn,
-            now,
-            &events::claim_released_agent_deleted(
-                workspace_id,
-                resource,
-                claim_id,
-                &agent.id,
-                actor,
-            ),
-        )?;
+        let events = events::claim_released_agent_deleted(
+            &workspace_id,
+            resource,
+            claim_id,
+            agent_id,
+            &actor,
+        );
+        record(conn, now, &events)?;
     }
     Ok(live.len())
 }
@@ -555,10 +457,9 @@ pub(super) fn release_agent_claims(
 pub(super) fn list_runs(
     conn: &Connection,
     now: Timestamp,
-    workspace_id: &str,
-    filter: &RunFilter,
-    page: &PageRequest,
+    query: &Listing<RunFilter>,
 ) -> StoreResult<Page<Run>> {
+    let (filter, page) = (&query.filter, &query.page);
     let sql = format!(
         concat!(
             "{run_select}
@@ -577,7 +478,7 @@ pub(super) fn list_runs(
     let runs: Vec<(i64, Run)> = stmt
         .query_map(
             params![
-                workspace_id,
+                query.workspace_id,
                 filter.resource.as_ref().map(ResourceKey::as_str),
                 page.after,
                 filter.active_only,
