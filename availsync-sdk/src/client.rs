@@ -157,6 +157,7 @@ impl Client {
         let resource: ResourceKey = resource.parse()?;
         let body = CheckRequest {
             resource: resource.to_string(),
+            working_set: None,
         };
         self.transport
             .json(

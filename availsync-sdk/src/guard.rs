@@ -198,7 +198,9 @@ pub(crate) fn from_start(
     sent_at: Instant,
 ) -> RunStart {
     match (answer.decision, answer.claim) {
-        (Decision::Proceed, Some(claim)) if answer.status != RunStatus::Active => {
+        (Decision::Proceed | Decision::PartialProceed, Some(claim))
+            if answer.status != RunStatus::Active =>
+        {
             // A replay of a run whose lease is already gone: hand back a
             // guard that is lost from the start, so the work never begins.
             RunStart::Claimed(RunGuard::lost_from_start(
@@ -208,13 +210,9 @@ pub(crate) fn from_start(
                 claim,
             ))
         }
-        (Decision::Proceed, Some(claim)) => RunStart::Claimed(RunGuard::start(
-            client,
-            answer.run_id,
-            resource,
-            claim,
-            sent_at,
-        )),
+        (Decision::Proceed | Decision::PartialProceed, Some(claim)) => RunStart::Claimed(
+            RunGuard::start(client, answer.run_id, resource, claim, sent_at),
+        ),
         (Decision::Proceed, None) => RunStart::Observed(ObservedRun {
             run_id: answer.run_id,
             resource,
@@ -222,13 +220,14 @@ pub(crate) fn from_start(
             reason: answer.reason,
             client,
         }),
-        (Decision::SkipRun, _) => RunStart::Skipped(Skipped {
+        (_, _) => RunStart::Skipped(Skipped {
             run_id: answer.run_id,
             resource,
             reason: answer.reason.unwrap_or_else(|| Reason {
                 code: availsync_types::ReasonCode::ResourceClaimed,
                 message: "the server said skip_run without a reason".into(),
                 holder: None,
+                conflicts: None,
             }),
             retry_after: answer.retry_after.map(Duration::from_secs),
             replayed: answer.replayed,

@@ -12,6 +12,10 @@ use crate::requests::StartRun;
 /// How a guarded piece of work ended.
 #[derive(Debug)]
 #[non_exhaustive]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "answered once per guarded call and matched at once; boxing would cost every caller a deref"
+)]
 pub enum Guarded<T, E> {
     /// The work ran to completion (the run was finished as succeeded or
     /// failed from its result).

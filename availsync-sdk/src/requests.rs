@@ -116,6 +116,8 @@ impl StartRun {
             purpose: self.purpose.clone(),
             mode: self.observe.then_some(Mode::Observe),
             metadata: self.metadata.clone(),
+            working_set: None,
+            partial: None,
         }
     }
 }

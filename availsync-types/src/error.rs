@@ -26,6 +26,9 @@ pub enum ErrorCode {
     InvalidResource,
     /// 400: a time window is unparseable, empty or too long.
     InvalidWindow,
+    /// 400: a working set's paths or mode are invalid, or it was asked on a
+    /// resource that cannot have one (named in `field`).
+    InvalidWorkingSet,
     /// 401: no valid session or API key.
     Unauthenticated,
     /// 403: the caller may not do this.
@@ -42,6 +45,9 @@ pub enum ErrorCode {
     LeaseLost,
     /// 409: the hold overlaps live holds (listed in `conflicts`).
     HoldConflict,
+    /// 409: paths added to a working set are held by other claims (listed in
+    /// `conflicts`).
+    PathsClaimed,
     /// 409: an account with this email exists.
     EmailTaken,
     /// 409: a `run_id` was reused for another resource.
@@ -64,12 +70,13 @@ pub enum ErrorCode {
     InsufficientStorage,
 }
 
-const ALL: [ErrorCode; 23] = [
+const ALL: [ErrorCode; 25] = [
     ErrorCode::InvalidJson,
     ErrorCode::UnknownField,
     ErrorCode::InvalidRequest,
     ErrorCode::InvalidResource,
     ErrorCode::InvalidWindow,
+    ErrorCode::InvalidWorkingSet,
     ErrorCode::Unauthenticated,
     ErrorCode::Forbidden,
     ErrorCode::AgentKeyNotAllowed,
@@ -78,6 +85,7 @@ const ALL: [ErrorCode; 23] = [
     ErrorCode::MethodNotAllowed,
     ErrorCode::LeaseLost,
     ErrorCode::HoldConflict,
+    ErrorCode::PathsClaimed,
     ErrorCode::EmailTaken,
     ErrorCode::RunIdReused,
     ErrorCode::IdempotencyKeyReused,
@@ -99,6 +107,7 @@ impl ErrorCode {
             Self::InvalidRequest => "invalid_request",
             Self::InvalidResource => "invalid_resource",
             Self::InvalidWindow => "invalid_window",
+            Self::InvalidWorkingSet => "invalid_working_set",
             Self::Unauthenticated => "unauthenticated",
             Self::Forbidden => "forbidden",
             Self::AgentKeyNotAllowed => "agent_key_not_allowed",
@@ -107,6 +116,7 @@ impl ErrorCode {
             Self::MethodNotAllowed => "method_not_allowed",
             Self::LeaseLost => "lease_lost",
             Self::HoldConflict => "hold_conflict",
+            Self::PathsClaimed => "paths_claimed",
             Self::EmailTaken => "email_taken",
             Self::RunIdReused => "run_id_reused",
             Self::IdempotencyKeyReused => "idempotency_key_reused",
@@ -127,7 +137,8 @@ impl ErrorCode {
             | Self::UnknownField
             | Self::InvalidRequest
             | Self::InvalidResource
-            | Self::InvalidWindow => 400,
+            | Self::InvalidWindow
+            | Self::InvalidWorkingSet => 400,
             Self::Unauthenticated => 401,
             Self::PlanLimitAgents => 402,
             Self::Forbidden | Self::AgentKeyNotAllowed | Self::AgentKeyRequired => 403,
@@ -135,6 +146,7 @@ impl ErrorCode {
             Self::MethodNotAllowed => 405,
             Self::LeaseLost
             | Self::HoldConflict
+            | Self::PathsClaimed
             | Self::EmailTaken
             | Self::RunIdReused
             | Self::IdempotencyKeyReused => 409,

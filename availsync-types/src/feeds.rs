@@ -145,6 +145,8 @@ pub enum ActivityKind {
     RunReleased,
     /// An extend found the lease gone.
     LeaseLost,
+    /// A live claim's working set gained or lost paths.
+    WorkingSetUpdated,
     /// Availability of a resource was read.
     AvailabilityChecked,
     /// A window was checked for conflicting holds.
@@ -159,7 +161,7 @@ pub enum ActivityKind {
 
 impl ActivityKind {
     /// Every kind, in the SPEC's order.
-    pub const ALL: [Self; 12] = [
+    pub const ALL: [Self; 13] = [
         Self::RunStarted,
         Self::RunSkipped,
         Self::RunObserved,
@@ -167,6 +169,7 @@ impl ActivityKind {
         Self::RunFinished,
         Self::RunReleased,
         Self::LeaseLost,
+        Self::WorkingSetUpdated,
         Self::AvailabilityChecked,
         Self::ConflictsChecked,
         Self::HoldCreated,
@@ -184,6 +187,7 @@ impl ActivityKind {
             Self::RunFinished => "run_finished",
             Self::RunReleased => "run_released",
             Self::LeaseLost => "lease_lost",
+            Self::WorkingSetUpdated => "working_set_updated",
             Self::AvailabilityChecked => "availability_checked",
             Self::ConflictsChecked => "conflicts_checked",
             Self::HoldCreated => "hold_created",

@@ -16,6 +16,8 @@
 //!     purpose: Some("nightly deploy".into()),
 //!     mode: None,
 //!     metadata: None,
+//!     working_set: None,
+//!     partial: None,
 //! };
 //! let json = serde_json::to_string(&body).unwrap();
 //! assert_eq!(json, r#"{"resource":"repo:acme/web","ttl_seconds":120,"purpose":"nightly deploy"}"#);
@@ -47,6 +49,7 @@ mod error;
 mod feeds;
 mod health;
 mod page;
+mod path_pattern;
 mod resource;
 mod schedule;
 mod time;
@@ -57,6 +60,7 @@ pub use error::*;
 pub use feeds::*;
 pub use health::*;
 pub use page::*;
+pub use path_pattern::*;
 pub use resource::*;
 pub use schedule::*;
 pub use time::*;

@@ -61,11 +61,22 @@ impl fmt::Display for Mode {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Decision {
     /// Go ahead.
     Proceed,
+    /// Go ahead on the paths the claim holds (`claim.working_set`); the
+    /// rest are listed in `blocked` (a `partial: true` working-set start).
+    PartialProceed,
     /// Do not do the work now; `reason` says why.
     SkipRun,
+}
+
+impl Decision {
+    /// Whether the run may go ahead (on all or part of what it asked for).
+    pub const fn proceeds(self) -> bool {
+        matches!(self, Self::Proceed | Self::PartialProceed)
+    }
 }
 
 /// How a run ended.
@@ -91,6 +102,68 @@ pub enum ReasonCode {
     ResourceClaimed,
     /// The workspace holds as many live claims as its plan allows.
     PlanLimitActiveClaims,
+    /// Paths of the requested working set are held by other live claims;
+    /// `conflicts` lists them.
+    PathsClaimed,
+}
+
+/// Whether a working set will change the paths it holds or only read them.
+/// Two `read` working sets never conflict.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum WorkingSetMode {
+    /// The run changes these paths.
+    #[default]
+    Edit,
+    /// The run only reads them.
+    Read,
+}
+
+/// The paths a claim on a repository holds (SPEC §10).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct WorkingSet {
+    /// Normalised patterns (a directory as `dir/**`).
+    pub paths: Vec<String>,
+    /// `edit` or `read`.
+    pub mode: WorkingSetMode,
+}
+
+/// The working set a `run/start` or `/v1/work/check` asks for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct WorkingSetRequest {
+    /// 1-200 repo-relative patterns: a file, `dir/` or `dir/**`, `*` within
+    /// a segment, `**` as a whole segment; at most 512 bytes each.
+    pub paths: Vec<String>,
+    /// `edit` (default) or `read`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<WorkingSetMode>,
+}
+
+/// One held path that blocks a requested one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PathConflict {
+    /// The requester's pattern (`null` for a whole-repo request).
+    pub path: Option<String>,
+    /// Who holds it.
+    pub holder: Holder,
+    /// The holder's overlapping patterns (`null` when the holder claims the
+    /// whole repository).
+    pub held_paths: Option<Vec<String>>,
+}
+
+/// A requested path a partial grant left out, and who holds it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct BlockedPath {
+    /// The requested pattern.
+    pub path: String,
+    /// Who holds it (the blocker that lapses first).
+    pub holder: Holder,
 }
 
 /// A live work claim.
@@ -108,6 +181,10 @@ pub struct Claim {
     /// Strictly increasing per resource with every grant: downstream systems
     /// refuse writes carrying a smaller token than one they have seen.
     pub fencing_token: u64,
+    /// The paths held, when the claim is a working set inside a repository
+    /// (absent: the whole resource).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub working_set: Option<WorkingSet>,
 }
 
 /// Who holds a resource.
@@ -135,6 +212,11 @@ pub struct Reason {
     /// The current holder, for `resource_claimed`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub holder: Option<Holder>,
+    /// For working sets (`paths_claimed`, and `resource_claimed` between a
+    /// working set and a whole-repo claim): each blocking overlap, at most
+    /// 50.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conflicts: Option<Vec<PathConflict>>,
 }
 
 /// `POST /v1/work/run/start`.
@@ -170,6 +252,14 @@ pub struct StartRunRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub metadata: Option<serde_json::Map<String, serde_json::Value>>,
+    /// For a `repo:` resource: claim only these paths instead of the whole
+    /// repository.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub working_set: Option<WorkingSetRequest>,
+    /// With a working set: grant the free paths when some are held
+    /// (`partial_proceed`) instead of skipping.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partial: Option<bool>,
 }
 
 /// The decision on a `run/start`.
@@ -198,6 +288,44 @@ pub struct StartRunResponse {
     /// extended.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry_after: Option<u64>,
+    /// For `partial_proceed`: the requested paths left out, and who holds
+    /// them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blocked: Option<Vec<BlockedPath>>,
+    /// The server's clock when it answered.
+    pub server_time: Timestamp,
+}
+
+/// `POST /v1/work/run/working-set`: changes a live claim's paths.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct UpdateWorkingSetRequest {
+    /// The run whose claim changes.
+    #[cfg_attr(feature = "openapi", schema(pattern = r"^[A-Za-z0-9._:-]{1,128}$"))]
+    pub run_id: String,
+    /// Patterns to add.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub add: Option<Vec<String>>,
+    /// Patterns to remove (as given or as echoed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remove: Option<Vec<String>>,
+    /// Add the free paths when some are held, instead of refusing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partial: Option<bool>,
+}
+
+/// The claim with its new paths.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct UpdateWorkingSetResponse {
+    /// The run.
+    pub run_id: String,
+    /// Its claim, same fencing token, with the paths it now holds.
+    pub claim: Claim,
+    /// With `partial: true`: added paths left out, and who holds them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blocked: Option<Vec<BlockedPath>>,
     /// The server's clock when it answered.
     pub server_time: Timestamp,
 }
@@ -215,6 +343,10 @@ pub struct CheckRequest {
         )
     )]
     pub resource: String,
+    /// Ask about these paths of a `repo:` resource instead of the whole
+    /// repository.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub working_set: Option<WorkingSetRequest>,
 }
 
 /// A preview of whether a resource is free.
@@ -231,6 +363,9 @@ pub struct CheckResponse {
     /// Whole seconds until the holder's lease lapses unless extended.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry_after: Option<u64>,
+    /// With a working set: each blocking overlap (at most 50).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conflicts: Option<Vec<PathConflict>>,
     /// The server's clock when it answered.
     pub server_time: Timestamp,
 }
@@ -376,11 +511,13 @@ pub struct Run {
     pub finished_at: Option<Timestamp>,
 }
 
-wire_names!(Decision { Proceed => "proceed", SkipRun => "skip_run" });
+wire_names!(Decision { Proceed => "proceed", PartialProceed => "partial_proceed", SkipRun => "skip_run" });
+wire_names!(WorkingSetMode { Edit => "edit", Read => "read" });
 wire_names!(Outcome { Succeeded => "succeeded", Failed => "failed", Cancelled => "cancelled" });
 wire_names!(ReasonCode {
     ResourceClaimed => "resource_claimed",
     PlanLimitActiveClaims => "plan_limit_active_claims",
+    PathsClaimed => "paths_claimed",
 });
 wire_names!(RunStatus {
     Active => "active",
@@ -416,6 +553,18 @@ mod tests {
             (
                 serde_json::to_value(Mode::Observe).unwrap(),
                 Mode::Observe.as_str(),
+            ),
+            (
+                serde_json::to_value(Decision::PartialProceed).unwrap(),
+                Decision::PartialProceed.as_str(),
+            ),
+            (
+                serde_json::to_value(ReasonCode::PathsClaimed).unwrap(),
+                ReasonCode::PathsClaimed.as_str(),
+            ),
+            (
+                serde_json::to_value(WorkingSetMode::Read).unwrap(),
+                WorkingSetMode::Read.as_str(),
             ),
         ] {
             assert_eq!(value, name);

@@ -166,17 +166,24 @@ pub fn run_start(
     let activity = |kind, detail| run.activity(kind, Some(decided.decision), detail);
     let reason = &decided.reason;
     match (decided.mode, granted) {
-        (Mode::Enforce, Some(claim)) => Events::activity(activity(
-            ActivityKind::RunStarted,
-            json!({"claim_id": claim.claim_id, "fencing_token": claim.fencing_token,
-                   "ttl_seconds": claim.ttl_seconds, "purpose": purpose}),
-        ))
-        .and(run.audit(
-            &actor,
-            AuditAction::ClaimCreated,
-            json!({"claim_id": claim.claim_id, "run_id": run.run_id,
-                   "fencing_token": claim.fencing_token, "expires_at": claim.expires_at}),
-        )),
+        (Mode::Enforce, Some(claim)) => {
+            let mut started = json!({"claim_id": claim.claim_id, "fencing_token": claim.fencing_token,
+                                     "ttl_seconds": claim.ttl_seconds, "purpose": purpose});
+            let mut created = json!({"claim_id": claim.claim_id, "run_id": run.run_id,
+                                     "fencing_token": claim.fencing_token, "expires_at": claim.expires_at});
+            if let Some(set) = &claim.working_set {
+                started["working_set"] = json!(set);
+                created["working_set"] = json!(set);
+            }
+            if let Some(blocked) = &decided.blocked {
+                started["blocked"] = json!(blocked);
+            }
+            Events::activity(activity(ActivityKind::RunStarted, started)).and(run.audit(
+                &actor,
+                AuditAction::ClaimCreated,
+                created,
+            ))
+        }
         (Mode::Enforce, None) => {
             let mut events = Events::activity(activity(
                 ActivityKind::RunSkipped,
@@ -237,6 +244,22 @@ pub fn run_extended(
         None => json!({"ttl_seconds": ttl_seconds, "observe": true}),
     };
     Events::activity(run.activity(ActivityKind::RunExtended, None, detail))
+}
+
+/// A live claim's working set changed: `added` and `removed` patterns, and
+/// the `paths` it holds now.
+pub fn working_set_updated(
+    run: &RunSubject<'_>,
+    claim_id: &ClaimId,
+    added: &[String],
+    removed: &[String],
+    paths: &[String],
+) -> Events {
+    Events::activity(run.activity(
+        ActivityKind::WorkingSetUpdated,
+        None,
+        json!({"claim_id": claim_id, "added": added, "removed": removed, "paths": paths}),
+    ))
 }
 
 /// A finish by the run's agent: `run_finished`, and `claim_released` when
@@ -620,6 +643,7 @@ mod tests {
             expires_at: at(70_000),
             ttl_seconds: 60,
             fencing_token: 7,
+            working_set: None,
         }
     }
 
@@ -631,7 +655,8 @@ mod tests {
     }
 
     fn decide(state: &ClaimState, mode: Mode) -> StartDecision {
-        state.decide(mode, &"repo:a/b".parse().unwrap(), 60, at(10_000))
+        let want = crate::domain::working_sets::Want::Whole;
+        state.decide(mode, &"repo:a/b".parse().unwrap(), &want, 60, at(10_000))
     }
 
     #[test]
@@ -640,7 +665,7 @@ mod tests {
         let run_id = RunId::new("run-1");
         let run = RunSubject::of(&a, "repo:a/b", &run_id);
         let full = ClaimState {
-            holder: None,
+            held: vec![],
             live_claims: 3,
             earliest_expiry: Some(at(20_000)),
             plan: Plan::Free,

@@ -22,3 +22,4 @@ pub mod secrets;
 pub mod signup_throttle;
 pub mod ttl;
 pub mod validate;
+pub mod working_sets;

@@ -1,7 +1,7 @@
 //! What a rule refuses, apart from any storage fault: the answers a caller
 //! gets as a `4xx` (see `http/error.rs`), whichever store decided them.
 
-use availsync_types::{BusyWindow, Timestamp};
+use availsync_types::{BusyWindow, PathConflict, Timestamp};
 
 use super::runs::LostBecause;
 
@@ -46,6 +46,20 @@ pub enum Refusal {
     HoldConflict {
         /// The overlapping holds.
         conflicts: Vec<BusyWindow>,
+    },
+    /// Paths a working set asked to add are held by other live claims.
+    #[error("{} overlaps with other live claims", conflicts.len())]
+    PathsClaimed {
+        /// The overlaps.
+        conflicts: Vec<PathConflict>,
+    },
+    /// A working-set change the claim cannot take.
+    #[error("{message}")]
+    InvalidWorkingSet {
+        /// The request field at fault.
+        field: &'static str,
+        /// Why.
+        message: &'static str,
     },
     /// An idempotency key was reused for a different hold.
     #[error("idempotency key reused for a different hold")]

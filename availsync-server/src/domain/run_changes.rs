@@ -3,8 +3,9 @@
 //! asks here, then writes the change and its events in one transaction.
 
 use availsync_types::{
-    Claim, ExtendRunResponse, FinishRunResponse, Outcome, ReleaseClaimResponse, RunStatus,
-    Timestamp,
+    Claim, ExtendRunResponse, FinishRunResponse, MAX_WORKING_SET_PATHS, Outcome, PathPattern,
+    ReleaseClaimResponse, RunStatus, Timestamp, UpdateWorkingSetResponse, WorkingSet,
+    WorkingSetMode,
 };
 
 use super::callers::{AgentContext, SessionContext};
@@ -13,6 +14,7 @@ use super::ids::ClaimId;
 use super::refusal::Refusal;
 use super::runs::{Extendable, StoredRun};
 use super::ttl::Ttl;
+use super::working_sets::{self, Held, Meeting, PathsChange, RequestedSet, Want};
 
 /// What an extend moves.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,6 +80,39 @@ pub struct Finishing {
     pub answer: FinishRunResponse,
 }
 
+/// A working-set change to write.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PathsUpdate {
+    /// The claim that changes.
+    pub claim_id: ClaimId,
+    /// Its mode.
+    pub mode: WorkingSetMode,
+    /// Patterns it gains.
+    pub added: Vec<PathPattern>,
+    /// Patterns it loses.
+    pub removed: Vec<PathPattern>,
+    /// `working_set_updated` (none when nothing changes).
+    pub events: Events,
+    /// The answer, with the claim's paths after the change.
+    pub answer: UpdateWorkingSetResponse,
+}
+
+/// How a working-set change goes.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PathsOutcome {
+    /// Write it.
+    Update(PathsUpdate),
+    /// The lease is gone: record `events` (`lease_lost`), then refuse.
+    Lost {
+        /// `lease_lost`.
+        events: Events,
+        /// [`Refusal::LeaseLost`].
+        refusal: Refusal,
+    },
+    /// Refused, nothing changed or recorded.
+    Refused(Refusal),
+}
+
 /// A person's release of a claim: what to write, and the answer.
 #[derive(Debug, Clone, PartialEq)]
 pub struct UserRelease {
@@ -91,6 +126,145 @@ pub struct UserRelease {
 }
 
 impl StoredRun {
+    /// What a working-set change must look up before [`Self::change_paths`]:
+    /// the added paths in the claim's mode (`None` when nothing is added),
+    /// and the claim's own id, to leave out.
+    pub fn paths_lookup(&self, change: &PathsChange) -> (Option<Want>, Option<&str>) {
+        let claim = self.claim.as_ref().map(|c| &c.claim);
+        let mode = claim
+            .and_then(|c| c.working_set.as_ref())
+            .map_or(WorkingSetMode::Edit, |s| s.mode);
+        let want = (!change.add.is_empty()).then(|| {
+            Want::Paths(RequestedSet {
+                paths: change.add.clone(),
+                mode,
+                partial: change.partial,
+            })
+        });
+        (want, claim.map(|c| c.claim_id.as_str()))
+    }
+
+    /// Changes the paths this run of `agent` holds, given the other live
+    /// claims on the repository that may overlap the added paths.
+    pub fn change_paths(
+        &self,
+        agent: &AgentContext,
+        change: &PathsChange,
+        others: &[Held],
+        now: Timestamp,
+    ) -> PathsOutcome {
+        let stored = match self.extendable(now) {
+            Err(refusal) => {
+                let events = match &refusal {
+                    Refusal::LeaseLost { why, at, .. } => {
+                        events::lease_lost(&self.subject_of(agent), *why, *at)
+                    }
+                    _ => Events::default(),
+                };
+                return PathsOutcome::Lost { events, refusal };
+            }
+            Ok(Extendable::Observe) => {
+                return PathsOutcome::Refused(Refusal::InvalidWorkingSet {
+                    field: "run_id",
+                    message: "an observe run holds no claim whose paths could change",
+                });
+            }
+            Ok(Extendable::Claim(stored)) => stored,
+        };
+        let Some(set) = &stored.claim.working_set else {
+            return PathsOutcome::Refused(Refusal::InvalidWorkingSet {
+                field: "working_set",
+                message: "the claim holds the whole repository; finish the run and start one with a working set",
+            });
+        };
+        let mut paths: Vec<PathPattern> = set
+            .paths
+            .iter()
+            .map(|p| p.parse().unwrap_or_else(|_| PathPattern::any()))
+            .collect();
+        let removed: Vec<PathPattern> = change
+            .remove
+            .iter()
+            .filter(|r| paths.contains(r))
+            .cloned()
+            .collect();
+        paths.retain(|p| !removed.contains(p));
+        let new: Vec<PathPattern> = change
+            .add
+            .iter()
+            .filter(|a| !paths.contains(a))
+            .cloned()
+            .collect();
+        let (added, blocked) = if new.is_empty() {
+            (Vec::new(), None)
+        } else {
+            let want = Want::Paths(RequestedSet {
+                paths: new.clone(),
+                mode: set.mode,
+                partial: change.partial,
+            });
+            match working_sets::meet(&want, others) {
+                Meeting::Free => (new, None),
+                Meeting::Partial {
+                    granted, blocked, ..
+                } => (granted, Some(blocked)),
+                Meeting::Blocked(block) => {
+                    return PathsOutcome::Refused(Refusal::PathsClaimed {
+                        conflicts: block.conflicts.unwrap_or_default(),
+                    });
+                }
+            }
+        };
+        paths.extend(added.iter().cloned());
+        if paths.is_empty() {
+            return PathsOutcome::Refused(Refusal::InvalidWorkingSet {
+                field: "remove",
+                message: "removing every path leaves nothing to hold; finish the run instead",
+            });
+        }
+        if paths.len() > MAX_WORKING_SET_PATHS {
+            return PathsOutcome::Refused(Refusal::InvalidWorkingSet {
+                field: "add",
+                message: "a working set holds at most 200 paths",
+            });
+        }
+        let text = |list: &[PathPattern]| -> Vec<String> {
+            list.iter().map(|p| p.as_str().to_owned()).collect()
+        };
+        let claim_id = ClaimId::new(stored.claim.claim_id.as_str());
+        let events = if added.is_empty() && removed.is_empty() {
+            Events::default()
+        } else {
+            events::working_set_updated(
+                &self.subject_of(agent),
+                &claim_id,
+                &text(&added),
+                &text(&removed),
+                &text(&paths),
+            )
+        };
+        let claim = Claim {
+            working_set: Some(WorkingSet {
+                paths: text(&paths),
+                mode: set.mode,
+            }),
+            ..stored.claim.clone()
+        };
+        PathsOutcome::Update(PathsUpdate {
+            claim_id,
+            mode: set.mode,
+            added,
+            removed,
+            events,
+            answer: UpdateWorkingSetResponse {
+                run_id: self.run_id.to_string(),
+                claim,
+                blocked,
+                server_time: now,
+            },
+        })
+    }
+
     /// The calling agent's run as the subject of its events.
     fn subject_of<'a>(&'a self, agent: &'a AgentContext) -> RunSubject<'a> {
         RunSubject::of(agent, &self.resource, &self.run_id)

@@ -3,8 +3,8 @@
 //! an extend climbs (finished → never granted → released → expired).
 
 use availsync_types::{
-    Claim, Decision, Mode, Outcome, Reason, ResourceKey, Run, RunStatus, StartRunResponse,
-    Timestamp,
+    BlockedPath, Claim, Decision, Mode, Outcome, Reason, ResourceKey, Run, RunStatus,
+    StartRunResponse, Timestamp,
 };
 
 use super::events::RunSubject;
@@ -40,6 +40,8 @@ pub struct StoredRun {
     pub reason: Option<Reason>,
     /// Seconds until a skip's blocker lapses.
     pub retry_after: Option<u64>,
+    /// A partial grant's left-out paths.
+    pub blocked: Option<Vec<BlockedPath>>,
     /// Purpose.
     pub purpose: Option<String>,
     /// Metadata.
@@ -84,7 +86,7 @@ impl StoredRun {
         if self.finished_at.is_some() {
             return RunStatus::Finished;
         }
-        if self.decision == Decision::SkipRun {
+        if !self.decision.proceeds() {
             return RunStatus::Skipped;
         }
         match &self.claim {
@@ -109,6 +111,7 @@ impl StoredRun {
             would_block: self.would_block,
             reason: self.reason,
             retry_after: self.retry_after,
+            blocked: self.blocked,
             server_time: now,
         }
     }
@@ -257,6 +260,7 @@ pub(crate) mod tests {
             would_block: false,
             reason: None,
             retry_after: None,
+            blocked: None,
             purpose: None,
             metadata: None,
             created_at: at(1_000),
@@ -276,6 +280,7 @@ pub(crate) mod tests {
                 expires_at: at(expires),
                 ttl_seconds: 60,
                 fencing_token: 7,
+                working_set: None,
             },
             released_at: released.map(at),
             lapse_recorded,

@@ -2,12 +2,16 @@
 //! the field at fault.
 
 use availsync_types::{
-    DEFAULT_TTL_SECONDS, MAX_TTL_SECONDS, MIN_TTL_SECONDS, ResourceKey, code_point,
-    disallowed_character, is_valid_run_id,
+    DEFAULT_TTL_SECONDS, MAX_TTL_SECONDS, MIN_TTL_SECONDS, PathPattern, ResourceKey,
+    WorkingSetError, WorkingSetRequest, code_point, disallowed_character, is_valid_run_id,
+    parse_working_set,
 };
+
+use std::borrow::Cow;
 
 use super::password::{MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS};
 use super::schedule::Window;
+use super::working_sets::{RequestedSet, Want};
 use availsync_types::{MAX_HOLD_TTL_SECONDS, MAX_WINDOW_MILLIS, MIN_HOLD_TTL_SECONDS, Timestamp};
 
 /// Longest display name of a workspace or an agent, in characters.
@@ -26,7 +30,7 @@ pub struct Invalid {
     /// What kind of fault it is.
     pub kind: InvalidKind,
     /// The request field at fault.
-    pub field: &'static str,
+    pub field: Cow<'static, str>,
     /// One human sentence.
     pub message: String,
 }
@@ -40,11 +44,56 @@ pub enum InvalidKind {
     Resource,
     /// `invalid_window`
     Window,
+    /// `invalid_working_set`
+    WorkingSet,
 }
 
 fn invalid(field: &'static str, message: impl Into<String>) -> Invalid {
     Invalid {
         kind: InvalidKind::Request,
+        field: field.into(),
+        message: message.into(),
+    }
+}
+
+/// What a start or a check asks of `resource`: the whole of it, or the
+/// working set `requested` (only on a `repo:` resource), with `partial`.
+pub fn want(
+    resource: &ResourceKey,
+    requested: Option<WorkingSetRequest>,
+    partial: Option<bool>,
+) -> Result<Want, Invalid> {
+    let Some(requested) = requested else {
+        return Ok(Want::Whole);
+    };
+    if resource.resource_type() != "repo" {
+        return Err(working_set_error(
+            "working_set".into(),
+            "a working set claims paths inside a repository: only a repo: resource can have one",
+        ));
+    }
+    let paths = paths("working_set.paths", &requested.paths)?;
+    Ok(Want::Paths(RequestedSet {
+        paths,
+        mode: requested.mode.unwrap_or_default(),
+        partial: partial.unwrap_or(false),
+    }))
+}
+
+/// Parses a list of working-set patterns named `field` (`working_set.paths`,
+/// `add`, `remove`), naming the one at fault as `field[i]`.
+pub fn paths(field: &'static str, raw: &[String]) -> Result<Vec<PathPattern>, Invalid> {
+    parse_working_set(raw).map_err(|e| match e {
+        WorkingSetError::Path { index, error } => {
+            working_set_error(format!("{field}[{index}]").into(), format!("{error}"))
+        }
+        other => working_set_error(field.into(), other.to_string()),
+    })
+}
+
+fn working_set_error(field: Cow<'static, str>, message: impl Into<String>) -> Invalid {
+    Invalid {
+        kind: InvalidKind::WorkingSet,
         field,
         message: message.into(),
     }
@@ -56,7 +105,7 @@ pub fn claim_resource(field: &'static str, raw: &str) -> Result<ResourceKey, Inv
     if !key.is_claimable() {
         return Err(Invalid {
             kind: InvalidKind::Resource,
-            field,
+            field: field.into(),
             message: format!(
                 "work claims accept 'repo:' and 'project:' resources, not '{}:'",
                 key.resource_type()
@@ -70,7 +119,7 @@ pub fn claim_resource(field: &'static str, raw: &str) -> Result<ResourceKey, Inv
 pub fn any_resource(field: &'static str, raw: &str) -> Result<ResourceKey, Invalid> {
     ResourceKey::parse(raw).map_err(|e| Invalid {
         kind: InvalidKind::Resource,
-        field,
+        field: field.into(),
         message: e.to_string(),
     })
 }
@@ -114,7 +163,7 @@ pub fn run_id(field: &'static str, raw: &str) -> Result<(), Invalid> {
 pub fn instant(field: &'static str, raw: &str) -> Result<Timestamp, Invalid> {
     raw.parse().map_err(|_| Invalid {
         kind: InvalidKind::Window,
-        field,
+        field: field.into(),
         message: format!(
             "{field} must be an RFC 3339 time such as 2026-12-01T09:00:00Z, got '{raw}'"
         ),
@@ -135,14 +184,14 @@ pub fn window(
     if window.end <= window.start {
         return Err(Invalid {
             kind: InvalidKind::Window,
-            field: end_field,
+            field: end_field.into(),
             message: format!("{end_field} must be after {start_field}"),
         });
     }
     if window.end.unix_millis() - window.start.unix_millis() > MAX_WINDOW_MILLIS {
         return Err(Invalid {
             kind: InvalidKind::Window,
-            field: end_field,
+            field: end_field.into(),
             message: "a window may span at most 31 days".to_owned(),
         });
     }
@@ -371,7 +420,7 @@ mod tests {
             fn an_unparseable_end_is_named(junk in ".{0,30}") {
                 if junk.parse::<Timestamp>().is_err() {
                     let e = window("start", "2026-12-01T09:00:00Z", "end", &junk).unwrap_err();
-                    prop_assert_eq!((e.kind, e.field), (InvalidKind::Window, "end"));
+                    prop_assert_eq!((e.kind, e.field.as_ref()), (InvalidKind::Window, "end"));
                 }
             }
         }

@@ -91,6 +91,7 @@ impl From<Invalid> for ApiError {
             InvalidKind::Request => ErrorCode::InvalidRequest,
             InvalidKind::Resource => ErrorCode::InvalidResource,
             InvalidKind::Window => ErrorCode::InvalidWindow,
+            InvalidKind::WorkingSet => ErrorCode::InvalidWorkingSet,
         };
         Self::new(code, invalid.message).with_field(invalid.field)
     }
@@ -146,6 +147,20 @@ impl From<Refusal> for ApiError {
                 );
                 error.conflicts = serde_json::to_value(conflicts).ok();
                 error
+            }
+            Refusal::PathsClaimed { conflicts } => {
+                let mut error = Self::new(
+                    ErrorCode::PathsClaimed,
+                    format!(
+                        "{} overlap(s) with paths other live claims hold; nothing was changed (see error.conflicts)",
+                        conflicts.len()
+                    ),
+                );
+                error.conflicts = serde_json::to_value(conflicts).ok();
+                error
+            }
+            Refusal::InvalidWorkingSet { field, message } => {
+                Self::new(ErrorCode::InvalidWorkingSet, message).with_field(field)
             }
             Refusal::IdempotencyKeyReused => Self::new(
                 ErrorCode::IdempotencyKeyReused,

@@ -173,7 +173,7 @@ pub async fn usage(
     {
         return Err(ApiError::from(validate::Invalid {
             kind: validate::InvalidKind::Window,
-            field: "until",
+            field: "until".into(),
             message: "until must be after since".into(),
         }));
     }

@@ -99,6 +99,7 @@ pub fn router() -> Router<AppState> {
         .route("/work/run/start", post(work::start))
         .route("/work/run/extend", post(work::extend))
         .route("/work/run/finish", post(work::finish))
+        .route("/work/run/working-set", post(work::change_paths))
         .route("/work/check", post(work::check))
         .route("/work/runs", get(work::list_runs))
         .route("/work/claims/{claim_id}/release", post(work::release_claim))

@@ -31,6 +31,7 @@ use super::{accounts, agents, feeds, health, schedule, work};
         work::check,
         work::extend,
         work::finish,
+        work::change_paths,
         work::list_runs,
         work::release_claim,
         schedule::availability,

@@ -3,6 +3,7 @@
 use availsync_types::{
     CheckRequest, CheckResponse, ErrorBody, ExtendRunRequest, ExtendRunResponse, FinishRunRequest,
     FinishRunResponse, Mode, Page, ReleaseClaimResponse, Run, StartRunRequest, StartRunResponse,
+    UpdateWorkingSetRequest, UpdateWorkingSetResponse,
 };
 use axum::Json;
 use axum::extract::{Path, State};
@@ -15,7 +16,9 @@ use super::error::ApiError;
 use super::json::{ApiJson, ApiQuery};
 use super::paging::page_request;
 use crate::domain::validate::{self, MAX_PURPOSE_CHARS, MAX_SUMMARY_CHARS};
-use crate::store::{ClaimId, ExtendRun, FinishRun, Listing, RunFilter, RunId, StartRun};
+use crate::store::{
+    Check, ClaimId, ExtendRun, FinishRun, Listing, PathsChange, RunFilter, RunId, StartRun,
+};
 
 /// Header that stands in for `run_id` when the body has none.
 const IDEMPOTENCY_KEY: &str = "idempotency-key";
@@ -48,6 +51,7 @@ pub async fn start(
         }
         (None, None) => RunId::generate(),
     };
+    let want = validate::want(&resource, request.working_set, request.partial)?;
     let purpose = validate::optional_text("purpose", request.purpose, MAX_PURPOSE_CHARS)?;
     let answer = state
         .store()
@@ -60,6 +64,7 @@ pub async fn start(
                 purpose,
                 observe_requested: request.mode == Some(Mode::Observe),
                 metadata: request.metadata,
+                want,
             },
         )
         .await?;
@@ -79,8 +84,40 @@ pub async fn check(
     ApiJson(request): ApiJson<CheckRequest>,
 ) -> Result<Json<CheckResponse>, ApiError> {
     let resource = validate::claim_resource("resource", &request.resource)?;
-    let answer = state.store().check_resource(&caller, &resource).await?;
+    let want = validate::want(&resource, request.working_set, None)?;
+    let answer = state
+        .store()
+        .check_resource(&caller, Check { resource, want })
+        .await?;
     Ok(Json(answer))
+}
+
+/// Adds paths to, or removes paths from, a run's live working-set claim
+/// (SPEC §10), atomically; the fencing token stays.
+#[utoipa::path(post, path = "/v1/work/run/working-set", tag = "work",
+    request_body = UpdateWorkingSetRequest,
+    responses((status = 200, body = UpdateWorkingSetResponse),
+              (status = 400, body = ErrorBody, description = "invalid_working_set"),
+              (status = 404, body = ErrorBody, description = "No such run of this agent"),
+              (status = 409, body = ErrorBody, description = "paths_claimed (nothing changed) or lease_lost")),
+    security(("agent_key" = [])))]
+pub async fn change_paths(
+    State(state): State<AppState>,
+    AgentKey(agent): AgentKey,
+    ApiJson(request): ApiJson<UpdateWorkingSetRequest>,
+) -> Result<Json<UpdateWorkingSetResponse>, ApiError> {
+    validate::run_id("run_id", &request.run_id)?;
+    let list = |field: &'static str, raw: Option<Vec<String>>| match raw {
+        Some(raw) if !raw.is_empty() => validate::paths(field, &raw),
+        _ => Ok(Vec::new()),
+    };
+    let change = PathsChange {
+        run_id: RunId::new(request.run_id),
+        add: list("add", request.add)?,
+        remove: list("remove", request.remove)?,
+        partial: request.partial.unwrap_or(false),
+    };
+    Ok(Json(state.store().change_paths(&agent, change).await?))
 }
 
 /// Extends a run's lease to now + ttl.

@@ -20,7 +20,7 @@ use async_trait::async_trait;
 use availsync_types::{
     ActivityItem, Agent, AuditItem, AvailabilityResponse, CheckResponse, ConflictsCheckResponse,
     ExtendRunResponse, FinishRunResponse, Hold, HoldResponse, Page, Plan, ReleaseClaimResponse,
-    ResourceKey, StartRunResponse, UsageResponse, Workspace,
+    StartRunResponse, UpdateWorkingSetResponse, UsageResponse, Workspace,
 };
 
 pub use error::{Refusal, StoreError};
@@ -134,13 +134,9 @@ pub trait Store: Send + Sync + 'static {
         start: StartRun,
     ) -> StoreResult<StartRunResponse>;
 
-    /// Whether a resource is free in the caller's workspace, changing
-    /// nothing.
-    async fn check_resource(
-        &self,
-        caller: &Principal,
-        resource: &ResourceKey,
-    ) -> StoreResult<CheckResponse>;
+    /// Whether a resource (or some of its paths) is free in the caller's
+    /// workspace, changing nothing.
+    async fn check_resource(&self, caller: &Principal, check: Check) -> StoreResult<CheckResponse>;
 
     /// Extends a run's lease from now.
     async fn extend_run(
@@ -148,6 +144,14 @@ pub trait Store: Send + Sync + 'static {
         agent: &AgentContext,
         extend: ExtendRun,
     ) -> StoreResult<ExtendRunResponse>;
+
+    /// Adds paths to, or removes paths from, a run's live working-set claim
+    /// atomically; the fencing token stays.
+    async fn change_paths(
+        &self,
+        agent: &AgentContext,
+        change: PathsChange,
+    ) -> StoreResult<UpdateWorkingSetResponse>;
 
     /// Finishes a run, releasing its live claim. Idempotent.
     async fn finish_run(

@@ -129,6 +129,17 @@ pub struct KeyRotation {
     pub key: NewKey,
 }
 
+pub use crate::domain::working_sets::{PathsChange, Want};
+
+/// A validated `/v1/work/check`.
+#[derive(Debug, Clone)]
+pub struct Check {
+    /// The resource.
+    pub resource: ResourceKey,
+    /// The whole resource, or some paths of it.
+    pub want: Want,
+}
+
 /// A validated `run/start`.
 #[derive(Debug, Clone)]
 pub struct StartRun {
@@ -144,6 +155,8 @@ pub struct StartRun {
     pub observe_requested: bool,
     /// Metadata object.
     pub metadata: Option<serde_json::Map<String, serde_json::Value>>,
+    /// The whole resource, or a working set of it.
+    pub want: Want,
 }
 
 /// A validated `run/extend`.

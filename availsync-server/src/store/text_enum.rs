@@ -1,6 +1,6 @@
 //! Domain enums stored as their snake_case names.
 
-use availsync_types::{Decision, Mode, Outcome, Plan};
+use availsync_types::{Decision, Mode, Outcome, Plan, WorkingSetMode};
 
 /// An enum stored as text.
 pub trait TextEnum: Sized + Copy {
@@ -48,8 +48,19 @@ impl TextEnum for Decision {
         self.as_str()
     }
     fn from_text(text: &str) -> Option<Self> {
-        [Self::Proceed, Self::SkipRun]
+        [Self::Proceed, Self::PartialProceed, Self::SkipRun]
             .into_iter()
             .find(|d| d.as_str() == text)
+    }
+}
+
+impl TextEnum for WorkingSetMode {
+    fn to_text(self) -> &'static str {
+        self.as_str()
+    }
+    fn from_text(text: &str) -> Option<Self> {
+        [Self::Edit, Self::Read]
+            .into_iter()
+            .find(|m| m.as_str() == text)
     }
 }

@@ -103,7 +103,8 @@ enum Target {
     None,
     /// An agent (made by the first workspace's human).
     Agent,
-    /// An active run of the first workspace's agent.
+    /// An active run of the first workspace's agent (a working set, so
+    /// that its paths can change).
     Run,
     /// A hold made by the first workspace's agent.
     Hold,
@@ -193,6 +194,9 @@ const ROUTES: &[Route] = &[
     route("POST", "/v1/work/run/finish", Access::Agent, 200)
         .target(Target::Run)
         .body(|c| json!({"run_id": c.target, "outcome": "succeeded"})),
+    route("POST", "/v1/work/run/working-set", Access::Agent, 200)
+        .target(Target::Run)
+        .body(|c| json!({"run_id": c.target, "add": [format!("docs/{}.md", c.n)]})),
     route("POST", "/v1/work/check", Access::Both, 200)
         .body(|c| json!({"resource": format!("repo:matrix/check-{}", c.n)})),
     route("GET", "/v1/work/runs", Access::Both, 200).query("?status=all"),
@@ -363,7 +367,10 @@ impl<'a> World<'a> {
                     Method::POST,
                     "/v1/work/run/start",
                     &agent,
-                    Some(json!({"resource": format!("repo:matrix/target-{n}")})),
+                    Some(json!({
+                        "resource": format!("repo:matrix/target-{n}"),
+                        "working_set": {"paths": ["src/"]},
+                    })),
                 )
                 .await
                 .expect(200)["run_id"]

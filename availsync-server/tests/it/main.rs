@@ -24,3 +24,4 @@ mod storage;
 mod support;
 mod sweeper_races;
 mod work;
+mod working_sets;

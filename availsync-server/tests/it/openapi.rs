@@ -30,6 +30,7 @@ fn openapi_documents_every_route() {
         "/v1/work/run/start",
         "/v1/work/run/extend",
         "/v1/work/run/finish",
+        "/v1/work/run/working-set",
         "/v1/work/check",
         "/v1/work/runs",
         "/v1/availability",

@@ -57,6 +57,18 @@ impl Replicas {
         (status, answer.json().await.unwrap_or(Value::Null))
     }
 
+    async fn get(&self, replica: usize, path: &str, cookie: &str) -> (u16, Value) {
+        let answer = self
+            .http
+            .get(format!("{}{path}", self.url(replica)))
+            .header("cookie", cookie)
+            .send()
+            .await
+            .unwrap();
+        let status = answer.status().as_u16();
+        (status, answer.json().await.unwrap_or(Value::Null))
+    }
+
     /// Signs up on replica 0 and answers the session cookie and workspace id.
     async fn signup(&self) -> (String, String) {
         let answer = self
@@ -297,5 +309,101 @@ async fn replicas_hold_the_plan_limit_and_never_overlap_holds() {
     windows.sort();
     for pair in windows.windows(2) {
         assert!(pair[1].0 >= pair[0].1, "overlapping holds: {pair:?}");
+    }
+}
+
+/// Agents on every replica grow their working sets on one repository with
+/// overlapping paths at once: however the adds interleave, no two live
+/// edit claims ever end up overlapping, and each claim keeps its token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn racing_working_set_adds_across_replicas_never_leave_two_overlapping_claims() {
+    let Some(storage) = postgres_or_skip() else {
+        return;
+    };
+    let replicas = Arc::new(Replicas::start(storage).await);
+    let (cookie, workspace_id) = replicas.signup().await;
+    replicas.set_plan(&workspace_id, "business").await;
+    let keys = replicas.agents(&cookie, 8).await;
+    const POOL: [&str; 6] = [
+        "shared/a.rs",
+        "shared/b.rs",
+        "shared/*.rs",
+        "shared/**",
+        "docs/",
+        "shared/a.rs",
+    ];
+    let mut tasks = Vec::new();
+    for (a, key) in keys.iter().enumerate() {
+        let (replicas, key) = (Arc::clone(&replicas), key.clone());
+        tasks.push(tokio::spawn(async move {
+            let run_id = format!("ws-{a}");
+            let (status, start) = replicas
+                .post(
+                    a,
+                    "/v1/work/run/start",
+                    &key,
+                    json!({"resource": "repo:acme/shared", "run_id": run_id,
+                           "working_set": {"paths": [format!("own/{a}.rs")]}}),
+                )
+                .await;
+            assert_eq!(
+                (status, &start["decision"]),
+                (200, &json!("proceed")),
+                "{start}"
+            );
+            let token = start["claim"]["fencing_token"].clone();
+            let mut added = 0;
+            for n in 0..12 {
+                let path = POOL[(a * 7 + n * 5) % POOL.len()];
+                let (status, body) = replicas
+                    .post(
+                        a + n,
+                        "/v1/work/run/working-set",
+                        &key,
+                        json!({"run_id": run_id, "add": [path]}),
+                    )
+                    .await;
+                match status {
+                    200 => {
+                        assert_eq!(body["claim"]["fencing_token"], token, "{body}");
+                        added += 1;
+                    }
+                    409 => assert_eq!(body["error"]["code"], "paths_claimed", "{body}"),
+                    other => panic!("unexpected {other}: {body}"),
+                }
+            }
+            added
+        }));
+    }
+    let mut added = 0;
+    for task in tasks {
+        added += task.await.unwrap();
+    }
+    assert!(added >= 1, "no add succeeded: the race did not happen");
+
+    let (_, runs) = replicas
+        .get(0, "/v1/work/runs?status=active&limit=200", &cookie)
+        .await;
+    let sets: Vec<Vec<availsync_types::PathPattern>> = runs["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|run| {
+            run["claim"]["working_set"]["paths"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|p| p.as_str().unwrap().parse().unwrap())
+                .collect()
+        })
+        .collect();
+    assert_eq!(sets.len(), 8, "every run still holds its claim");
+    for (i, a) in sets.iter().enumerate() {
+        for b in &sets[i + 1..] {
+            assert!(
+                !availsync_types::any_overlap(a, b),
+                "two live edit claims overlap: {a:?} and {b:?}"
+            );
+        }
     }
 }

@@ -12,7 +12,6 @@ use std::time::Duration;
 
 use anyhow::Context;
 use async_trait::async_trait;
-use availsync_sdk::types::Decision;
 use availsync_sdk::{AdminClient, Client, NewHold, Outcome, RetryPolicy, StartRun, Timestamp};
 use rand::RngCore;
 
@@ -202,13 +201,14 @@ impl AvailsyncSession {
     async fn start(&self, resource: &str, ttl: Duration) -> anyhow::Result<Claim> {
         let start = StartRun::new(&resource_key(resource))?.ttl(ttl);
         let answer = self.client.start_run(&start).await?;
-        Ok(match answer.decision {
-            Decision::Proceed => Claim::Granted(Lease {
+        Ok(if answer.decision.proceeds() {
+            Claim::Granted(Lease {
                 key: answer.run_id,
                 token: String::new(),
                 own_lease: 0,
-            }),
-            Decision::SkipRun => Claim::Skipped,
+            })
+        } else {
+            Claim::Skipped
         })
     }
 }

@@ -155,7 +155,7 @@ pub(super) async fn usage<C: GenericClient>(
     let row = row_one(
         client,
         "SELECT
-            COUNT(*) FILTER (WHERE decision = 'proceed' AND mode = 'enforce'),
+            COUNT(*) FILTER (WHERE decision <> 'skip_run' AND mode = 'enforce'),
             COUNT(*) FILTER (WHERE mode = 'observe'),
             COUNT(*) FILTER (WHERE decision = 'skip_run'),
             COUNT(*) FILTER (WHERE mode = 'observe' AND would_block)

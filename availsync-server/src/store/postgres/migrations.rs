@@ -12,6 +12,7 @@ const MIGRATIONS: &[(i32, &str)] = &[
         include_str!("migrations/003_login_failures_by_client.sql"),
     ),
     (4, include_str!("migrations/004_health_probe.sql")),
+    (5, include_str!("migrations/005_working_sets.sql")),
 ];
 
 /// Any constant both replicas agree on; "avs-migr" in ASCII.

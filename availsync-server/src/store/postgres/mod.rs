@@ -24,6 +24,7 @@ mod sweep;
 mod test_db;
 mod tx;
 mod work;
+mod working_sets;
 
 use crate::store::StoreResult;
 use crate::store::live_claim;
@@ -34,17 +35,17 @@ use async_trait::async_trait;
 use availsync_types::{
     ActivityItem, Agent, AuditItem, AvailabilityResponse, CheckResponse, ConflictsCheckResponse,
     ExtendRunResponse, FinishRunResponse, Hold, HoldResponse, Page, Plan, ReleaseClaimResponse,
-    ResourceKey, Run, StartRunResponse, UsageResponse, Workspace,
+    Run, StartRunResponse, UpdateWorkingSetResponse, UsageResponse, Workspace,
 };
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use tokio_postgres::NoTls;
 use tokio_postgres::error::SqlState;
 
 use super::{
-    ActivityFilter, AgentContext, AgentId, AgentUpdate, AuditFilter, ClaimId, Credentials,
+    ActivityFilter, AgentContext, AgentId, AgentUpdate, AuditFilter, Check, ClaimId, Credentials,
     ExtendRun, FailedLogin, FinishRun, HoldFilter, HoldId, KeyRotation, Listing, LoginAttempt,
-    LoginFailures, NewAgent, NewHold, NewLogin, NewSignup, Principal, RunFilter, SessionContext,
-    Slot, StartRun, Store, StoreError, SweepReport, UsageQuery,
+    LoginFailures, NewAgent, NewHold, NewLogin, NewSignup, PathsChange, Principal, RunFilter,
+    SessionContext, Slot, StartRun, Store, StoreError, SweepReport, UsageQuery,
 };
 use crate::domain::clock::Clock;
 use crate::store::write_health::WriteHealth;
@@ -438,19 +439,29 @@ impl Store for PostgresStore {
         .await)
     }
 
-    async fn check_resource(
-        &self,
-        caller: &Principal,
-        resource: &ResourceKey,
-    ) -> StoreResult<CheckResponse> {
+    async fn check_resource(&self, caller: &Principal, check: Check) -> StoreResult<CheckResponse> {
         let workspace_id = caller.workspace_id();
         read!(self, |client| work::check(
             &client,
             &self.clock,
             workspace_id,
-            resource
+            &check
         )
         .await)
+    }
+
+    async fn change_paths(
+        &self,
+        agent: &AgentContext,
+        change: PathsChange,
+    ) -> StoreResult<UpdateWorkingSetResponse> {
+        transact!(self, |tx| work::change_paths(
+            tx.db(),
+            &self.clock,
+            agent,
+            &change
+        )
+        .await)?
     }
 
     async fn extend_run(

@@ -35,6 +35,19 @@ pub(super) async fn sweep<C: GenericClient>(
         &[&now.unix_millis(), &BATCH],
     )
     .await?;
+    // A lapsed working set's patterns leave the candidate index with it.
+    let lapsed: Vec<String> = claims
+        .iter()
+        .map(|row| get(row, 0))
+        .collect::<Result<_, _>>()?;
+    if !lapsed.is_empty() {
+        execute(
+            client,
+            "DELETE FROM claim_paths WHERE claim_id = ANY($1::text[])",
+            &[&lapsed],
+        )
+        .await?;
+    }
     for row in &claims {
         let lapsed = LapsedClaim {
             claim_id: get(row, 0)?,

@@ -11,8 +11,9 @@ use crate::store::live_claim;
 use std::sync::LazyLock;
 
 use availsync_types::{
-    CheckResponse, Claim, ExtendRunResponse, FinishRunResponse, Holder, Mode, Page,
-    ReleaseClaimResponse, ResourceKey, Run, StartRunResponse, Timestamp,
+    CheckResponse, Claim, ExtendRunResponse, FinishRunResponse, Mode, Page, ReleaseClaimResponse,
+    ResourceKey, Run, StartRunResponse, Timestamp, UpdateWorkingSetResponse, WorkingSet,
+    WorkingSetMode,
 };
 use deadpool_postgres::GenericClient;
 use tokio_postgres::Row;
@@ -24,24 +25,27 @@ use super::sql::{
     Lock, LockScope, ReadOrder, execute, get, int, json_opt, lock_read_now, lock_resource, now,
     pipelined, row_one, row_opt, rows, text_enum, ts, ts_opt, u32_col,
 };
+use super::working_sets;
 use crate::domain::clock::Clock;
 use crate::domain::events::{self, RunSubject};
 use crate::domain::lease::{ClaimState, StartDecision, check_answer, effective_mode, new_claim};
-use crate::domain::run_changes::{ExtendOutcome, ExtendTarget, FinishOutcome};
+use crate::domain::run_changes::{ExtendOutcome, ExtendTarget, FinishOutcome, PathsOutcome};
+use crate::domain::working_sets::{Want, granted_patterns};
 use crate::store::cursor::paginate;
 use crate::store::event::Events as EventSet;
 use crate::store::records::{StoredClaim, StoredRun};
 use crate::store::text_enum::TextEnum;
 use crate::store::{
-    AgentContext, AgentId, ClaimId, ExtendRun, FinishRun, Listing, Refusal, RunFilter, RunId,
-    SessionContext, StartRun, StoreError,
+    AgentContext, AgentId, Check, ClaimId, ExtendRun, FinishRun, Listing, PathsChange, Refusal,
+    RunFilter, RunId, SessionContext, StartRun, StoreError,
 };
 
 const RUN_SELECT: &str =
     "SELECT r.seq, r.run_id, r.agent_id, a.name, r.resource, r.mode, r.decision,
         r.ttl_seconds, r.expires_at, r.would_block, r.reason, r.retry_after, r.purpose, r.metadata,
         r.created_at, r.finished_at, r.outcome, r.summary, r.released,
-        c.id, c.expires_at, c.ttl_seconds, c.fencing_token, c.released_at, c.expiry_recorded
+        c.id, c.expires_at, c.ttl_seconds, c.fencing_token, c.released_at, c.expiry_recorded,
+        c.ws_mode, c.ws_paths, r.blocked
     FROM runs r
     JOIN agents a ON a.id = r.agent_id
     LEFT JOIN claims c ON c.run_seq = r.seq";
@@ -56,6 +60,15 @@ fn stored_run(row: &Row) -> StoreResult<StoredRun> {
                 expires_at: ts(row, 20)?,
                 ttl_seconds: u32_col(row, 21)?,
                 fencing_token: u64::try_from(get::<i64>(row, 22)?).unwrap_or(0),
+                working_set: match get::<Option<String>>(row, 25)? {
+                    Some(mode) => Some(WorkingSet {
+                        paths: json_opt(row, 26)?.unwrap_or_default(),
+                        mode: WorkingSetMode::from_text(&mode).ok_or_else(|| {
+                            StoreError::Backend(format!("unexpected working-set mode '{mode}'"))
+                        })?,
+                    }),
+                    None => None,
+                },
             },
             released_at: ts_opt(row, 23)?,
             lapse_recorded: get(row, 24)?,
@@ -75,6 +88,7 @@ fn stored_run(row: &Row) -> StoreResult<StoredRun> {
         would_block: get(row, 9)?,
         reason: json_opt(row, 10)?,
         retry_after: get::<Option<i64>>(row, 11)?.map(|s| u64::try_from(s).unwrap_or(0)),
+        blocked: json_opt(row, 27)?,
         purpose: get(row, 12)?,
         metadata: json_opt(row, 13)?,
         created_at: ts(row, 14)?,
@@ -105,36 +119,6 @@ async fn find_run<C: GenericClient>(
         .await?
         .map(|row| stored_run(&row))
         .transpose()
-}
-
-/// The live claim on a resource, as a holder.
-async fn holder<C: GenericClient>(
-    client: &C,
-    now: Timestamp,
-    workspace_id: &str,
-    resource: &str,
-) -> StoreResult<Option<Holder>> {
-    row_opt(
-        client,
-        concat!(
-            "SELECT c.agent_id, a.name, r.run_id, c.expires_at
-             FROM claims c JOIN agents a ON a.id = c.agent_id JOIN runs r ON r.seq = c.run_seq
-             WHERE c.workspace_id = $1 AND c.resource = $2 AND ",
-            live_claim!(postgres, "c.", "$3"),
-            " ORDER BY c.expires_at DESC LIMIT 1"
-        ),
-        &[&workspace_id, &resource, &now.unix_millis()],
-    )
-    .await?
-    .map(|row| {
-        Ok(Holder {
-            agent_id: get(&row, 0)?,
-            agent_name: get(&row, 1)?,
-            run_id: get(&row, 2)?,
-            expires_at: ts(&row, 3)?,
-        })
-    })
-    .transpose()
 }
 
 /// The agent as it is now, its row share-locked so a concurrent delete
@@ -184,6 +168,7 @@ async fn claim_state<C: GenericClient>(
     now: Timestamp,
     workspace_id: &str,
     resource: &str,
+    want: &Want,
     plan: availsync_types::Plan,
 ) -> StoreResult<ClaimState> {
     // Live claims are counted only when the plan limits them; the count and
@@ -206,12 +191,12 @@ async fn claim_state<C: GenericClient>(
             ts_opt(&row, 1)?,
         ))
     };
-    let ((live_claims, earliest_expiry), holder) = pipelined!(
+    let ((live_claims, earliest_expiry), held) = pipelined!(
         live_claims = count,
-        holder = holder(client, now, workspace_id, resource)
+        held = working_sets::held(client, now, workspace_id, resource, want, None)
     )?;
     Ok(ClaimState {
-        holder,
+        held,
         live_claims,
         earliest_expiry,
         plan,
@@ -251,8 +236,8 @@ pub(super) async fn start_run<C: GenericClient>(
     )
     .await?;
     let plan = locked_plan(seen_plan, plan_row)?;
-    let state = claim_state(client, now, workspace_id, resource, plan).await?;
-    let decided = state.decide(mode, &start.resource, start.ttl_seconds, now);
+    let state = claim_state(client, now, workspace_id, resource, &start.want, plan).await?;
+    let decided = state.decide(mode, &start.resource, &start.want, start.ttl_seconds, now);
     // One round trip: the run, and for a grant the resource's next token.
     let token = async {
         if decided.grants() {
@@ -272,7 +257,8 @@ pub(super) async fn start_run<C: GenericClient>(
     // events alone. A token was taken exactly when the run is granted.
     let granted = token.map(|token| {
         let token = u64::try_from(token).unwrap_or(0);
-        new_claim(&start.resource, start.ttl_seconds, token, now)
+        let set = decided.working_set.clone();
+        new_claim(&start.resource, start.ttl_seconds, token, set, now)
     });
     let subject = RunSubject {
         agent_name: &agent_name,
@@ -282,7 +268,21 @@ pub(super) async fn start_run<C: GenericClient>(
     let events = events::run_start(&subject, &decided, granted.as_ref(), purpose);
     match &granted {
         Some(claim) => {
-            insert_claim(client, now, &agent.agent_id, run_seq, claim, &events).await?;
+            let paths = granted_patterns(&start.want, claim);
+            let remember = async {
+                match &claim.working_set {
+                    Some(set) => {
+                        let id = claim.claim_id.as_str();
+                        working_sets::remember(client, workspace_id, resource, id, set.mode, &paths)
+                            .await
+                    }
+                    None => Ok(()),
+                }
+            };
+            pipelined!(
+                claim_row = insert_claim(client, now, &agent.agent_id, run_seq, claim, &events),
+                paths = remember,
+            )?;
         }
         None => record(client, now, &events).await?,
     }
@@ -306,11 +306,17 @@ async fn insert_run<C: GenericClient>(
         .map(serde_json::to_value)
         .transpose()?;
     let metadata_json = start.metadata.clone().map(serde_json::Value::Object);
+    let blocked_json = decided
+        .blocked
+        .as_ref()
+        .map(serde_json::to_value)
+        .transpose()?;
     let row = row_one(
         client,
         "INSERT INTO runs (workspace_id, agent_id, run_id, resource, mode, decision, ttl_seconds,
-                           expires_at, would_block, reason, retry_after, purpose, metadata, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+                           expires_at, would_block, reason, retry_after, purpose, metadata, created_at,
+                           blocked)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
          RETURNING seq",
         &[
             &agent.workspace_id.as_str(),
@@ -329,6 +335,7 @@ async fn insert_run<C: GenericClient>(
             &start.purpose,
             &metadata_json,
             &now.unix_millis(),
+            &blocked_json,
         ],
     )
     .await?;
@@ -371,12 +378,14 @@ async fn insert_claim<C: GenericClient>(
     static INSERT: LazyLock<WriteWithEvents> = LazyLock::new(|| {
         WriteWithEvents::new(
             "INSERT INTO claims (id, workspace_id, resource, run_seq, agent_id, fencing_token,
-                                 ttl_seconds, created_at, expires_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-            9,
+                                 ttl_seconds, created_at, expires_at, ws_mode, ws_paths)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+            11,
             Events::Both,
         )
     });
+    let set = claim.working_set.as_ref();
+    let ws_paths = set.map(|s| serde_json::to_value(&s.paths)).transpose()?;
     INSERT
         .run(
             client,
@@ -390,6 +399,8 @@ async fn insert_claim<C: GenericClient>(
                 &int(claim.ttl_seconds),
                 &now.unix_millis(),
                 &claim.expires_at.unix_millis(),
+                &set.map(|s| s.mode.to_text()),
+                &ws_paths,
             ],
             now,
             events.activity.as_ref(),
@@ -403,11 +414,12 @@ pub(super) async fn check<C: GenericClient>(
     client: &C,
     clock: &Clock,
     workspace_id: &str,
-    resource: &ResourceKey,
+    check: &Check,
 ) -> StoreResult<CheckResponse> {
     let now = now(client, clock).await?;
-    let holder = holder(client, now, workspace_id, resource.as_str()).await?;
-    Ok(check_answer(resource, holder, now))
+    let resource = check.resource.as_str();
+    let held = working_sets::held(client, now, workspace_id, resource, &check.want, None).await?;
+    Ok(check_answer(&check.resource, &check.want, &held, now))
 }
 
 /// Takes the lock of an agent's run's resource and reads the clock, then
@@ -561,11 +573,72 @@ pub(super) async fn finish<C: GenericClient>(
             )
             .await
     };
-    let (released_rows, _) = pipelined!(release = release, run_row = finish_run)?;
+    let has_set = run
+        .claim
+        .as_ref()
+        .is_some_and(|c| c.claim.working_set.is_some());
+    let forget = async {
+        match &finishing.releases {
+            Some(claim_id) if has_set => working_sets::forget(client, claim_id, None).await,
+            _ => Ok(()),
+        }
+    };
+    let (released_rows, _, ()) =
+        pipelined!(release = release, run_row = finish_run, paths = forget)?;
     if finishing.releases.is_some() && released_rows == 0 {
         return Err(swept_meanwhile());
     }
     Ok(finishing.answer)
+}
+
+/// Changes the paths of a run's live working-set claim, under the run's
+/// resource lock (see [`crate::store::Store::change_paths`]).
+pub(super) async fn change_paths<C: GenericClient>(
+    client: &C,
+    clock: &Clock,
+    agent: &AgentContext,
+    change: &PathsChange,
+) -> Refusable<UpdateWorkingSetResponse> {
+    let (run, now) = locked_run(client, clock, agent, &change.run_id).await?;
+    let (want, own) = run.paths_lookup(change);
+    let others = match want {
+        Some(want) => {
+            let workspace_id = agent.workspace_id.as_str();
+            working_sets::held(client, now, workspace_id, &run.resource, &want, own).await?
+        }
+        None => Vec::new(),
+    };
+    let update = match run.change_paths(agent, change, &others, now) {
+        PathsOutcome::Update(update) => update,
+        PathsOutcome::Lost { events, refusal } => {
+            record(client, now, &events).await?;
+            return Ok(Err(refusal.into()));
+        }
+        PathsOutcome::Refused(refusal) => return Err(refusal.into()),
+    };
+    let claim_id = update.claim_id.as_str();
+    let paths = update.answer.claim.working_set.as_ref().map(|s| &s.paths);
+    let paths = paths.map(serde_json::to_value).transpose()?;
+    // The sweeper takes no resource lock (see `finish`).
+    let changed = execute(
+        client,
+        "UPDATE claims SET ws_paths = $1
+         WHERE id = $2 AND released_at IS NULL AND NOT expiry_recorded",
+        &[&paths, &claim_id],
+    )
+    .await?;
+    if changed == 0 {
+        return Err(swept_meanwhile());
+    }
+    let workspace_id = agent.workspace_id.as_str();
+    let (mode, added) = (update.mode, &update.added);
+    pipelined!(
+        forgotten = working_sets::forget(client, claim_id, Some(&update.removed)),
+        remembered =
+            working_sets::remember(client, workspace_id, &run.resource, claim_id, mode, added),
+        events = record(client, now, &update.events),
+    )?;
+    Ok(Ok(update.answer))
 }
 
 /// Releases a claim on a human's order (see
@@ -602,6 +675,7 @@ pub(super) async fn release_claim<C: GenericClient>(
         if changed == 0 {
             return Err(swept_meanwhile());
         }
+        working_sets::forget(client, claim_id, None).await?;
         record(client, now, &release.events).await?;
     }
     Ok(release.answer)
@@ -650,6 +724,7 @@ pub(super) async fn release_agent_claims<C: GenericClient>(
         .map(|row| get(row, 0))
         .collect::<Result<_, _>>()?;
         for claim_id in &live {
+            working_sets::forget(client, claim_id, None).await?;
             let events = events::claim_released_agent_deleted(
                 &workspace_id,
                 &resource,
@@ -677,7 +752,7 @@ pub(super) async fn list_runs<C: GenericClient>(
              WHERE r.workspace_id = $1
                AND ($2::text IS NULL OR r.resource = $2)
                AND ($3::bigint IS NULL OR r.seq < $3)
-               AND (NOT $4 OR (r.finished_at IS NULL AND r.decision = 'proceed' AND (
+               AND (NOT $4 OR (r.finished_at IS NULL AND r.decision <> 'skip_run' AND (
                     (c.id IS NOT NULL AND ",
             live_claim!(postgres, "c.", "$5"),
             ") OR (c.id IS NULL AND r.expires_at > $5))))

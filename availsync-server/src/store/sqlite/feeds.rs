@@ -163,7 +163,7 @@ fn usage_in_transaction(
     let (started, observed, skipped, would_block) = conn
         .prepare_cached(
             "SELECT
-                COALESCE(SUM(decision = 'proceed' AND mode = 'enforce'), 0),
+                COALESCE(SUM(decision <> 'skip_run' AND mode = 'enforce'), 0),
                 COALESCE(SUM(mode = 'observe'), 0),
                 COALESCE(SUM(decision = 'skip_run'), 0),
                 COALESCE(SUM(mode = 'observe' AND would_block), 0)

@@ -12,6 +12,7 @@ const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("migrations/005_fencing_by_run.sql")),
     M::up(include_str!("migrations/006_login_failures_by_client.sql")),
     M::up(include_str!("migrations/007_health_probe.sql")),
+    M::up(include_str!("migrations/008_working_sets.sql")),
 ];
 
 /// Brings the database's schema up to date.

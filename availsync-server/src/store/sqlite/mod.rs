@@ -13,6 +13,7 @@ mod readers;
 mod rows;
 mod sweep;
 mod work;
+mod working_sets;
 mod writer;
 mod writer_cache;
 
@@ -24,7 +25,7 @@ use async_trait::async_trait;
 use availsync_types::{
     ActivityItem, Agent, AuditItem, AvailabilityResponse, CheckResponse, ConflictsCheckResponse,
     ExtendRunResponse, FinishRunResponse, Hold, HoldResponse, Page, Plan, ReleaseClaimResponse,
-    ResourceKey, Run, StartRunResponse, UsageResponse, Workspace,
+    Run, StartRunResponse, UpdateWorkingSetResponse, UsageResponse, Workspace,
 };
 use rusqlite::{Connection, OpenFlags};
 
@@ -34,10 +35,10 @@ use self::readers::Readers;
 use self::writer::{Undo, Writer};
 use super::write_health::WriteHealth;
 use super::{
-    ActivityFilter, AgentContext, AgentId, AgentUpdate, AuditFilter, ClaimId, Credentials,
+    ActivityFilter, AgentContext, AgentId, AgentUpdate, AuditFilter, Check, ClaimId, Credentials,
     ExtendRun, FailedLogin, FinishRun, HoldFilter, HoldId, KeyRotation, Listing, LoginAttempt,
-    LoginFailures, NewAgent, NewHold, NewLogin, NewSignup, Principal, RunFilter, SessionContext,
-    Slot, StartRun, Store, SweepReport, UsageQuery,
+    LoginFailures, NewAgent, NewHold, NewLogin, NewSignup, PathsChange, Principal, RunFilter,
+    SessionContext, Slot, StartRun, Store, SweepReport, UsageQuery,
 };
 use crate::domain::clock::Clock;
 
@@ -351,14 +352,20 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn check_resource(
-        &self,
-        caller: &Principal,
-        resource: &ResourceKey,
-    ) -> StoreResult<CheckResponse> {
-        let (workspace_id, resource) = (caller.workspace_id().to_owned(), resource.clone());
-        self.read(move |conn, now| work::check(conn, now, &workspace_id, &resource))
+    async fn check_resource(&self, caller: &Principal, check: Check) -> StoreResult<CheckResponse> {
+        let workspace_id = caller.workspace_id().to_owned();
+        self.read(move |conn, now| work::check(conn, now, &workspace_id, &check))
             .await
+    }
+
+    async fn change_paths(
+        &self,
+        agent: &AgentContext,
+        change: PathsChange,
+    ) -> StoreResult<UpdateWorkingSetResponse> {
+        let agent = agent.clone();
+        self.write(move |conn, now| work::change_paths(conn, now, &agent, change))
+            .await?
     }
 
     async fn extend_run(

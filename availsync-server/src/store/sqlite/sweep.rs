@@ -42,6 +42,8 @@ pub(super) fn sweep(
     for claim in &claims {
         conn.prepare_cached("UPDATE claims SET expiry_recorded = 1 WHERE id = ?1")?
             .execute([&claim.claim_id])?;
+        conn.prepare_cached("DELETE FROM claim_paths WHERE claim_id = ?1")?
+            .execute([&claim.claim_id])?;
         record(conn, now, &events::claim_expired(claim))?;
     }
     let holds: Vec<(i64, HoldId, WorkspaceId, String, i64)> = conn

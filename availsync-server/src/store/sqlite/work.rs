@@ -4,22 +4,25 @@ use crate::store::Refusal;
 use crate::store::StoreResult;
 use crate::store::live_claim;
 use availsync_types::{
-    CheckResponse, Claim, Decision, ExtendRunResponse, FinishRunResponse, Holder, Mode, Outcome,
-    Page, ReleaseClaimResponse, ResourceKey, Run, StartRunResponse, Timestamp,
+    CheckResponse, Claim, Decision, ExtendRunResponse, FinishRunResponse, Mode, Outcome, Page,
+    ReleaseClaimResponse, ResourceKey, Run, StartRunResponse, Timestamp, UpdateWorkingSetResponse,
+    WorkingSet, WorkingSetMode,
 };
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::accounts::{Refusable, plan_of};
 use super::events::record;
 use super::rows::{self, Sql, paginate};
+use super::working_sets;
 use super::writer_cache;
 use crate::domain::events::{self, RunSubject};
 use crate::domain::lease::{ClaimState, StartDecision, check_answer, effective_mode, new_claim};
-use crate::domain::run_changes::{ExtendOutcome, ExtendTarget, FinishOutcome};
+use crate::domain::run_changes::{ExtendOutcome, ExtendTarget, FinishOutcome, PathsOutcome};
+use crate::domain::working_sets::{Want, granted_patterns};
 use crate::store::records::{StoredClaim, StoredRun};
 use crate::store::{
-    AgentContext, AgentId, ClaimId, ExtendRun, FinishRun, Listing, RunFilter, RunId,
-    SessionContext, StartRun,
+    AgentContext, AgentId, Check, ClaimId, ExtendRun, FinishRun, Listing, PathsChange, RunFilter,
+    RunId, SessionContext, StartRun,
 };
 
 /// The columns [`stored_run`] reads, with the agent's name taken from
@@ -33,7 +36,7 @@ macro_rules! run_select {
                 r.ttl_seconds, r.expires_at, r.would_block, r.reason, r.retry_after, r.purpose,
                 r.metadata, r.created_at, r.finished_at, r.outcome, r.summary, r.released,
                 c.id, c.expires_at, c.ttl_seconds, c.fencing_token, c.released_at,
-                c.expiry_recorded
+                c.expiry_recorded, c.ws_mode, c.ws_paths, r.blocked
             FROM ",
             $from
         )
@@ -64,6 +67,13 @@ fn stored_run(row: &Row<'_>) -> rusqlite::Result<StoredRun> {
                 expires_at: rows::ts(row.get(20)?),
                 ttl_seconds: row.get(21)?,
                 fencing_token: row.get::<_, i64>(22)? as u64,
+                working_set: match row.get::<_, Option<Sql<WorkingSetMode>>>(25)? {
+                    Some(mode) => Some(WorkingSet {
+                        paths: json_column(row, 26)?.unwrap_or_default(),
+                        mode: mode.0,
+                    }),
+                    None => None,
+                },
             },
             released_at: row.get::<_, Option<i64>>(23)?.map(rows::ts),
             lapse_recorded: row.get(24)?,
@@ -83,6 +93,7 @@ fn stored_run(row: &Row<'_>) -> rusqlite::Result<StoredRun> {
         would_block: row.get(9)?,
         reason: json_column(row, 10)?,
         retry_after: row.get::<_, Option<i64>>(11)?.map(|s| s.max(0) as u64),
+        blocked: json_column(row, 27)?,
         purpose: row.get(12)?,
         metadata: json_column(row, 13)?,
         created_at: rows::ts(row.get(14)?),
@@ -122,37 +133,12 @@ fn find_run(
         .optional()?)
 }
 
-/// The live claim on a resource, as a holder.
-fn holder(
-    conn: &Connection,
-    now: Timestamp,
-    workspace_id: &str,
-    resource: &str,
-) -> StoreResult<Option<Holder>> {
-    Ok(conn
-        .prepare_cached(concat!(
-            "SELECT c.agent_id, a.name, r.run_id, c.expires_at
-             FROM claims c JOIN agents a ON a.id = c.agent_id JOIN runs r ON r.seq = c.run_seq
-             WHERE c.workspace_id = ?1 AND c.resource = ?2 AND ",
-            live_claim!(sqlite, "c.", "?3"),
-            " ORDER BY c.expires_at DESC LIMIT 1"
-        ))?
-        .query_row(params![workspace_id, resource, now.unix_millis()], |row| {
-            Ok(Holder {
-                agent_id: row.get(0)?,
-                agent_name: row.get(1)?,
-                run_id: row.get(2)?,
-                expires_at: rows::ts(row.get(3)?),
-            })
-        })
-        .optional()?)
-}
-
 fn claim_state(
     conn: &Connection,
     now: Timestamp,
     workspace_id: &str,
     resource: &str,
+    want: &Want,
 ) -> StoreResult<ClaimState> {
     let plan = writer_cache::plan(workspace_id, || plan_of(conn, workspace_id))?;
     // Live claims are counted only when the plan limits them.
@@ -168,7 +154,7 @@ fn claim_state(
         (0, None)
     };
     Ok(ClaimState {
-        holder: holder(conn, now, workspace_id, resource)?,
+        held: working_sets::held(conn, now, workspace_id, resource, want, None)?,
         live_claims,
         earliest_expiry: earliest.map(rows::ts),
         plan,
@@ -197,8 +183,8 @@ pub(super) fn start_run(
     let mode = effective_mode(agent_mode, start.observe_requested);
     let workspace_id = agent.workspace_id.as_str();
     let resource = start.resource.as_str();
-    let state = claim_state(conn, now, workspace_id, resource)?;
-    let decided = state.decide(mode, &start.resource, start.ttl_seconds, now);
+    let state = claim_state(conn, now, workspace_id, resource, &start.want)?;
+    let decided = state.decide(mode, &start.resource, &start.want, start.ttl_seconds, now);
     // A run id already used by this agent is a replay (or a mistake): the
     // unique (run_id, agent_id) index turns the insert into nothing, and
     // only then is the earlier run read, instead of looking for it first
@@ -211,14 +197,8 @@ pub(super) fn start_run(
         return Ok(existing.replay(&start.resource, now)?);
     };
     let granted = if decided.grants() {
-        Some(grant(
-            conn,
-            now,
-            workspace_id,
-            &agent.agent_id,
-            run_seq,
-            &start,
-        )?)
+        let set = decided.working_set.clone();
+        Some(grant(conn, now, agent, run_seq, &start, set)?)
     } else {
         None
     };
@@ -253,11 +233,17 @@ fn insert_run(
         .as_ref()
         .map(serde_json::to_string)
         .transpose()?;
+    let blocked_json = decided
+        .blocked
+        .as_ref()
+        .map(serde_json::to_string)
+        .transpose()?;
     let inserted = conn
         .prepare_cached(
             "INSERT INTO runs (workspace_id, agent_id, run_id, resource, mode, decision, ttl_seconds,
-                               expires_at, would_block, reason, retry_after, purpose, metadata, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
+                               expires_at, would_block, reason, retry_after, purpose, metadata, created_at,
+                               blocked)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
              ON CONFLICT (run_id, agent_id) DO NOTHING",
         )?
         .execute(params![
@@ -275,6 +261,7 @@ fn insert_run(
             start.purpose,
             metadata_json,
             now.unix_millis(),
+            blocked_json,
         ])?;
     Ok((inserted > 0).then(|| conn.last_insert_rowid()))
 }
@@ -287,37 +274,43 @@ fn insert_run(
 fn grant(
     conn: &Connection,
     now: Timestamp,
-    workspace_id: &str,
-    agent_id: &str,
+    agent: &AgentContext,
     run_seq: i64,
     start: &StartRun,
+    working_set: Option<WorkingSet>,
 ) -> StoreResult<Claim> {
+    let (workspace_id, resource) = (agent.workspace_id.as_str(), start.resource.as_str());
     conn.prepare_cached(
         "INSERT INTO resources (workspace_id, resource, created_at) VALUES (?1, ?2, ?3)
          ON CONFLICT (workspace_id, resource) DO NOTHING",
     )?
-    .execute(params![
-        workspace_id,
-        start.resource.as_str(),
-        now.unix_millis()
-    ])?;
-    let claim = new_claim(&start.resource, start.ttl_seconds, run_seq as u64, now);
+    .execute(params![workspace_id, resource, now.unix_millis()])?;
+    let token = run_seq as u64;
+    let claim = new_claim(&start.resource, start.ttl_seconds, token, working_set, now);
+    let set = claim.working_set.as_ref();
     conn.prepare_cached(
         "INSERT INTO claims (id, workspace_id, resource, run_seq, agent_id, fencing_token,
-                             ttl_seconds, created_at, expires_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                             ttl_seconds, created_at, expires_at, ws_mode, ws_paths)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
     )?
     .execute(params![
         claim.claim_id,
         workspace_id,
         claim.resource,
         run_seq,
-        agent_id,
+        agent.agent_id,
         run_seq, // the fencing token
         claim.ttl_seconds,
         now.unix_millis(),
         claim.expires_at.unix_millis(),
+        set.map(|s| Sql(s.mode)),
+        set.map(|s| serde_json::to_string(&s.paths)).transpose()?,
     ])?;
+    if let Some(set) = set {
+        let id = claim.claim_id.as_str();
+        let granted = granted_patterns(&start.want, &claim);
+        working_sets::remember(conn, workspace_id, resource, id, set.mode, &granted)?;
+    }
     Ok(claim)
 }
 
@@ -325,10 +318,57 @@ pub(super) fn check(
     conn: &Connection,
     now: Timestamp,
     workspace_id: &str,
-    resource: &ResourceKey,
+    check: &Check,
 ) -> StoreResult<CheckResponse> {
-    let holder = holder(conn, now, workspace_id, resource.as_str())?;
-    Ok(check_answer(resource, holder, now))
+    let resource = check.resource.as_str();
+    let held = working_sets::held(conn, now, workspace_id, resource, &check.want, None)?;
+    Ok(check_answer(&check.resource, &check.want, &held, now))
+}
+
+/// Changes the paths of a run's live working-set claim (see
+/// [`crate::store::Store::change_paths`]).
+pub(super) fn change_paths(
+    conn: &Connection,
+    now: Timestamp,
+    agent: &AgentContext,
+    change: PathsChange,
+) -> Refusable<UpdateWorkingSetResponse> {
+    let run = find_run(conn, agent, &change.run_id)?.ok_or(Refusal::NotFound("run"))?;
+    let (want, own) = run.paths_lookup(&change);
+    let others = match want {
+        Some(want) => {
+            let workspace_id = agent.workspace_id.as_str();
+            working_sets::held(conn, now, workspace_id, &run.resource, &want, own)?
+        }
+        None => Vec::new(),
+    };
+    let update = match run.change_paths(agent, &change, &others, now) {
+        PathsOutcome::Update(update) => update,
+        PathsOutcome::Lost { events, refusal } => {
+            record(conn, now, &events)?;
+            return Ok(Err(refusal.into()));
+        }
+        PathsOutcome::Refused(refusal) => return Err(refusal.into()),
+    };
+    let claim_id = update.claim_id.as_str();
+    let paths = update.answer.claim.working_set.as_ref().map(|s| &s.paths);
+    conn.prepare_cached("UPDATE claims SET ws_paths = ?1 WHERE id = ?2")?
+        .execute(params![
+            paths.map(serde_json::to_string).transpose()?,
+            claim_id
+        ])?;
+    working_sets::forget(conn, claim_id, Some(&update.removed))?;
+    let workspace_id = agent.workspace_id.as_str();
+    working_sets::remember(
+        conn,
+        workspace_id,
+        &run.resource,
+        claim_id,
+        update.mode,
+        &update.added,
+    )?;
+    record(conn, now, &update.events)?;
+    Ok(Ok(update.answer))
 }
 
 pub(super) fn extend(
@@ -373,11 +413,12 @@ pub(super) fn finish(
         FinishOutcome::AlreadyFinished(answer) => return Ok(answer),
         FinishOutcome::Finish(finishing) => finishing,
     };
-    if finishing.releases.is_some() {
+    if let Some(claim_id) = &finishing.releases {
         conn.prepare_cached(
             "UPDATE claims SET released_at = ?1, release_reason = 'finished' WHERE run_seq = ?2",
         )?
         .execute(params![now.unix_millis(), run.seq])?;
+        working_sets::forget(conn, claim_id, None)?;
     }
     conn.prepare_cached(
         "UPDATE runs SET finished_at = ?1, outcome = ?2, summary = ?3, released = ?4 WHERE seq = ?5",
@@ -413,6 +454,7 @@ pub(super) fn release_claim(
             "UPDATE claims SET released_at = ?1, release_reason = 'released_by_user' WHERE id = ?2",
             params![now.unix_millis(), claim_id],
         )?;
+        working_sets::forget(conn, claim_id, None)?;
         record(conn, now, &release.events)?;
     }
     Ok(release.answer)
@@ -442,6 +484,7 @@ pub(super) fn release_agent_claims(
             "UPDATE claims SET released_at = ?1, release_reason = 'agent_deleted' WHERE id = ?2",
             params![now.unix_millis(), claim_id],
         )?;
+        working_sets::forget(conn, claim_id, None)?;
         let events = events::claim_released_agent_deleted(
             &workspace_id,
             resource,
@@ -466,7 +509,7 @@ pub(super) fn list_runs(
              WHERE r.workspace_id = ?1
                AND (?2 IS NULL OR r.resource = ?2)
                AND (?3 IS NULL OR r.seq < ?3)
-               AND (?4 = 0 OR (r.finished_at IS NULL AND r.decision = 'proceed' AND (
+               AND (?4 = 0 OR (r.finished_at IS NULL AND r.decision <> 'skip_run' AND (
                     (c.id IS NOT NULL AND ",
             live_claim!(sqlite, "c.", "?5"),
             ") OR (c.id IS NULL AND r.expires_at > ?5))))

@@ -1,0 +1,183 @@
+//! Working sets on PostgreSQL: the live claims a decision meets, the
+//! patterns a grant writes and a claim's end forgets (migration 005). Every
+//! caller holds the resource's lock, so the patterns read are the patterns
+//! live.
+
+use availsync_types::{Holder, PathPattern, Timestamp, WorkingSetMode};
+use deadpool_postgres::GenericClient;
+use tokio_postgres::Row;
+
+use super::sql::{execute, get, rows, ts};
+use crate::domain::working_sets::{self, Held, HeldRow, Want, below_upper_bound};
+use crate::store::text_enum::TextEnum;
+use crate::store::{StoreError, StoreResult, live_claim};
+
+/// A live claim's holder, working-set mode and patterns (`$1` workspace,
+/// `$2` resource, `$3` now); `$paths` is the column holding its patterns.
+macro_rules! held_select {
+    ($paths:literal, $from:literal) => {
+        concat!(
+            "SELECT c.id, c.agent_id, a.name, r.run_id, c.expires_at, c.ws_mode, ",
+            $paths,
+            " FROM ",
+            $from,
+            " JOIN agents a ON a.id = c.agent_id JOIN runs r ON r.seq = c.run_seq
+             WHERE c.workspace_id = $1 AND c.resource = $2 AND ",
+            live_claim!(postgres, "c.", "$3")
+        )
+    };
+}
+
+/// The live claims on `resource` that `want` may meet (see the SQLite
+/// store's `held`); `skip` leaves out a claim changing its own paths.
+pub(super) async fn held<C: GenericClient>(
+    client: &C,
+    now: Timestamp,
+    workspace_id: &str,
+    resource: &str,
+    want: &Want,
+    skip: Option<&str>,
+) -> StoreResult<Vec<Held>> {
+    let whole_only = matches!(want, Want::Paths(_));
+    let at = now.unix_millis();
+    let mut found = Vec::new();
+    for row in rows(
+        client,
+        concat!(
+            held_select!("c.ws_paths", "claims c"),
+            " AND (NOT $4 OR c.ws_mode IS NULL) ORDER BY c.expires_at LIMIT 51"
+        ),
+        &[&workspace_id, &resource, &at, &whole_only],
+    )
+    .await?
+    {
+        let paths = get::<Option<serde_json::Value>>(&row, 6)?
+            .map(serde_json::from_value::<Vec<String>>)
+            .transpose()?
+            .unwrap_or_default();
+        found.push(held_row(&row, paths)?);
+    }
+    if let Want::Paths(requested) = want {
+        let candidates = working_sets::candidates(&requested.paths);
+        let edit = requested.mode == WorkingSetMode::Edit;
+        let exact = rows(
+            client,
+            concat!(
+                held_select!(
+                    "p.pattern",
+                    "claim_paths p JOIN claims c ON c.id = p.claim_id"
+                ),
+                " AND ($4 OR p.edit) AND p.workspace_id = $1 AND p.resource = $2
+                   AND p.prefix = ANY($5::text[])"
+            ),
+            &[&workspace_id, &resource, &at, &edit, &candidates.exact],
+        )
+        .await?;
+        for row in &exact {
+            found.push(held_row(row, vec![get(row, 6)?])?);
+        }
+        for root in &candidates.below {
+            let upper = below_upper_bound(root);
+            let below = rows(
+                client,
+                concat!(
+                    held_select!(
+                        "p.pattern",
+                        "claim_paths p JOIN claims c ON c.id = p.claim_id"
+                    ),
+                    " AND ($4 OR p.edit) AND p.workspace_id = $1 AND p.resource = $2
+                       AND p.prefix >= $5 AND ($6::text IS NULL OR p.prefix < $6)"
+                ),
+                &[&workspace_id, &resource, &at, &edit, root, &upper],
+            )
+            .await?;
+            for row in &below {
+                found.push(held_row(row, vec![get(row, 6)?])?);
+            }
+        }
+    }
+    Ok(working_sets::gather(found, skip))
+}
+
+fn held_row(row: &Row, paths: Vec<String>) -> StoreResult<HeldRow> {
+    let mode = get::<Option<String>>(row, 5)?
+        .map(|text| {
+            WorkingSetMode::from_text(&text)
+                .ok_or_else(|| StoreError::Backend(format!("unexpected working-set mode '{text}'")))
+        })
+        .transpose()?;
+    Ok(HeldRow {
+        claim_id: get(row, 0)?,
+        holder: Holder {
+            agent_id: get(row, 1)?,
+            agent_name: get(row, 2)?,
+            run_id: get(row, 3)?,
+            expires_at: ts(row, 4)?,
+        },
+        mode,
+        paths,
+    })
+}
+
+/// Writes the patterns of claim `claim_id` for candidate lookups, in one
+/// statement.
+pub(super) async fn remember<C: GenericClient>(
+    client: &C,
+    workspace_id: &str,
+    resource: &str,
+    claim_id: &str,
+    mode: WorkingSetMode,
+    paths: &[PathPattern],
+) -> StoreResult<()> {
+    if paths.is_empty() {
+        return Ok(());
+    }
+    let prefixes: Vec<String> = paths.iter().map(PathPattern::literal_prefix).collect();
+    let patterns: Vec<&str> = paths.iter().map(PathPattern::as_str).collect();
+    execute(
+        client,
+        "INSERT INTO claim_paths (claim_id, workspace_id, resource, prefix, pattern, edit)
+         SELECT $1, $2, $3, prefix, pattern, $6
+         FROM unnest($4::text[], $5::text[]) AS p (prefix, pattern)
+         ON CONFLICT DO NOTHING",
+        &[
+            &claim_id,
+            &workspace_id,
+            &resource,
+            &prefixes,
+            &patterns,
+            &(mode == WorkingSetMode::Edit),
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Forgets the patterns of claim `claim_id` (`paths`, or all of them).
+pub(super) async fn forget<C: GenericClient>(
+    client: &C,
+    claim_id: &str,
+    paths: Option<&[PathPattern]>,
+) -> StoreResult<()> {
+    match paths {
+        None => {
+            execute(
+                client,
+                "DELETE FROM claim_paths WHERE claim_id = $1",
+                &[&claim_id],
+            )
+            .await?;
+        }
+        Some([]) => {}
+        Some(paths) => {
+            let patterns: Vec<&str> = paths.iter().map(PathPattern::as_str).collect();
+            execute(
+                client,
+                "DELETE FROM claim_paths WHERE claim_id = $1 AND pattern = ANY($2::text[])",
+                &[&claim_id, &patterns],
+            )
+            .await?;
+        }
+    }
+    Ok(())
+}
