@@ -70,9 +70,9 @@ mod client;
 mod config;
 pub mod credentials;
 mod error;
-mod exchange;
 mod guard;
 mod guarded;
+mod http;
 mod paging;
 mod requests;
 mod transport;
@@ -83,9 +83,13 @@ pub use availsync_types::{Mode, Outcome, ResourceKey, Timestamp};
 pub use client::Client;
 pub use config::{API_KEY_ENV, ClientBuilder, RetryPolicy, URL_ENV, URL_ENV_ALIAS};
 pub use error::{ApiError, Error, Result};
-pub use exchange::HttpError;
 pub use guard::{Lease, LeaseState, LossReason, ObservedRun, RunGuard, RunStart, Skipped};
 pub use guarded::Guarded;
+pub use http::HttpError;
 pub use requests::{
     ActivityQuery, AuditQuery, HoldsQuery, NewHold, RunsQuery, StartRun, new_run_id,
 };
+pub use reqwest;
+#[cfg(feature = "middleware")]
+#[cfg_attr(docsrs, doc(cfg(feature = "middleware")))]
+pub use reqwest_middleware;

@@ -1,0 +1,411 @@
+//! How calls reach the server: the user's own reqwest client or
+//! middleware stack, proxies from the environment, https:// with a private
+//! CA, refused certificates, and what the calls' tracing spans carry.
+
+use std::io::Write;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use availsync_sdk::reqwest::header::{HeaderMap, HeaderValue};
+use availsync_sdk::{AdminClient, Client, Outcome, RetryPolicy, RunStart, StartRun};
+
+use crate::net::{TestCa, connect_proxy, tls_proxy};
+use crate::support::World;
+
+/// The header the tests set on their own clients: the server echoes an
+/// incoming `X-Request-Id` as the answer's request id, so an error answer
+/// shows that the header reached it.
+const REQUEST_ID: &str = "x-request-id";
+
+fn retries(max_attempts: u32) -> RetryPolicy {
+    RetryPolicy {
+        max_attempts,
+        initial_backoff: Duration::from_millis(10),
+        max_backoff: Duration::from_millis(10),
+    }
+}
+
+/// Extends a run that does not exist: the server's 404 carries the
+/// request id it was sent.
+async fn echoed_request_id(client: &Client) -> String {
+    let err = client.extend_run("run-unknown", None).await.unwrap_err();
+    assert!(err.is_not_found(), "{err:?}");
+    err.api().unwrap().request_id.clone()
+}
+
+#[tokio::test]
+async fn a_reqwest_client_of_the_users_own_carries_its_default_headers_to_the_server() {
+    let world = World::new().await;
+    let key = world
+        .admin
+        .create_agent("own-http", None)
+        .await
+        .unwrap()
+        .api_key;
+    let mut headers = HeaderMap::new();
+    headers.insert(REQUEST_ID, HeaderValue::from_static("deploy-bot-42"));
+    let http = reqwest::Client::builder()
+        .default_headers(headers)
+        .build()
+        .unwrap();
+    let client = Client::builder()
+        .base_url(world.server.url())
+        .api_key(key)
+        .http_client(http)
+        .build()
+        .unwrap();
+    assert_eq!(echoed_request_id(&client).await, "deploy-bot-42");
+    // And the SDK's own calls work through it: claim, finish.
+    let RunStart::Claimed(guard) = client
+        .claim(StartRun::new("repo:acme/web").unwrap())
+        .await
+        .unwrap()
+    else {
+        panic!("expected a claim");
+    };
+    guard.finish(Outcome::Succeeded).await.unwrap();
+}
+
+/// A human's client keeps its session cookie through the user's client,
+/// which has no cookie store of its own.
+#[tokio::test]
+async fn an_admin_client_signs_in_through_the_users_own_client() {
+    let world = World::new().await;
+    let admin = AdminClient::with_builder(
+        Client::builder()
+            .base_url(world.server.url())
+            .http_client(reqwest::Client::new()),
+    )
+    .unwrap();
+    admin
+        .login(&world.email, "correct horse battery")
+        .await
+        .unwrap();
+    assert!(admin.is_signed_in());
+    assert_eq!(admin.session().await.unwrap().user.email, world.email);
+}
+
+mod tagging {
+    use availsync_sdk::reqwest;
+    use availsync_sdk::reqwest::header::HeaderValue;
+    use availsync_sdk::reqwest_middleware::{Next, Result};
+    use futures::future::BoxFuture;
+
+    /// A middleware that stamps every request with a request id.
+    pub fn stamp<'a>(
+        mut request: reqwest::Request,
+        extensions: &'a mut http::Extensions,
+        next: Next<'a>,
+    ) -> BoxFuture<'a, Result<reqwest::Response>> {
+        request.headers_mut().insert(
+            super::REQUEST_ID,
+            HeaderValue::from_static("via-middleware"),
+        );
+        Box::pin(next.run(request, extensions))
+    }
+}
+
+#[tokio::test]
+async fn calls_go_through_the_users_middleware() {
+    let world = World::new().await;
+    let key = world
+        .admin
+        .create_agent("middleware", None)
+        .await
+        .unwrap()
+        .api_key;
+    let http = availsync_sdk::reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
+        .with(tagging::stamp)
+        .build();
+    let client = Client::builder()
+        .base_url(world.server.url())
+        .api_key(key)
+        .middleware_client(http)
+        .build()
+        .unwrap();
+    assert_eq!(echoed_request_id(&client).await, "via-middleware");
+    assert_eq!(client.health().await.unwrap().status, "ok");
+}
+
+#[tokio::test]
+async fn a_connection_refused_under_middleware_is_still_a_connect_error() {
+    let http =
+        availsync_sdk::reqwest_middleware::ClientBuilder::new(reqwest::Client::new()).build();
+    let client = Client::builder()
+        .base_url("http://127.0.0.1:9")
+        .api_key("avs_live_x")
+        .retry_policy(RetryPolicy::none())
+        .middleware_client(http)
+        .build()
+        .unwrap();
+    let err = client.health().await.unwrap_err();
+    assert!(
+        matches!(&err, availsync_sdk::Error::Transport { error, .. } if error.is_connect()),
+        "{err:?}"
+    );
+    assert!(!err.is_tls_failure());
+}
+
+/// A certificate the client does not trust is refused at the first
+/// attempt, as a TLS failure that no retry is spent on, and the message
+/// names the URL and the certificate.
+#[tokio::test]
+async fn a_refused_certificate_is_a_tls_failure_and_is_not_retried() {
+    let world = World::new().await;
+    let ca = TestCa::new("Availsync test CA");
+    let (port, connections) = tls_proxy(&world.server.url(), ca.server("localhost")).await;
+    let url = format!("https://localhost:{port}");
+    let client = Client::builder()
+        .base_url(&url)
+        .api_key("avs_live_x")
+        .retry_policy(retries(3))
+        .build()
+        .unwrap();
+    let err = client.health().await.unwrap_err();
+    assert!(err.is_tls_failure(), "{err:?}");
+    assert!(!err.is_retryable());
+    assert_eq!(connections.load(Ordering::SeqCst), 1, "it was tried again");
+    let message = err.to_string();
+    assert!(
+        message.contains(&url) && message.to_lowercase().contains("certificate"),
+        "{message}"
+    );
+
+    // The user's own client trusts the private CA, and gets through.
+    let trusted = reqwest::Client::builder()
+        .tls_certs_only([reqwest::Certificate::from_pem(ca.pem().as_bytes()).unwrap()])
+        .build()
+        .unwrap();
+    let client = Client::builder()
+        .base_url(&url)
+        .api_key("avs_live_x")
+        .http_client(trusted)
+        .build()
+        .unwrap();
+    assert_eq!(client.health().await.unwrap().status, "ok");
+
+    // A certificate for another name is refused the same way.
+    let other_name = reqwest::Client::builder()
+        .tls_certs_only([reqwest::Certificate::from_pem(ca.pem().as_bytes()).unwrap()])
+        .build()
+        .unwrap();
+    let before = connections.load(Ordering::SeqCst);
+    let err = Client::builder()
+        .base_url(format!("https://127.0.0.1:{port}"))
+        .api_key("avs_live_x")
+        .retry_policy(retries(3))
+        .http_client(other_name)
+        .build()
+        .unwrap()
+        .health()
+        .await
+        .unwrap_err();
+    assert!(err.is_tls_failure(), "{err:?}");
+    assert_eq!(connections.load(Ordering::SeqCst) - before, 1);
+}
+
+/// The environment variables [`the_environments_proxy_and_ca_are_used`]
+/// sets for its child process.
+const CHILD: &str = "AVAILSYNC_SDK_TEST_CHILD";
+
+/// `HTTPS_PROXY` and `SSL_CERT_FILE` are read from the process's
+/// environment when the client is built; setting them in this process
+/// would race with the other tests, so the test runs this binary again, as
+/// a child with that environment, for
+/// [`child_calls_the_server_from_the_environment`].
+#[tokio::test]
+async fn the_environments_proxy_and_ca_are_used() {
+    let world = World::new().await;
+    let key = world
+        .admin
+        .create_agent("proxied", None)
+        .await
+        .unwrap()
+        .api_key;
+    let ca = TestCa::new("Availsync test CA");
+    let (port, connections) = tls_proxy(&world.server.url(), ca.server("localhost")).await;
+    let (proxy, tunnels) = connect_proxy().await;
+    let dir = tempfile::tempdir().unwrap();
+    let ca_file = dir.path().join("ca.pem");
+    std::fs::write(&ca_file, ca.pem()).unwrap();
+
+    let mut child = tokio::process::Command::new(std::env::current_exe().unwrap());
+    child
+        .args([
+            "--exact",
+            "transport::child_calls_the_server_from_the_environment",
+            "--ignored",
+            "--nocapture",
+        ])
+        .env(CHILD, "1")
+        .env("AVAILSYNC_URL", format!("https://localhost:{port}"))
+        .env("AVAILSYNC_API_KEY", &key)
+        .env("HTTPS_PROXY", &proxy)
+        .env("SSL_CERT_FILE", &ca_file)
+        .env("SSL_CERT_DIR", dir.path().join("none"));
+    for name in [
+        "AVAILSYNC_API_URL",
+        "HTTP_PROXY",
+        "ALL_PROXY",
+        "NO_PROXY",
+        "http_proxy",
+        "https_proxy",
+        "all_proxy",
+        "no_proxy",
+    ] {
+        child.env_remove(name);
+    }
+    let output = child.output().await.unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success() && stdout.contains("1 passed"),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(tunnels.load(Ordering::SeqCst) >= 1, "no CONNECT tunnel");
+    assert!(connections.load(Ordering::SeqCst) >= 1, "no TLS connection");
+    let runs = world
+        .admin
+        .runs_page(&Default::default(), None)
+        .await
+        .unwrap();
+    assert_eq!(runs.items.len(), 1, "{runs:?}");
+}
+
+#[tokio::test]
+#[ignore = "run as a child process by the_environments_proxy_and_ca_are_used"]
+async fn child_calls_the_server_from_the_environment() {
+    if std::env::var_os(CHILD).is_none() {
+        return;
+    }
+    let client = Client::builder()
+        .from_env()
+        .retry_policy(RetryPolicy::none())
+        .build()
+        .unwrap();
+    assert!(client.base_url().starts_with("https://"));
+    let RunStart::Claimed(guard) = client
+        .claim(StartRun::new("project:proxied").unwrap())
+        .await
+        .unwrap()
+    else {
+        panic!("expected a claim");
+    };
+    guard.finish(Outcome::Succeeded).await.unwrap();
+}
+
+/// Everything the subscriber was given, as text.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Captured {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+impl Write for Captured {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Every call has a span with its method, route, run id or resource,
+/// attempt and status; the guard's extend loop has one too; and neither
+/// they nor any event at any level (the SDK's, the HTTP stack's, the
+/// server's, `log` records included) ever holds the key or a password.
+#[tokio::test]
+async fn spans_name_each_call_and_never_hold_a_key() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_span_events(tracing_subscriber::fmt::format::FmtSpan::CLOSE)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    // Records of the `log` crate (reqwest's) go to the same subscriber.
+    let _ = tracing_log::LogTracer::init();
+    // This test's thread only: the runtime is single-threaded, so the
+    // server and the client both run here.
+    let _default = tracing::subscriber::set_default(subscriber);
+
+    let world = World::new().await;
+    let key = world
+        .admin
+        .create_agent("traced", None)
+        .await
+        .unwrap()
+        .api_key;
+    let client = Client::builder()
+        .base_url(world.server.url())
+        .api_key(&key)
+        .build()
+        .unwrap();
+    let start = StartRun::new("repo:acme/traced")
+        .unwrap()
+        .ttl(Duration::from_secs(10));
+    let run_id = start.run_id_value().to_owned();
+    let RunStart::Claimed(guard) = client.claim(start).await.unwrap() else {
+        panic!("expected a claim");
+    };
+    // The guard extends about every ttl/3.
+    tokio::time::sleep(Duration::from_millis(3_800)).await;
+    guard.finish(Outcome::Succeeded).await.unwrap();
+    let wrong = Client::builder()
+        .base_url(world.server.url())
+        .api_key(format!("{key}-wrong"))
+        .build()
+        .unwrap();
+    assert!(wrong.health().await.is_ok());
+    assert!(
+        wrong
+            .check("repo:acme/traced")
+            .await
+            .unwrap_err()
+            .is_unauthenticated()
+    );
+
+    let text = captured.text();
+    let secret = key.trim_start_matches("avs_live_");
+    assert!(!text.contains(secret), "the key is in the trace:\n{text}");
+    assert!(
+        !text.contains("correct horse battery"),
+        "a password is in the trace"
+    );
+    let calls: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("availsync.call{"))
+        .collect();
+    let start_span = calls
+        .iter()
+        .find(|l| l.contains(r#"route="/v1/work/run/start""#) && l.contains(" close "))
+        .unwrap_or_else(|| panic!("no span for run/start:\n{text}"));
+    for field in [
+        "method=POST",
+        &format!(r#"run_id="{run_id}""#),
+        r#"resource="repo:acme/traced""#,
+        "attempt=1",
+        "status=200",
+    ] {
+        assert!(start_span.contains(field), "{field} missing: {start_span}");
+    }
+    assert!(
+        calls.iter().any(|l| l.contains("availsync.guard{")
+            && l.contains(r#"route="/v1/work/run/extend""#)
+            && l.contains("status=200")),
+        "no extend under the guard's span:\n{text}"
+    );
+    assert!(
+        calls
+            .iter()
+            .any(|l| l.contains(r#"route="/v1/work/check""#) && l.contains("status=401")),
+        "no span for the refused check:\n{text}"
+    );
+}
