@@ -1,6 +1,6 @@
 //! Network fixtures for the https:// and proxy tests: a private
 //! certificate authority, a TLS-terminating front for the plain-HTTP test
-//! server, an HTTP `CONNECT` proxy and a SOCKS5 proxy, each counting what
+//! server, an HTTP proxy and a SOCKS5 proxy, each counting what
 //! went through it. availsync-setup's guard tests include this file too
 //! (by path), so the two suites test the same fixtures.
 
@@ -95,13 +95,16 @@ pub async fn tls_proxy(
     (port, connections)
 }
 
-/// An HTTP proxy that tunnels every `CONNECT` to its target; answers its
-/// `http://` URL and a count of the tunnels it opened.
-pub async fn connect_proxy() -> (String, Arc<AtomicUsize>) {
+/// An HTTP proxy: it tunnels a `CONNECT` to its target (as clients do for
+/// `https://`), and relays a request in absolute form (`GET
+/// http://host:port/path`, as clients send for `http://`) to the host it
+/// names. Answers its `http://` URL and a count of the connections it
+/// carried.
+pub async fn http_proxy() -> (String, Arc<AtomicUsize>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
-    let tunnels = Arc::new(AtomicUsize::new(0));
-    let counted = Arc::clone(&tunnels);
+    let carried = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&carried);
     tokio::spawn(async move {
         loop {
             let (mut client, _) = listener.accept().await.unwrap();
@@ -115,28 +118,39 @@ pub async fn connect_proxy() -> (String, Arc<AtomicUsize>) {
                     }
                     head.push(byte[0]);
                 }
-                let head = String::from_utf8_lossy(&head).into_owned();
-                let Some(target) = head
-                    .strip_prefix("CONNECT ")
-                    .and_then(|r| r.split(' ').next())
-                else {
-                    let _ = client.write_all(b"HTTP/1.1 405 Not Allowed\r\n\r\n").await;
-                    return;
+                let text = String::from_utf8_lossy(&head).into_owned();
+                let mut request_line = text.split(' ');
+                let (method, target) = (request_line.next(), request_line.next());
+                let (target, tunnel) = match (method, target) {
+                    (Some("CONNECT"), Some(target)) => (target.to_owned(), true),
+                    (Some(_), Some(url)) if url.starts_with("http://") => {
+                        let authority = url["http://".len()..].split('/').next().unwrap_or("");
+                        (authority.to_owned(), false)
+                    }
+                    _ => {
+                        let _ = client.write_all(b"HTTP/1.1 400 Bad Request\r\n\r\n").await;
+                        return;
+                    }
                 };
-                let Ok(mut server) = TcpStream::connect(target).await else {
+                let Ok(mut server) = TcpStream::connect(&target).await else {
                     let _ = client.write_all(b"HTTP/1.1 502 Bad Gateway\r\n\r\n").await;
                     return;
                 };
                 counted.fetch_add(1, Ordering::SeqCst);
-                client
-                    .write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")
-                    .await
-                    .unwrap();
+                if tunnel {
+                    client
+                        .write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")
+                        .await
+                        .unwrap();
+                } else {
+                    // Servers accept requests in absolute form: relay as is.
+                    server.write_all(&head).await.unwrap();
+                }
                 let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
             });
         }
     });
-    (url, tunnels)
+    (url, carried)
 }
 
 /// A SOCKS5 proxy (no authentication, `CONNECT` to an IPv4 address or a

@@ -10,7 +10,7 @@ use std::time::Duration;
 use availsync_sdk::reqwest::header::{HeaderMap, HeaderValue};
 use availsync_sdk::{AdminClient, Client, Outcome, RetryPolicy, RunStart, StartRun};
 
-use crate::net::{TestCa, connect_proxy, tls_proxy};
+use crate::net::{TestCa, http_proxy, tls_proxy};
 use crate::support::World;
 
 /// The header the tests set on their own clients: the server echoes an
@@ -225,7 +225,7 @@ async fn the_environments_proxy_and_ca_are_used() {
         .api_key;
     let ca = TestCa::new("Availsync test CA");
     let (port, connections) = tls_proxy(&world.server.url(), ca.server("localhost")).await;
-    let (proxy, tunnels) = connect_proxy().await;
+    let (proxy, tunnels) = http_proxy().await;
     let dir = tempfile::tempdir().unwrap();
     let ca_file = dir.path().join("ca.pem");
     std::fs::write(&ca_file, ca.pem()).unwrap();
