@@ -205,15 +205,46 @@ async fn a_refused_certificate_is_a_tls_failure_and_is_not_retried() {
     assert_eq!(connections.load(Ordering::SeqCst) - before, 1);
 }
 
-/// The environment variables [`the_environments_proxy_and_ca_are_used`]
-/// sets for its child process.
+/// Set in a child process of this test binary (see [`in_child`]).
 const CHILD: &str = "AVAILSYNC_SDK_TEST_CHILD";
 
-/// `HTTPS_PROXY` and `SSL_CERT_FILE` are read from the process's
-/// environment when the client is built; setting them in this process
-/// would race with the other tests, so the test runs this binary again, as
-/// a child with that environment, for
-/// [`child_calls_the_server_from_the_environment`].
+/// Runs the ignored test `name` of this binary alone, in a child process
+/// with `env` added: for what a process reads from its environment once,
+/// or keeps in process-wide state, which the tests running side by side
+/// in this process would race on. Asserts that it passed.
+async fn in_child(name: &str, env: &[(&str, &std::ffi::OsStr)]) {
+    let mut child = tokio::process::Command::new(std::env::current_exe().unwrap());
+    child
+        .args(["--exact", name, "--ignored", "--nocapture"])
+        .env(CHILD, "1");
+    for name in [
+        "AVAILSYNC_URL",
+        "AVAILSYNC_API_URL",
+        "AVAILSYNC_API_KEY",
+        "HTTP_PROXY",
+        "HTTPS_PROXY",
+        "ALL_PROXY",
+        "NO_PROXY",
+        "http_proxy",
+        "https_proxy",
+        "all_proxy",
+        "no_proxy",
+    ] {
+        child.env_remove(name);
+    }
+    child.envs(env.iter().copied());
+    let output = child.output().await.unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success() && stdout.contains("1 passed"),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// `HTTPS_PROXY` and `SSL_CERT_FILE` are read from the environment when
+/// the client is built, so the calls are made in a child process
+/// ([`child_calls_the_server_from_the_environment`]).
 #[tokio::test]
 async fn the_environments_proxy_and_ca_are_used() {
     let world = World::new().await;
@@ -230,39 +261,19 @@ async fn the_environments_proxy_and_ca_are_used() {
     let ca_file = dir.path().join("ca.pem");
     std::fs::write(&ca_file, ca.pem()).unwrap();
 
-    let mut child = tokio::process::Command::new(std::env::current_exe().unwrap());
-    child
-        .args([
-            "--exact",
-            "transport::child_calls_the_server_from_the_environment",
-            "--ignored",
-            "--nocapture",
-        ])
-        .env(CHILD, "1")
-        .env("AVAILSYNC_URL", format!("https://localhost:{port}"))
-        .env("AVAILSYNC_API_KEY", &key)
-        .env("HTTPS_PROXY", &proxy)
-        .env("SSL_CERT_FILE", &ca_file)
-        .env("SSL_CERT_DIR", dir.path().join("none"));
-    for name in [
-        "AVAILSYNC_API_URL",
-        "HTTP_PROXY",
-        "ALL_PROXY",
-        "NO_PROXY",
-        "http_proxy",
-        "https_proxy",
-        "all_proxy",
-        "no_proxy",
-    ] {
-        child.env_remove(name);
-    }
-    let output = child.output().await.unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success() && stdout.contains("1 passed"),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let url = format!("https://localhost:{port}");
+    let cert_dir = dir.path().join("none");
+    in_child(
+        "transport::child_calls_the_server_from_the_environment",
+        &[
+            ("AVAILSYNC_URL", url.as_ref()),
+            ("AVAILSYNC_API_KEY", key.as_ref()),
+            ("HTTPS_PROXY", proxy.as_ref()),
+            ("SSL_CERT_FILE", ca_file.as_ref()),
+            ("SSL_CERT_DIR", cert_dir.as_ref()),
+        ],
+    )
+    .await;
     assert!(tunnels.load(Ordering::SeqCst) >= 1, "no CONNECT tunnel");
     assert!(connections.load(Ordering::SeqCst) >= 1, "no TLS connection");
     let runs = world
@@ -274,7 +285,7 @@ async fn the_environments_proxy_and_ca_are_used() {
 }
 
 #[tokio::test]
-#[ignore = "run as a child process by the_environments_proxy_and_ca_are_used"]
+#[ignore = "run in a child process by the_environments_proxy_and_ca_are_used"]
 async fn child_calls_the_server_from_the_environment() {
     if std::env::var_os(CHILD).is_none() {
         return;
@@ -320,8 +331,22 @@ impl Write for Captured {
 /// attempt and status; the guard's extend loop has one too; and neither
 /// they nor any event at any level (the SDK's, the HTTP stack's, the
 /// server's, `log` records included) ever holds the key or a password.
+///
+/// Subscribers set for one thread share tracing's process-wide cache of
+/// which call sites are enabled with the other tests' threads, so the
+/// trace is taken in a child process
+/// ([`child_traces_calls_without_the_key`]), alone.
 #[tokio::test]
 async fn spans_name_each_call_and_never_hold_a_key() {
+    in_child("transport::child_traces_calls_without_the_key", &[]).await;
+}
+
+#[tokio::test]
+#[ignore = "run in a child process by spans_name_each_call_and_never_hold_a_key"]
+async fn child_traces_calls_without_the_key() {
+    if std::env::var_os(CHILD).is_none() {
+        return;
+    }
     let captured = Captured::default();
     let writer = captured.clone();
     let subscriber = tracing_subscriber::fmt()
@@ -331,10 +356,9 @@ async fn spans_name_each_call_and_never_hold_a_key() {
         .with_writer(move || writer.clone())
         .finish();
     // Records of the `log` crate (reqwest's) go to the same subscriber.
-    let _ = tracing_log::LogTracer::init();
-    // This test's thread only: the runtime is single-threaded, so the
-    // server and the client both run here.
-    let _default = tracing::subscriber::set_default(subscriber);
+    tracing_log::LogTracer::init().unwrap();
+    // The whole process: the server's blocking threads too.
+    tracing::subscriber::set_global_default(subscriber).unwrap();
 
     let world = World::new().await;
     let key = world
