@@ -3,7 +3,7 @@
 
 use std::future::Future;
 
-use availsync_types::{ActivityItem, Agent, AuditItem, Hold, Page, Run};
+use availsync_types::{ActivityItem, Agent, AuditItem, Hold, Page, ResourceKey, Run};
 use futures::{Stream, TryStreamExt, stream};
 use serde::de::DeserializeOwned;
 
@@ -17,11 +17,40 @@ pub(crate) trait ListQuery: Clone + Send + Sync + 'static {
     type Item: DeserializeOwned + Send + 'static;
     /// The endpoint, e.g. `/v1/holds`.
     const ROUTE: &'static str;
-    /// The query parameters, unset ones as `None` (the page size
-    /// included, the cursor not).
-    fn filters(&self) -> Vec<(&'static str, Option<String>)>;
-    /// The resource the list is filtered on, for the call's span.
-    fn resource(&self) -> Option<&str>;
+    /// The query's filters (the cursor aside).
+    fn filters(&self) -> Filters<'_>;
+}
+
+/// A list's query parameters, unset ones left out, and the resource it is
+/// filtered on (for the call's span).
+pub(crate) struct Filters<'a> {
+    resource: Option<&'a ResourceKey>,
+    params: Vec<(&'static str, String)>,
+}
+
+impl<'a> Filters<'a> {
+    /// The filters every list takes: a resource and a page size.
+    fn new(resource: Option<&'a ResourceKey>, limit: Option<u32>) -> Self {
+        Self {
+            resource,
+            params: Vec::new(),
+        }
+        .and("resource", resource.map(ToString::to_string))
+        .and("limit", limit.map(|l| l.to_string()))
+    }
+
+    /// One more parameter, when set.
+    fn and(mut self, name: &'static str, value: Option<String>) -> Self {
+        if let Some(value) = value {
+            self.params.push((name, value));
+        }
+        self
+    }
+
+    /// `status=active` when only live ones are asked for.
+    fn active_only(self, active_only: bool) -> Self {
+        self.and("status", active_only.then(|| "active".to_owned()))
+    }
 }
 
 impl Transport {
@@ -31,13 +60,10 @@ impl Transport {
         query: &Q,
         cursor: Option<&str>,
     ) -> Result<Page<Q::Item>> {
-        let mut filters = query.filters();
-        filters.push(("cursor", cursor.map(str::to_owned)));
-        let params = filters
-            .into_iter()
-            .filter_map(|(name, value)| value.map(|value| (name, value)))
-            .collect();
-        let call = Call::get(Q::ROUTE).query(params).resource(query.resource());
+        let filters = query.filters().and("cursor", cursor.map(str::to_owned));
+        let call = Call::get(Q::ROUTE)
+            .query(filters.params)
+            .resource(filters.resource.map(ResourceKey::as_str));
         self.json(call, None::<&()>).await
     }
 
@@ -80,32 +106,12 @@ where
     .try_flatten()
 }
 
-fn limit(limit: Option<u32>) -> (&'static str, Option<String>) {
-    ("limit", limit.map(|l| l.to_string()))
-}
-
-fn resource(resource: Option<&availsync_types::ResourceKey>) -> (&'static str, Option<String>) {
-    ("resource", resource.map(ToString::to_string))
-}
-
-fn active_only(active_only: bool) -> (&'static str, Option<String>) {
-    ("status", active_only.then(|| "active".to_owned()))
-}
-
 impl ListQuery for RunsQuery {
     type Item = Run;
     const ROUTE: &'static str = "/v1/work/runs";
 
-    fn filters(&self) -> Vec<(&'static str, Option<String>)> {
-        vec![
-            active_only(self.active_only),
-            resource(self.resource.as_ref()),
-            limit(self.limit),
-        ]
-    }
-
-    fn resource(&self) -> Option<&str> {
-        self.resource.as_ref().map(|r| r.as_str())
+    fn filters(&self) -> Filters<'_> {
+        Filters::new(self.resource.as_ref(), self.limit).active_only(self.active_only)
     }
 }
 
@@ -113,16 +119,8 @@ impl ListQuery for HoldsQuery {
     type Item = Hold;
     const ROUTE: &'static str = "/v1/holds";
 
-    fn filters(&self) -> Vec<(&'static str, Option<String>)> {
-        vec![
-            active_only(self.active_only),
-            resource(self.resource.as_ref()),
-            limit(self.limit),
-        ]
-    }
-
-    fn resource(&self) -> Option<&str> {
-        self.resource.as_ref().map(|r| r.as_str())
+    fn filters(&self) -> Filters<'_> {
+        Filters::new(self.resource.as_ref(), self.limit).active_only(self.active_only)
     }
 }
 
@@ -130,17 +128,10 @@ impl ListQuery for ActivityQuery {
     type Item = ActivityItem;
     const ROUTE: &'static str = "/v1/activity";
 
-    fn filters(&self) -> Vec<(&'static str, Option<String>)> {
-        vec![
-            ("agent_id", self.agent_id.clone()),
-            resource(self.resource.as_ref()),
-            ("kind", self.kind.clone()),
-            limit(self.limit),
-        ]
-    }
-
-    fn resource(&self) -> Option<&str> {
-        self.resource.as_ref().map(|r| r.as_str())
+    fn filters(&self) -> Filters<'_> {
+        Filters::new(self.resource.as_ref(), self.limit)
+            .and("agent_id", self.agent_id.clone())
+            .and("kind", self.kind.clone())
     }
 }
 
@@ -148,17 +139,10 @@ impl ListQuery for AuditQuery {
     type Item = AuditItem;
     const ROUTE: &'static str = "/v1/audit";
 
-    fn filters(&self) -> Vec<(&'static str, Option<String>)> {
-        vec![
-            ("actor_id", self.actor_id.clone()),
-            resource(self.resource.as_ref()),
-            ("action", self.action.clone()),
-            limit(self.limit),
-        ]
-    }
-
-    fn resource(&self) -> Option<&str> {
-        self.resource.as_ref().map(|r| r.as_str())
+    fn filters(&self) -> Filters<'_> {
+        Filters::new(self.resource.as_ref(), self.limit)
+            .and("actor_id", self.actor_id.clone())
+            .and("action", self.action.clone())
     }
 }
 
@@ -172,11 +156,7 @@ impl ListQuery for AgentsQuery {
     type Item = Agent;
     const ROUTE: &'static str = "/v1/agents";
 
-    fn filters(&self) -> Vec<(&'static str, Option<String>)> {
-        vec![limit(self.limit)]
-    }
-
-    fn resource(&self) -> Option<&str> {
-        None
+    fn filters(&self) -> Filters<'_> {
+        Filters::new(None, self.limit)
     }
 }

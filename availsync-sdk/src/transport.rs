@@ -414,37 +414,39 @@ mod tests {
             .transport(Credentials::api_key(key)?)
     }
 
+    /// The base URL's own path is kept, and an id fills its route's
+    /// placeholder as one percent-encoded path segment.
     #[test]
-    fn endpoints_keep_the_base_urls_path() {
-        let at_root = transport("http://127.0.0.1:8787/", "k").unwrap();
-        assert_eq!(
-            at_root.endpoint("/v1/work/run/start", None).as_str(),
-            "http://127.0.0.1:8787/v1/work/run/start"
-        );
-        let under_prefix = transport("https://example.com/availsync/", "k").unwrap();
-        assert_eq!(
-            under_prefix
-                .endpoint("/v1/holds/{hold_id}", Some("hold_1"))
-                .as_str(),
-            "https://example.com/availsync/v1/holds/hold_1"
-        );
-        assert_eq!(
-            under_prefix
-                .endpoint("/v1/agents/{agent_id}/rotate-key", Some("agt_1"))
-                .as_str(),
-            "https://example.com/availsync/v1/agents/agt_1/rotate-key"
-        );
-    }
-
-    #[test]
-    fn an_id_stays_one_path_segment() {
-        let transport = transport("http://127.0.0.1:8787", "k").unwrap();
-        assert_eq!(
-            transport
-                .endpoint("/v1/holds/{hold_id}", Some("../agents/x?y"))
-                .as_str(),
-            "http://127.0.0.1:8787/v1/holds/..%2Fagents%2Fx%3Fy"
-        );
+    fn endpoints_keep_the_base_urls_path_and_an_id_stays_one_segment() {
+        for (base, route, id, expected) in [
+            (
+                "http://127.0.0.1:8787/",
+                "/v1/work/run/start",
+                None,
+                "http://127.0.0.1:8787/v1/work/run/start",
+            ),
+            (
+                "https://example.com/availsync/",
+                "/v1/holds/{hold_id}",
+                Some("hold_1"),
+                "https://example.com/availsync/v1/holds/hold_1",
+            ),
+            (
+                "https://example.com/availsync",
+                "/v1/agents/{agent_id}/rotate-key",
+                Some("agt_1"),
+                "https://example.com/availsync/v1/agents/agt_1/rotate-key",
+            ),
+            (
+                "http://127.0.0.1:8787",
+                "/v1/holds/{hold_id}",
+                Some("../agents/x?y"),
+                "http://127.0.0.1:8787/v1/holds/..%2Fagents%2Fx%3Fy",
+            ),
+        ] {
+            let transport = transport(base, "k").unwrap();
+            assert_eq!(transport.endpoint(route, id).as_str(), expected);
+        }
     }
 
     #[test]

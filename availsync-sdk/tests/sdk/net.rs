@@ -6,6 +6,7 @@
 
 #![allow(dead_code)]
 
+use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -95,96 +96,97 @@ pub async fn tls_proxy(
     (port, connections)
 }
 
+/// A proxy on a new loopback port: `open` reads a client's request and
+/// answers the connection to relay it to (having answered the client), or
+/// `None` to drop it. Answers the proxy's URL (`scheme://address`) and a
+/// count of the connections it relayed.
+async fn proxy<F, Fut>(scheme: &str, open: F) -> (String, Arc<AtomicUsize>)
+where
+    F: Fn(TcpStream) -> Fut + Copy + Send + 'static,
+    Fut: Future<Output = Option<(TcpStream, TcpStream)>> + Send,
+{
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("{scheme}://{}", listener.local_addr().unwrap());
+    let relayed = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&relayed);
+    tokio::spawn(async move {
+        loop {
+            let (client, _) = listener.accept().await.unwrap();
+            let counted = Arc::clone(&counted);
+            tokio::spawn(async move {
+                if let Some((mut client, mut server)) = open(client).await {
+                    counted.fetch_add(1, Ordering::SeqCst);
+                    let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                }
+            });
+        }
+    });
+    (url, relayed)
+}
+
 /// An HTTP proxy: it tunnels a `CONNECT` to its target (as clients do for
 /// `https://`), and relays a request in absolute form (`GET
 /// http://host:port/path`, as clients send for `http://`) to the host it
 /// names. Answers its `http://` URL and a count of the connections it
 /// carried.
 pub async fn http_proxy() -> (String, Arc<AtomicUsize>) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let carried = Arc::new(AtomicUsize::new(0));
-    let counted = Arc::clone(&carried);
-    tokio::spawn(async move {
-        loop {
-            let (mut client, _) = listener.accept().await.unwrap();
-            let counted = Arc::clone(&counted);
-            tokio::spawn(async move {
-                let mut head = Vec::new();
-                while !head.ends_with(b"\r\n\r\n") {
-                    let mut byte = [0u8; 1];
-                    if client.read_exact(&mut byte).await.is_err() {
-                        return;
-                    }
-                    head.push(byte[0]);
-                }
-                let text = String::from_utf8_lossy(&head).into_owned();
-                let mut request_line = text.split(' ');
-                let (method, target) = (request_line.next(), request_line.next());
-                let (target, tunnel) = match (method, target) {
-                    (Some("CONNECT"), Some(target)) => (target.to_owned(), true),
-                    (Some(_), Some(url)) if url.starts_with("http://") => {
-                        let authority = url["http://".len()..].split('/').next().unwrap_or("");
-                        (authority.to_owned(), false)
-                    }
-                    _ => {
-                        let _ = client.write_all(b"HTTP/1.1 400 Bad Request\r\n\r\n").await;
-                        return;
-                    }
-                };
-                let Ok(mut server) = TcpStream::connect(&target).await else {
-                    let _ = client.write_all(b"HTTP/1.1 502 Bad Gateway\r\n\r\n").await;
-                    return;
-                };
-                counted.fetch_add(1, Ordering::SeqCst);
-                if tunnel {
-                    client
-                        .write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")
-                        .await
-                        .unwrap();
-                } else {
-                    // Servers accept requests in absolute form: relay as is.
-                    server.write_all(&head).await.unwrap();
-                }
-                let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
-            });
+    proxy("http", |mut client| async move {
+        let mut head = Vec::new();
+        while !head.ends_with(b"\r\n\r\n") {
+            let mut byte = [0u8; 1];
+            client.read_exact(&mut byte).await.ok()?;
+            head.push(byte[0]);
         }
-    });
-    (url, carried)
+        let text = String::from_utf8_lossy(&head).into_owned();
+        let mut request_line = text.split(' ');
+        let (target, tunnel) = match (request_line.next(), request_line.next()) {
+            (Some("CONNECT"), Some(target)) => (target.to_owned(), true),
+            (Some(_), Some(url)) if url.starts_with("http://") => {
+                let authority = url["http://".len()..].split('/').next()?;
+                (authority.to_owned(), false)
+            }
+            _ => {
+                let _ = client.write_all(b"HTTP/1.1 400 Bad Request\r\n\r\n").await;
+                return None;
+            }
+        };
+        let Ok(mut server) = TcpStream::connect(&target).await else {
+            let _ = client.write_all(b"HTTP/1.1 502 Bad Gateway\r\n\r\n").await;
+            return None;
+        };
+        if tunnel {
+            client
+                .write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")
+                .await
+                .ok()?;
+        } else {
+            // Servers accept requests in absolute form: relay as is.
+            server.write_all(&head).await.ok()?;
+        }
+        Some((client, server))
+    })
+    .await
 }
 
 /// A SOCKS5 proxy (no authentication, `CONNECT` to an IPv4 address or a
 /// name) that relays to its target; answers its `socks5://` URL and a
 /// count of the connections it relayed.
 pub async fn socks5_proxy() -> (String, Arc<AtomicUsize>) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("socks5://{}", listener.local_addr().unwrap());
-    let relayed = Arc::new(AtomicUsize::new(0));
-    let counted = Arc::clone(&relayed);
-    tokio::spawn(async move {
-        loop {
-            let (mut client, _) = listener.accept().await.unwrap();
-            let counted = Arc::clone(&counted);
-            tokio::spawn(async move {
-                let Some(target) = socks5_handshake(&mut client).await else {
-                    return;
-                };
-                let Ok(mut server) = TcpStream::connect(&target).await else {
-                    // General failure.
-                    let _ = client.write_all(&[5, 1, 0, 1, 0, 0, 0, 0, 0, 0]).await;
-                    return;
-                };
-                counted.fetch_add(1, Ordering::SeqCst);
-                // Succeeded, bound to 0.0.0.0:0 (clients ignore it).
-                client
-                    .write_all(&[5, 0, 0, 1, 0, 0, 0, 0, 0, 0])
-                    .await
-                    .unwrap();
-                let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
-            });
-        }
-    });
-    (url, relayed)
+    proxy("socks5", |mut client| async move {
+        let target = socks5_handshake(&mut client).await?;
+        let Ok(server) = TcpStream::connect(&target).await else {
+            // General failure.
+            let _ = client.write_all(&[5, 1, 0, 1, 0, 0, 0, 0, 0, 0]).await;
+            return None;
+        };
+        // Succeeded, bound to 0.0.0.0:0 (clients ignore it).
+        client
+            .write_all(&[5, 0, 0, 1, 0, 0, 0, 0, 0, 0])
+            .await
+            .ok()?;
+        Some((client, server))
+    })
+    .await
 }
 
 /// Reads a SOCKS5 greeting and `CONNECT` request; answers the target as

@@ -8,10 +8,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use availsync_sdk::reqwest::header::{HeaderMap, HeaderValue};
-use availsync_sdk::{AdminClient, Client, Outcome, RetryPolicy, RunStart, StartRun};
+use availsync_sdk::{
+    AdminClient, Client, ClientBuilder, Outcome, RetryPolicy, RunsQuery, StartRun,
+};
 
 use crate::net::{TestCa, http_proxy, tls_proxy};
-use crate::support::World;
+use crate::support::{World, claimed};
 
 /// The header the tests set on their own clients: the server echoes an
 /// incoming `X-Request-Id` as the answer's request id, so an error answer
@@ -26,6 +28,16 @@ fn retries(max_attempts: u32) -> RetryPolicy {
     }
 }
 
+/// A client for the server at `url` with `key`, from `builder`.
+fn with_key(url: &str, key: &str, builder: ClientBuilder) -> Client {
+    builder.base_url(url).api_key(key).build().unwrap()
+}
+
+/// A new agent's client for the world's server, from `builder`.
+async fn agent(world: &World, name: &str, builder: ClientBuilder) -> Client {
+    with_key(&world.server.url(), &world.key(name).await, builder)
+}
+
 /// Extends a run that does not exist: the server's 404 carries the
 /// request id it was sent.
 async fn echoed_request_id(client: &Client) -> String {
@@ -37,33 +49,16 @@ async fn echoed_request_id(client: &Client) -> String {
 #[tokio::test]
 async fn a_reqwest_client_of_the_users_own_carries_its_default_headers_to_the_server() {
     let world = World::new().await;
-    let key = world
-        .admin
-        .create_agent("own-http", None)
-        .await
-        .unwrap()
-        .api_key;
     let mut headers = HeaderMap::new();
     headers.insert(REQUEST_ID, HeaderValue::from_static("deploy-bot-42"));
     let http = reqwest::Client::builder()
         .default_headers(headers)
         .build()
         .unwrap();
-    let client = Client::builder()
-        .base_url(world.server.url())
-        .api_key(key)
-        .http_client(http)
-        .build()
-        .unwrap();
+    let client = agent(&world, "own-http", Client::builder().http_client(http)).await;
     assert_eq!(echoed_request_id(&client).await, "deploy-bot-42");
     // And the SDK's own calls work through it: claim, finish.
-    let RunStart::Claimed(guard) = client
-        .claim(StartRun::new("repo:acme/web").unwrap())
-        .await
-        .unwrap()
-    else {
-        panic!("expected a claim");
-    };
+    let guard = claimed(&client, StartRun::new("repo:acme/web").unwrap()).await;
     guard.finish(Outcome::Succeeded).await.unwrap();
 }
 
@@ -109,21 +104,15 @@ mod tagging {
 #[tokio::test]
 async fn calls_go_through_the_users_middleware() {
     let world = World::new().await;
-    let key = world
-        .admin
-        .create_agent("middleware", None)
-        .await
-        .unwrap()
-        .api_key;
     let http = availsync_sdk::reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
         .with(tagging::stamp)
         .build();
-    let client = Client::builder()
-        .base_url(world.server.url())
-        .api_key(key)
-        .middleware_client(http)
-        .build()
-        .unwrap();
+    let client = agent(
+        &world,
+        "middleware",
+        Client::builder().middleware_client(http),
+    )
+    .await;
     assert_eq!(echoed_request_id(&client).await, "via-middleware");
     assert_eq!(client.health().await.unwrap().status, "ok");
 }
@@ -132,19 +121,17 @@ async fn calls_go_through_the_users_middleware() {
 async fn a_connection_refused_under_middleware_is_still_a_connect_error() {
     let http =
         availsync_sdk::reqwest_middleware::ClientBuilder::new(reqwest::Client::new()).build();
-    let client = Client::builder()
-        .base_url("http://127.0.0.1:9")
-        .api_key("avs_live_x")
+    let builder = Client::builder()
         .retry_policy(RetryPolicy::none())
-        .middleware_client(http)
-        .build()
-        .unwrap();
-    let err = client.health().await.unwrap_err();
-    assert!(
-        matches!(&err, availsync_sdk::Error::Transport { error, .. } if error.is_connect()),
-        "{err:?}"
-    );
-    assert!(!err.is_tls_failure());
+        .middleware_client(http);
+    let err = with_key("http://127.0.0.1:9", "avs_live_x", builder)
+        .health()
+        .await
+        .unwrap_err();
+    let availsync_sdk::Error::Transport { error, .. } = &err else {
+        panic!("expected a transport error: {err:?}");
+    };
+    assert!(error.is_connect() && !error.is_tls_failure(), "{err:?}");
 }
 
 /// A certificate the client does not trust is refused at the first
@@ -156,13 +143,11 @@ async fn a_refused_certificate_is_a_tls_failure_and_is_not_retried() {
     let ca = TestCa::new("Availsync test CA");
     let (port, connections) = tls_proxy(&world.server.url(), ca.server("localhost")).await;
     let url = format!("https://localhost:{port}");
-    let client = Client::builder()
-        .base_url(&url)
-        .api_key("avs_live_x")
-        .retry_policy(retries(3))
-        .build()
-        .unwrap();
-    let err = client.health().await.unwrap_err();
+    let retried = || Client::builder().retry_policy(retries(3));
+    let err = with_key(&url, "avs_live_x", retried())
+        .health()
+        .await
+        .unwrap_err();
     assert!(err.is_tls_failure(), "{err:?}");
     assert!(!err.is_retryable());
     assert_eq!(connections.load(Ordering::SeqCst), 1, "it was tried again");
@@ -173,31 +158,20 @@ async fn a_refused_certificate_is_a_tls_failure_and_is_not_retried() {
     );
 
     // The user's own client trusts the private CA, and gets through.
-    let trusted = reqwest::Client::builder()
-        .tls_certs_only([reqwest::Certificate::from_pem(ca.pem().as_bytes()).unwrap()])
-        .build()
-        .unwrap();
-    let client = Client::builder()
-        .base_url(&url)
-        .api_key("avs_live_x")
-        .http_client(trusted)
-        .build()
-        .unwrap();
+    let trusting = || {
+        let ca = reqwest::Certificate::from_pem(ca.pem().as_bytes()).unwrap();
+        reqwest::Client::builder()
+            .tls_certs_only([ca])
+            .build()
+            .unwrap()
+    };
+    let client = with_key(&url, "avs_live_x", retried().http_client(trusting()));
     assert_eq!(client.health().await.unwrap().status, "ok");
 
     // A certificate for another name is refused the same way.
-    let other_name = reqwest::Client::builder()
-        .tls_certs_only([reqwest::Certificate::from_pem(ca.pem().as_bytes()).unwrap()])
-        .build()
-        .unwrap();
     let before = connections.load(Ordering::SeqCst);
-    let err = Client::builder()
-        .base_url(format!("https://127.0.0.1:{port}"))
-        .api_key("avs_live_x")
-        .retry_policy(retries(3))
-        .http_client(other_name)
-        .build()
-        .unwrap()
+    let other_name = format!("https://127.0.0.1:{port}");
+    let err = with_key(&other_name, "avs_live_x", retried().http_client(trusting()))
         .health()
         .await
         .unwrap_err();
@@ -248,12 +222,7 @@ async fn in_child(name: &str, env: &[(&str, &std::ffi::OsStr)]) {
 #[tokio::test]
 async fn the_environments_proxy_and_ca_are_used() {
     let world = World::new().await;
-    let key = world
-        .admin
-        .create_agent("proxied", None)
-        .await
-        .unwrap()
-        .api_key;
+    let key = world.key("proxied").await;
     let ca = TestCa::new("Availsync test CA");
     let (port, connections) = tls_proxy(&world.server.url(), ca.server("localhost")).await;
     let (proxy, tunnels) = http_proxy().await;
@@ -276,12 +245,14 @@ async fn the_environments_proxy_and_ca_are_used() {
     .await;
     assert!(tunnels.load(Ordering::SeqCst) >= 1, "no CONNECT tunnel");
     assert!(connections.load(Ordering::SeqCst) >= 1, "no TLS connection");
-    let runs = world
-        .admin
-        .runs_page(&Default::default(), None)
-        .await
-        .unwrap();
-    assert_eq!(runs.items.len(), 1, "{runs:?}");
+    let page = world.admin.runs_page(&RunsQuery::default(), None).await;
+    let resources: Vec<String> = page
+        .unwrap()
+        .items
+        .into_iter()
+        .map(|r| r.resource)
+        .collect();
+    assert_eq!(resources, ["project:proxied"]);
 }
 
 #[tokio::test]
@@ -296,13 +267,7 @@ async fn child_calls_the_server_from_the_environment() {
         .build()
         .unwrap();
     assert!(client.base_url().starts_with("https://"));
-    let RunStart::Claimed(guard) = client
-        .claim(StartRun::new("project:proxied").unwrap())
-        .await
-        .unwrap()
-    else {
-        panic!("expected a claim");
-    };
+    let guard = claimed(&client, StartRun::new("project:proxied").unwrap()).await;
     guard.finish(Outcome::Succeeded).await.unwrap();
 }
 
@@ -361,12 +326,7 @@ async fn child_traces_calls_without_the_key() {
     tracing::subscriber::set_global_default(subscriber).unwrap();
 
     let world = World::new().await;
-    let key = world
-        .admin
-        .create_agent("traced", None)
-        .await
-        .unwrap()
-        .api_key;
+    let key = world.key("traced").await;
     let client = Client::builder()
         .base_url(world.server.url())
         .api_key(&key)
@@ -376,9 +336,7 @@ async fn child_traces_calls_without_the_key() {
         .unwrap()
         .ttl(Duration::from_secs(10));
     let run_id = start.run_id_value().to_owned();
-    let RunStart::Claimed(guard) = client.claim(start).await.unwrap() else {
-        panic!("expected a claim");
-    };
+    let guard = claimed(&client, start).await;
     // The guard extends about every ttl/3.
     tokio::time::sleep(Duration::from_millis(3_800)).await;
     guard.finish(Outcome::Succeeded).await.unwrap();
