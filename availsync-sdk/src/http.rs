@@ -42,12 +42,6 @@ impl HttpClient {
     /// The user's client when they gave one, else the SDK's own for calls
     /// to `base`.
     pub(crate) fn for_base(config: &ClientBuilder, base: &Url) -> Result<Self> {
-        if base.scheme() == "https" && !cfg!(any(feature = "rustls", feature = "native-tls")) {
-            return Err(Error::Config(format!(
-                "{base} is an https:// URL, but availsync-sdk was built without TLS: \
-                 enable its rustls or native-tls feature"
-            )));
-        }
         match &config.http {
             Some(http) => Ok(http.clone()),
             None => own_client(config, base).map(Self::Reqwest),
@@ -89,6 +83,13 @@ impl HttpClient {
 /// retries of reqwest's own. For an `http://` base no CA certificates are
 /// loaded, so a machine without any can still call a plain-HTTP server.
 fn own_client(config: &ClientBuilder, base: &Url) -> Result<reqwest::Client> {
+    let https = base.scheme() == "https";
+    if https && !cfg!(any(feature = "rustls", feature = "native-tls")) {
+        return Err(Error::Config(format!(
+            "{base} is an https:// URL, but availsync-sdk was built without TLS: \
+             enable its rustls or native-tls feature, or give it a client of your own"
+        )));
+    }
     let user_agent =
         reqwest::header::HeaderValue::try_from(config.user_agent.as_str()).map_err(|_| {
             Error::Config(format!(
@@ -110,7 +111,6 @@ fn own_client(config: &ClientBuilder, base: &Url) -> Result<reqwest::Client> {
     let builder = builder.tls_backend_rustls();
     #[cfg(feature = "native-tls")]
     let builder = builder.tls_backend_native();
-    let https = base.scheme() == "https";
     #[cfg(any(feature = "rustls", feature = "native-tls"))]
     let builder = if https {
         builder
