@@ -79,27 +79,15 @@ pub struct Cli {
 /// Longest duration a flag accepts.
 const MAX_DURATION: Duration = Duration::from_secs(366 * 24 * 3600);
 
-/// Parses `90`, `90s`, `15m`, `2h` or `500ms` into a duration (never zero,
-/// at most 366 days).
+/// Parses a duration as humantime writes them (`90s`, `15m`, `2h`,
+/// `500ms`, `1h 30m`, `2days`), or a bare number of seconds (`90`); never
+/// zero, at most 366 days.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let number: u64 = number
-        .parse()
-        .map_err(|_| format!("'{text}' is not a duration such as 90s, 15m or 2h"))?;
-    let duration = match unit.trim() {
-        "" | "s" => Duration::from_secs(number),
-        "ms" => Duration::from_millis(number),
-        "m" => Duration::from_secs(number.saturating_mul(60)),
-        "h" => Duration::from_secs(number.saturating_mul(3600)),
-        other => {
-            return Err(format!(
-                "unknown unit '{other}' in '{text}': use ms, s, m or h"
-            ));
-        }
+    let duration = match text.parse::<u64>() {
+        Ok(seconds) => Duration::from_secs(seconds),
+        Err(_) => humantime::parse_duration(text)
+            .map_err(|e| format!("'{text}' is not a duration such as 90s, 15m or 2h: {e}"))?,
     };
     if duration.is_zero() {
         return Err("the duration must be greater than zero".to_owned());
@@ -361,9 +349,20 @@ mod tests {
         assert_eq!(parse_duration("45"), Ok(Duration::from_secs(45)));
         assert_eq!(parse_duration("45s"), Ok(Duration::from_secs(45)));
         assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("1h 30m"), Ok(Duration::from_secs(5400)));
+        assert_eq!(parse_duration("2days"), Ok(Duration::from_secs(2 * 86400)));
         assert!(parse_duration("0s").is_err());
-        assert!(parse_duration("2 days").is_err());
+        assert!(parse_duration("0").is_err());
         assert!(parse_duration("h").is_err());
+        assert!(parse_duration("soon").is_err());
+        assert!(parse_duration("-5m").is_err());
+        assert!(parse_duration("").is_err());
+        assert!(parse_duration("367days").is_err());
         assert!(parse_duration("99999999999h").is_err());
+        let unknown = parse_duration("5 fortnights").unwrap_err();
+        assert!(
+            unknown.contains("5 fortnights") && unknown.contains("90s"),
+            "{unknown}"
+        );
     }
 }

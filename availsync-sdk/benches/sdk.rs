@@ -1,8 +1,9 @@
 //! SDK costs against the in-process reference server:
 //! - a guard's start + finish (claim, spawn the keep-alive task, release);
 //! - the SDK's per-call overhead: `Client::check` against the same request
-//!   made with a bare reqwest client (the SDK sent its calls through
-//!   reqwest before `exchange.rs`; this shows what that layer cost).
+//!   made with a bare reqwest client (the SDK sends its calls through
+//!   reqwest; this shows what its own layer, the span, retries and error
+//!   mapping, costs on top).
 //!
 //! Run with `cargo bench -p availsync-sdk`.
 

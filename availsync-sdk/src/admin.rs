@@ -9,14 +9,12 @@ use availsync_types::{
     UpdateAgentRequest, UsageResponse,
 };
 use futures::Stream;
-use http::Method;
 
-use crate::client::{activity_page, runs_page, usage};
 use crate::config::ClientBuilder;
 use crate::error::Result;
-use crate::paging::pages;
-use crate::requests::{ActivityQuery, AuditQuery, RunsQuery, pairs};
-use crate::transport::{Credentials, Retry, Transport};
+use crate::paging::AgentsQuery;
+use crate::requests::{ActivityQuery, AuditQuery, RunsQuery};
+use crate::transport::{Call, Credentials, Retry, Transport};
 
 /// A human's client. It keeps the session cookie that signup or login set
 /// and sends it with every call.
@@ -79,15 +77,8 @@ impl AdminClient {
             password: password.to_owned(),
             workspace_name: workspace_name.to_owned(),
         };
-        self.transport
-            .json(
-                Method::POST,
-                "/v1/auth/signup",
-                &[],
-                Some(&body),
-                Retry::ConnectOnly,
-            )
-            .await
+        let call = Call::post("/v1/auth/signup").retry(Retry::ConnectOnly);
+        self.transport.json(call, Some(&body)).await
     }
 
     /// `POST /v1/auth/login`.
@@ -96,26 +87,14 @@ impl AdminClient {
             email: email.to_owned(),
             password: password.to_owned(),
         };
-        self.transport
-            .json(
-                Method::POST,
-                "/v1/auth/login",
-                &[],
-                Some(&body),
-                Retry::ConnectOnly,
-            )
-            .await
+        let call = Call::post("/v1/auth/login").retry(Retry::ConnectOnly);
+        self.transport.json(call, Some(&body)).await
     }
 
     /// `POST /v1/auth/logout`: revokes the session.
     pub async fn logout(&self) -> Result<()> {
         self.transport
-            .empty(
-                Method::POST,
-                "/v1/auth/logout",
-                None::<&()>,
-                Retry::Idempotent,
-            )
+            .empty(Call::post("/v1/auth/logout"), None::<&()>)
             .await?;
         if let Credentials::Session(cookie) = self.transport.credentials()
             && let Ok(mut cookie) = cookie.lock()
@@ -128,13 +107,7 @@ impl AdminClient {
     /// `GET /v1/session`.
     pub async fn session(&self) -> Result<SessionResponse> {
         self.transport
-            .json(
-                Method::GET,
-                "/v1/session",
-                &[],
-                None::<&()>,
-                Retry::Idempotent,
-            )
+            .json(Call::get("/v1/session"), None::<&()>)
             .await
     }
 
@@ -144,15 +117,8 @@ impl AdminClient {
             name: name.to_owned(),
             mode,
         };
-        self.transport
-            .json(
-                Method::POST,
-                "/v1/agents",
-                &[],
-                Some(&body),
-                Retry::ConnectOnly,
-            )
-            .await
+        let call = Call::post("/v1/agents").retry(Retry::ConnectOnly);
+        self.transport.json(call, Some(&body)).await
     }
 
     /// `GET /v1/agents`: one page, newest first.
@@ -161,60 +127,31 @@ impl AdminClient {
         limit: Option<u32>,
         cursor: Option<&str>,
     ) -> Result<Page<Agent>> {
-        let params = pairs(&[
-            ("limit", limit.map(|l| l.to_string())),
-            ("cursor", cursor.map(str::to_owned)),
-        ]);
-        self.transport
-            .json(
-                Method::GET,
-                "/v1/agents",
-                &params,
-                None::<&()>,
-                Retry::Idempotent,
-            )
-            .await
+        self.transport.page(&AgentsQuery { limit }, cursor).await
     }
 
     /// `PATCH /v1/agents/{id}`.
     pub async fn update_agent(&self, agent_id: &str, update: &UpdateAgentRequest) -> Result<Agent> {
-        let answer: AgentResponse = self
-            .transport
-            .json(
-                Method::PATCH,
-                &format!("/v1/agents/{agent_id}"),
-                &[],
-                Some(update),
-                Retry::Idempotent,
-            )
-            .await?;
+        let call = Call::patch("/v1/agents/{agent_id}").id(agent_id);
+        let answer: AgentResponse = self.transport.json(call, Some(update)).await?;
         Ok(answer.agent)
     }
 
     /// `POST /v1/agents/{id}/rotate-key`: the old key stops working at once.
     pub async fn rotate_key(&self, agent_id: &str) -> Result<AgentWithKey> {
-        self.transport
-            .json(
-                Method::POST,
-                &format!("/v1/agents/{agent_id}/rotate-key"),
-                &[],
-                None::<&()>,
-                Retry::ConnectOnly,
-            )
-            .await
+        let call = Call::post("/v1/agents/{agent_id}/rotate-key")
+            .id(agent_id)
+            .retry(Retry::ConnectOnly);
+        self.transport.json(call, None::<&()>).await
     }
 
     /// `DELETE /v1/agents/{id}`: its key stops working; its claims are
     /// released.
     pub async fn delete_agent(&self, agent_id: &str) -> Result<()> {
-        self.transport
-            .empty(
-                Method::DELETE,
-                &format!("/v1/agents/{agent_id}"),
-                None::<&()>,
-                Retry::ConnectOnly,
-            )
-            .await
+        let call = Call::delete("/v1/agents/{agent_id}")
+            .id(agent_id)
+            .retry(Retry::ConnectOnly);
+        self.transport.empty(call, None::<&()>).await
     }
 
     /// `GET /v1/audit`: one page.
@@ -223,7 +160,7 @@ impl AdminClient {
         query: &AuditQuery,
         cursor: Option<&str>,
     ) -> Result<Page<AuditItem>> {
-        audit_page(&self.transport, query, cursor).await
+        self.transport.page(query, cursor).await
     }
 
     /// `GET /v1/audit`: every page, newest first, as a stream.
@@ -231,11 +168,7 @@ impl AdminClient {
         &self,
         query: AuditQuery,
     ) -> impl Stream<Item = Result<AuditItem>> + Send + 'static {
-        let transport = self.transport.clone();
-        pages(move |cursor| {
-            let (transport, query) = (transport.clone(), query.clone());
-            async move { audit_page(&transport, &query, cursor.as_deref()).await }
-        })
+        self.transport.list(query)
     }
 
     /// `GET /v1/activity`: every page, newest first, as a stream.
@@ -243,31 +176,20 @@ impl AdminClient {
         &self,
         query: ActivityQuery,
     ) -> impl Stream<Item = Result<ActivityItem>> + Send + 'static {
-        let transport = self.transport.clone();
-        pages(move |cursor| {
-            let (transport, query) = (transport.clone(), query.clone());
-            async move { activity_page(&transport, &query, cursor.as_deref()).await }
-        })
+        self.transport.list(query)
     }
 
     /// `GET /v1/work/runs`: one page.
     pub async fn runs_page(&self, query: &RunsQuery, cursor: Option<&str>) -> Result<Page<Run>> {
-        runs_page(&self.transport, query, cursor).await
+        self.transport.page(query, cursor).await
     }
 
     /// `POST /v1/work/claims/{claim_id}/release`: ends a run's lease now
     /// (its agent learns at its next extend, `lease_lost`). Idempotent: a
     /// claim that has already ended answers `released: false`.
     pub async fn release_claim(&self, claim_id: &str) -> Result<ReleaseClaimResponse> {
-        self.transport
-            .json(
-                Method::POST,
-                &format!("/v1/work/claims/{claim_id}/release"),
-                &[],
-                None::<&()>,
-                Retry::Idempotent,
-            )
-            .await
+        let call = Call::post("/v1/work/claims/{claim_id}/release").id(claim_id);
+        self.transport.json(call, None::<&()>).await
     }
 
     /// `POST /v1/activity/usage`.
@@ -276,29 +198,6 @@ impl AdminClient {
         since: Option<Timestamp>,
         until: Option<Timestamp>,
     ) -> Result<UsageResponse> {
-        usage(&self.transport, since, until).await
+        self.transport.usage(since, until).await
     }
-}
-
-async fn audit_page(
-    transport: &Transport,
-    query: &AuditQuery,
-    cursor: Option<&str>,
-) -> Result<Page<AuditItem>> {
-    let params = pairs(&[
-        ("actor_id", query.actor_id.clone()),
-        ("resource", query.resource.as_ref().map(ToString::to_string)),
-        ("action", query.action.clone()),
-        ("limit", query.limit.map(|l| l.to_string())),
-        ("cursor", cursor.map(str::to_owned)),
-    ]);
-    transport
-        .json(
-            Method::GET,
-            "/v1/audit",
-            &params,
-            None::<&()>,
-            Retry::Idempotent,
-        )
-        .await
 }

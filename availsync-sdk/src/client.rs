@@ -9,14 +9,12 @@ use availsync_types::{
     StartRunResponse, Timestamp, UsageRequest, UsageResponse,
 };
 use futures::Stream;
-use http::Method;
 
 use crate::config::ClientBuilder;
 use crate::error::Result;
 use crate::guard::{self, RunStart};
-use crate::paging::pages;
-use crate::requests::{ActivityQuery, HoldsQuery, NewHold, RunsQuery, StartRun, pairs};
-use crate::transport::{Retry, Transport};
+use crate::requests::{ActivityQuery, HoldsQuery, NewHold, RunsQuery, StartRun};
+use crate::transport::{Call, Retry, Transport};
 
 /// An agent's client. Cheap to clone; clones share one connection pool.
 ///
@@ -71,24 +69,17 @@ impl Client {
 
     /// `GET /health`.
     pub async fn health(&self) -> Result<Health> {
-        self.transport
-            .json(Method::GET, "/health", &[], None::<&()>, Retry::Idempotent)
-            .await
+        self.transport.json(Call::get("/health"), None::<&()>).await
     }
 
     /// `POST /v1/work/run/start`: the raw decision. Most callers want
     /// [`Client::claim`], which keeps the lease alive.
     pub async fn start_run(&self, start: &StartRun) -> Result<StartRunResponse> {
         // Safe to retry: the run_id makes a repeated start a replay.
-        self.transport
-            .json(
-                Method::POST,
-                "/v1/work/run/start",
-                &[],
-                Some(&start.body()),
-                Retry::Idempotent,
-            )
-            .await
+        let call = Call::post("/v1/work/run/start")
+            .run_id(&start.run_id)
+            .resource(Some(start.resource.as_str()));
+        self.transport.json(call, Some(&start.body())).await
     }
 
     /// Starts a run and, when claimed, keeps its lease alive in the
@@ -124,9 +115,10 @@ impl Client {
             run_id: run_id.to_owned(),
             ttl_seconds: ttl.map(|t| u32::try_from(t.as_secs()).unwrap_or(u32::MAX)),
         };
-        self.transport
-            .json(Method::POST, "/v1/work/run/extend", &[], Some(&body), retry)
-            .await
+        let call = Call::post("/v1/work/run/extend")
+            .run_id(run_id)
+            .retry(retry);
+        self.transport.json(call, Some(&body)).await
     }
 
     /// `POST /v1/work/run/finish`. Idempotent.
@@ -141,47 +133,29 @@ impl Client {
             outcome,
             summary: summary.map(str::to_owned),
         };
-        self.transport
-            .json(
-                Method::POST,
-                "/v1/work/run/finish",
-                &[],
-                Some(&body),
-                Retry::Idempotent,
-            )
-            .await
+        let call = Call::post("/v1/work/run/finish").run_id(run_id);
+        self.transport.json(call, Some(&body)).await
     }
 
     /// `POST /v1/work/check`: whether a resource is free, changing nothing.
     pub async fn check(&self, resource: &str) -> Result<CheckResponse> {
         let resource: ResourceKey = resource.parse()?;
+        let call = Call::post("/v1/work/check").resource(Some(resource.as_str()));
         let body = CheckRequest {
             resource: resource.to_string(),
             working_set: None,
         };
-        self.transport
-            .json(
-                Method::POST,
-                "/v1/work/check",
-                &[],
-                Some(&body),
-                Retry::Idempotent,
-            )
-            .await
+        self.transport.json(call, Some(&body)).await
     }
 
     /// `GET /v1/work/runs`: one page.
     pub async fn runs_page(&self, query: &RunsQuery, cursor: Option<&str>) -> Result<Page<Run>> {
-        runs_page(&self.transport, query, cursor).await
+        self.transport.page(query, cursor).await
     }
 
     /// `GET /v1/work/runs`: every page, as a stream.
     pub fn runs(&self, query: RunsQuery) -> impl Stream<Item = Result<Run>> + Send + 'static {
-        let transport = self.transport.clone();
-        pages(move |cursor| {
-            let (transport, query) = (transport.clone(), query.clone());
-            async move { runs_page(&transport, &query, cursor.as_deref()).await }
-        })
+        self.transport.list(query)
     }
 
     /// `GET /v1/availability`: busy holds and free windows in `[from, to)`.
@@ -192,20 +166,14 @@ impl Client {
         to: Timestamp,
     ) -> Result<AvailabilityResponse> {
         let resource: ResourceKey = resource.parse()?;
-        let query = [
-            ("resource", resource.to_string()),
-            ("from", from.to_string()),
-            ("to", to.to_string()),
-        ];
-        self.transport
-            .json(
-                Method::GET,
-                "/v1/availability",
-                &query,
-                None::<&()>,
-                Retry::Idempotent,
-            )
-            .await
+        let call = Call::get("/v1/availability")
+            .resource(Some(resource.as_str()))
+            .query(vec![
+                ("resource", resource.to_string()),
+                ("from", from.to_string()),
+                ("to", to.to_string()),
+            ]);
+        self.transport.json(call, None::<&()>).await
     }
 
     /// `POST /v1/conflicts/check`: live holds overlapping `[start, end)`.
@@ -216,40 +184,26 @@ impl Client {
         end: Timestamp,
     ) -> Result<ConflictsCheckResponse> {
         let resource: ResourceKey = resource.parse()?;
+        let call = Call::post("/v1/conflicts/check").resource(Some(resource.as_str()));
         let body = ConflictsCheckRequest {
             resource: resource.to_string(),
             start: start.to_string(),
             end: end.to_string(),
         };
-        self.transport
-            .json(
-                Method::POST,
-                "/v1/conflicts/check",
-                &[],
-                Some(&body),
-                Retry::Idempotent,
-            )
-            .await
+        self.transport.json(call, Some(&body)).await
     }
 
     /// `POST /v1/holds`. A conflict is an [`crate::Error::Api`] with code
     /// `hold_conflict` and the conflicting holds in `conflicts`.
     pub async fn create_hold(&self, hold: &NewHold) -> Result<HoldResponse> {
         // Safe to retry: the idempotency key makes a repeat a replay.
-        self.transport
-            .json(
-                Method::POST,
-                "/v1/holds",
-                &[],
-                Some(&hold.body()),
-                Retry::Idempotent,
-            )
-            .await
+        let call = Call::post("/v1/holds").resource(Some(hold.resource.as_str()));
+        self.transport.json(call, Some(&hold.body())).await
     }
 
     /// `GET /v1/holds`: one page.
     pub async fn holds_page(&self, query: &HoldsQuery, cursor: Option<&str>) -> Result<Page<Hold>> {
-        holds_page(&self.transport, query, cursor).await
+        self.transport.page(query, cursor).await
     }
 
     /// `GET /v1/holds`: every page, as a stream.
@@ -267,23 +221,13 @@ impl Client {
     /// # Ok(()) }
     /// ```
     pub fn holds(&self, query: HoldsQuery) -> impl Stream<Item = Result<Hold>> + Send + 'static {
-        let transport = self.transport.clone();
-        pages(move |cursor| {
-            let (transport, query) = (transport.clone(), query.clone());
-            async move { holds_page(&transport, &query, cursor.as_deref()).await }
-        })
+        self.transport.list(query)
     }
 
     /// `DELETE /v1/holds/{id}`. Idempotent.
     pub async fn release_hold(&self, hold_id: &str) -> Result<()> {
-        self.transport
-            .empty(
-                Method::DELETE,
-                &format!("/v1/holds/{hold_id}"),
-                None::<&()>,
-                Retry::Idempotent,
-            )
-            .await
+        let call = Call::delete("/v1/holds/{hold_id}").id(hold_id);
+        self.transport.empty(call, None::<&()>).await
     }
 
     /// `GET /v1/activity`: one page.
@@ -292,7 +236,7 @@ impl Client {
         query: &ActivityQuery,
         cursor: Option<&str>,
     ) -> Result<Page<ActivityItem>> {
-        activity_page(&self.transport, query, cursor).await
+        self.transport.page(query, cursor).await
     }
 
     /// `GET /v1/activity`: every page, newest first, as a stream.
@@ -300,11 +244,7 @@ impl Client {
         &self,
         query: ActivityQuery,
     ) -> impl Stream<Item = Result<ActivityItem>> + Send + 'static {
-        let transport = self.transport.clone();
-        pages(move |cursor| {
-            let (transport, query) = (transport.clone(), query.clone());
-            async move { activity_page(&transport, &query, cursor.as_deref()).await }
-        })
+        self.transport.list(query)
     }
 
     /// `POST /v1/activity/usage`: usage against the plan, and counts within
@@ -314,93 +254,22 @@ impl Client {
         since: Option<Timestamp>,
         until: Option<Timestamp>,
     ) -> Result<UsageResponse> {
-        usage(&self.transport, since, until).await
+        self.transport.usage(since, until).await
     }
 }
 
-async fn holds_page(
-    transport: &Transport,
-    query: &HoldsQuery,
-    cursor: Option<&str>,
-) -> Result<Page<Hold>> {
-    let params = pairs(&[
-        ("status", query.active_only.then(|| "active".to_owned())),
-        ("resource", query.resource.as_ref().map(ToString::to_string)),
-        ("limit", query.limit.map(|l| l.to_string())),
-        ("cursor", cursor.map(str::to_owned)),
-    ]);
-    transport
-        .json(
-            Method::GET,
-            "/v1/holds",
-            &params,
-            None::<&()>,
-            Retry::Idempotent,
-        )
-        .await
-}
-
-pub(crate) async fn runs_page(
-    transport: &Transport,
-    query: &RunsQuery,
-    cursor: Option<&str>,
-) -> Result<Page<Run>> {
-    let params = pairs(&[
-        ("status", query.active_only.then(|| "active".to_owned())),
-        ("resource", query.resource.as_ref().map(ToString::to_string)),
-        ("limit", query.limit.map(|l| l.to_string())),
-        ("cursor", cursor.map(str::to_owned)),
-    ]);
-    transport
-        .json(
-            Method::GET,
-            "/v1/work/runs",
-            &params,
-            None::<&()>,
-            Retry::Idempotent,
-        )
-        .await
-}
-
-pub(crate) async fn activity_page(
-    transport: &Transport,
-    query: &ActivityQuery,
-    cursor: Option<&str>,
-) -> Result<Page<ActivityItem>> {
-    let params = pairs(&[
-        ("agent_id", query.agent_id.clone()),
-        ("resource", query.resource.as_ref().map(ToString::to_string)),
-        ("kind", query.kind.clone()),
-        ("limit", query.limit.map(|l| l.to_string())),
-        ("cursor", cursor.map(str::to_owned)),
-    ]);
-    transport
-        .json(
-            Method::GET,
-            "/v1/activity",
-            &params,
-            None::<&()>,
-            Retry::Idempotent,
-        )
-        .await
-}
-
-pub(crate) async fn usage(
-    transport: &Transport,
-    since: Option<Timestamp>,
-    until: Option<Timestamp>,
-) -> Result<UsageResponse> {
-    let body = UsageRequest {
-        since: since.map(|t| t.to_string()),
-        until: until.map(|t| t.to_string()),
-    };
-    transport
-        .json(
-            Method::POST,
-            "/v1/activity/usage",
-            &[],
-            Some(&body),
-            Retry::Idempotent,
-        )
-        .await
+impl Transport {
+    /// `POST /v1/activity/usage`, for agents and humans alike.
+    pub(crate) async fn usage(
+        &self,
+        since: Option<Timestamp>,
+        until: Option<Timestamp>,
+    ) -> Result<UsageResponse> {
+        let body = UsageRequest {
+            since: since.map(|t| t.to_string()),
+            until: until.map(|t| t.to_string()),
+        };
+        self.json(Call::post("/v1/activity/usage"), Some(&body))
+            .await
+    }
 }

@@ -7,6 +7,7 @@ use rand::Rng;
 
 use crate::client::Client;
 use crate::error::{Error, Result};
+use crate::http::HttpClient;
 use crate::transport::{Credentials, Transport};
 
 /// Environment variable naming the server URL.
@@ -91,6 +92,7 @@ pub struct ClientBuilder {
     pub(crate) connect_timeout: Duration,
     pub(crate) user_agent: String,
     pub(crate) retry: RetryPolicy,
+    pub(crate) http: Option<HttpClient>,
 }
 
 impl Default for ClientBuilder {
@@ -102,6 +104,7 @@ impl Default for ClientBuilder {
             connect_timeout: Duration::from_secs(5),
             user_agent: concat!("availsync-sdk/", env!("CARGO_PKG_VERSION")).to_owned(),
             retry: RetryPolicy::default(),
+            http: None,
         }
     }
 }
@@ -124,7 +127,8 @@ impl ClientBuilder {
         self
     }
 
-    /// Longest wait for one answer.
+    /// Longest wait for one answer: connecting, sending, and reading the
+    /// answer to its end, whichever HTTP client sends it.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self
@@ -132,13 +136,17 @@ impl ClientBuilder {
 
     /// Longest wait for the TCP connection to the server (or to its
     /// proxy); name resolution and the TLS handshake count against
-    /// [`ClientBuilder::timeout`] with the rest of the call.
+    /// [`ClientBuilder::timeout`] with the rest of the call. Configures the
+    /// SDK's own HTTP client only, not one given to
+    /// [`ClientBuilder::http_client`].
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.connect_timeout = timeout;
         self
     }
 
-    /// The `User-Agent` sent (prefix your tool's name).
+    /// The `User-Agent` sent (prefix your tool's name). Configures the
+    /// SDK's own HTTP client only: a client given to
+    /// [`ClientBuilder::http_client`] sends its own.
     pub fn user_agent(mut self, user_agent: impl Into<String>) -> Self {
         self.user_agent = user_agent.into();
         self
@@ -147,6 +155,74 @@ impl ClientBuilder {
     /// How transient failures are retried.
     pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
         self.retry = policy;
+        self
+    }
+
+    /// Sends the calls through your own reqwest client, with its pool,
+    /// proxies, root certificates, client certificate, TLS backend,
+    /// default headers and user agent; one client can serve the SDK and the
+    /// rest of your program.
+    ///
+    /// The SDK still bounds every call by [`ClientBuilder::timeout`] and
+    /// retries on its own terms ([`RetryPolicy`]), so leave reqwest's own
+    /// retries at their default (protocol-level refusals only) or turn them
+    /// off. The API never redirects. [`ClientBuilder::connect_timeout`] and
+    /// [`ClientBuilder::user_agent`] are yours to set on the client.
+    ///
+    /// ```
+    /// use availsync_sdk::Client;
+    /// use std::time::Duration;
+    ///
+    /// let http = reqwest::Client::builder()
+    ///     .connect_timeout(Duration::from_secs(2))
+    ///     .user_agent("deploy-bot/1.4")
+    ///     .build()?;
+    /// let client = Client::builder()
+    ///     .base_url("http://127.0.0.1:8787")
+    ///     .api_key("avs_live_example")
+    ///     .http_client(http)
+    ///     .build()?;
+    /// # let _ = client;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn http_client(mut self, client: reqwest::Client) -> Self {
+        self.http = Some(HttpClient::Reqwest(client));
+        self
+    }
+
+    /// Sends the calls through your reqwest client wrapped in
+    /// [`reqwest_middleware`] layers: retry, tracing, OpenTelemetry context
+    /// propagation, caching, whatever you already use. Needs the
+    /// `middleware` feature.
+    ///
+    /// As with [`ClientBuilder::http_client`], the SDK bounds each call by
+    /// [`ClientBuilder::timeout`] (your middleware's own retries included)
+    /// and retries on its own terms; a retry middleware under it multiplies
+    /// the attempts, so give it a policy that retries nothing the SDK
+    /// already does, or none. A middleware's error is an
+    /// [`Error::Transport`](crate::Error::Transport) whose
+    /// [`HttpError::is_connect`](crate::HttpError::is_connect) and
+    /// [`HttpError::is_tls_failure`](crate::HttpError::is_tls_failure)
+    /// look at the reqwest error it wraps, if any.
+    ///
+    /// ```
+    /// use availsync_sdk::Client;
+    ///
+    /// let http = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
+    ///     // .with(your middleware)
+    ///     .build();
+    /// let client = Client::builder()
+    ///     .base_url("http://127.0.0.1:8787")
+    ///     .api_key("avs_live_example")
+    ///     .middleware_client(http)
+    ///     .build()?;
+    /// # let _ = client;
+    /// # Ok::<(), availsync_sdk::Error>(())
+    /// ```
+    #[cfg(feature = "middleware")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "middleware")))]
+    pub fn middleware_client(mut self, client: reqwest_middleware::ClientWithMiddleware) -> Self {
+        self.http = Some(HttpClient::Middleware(client));
         self
     }
 

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use availsync_types::{ErrorBody, ErrorCode, ResourceKeyError};
 
-use crate::exchange::HttpError;
+use crate::http::HttpError;
 
 /// Everything a call can fail with.
 #[derive(Debug, thiserror::Error)]

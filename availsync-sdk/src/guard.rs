@@ -12,6 +12,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use crate::client::Client;
 use crate::config::RetryPolicy;
@@ -266,13 +267,25 @@ impl RunGuard {
             claim,
             lease: std::sync::Mutex::new(lease),
         });
-        let extender = tokio::spawn(keep_alive(
-            Arc::clone(&shared),
-            granted_at,
-            sender,
-            lost.clone(),
-            stop.clone(),
-        ));
+        // The extend loop's span: every extend's own `availsync.call`
+        // span sits under it.
+        let span = tracing::info_span!(
+            "availsync.guard",
+            run_id = %shared.run_id,
+            resource = %shared.resource,
+            ttl_seconds = shared.claim.ttl_seconds,
+            fencing_token = shared.claim.fencing_token,
+        );
+        let extender = tokio::spawn(
+            keep_alive(
+                Arc::clone(&shared),
+                granted_at,
+                sender,
+                lost.clone(),
+                stop.clone(),
+            )
+            .instrument(span),
+        );
         Self {
             shared,
             state,
@@ -438,15 +451,23 @@ impl Drop for RunGuard {
         extender.abort();
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
             let shared = Arc::clone(&self.shared);
-            runtime.spawn(async move {
-                if let Err(e) = shared
-                    .client
-                    .finish_run(&shared.run_id, Outcome::Cancelled, Some("run guard dropped"))
-                    .await
-                {
-                    tracing::warn!(run_id = %shared.run_id, error = %e, "could not finish a dropped run guard; its lease will lapse");
+            let span = tracing::info_span!(
+                "availsync.guard.dropped",
+                run_id = %shared.run_id,
+                resource = %shared.resource,
+            );
+            runtime.spawn(
+                async move {
+                    if let Err(e) = shared
+                        .client
+                        .finish_run(&shared.run_id, Outcome::Cancelled, Some("run guard dropped"))
+                        .await
+                    {
+                        tracing::warn!(error = %e, "could not finish a dropped run guard; its lease will lapse");
+                    }
                 }
-            });
+                .instrument(span),
+            );
         }
     }
 }
@@ -472,6 +493,7 @@ async fn keep_alive(
     let mut next = granted_at + interval;
     let mut failures = 0;
     let give_up = |reason: LossReason| {
+        tracing::warn!(%reason, "lease lost");
         state.send_replace(LeaseState::Lost(reason));
         lost.cancel();
     };
@@ -513,7 +535,7 @@ async fn keep_alive(
                 return;
             }
             Some(Err(e)) => {
-                tracing::debug!(run_id = %shared.run_id, error = %e, "extend failed; retrying");
+                tracing::debug!(error = %e, "extend failed; retrying");
                 state.send_replace(LeaseState::Uncertain {
                     error: e.to_string(),
                 });

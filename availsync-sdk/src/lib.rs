@@ -64,15 +64,46 @@
 //! taking a second claim or hold.
 //!
 //! Humans' endpoints (sign-up, agents, keys, audit) are on [`AdminClient`].
+//!
+//! # The HTTP client
+//!
+//! Calls go over [`reqwest`] (re-exported): by default a client the SDK
+//! builds (HTTP/1.1 keep-alive pool, proxies from `HTTPS_PROXY`,
+//! `HTTP_PROXY`, `ALL_PROXY` and `NO_PROXY` including SOCKS, no redirects,
+//! none of reqwest's own retries), or your own through
+//! [`ClientBuilder::http_client`], or your reqwest-middleware stack through
+//! `ClientBuilder::middleware_client` (feature `middleware`). A TLS
+//! handshake that failed for good is [`Error::is_tls_failure`] and is not
+//! retried.
+//!
+//! # Tracing
+//!
+//! Every API call runs in a [`tracing`] span named `availsync.call` with
+//! the fields `method`, `route` (the route template, e.g.
+//! `/v1/holds/{hold_id}`), `run_id` and `resource` where the call names
+//! them, `attempt`, `status` and, on failure, `error`. A guard's extend
+//! loop runs in an `availsync.guard` span (`run_id`, `resource`,
+//! `ttl_seconds`, `fencing_token`). No span or event holds the API key or
+//! the session cookie.
+//!
+//! # Features
+//!
+//! - `rustls` (default): TLS through rustls, servers verified against the
+//!   platform's trust store.
+//! - `native-tls`: TLS through the platform's library (OpenSSL on Linux);
+//!   with both on, native-tls is used.
+//! - `middleware`: [`ClientBuilder`]`::middleware_client`.
+
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod admin;
 mod client;
 mod config;
 pub mod credentials;
 mod error;
-mod exchange;
 mod guard;
 mod guarded;
+mod http;
 mod paging;
 mod requests;
 mod transport;
@@ -83,9 +114,18 @@ pub use availsync_types::{Mode, Outcome, ResourceKey, Timestamp};
 pub use client::Client;
 pub use config::{API_KEY_ENV, ClientBuilder, RetryPolicy, URL_ENV, URL_ENV_ALIAS};
 pub use error::{ApiError, Error, Result};
-pub use exchange::HttpError;
 pub use guard::{Lease, LeaseState, LossReason, ObservedRun, RunGuard, RunStart, Skipped};
 pub use guarded::Guarded;
+pub use http::HttpError;
 pub use requests::{
     ActivityQuery, AuditQuery, HoldsQuery, NewHold, RunsQuery, StartRun, new_run_id,
 };
+
+/// The README's example, compiled as a doc test.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
+pub use reqwest;
+#[cfg(feature = "middleware")]
+#[cfg_attr(docsrs, doc(cfg(feature = "middleware")))]
+pub use reqwest_middleware;

@@ -226,11 +226,3 @@ pub struct AuditQuery {
     /// Page size (1-200).
     pub limit: Option<u32>,
 }
-
-/// Query pairs, leaving out unset filters.
-pub(crate) fn pairs(items: &[(&'static str, Option<String>)]) -> Vec<(&'static str, String)> {
-    items
-        .iter()
-        .filter_map(|(k, v)| v.clone().map(|v| (*k, v)))
-        .collect()
-}

@@ -1,29 +1,30 @@
-//! Sending requests: one connection pool, auth headers, retries with
-//! backoff, and mapping answers to typed results or [`Error`]s.
+//! Sending requests: auth headers, retries with backoff, a tracing span
+//! per call, and mapping answers to typed results or [`Error`]s.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use availsync_types::ErrorBody;
 use bytes::Bytes;
-use http::header::{
+use reqwest::header::{
     AUTHORIZATION, CONTENT_TYPE, COOKIE, HeaderMap, HeaderValue, RETRY_AFTER, SET_COOKIE,
 };
-use http::{Method, Request, StatusCode, Uri};
-use http_body_util::Full;
+use reqwest::{Method, StatusCode, Url};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use url::Url;
+use tracing::Instrument;
+use tracing::field::Empty;
 
 use crate::config::{ClientBuilder, RetryPolicy};
 use crate::error::{ApiError, Error, Result};
-use crate::exchange::Http;
+use crate::http::HttpClient;
 
 /// How requests authenticate.
 #[derive(Clone)]
 pub(crate) enum Credentials {
     /// `Authorization: Bearer <key>`: the header, built once (see
-    /// [`Credentials::api_key`]) and marked sensitive.
+    /// [`Credentials::api_key`]) and marked sensitive, so that no debug
+    /// output shows it.
     ApiKey(HeaderValue),
     /// A human session cookie, learned from signup or login.
     Session(Arc<Mutex<Option<String>>>),
@@ -54,6 +55,77 @@ pub(crate) enum Retry {
     Never,
 }
 
+/// One API call: its route, what it concerns (for its tracing span) and
+/// whether it may be repeated. Idempotent unless told otherwise.
+pub(crate) struct Call<'a> {
+    method: Method,
+    /// The route as the API documents it, e.g. `/v1/holds/{hold_id}`; at
+    /// most one `{placeholder}`, filled by [`Call::id`].
+    route: &'static str,
+    id: Option<&'a str>,
+    query: Vec<(&'static str, String)>,
+    run_id: Option<&'a str>,
+    resource: Option<&'a str>,
+    retry: Retry,
+}
+
+impl<'a> Call<'a> {
+    fn new(method: Method, route: &'static str) -> Self {
+        Self {
+            method,
+            route,
+            id: None,
+            query: Vec::new(),
+            run_id: None,
+            resource: None,
+            retry: Retry::Idempotent,
+        }
+    }
+
+    pub(crate) fn get(route: &'static str) -> Self {
+        Self::new(Method::GET, route)
+    }
+
+    pub(crate) fn post(route: &'static str) -> Self {
+        Self::new(Method::POST, route)
+    }
+
+    pub(crate) fn patch(route: &'static str) -> Self {
+        Self::new(Method::PATCH, route)
+    }
+
+    pub(crate) fn delete(route: &'static str) -> Self {
+        Self::new(Method::DELETE, route)
+    }
+
+    /// The id that fills the route's placeholder (sent as one path
+    /// segment, percent-encoded).
+    pub(crate) fn id(mut self, id: &'a str) -> Self {
+        self.id = Some(id);
+        self
+    }
+
+    pub(crate) fn query(mut self, query: Vec<(&'static str, String)>) -> Self {
+        self.query = query;
+        self
+    }
+
+    pub(crate) fn run_id(mut self, run_id: &'a str) -> Self {
+        self.run_id = Some(run_id);
+        self
+    }
+
+    pub(crate) fn resource(mut self, resource: Option<&'a str>) -> Self {
+        self.resource = resource;
+        self
+    }
+
+    pub(crate) fn retry(mut self, retry: Retry) -> Self {
+        self.retry = retry;
+        self
+    }
+}
+
 /// A configured HTTP transport. Cheap to clone: clones share one pool.
 ///
 /// Every call is bounded by the client's timeout as a whole: connecting,
@@ -64,7 +136,7 @@ pub(crate) enum Retry {
 /// busy client's CPU).
 #[derive(Clone)]
 pub(crate) struct Transport {
-    http: Arc<Http>,
+    http: HttpClient,
     base_url: String,
     base: Arc<Url>,
     credentials: Credentials,
@@ -82,15 +154,13 @@ impl Transport {
         }
         let base = Url::parse(&base_url)
             .map_err(|e| Error::Config(format!("base URL '{base_url}' is not a valid URL: {e}")))?;
-        let base_uri = Uri::try_from(base.as_str())
-            .map_err(|e| Error::Config(format!("base URL '{base_url}' is not a valid URI: {e}")))?;
-        let http = Arc::new(Http::new(
-            config.connect_timeout,
-            &config.user_agent,
-            &base_uri,
-        )?);
+        if base.cannot_be_a_base() || base.host().is_none() {
+            return Err(Error::Config(format!(
+                "base URL '{base_url}' names no server"
+            )));
+        }
         Ok(Self {
-            http,
+            http: HttpClient::for_base(config, &base)?,
             base_url,
             base: Arc::new(base),
             credentials,
@@ -110,16 +180,13 @@ impl Transport {
         &self.credentials
     }
 
-    /// Sends a request and decodes a JSON answer.
+    /// Sends a call and decodes its JSON answer.
     pub(crate) async fn json<T: DeserializeOwned>(
         &self,
-        method: Method,
-        path: &str,
-        query: &[(&str, String)],
+        call: Call<'_>,
         body: Option<&(impl Serialize + Sync)>,
-        retry: Retry,
     ) -> Result<T> {
-        let (status, bytes) = self.send(method, path, query, body, retry).await?;
+        let (status, bytes) = self.send(call, body).await?;
         serde_json::from_slice(&bytes).map_err(|error| Error::Decode {
             status: status.as_u16(),
             error,
@@ -127,52 +194,82 @@ impl Transport {
         })
     }
 
-    /// Sends a request whose answer has no body (204).
+    /// Sends a call whose answer has no body (204).
     pub(crate) async fn empty(
         &self,
-        method: Method,
-        path: &str,
+        call: Call<'_>,
         body: Option<&(impl Serialize + Sync)>,
-        retry: Retry,
     ) -> Result<()> {
-        self.send(method, path, &[], body, retry).await.map(|_| ())
+        self.send(call, body).await.map(|_| ())
     }
 
+    /// Sends a call, retrying as its [`Retry`] allows, inside a span named
+    /// `availsync.call` with the method, the route template, the run id
+    /// and resource where the call names them, the attempt and the
+    /// answer's status. Neither the key nor the session cookie is ever a
+    /// field or in a message.
     async fn send(
         &self,
-        method: Method,
-        path: &str,
-        query: &[(&str, String)],
+        call: Call<'_>,
         body: Option<&(impl Serialize + Sync)>,
-        retry: Retry,
     ) -> Result<(StatusCode, Bytes)> {
-        let mut url = self.endpoint(path);
-        if !query.is_empty() {
-            url.query_pairs_mut().extend_pairs(query);
+        let span = tracing::info_span!(
+            "availsync.call",
+            method = %call.method,
+            route = call.route,
+            run_id = call.run_id,
+            resource = call.resource,
+            attempt = Empty,
+            status = Empty,
+            error = Empty,
+        );
+        let outcome = self
+            .attempts(&call, body, &span)
+            .instrument(span.clone())
+            .await;
+        match &outcome {
+            Ok((status, _)) => {
+                span.record("status", status.as_u16());
+            }
+            Err(error) => {
+                if let Some(api) = error.api() {
+                    span.record("status", api.status);
+                }
+                span.record("error", tracing::field::display(error));
+            }
         }
-        // Checked once per call; an id no URI can carry was percent-encoded
-        // by `Url`, so this only fails on a bug.
-        let uri = Uri::try_from(url.as_str())
-            .map_err(|e| Error::Config(format!("cannot call {url}: {e}")))?;
+        outcome
+    }
+
+    async fn attempts(
+        &self,
+        call: &Call<'_>,
+        body: Option<&(impl Serialize + Sync)>,
+        span: &tracing::Span,
+    ) -> Result<(StatusCode, Bytes)> {
+        let mut url = self.endpoint(call.route, call.id);
+        if !call.query.is_empty() {
+            url.query_pairs_mut().extend_pairs(&call.query);
+        }
         let body = body
             .map(serde_json::to_vec)
             .transpose()
             .map_err(|e| Error::Config(format!("cannot encode the request to {url}: {e}")))?
             .map(Bytes::from);
-        let attempts = match retry {
+        let attempts = match call.retry {
             Retry::Never => 1,
             _ => self.retry.max_attempts,
         };
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let outcome = self.send_once(&method, &url, &uri, body.clone()).await;
-            let error = match outcome {
+            span.record("attempt", attempt);
+            let error = match self.send_once(&call.method, &url, body.clone()).await {
                 Ok(answer) => return Ok(answer),
                 Err(error) => error,
             };
             let may_retry = attempt < attempts
-                && match retry {
+                && match call.retry {
                     Retry::Idempotent => error.is_retryable(),
                     Retry::ConnectOnly => is_connect_error(&error),
                     Retry::Never => false,
@@ -184,19 +281,31 @@ impl Transport {
             if let Some(seconds) = error.api().and_then(|e| e.retry_after) {
                 wait = wait.max(Duration::from_secs(seconds));
             }
-            tracing::debug!(%url, attempt, ?wait, error = %error, "retrying");
+            tracing::debug!(attempt, ?wait, error = %error, "retrying");
             tokio::time::sleep(wait).await;
         }
     }
 
-    /// The base URL with `path` (which starts with `/`) after its own path.
-    fn endpoint(&self, path: &str) -> Url {
+    /// The base URL with `route` after its own path, the route's
+    /// `{placeholder}` (if any) filled with `id` as one percent-encoded
+    /// segment.
+    fn endpoint(&self, route: &str, id: Option<&str>) -> Url {
+        let (head, tail) = match (route.split_once('{'), id) {
+            (Some((head, rest)), Some(id)) => {
+                let tail = rest.split_once('}').map_or("", |(_, tail)| tail);
+                (head.trim_end_matches('/'), Some((id, tail)))
+            }
+            _ => (route, None),
+        };
         let mut url = Url::clone(&self.base);
         let prefix = self.base.path().trim_end_matches('/');
-        if prefix.is_empty() {
-            url.set_path(path);
-        } else {
-            url.set_path(&[prefix, path].concat());
+        url.set_path(&[prefix, head].concat());
+        if let Some((id, tail)) = tail
+            && let Ok(mut segments) = url.path_segments_mut()
+        {
+            segments
+                .push(id)
+                .extend(tail.split('/').filter(|s| !s.is_empty()));
         }
         url
     }
@@ -205,24 +314,37 @@ impl Transport {
         &self,
         method: &Method,
         url: &Url,
-        uri: &Uri,
         body: Option<Bytes>,
     ) -> Result<(StatusCode, Bytes)> {
-        let mut request = Request::builder().method(method.clone()).uri(uri.clone());
-        request = match &self.credentials {
-            Credentials::ApiKey(authorization) => request.header(AUTHORIZATION, authorization),
-            Credentials::Session(cookie) => match cookie.lock().ok().and_then(|c| c.clone()) {
-                Some(cookie) => request.header(COOKIE, cookie),
-                None => request,
-            },
-        };
-        if body.is_some() {
-            request = request.header(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        let mut headers = HeaderMap::new();
+        match &self.credentials {
+            Credentials::ApiKey(authorization) => {
+                headers.insert(AUTHORIZATION, authorization.clone());
+            }
+            Credentials::Session(cookie) => {
+                if let Some(cookie) = cookie.lock().ok().and_then(|c| c.clone()) {
+                    let mut cookie = HeaderValue::try_from(cookie)
+                        .map_err(|e| Error::Config(format!("cannot call {url}: {e}")))?;
+                    cookie.set_sensitive(true);
+                    headers.insert(COOKIE, cookie);
+                }
+            }
         }
-        let request = request
-            .body(Full::new(body.unwrap_or_default()))
-            .map_err(|e| Error::Config(format!("cannot call {url}: {e}")))?;
-        let answer = tokio::time::timeout(self.timeout, self.http.send(request))
+        if body.is_some() {
+            headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        }
+        let exchange = async {
+            let response = self
+                .http
+                .send(method.clone(), url.clone(), headers, body)
+                .await?;
+            self.remember_session(response.headers());
+            let status = response.status();
+            let retry_after = retry_after(response.headers());
+            let body = response.bytes().await?;
+            Ok::<_, crate::http::HttpError>((status, retry_after, body))
+        };
+        let (status, retry_after, body) = tokio::time::timeout(self.timeout, exchange)
             .await
             .map_err(|_| Error::Timeout {
                 url: url.to_string(),
@@ -232,15 +354,14 @@ impl Transport {
                 url: url.to_string(),
                 error,
             })?;
-        self.remember_session(&answer.headers);
-        if answer.status.is_success() {
-            return Ok((answer.status, answer.body));
+        if status.is_success() {
+            return Ok((status, body));
         }
-        let body: Option<ErrorBody> = serde_json::from_slice(&answer.body).ok();
+        let error: Option<ErrorBody> = serde_json::from_slice(&body).ok();
         Err(Error::from(ApiError::from_body(
-            answer.status.as_u16(),
-            body,
-            retry_after(&answer.headers),
+            status.as_u16(),
+            error,
+            retry_after,
         )))
     }
 
@@ -293,18 +414,39 @@ mod tests {
             .transport(Credentials::api_key(key)?)
     }
 
+    /// The base URL's own path is kept, and an id fills its route's
+    /// placeholder as one percent-encoded path segment.
     #[test]
-    fn endpoints_keep_the_base_urls_path() {
-        let at_root = transport("http://127.0.0.1:8787/", "k").unwrap();
-        assert_eq!(
-            at_root.endpoint("/v1/work/run/start").as_str(),
-            "http://127.0.0.1:8787/v1/work/run/start"
-        );
-        let under_prefix = transport("https://example.com/availsync/", "k").unwrap();
-        assert_eq!(
-            under_prefix.endpoint("/v1/holds/hold_1").as_str(),
-            "https://example.com/availsync/v1/holds/hold_1"
-        );
+    fn endpoints_keep_the_base_urls_path_and_an_id_stays_one_segment() {
+        for (base, route, id, expected) in [
+            (
+                "http://127.0.0.1:8787/",
+                "/v1/work/run/start",
+                None,
+                "http://127.0.0.1:8787/v1/work/run/start",
+            ),
+            (
+                "https://example.com/availsync/",
+                "/v1/holds/{hold_id}",
+                Some("hold_1"),
+                "https://example.com/availsync/v1/holds/hold_1",
+            ),
+            (
+                "https://example.com/availsync",
+                "/v1/agents/{agent_id}/rotate-key",
+                Some("agt_1"),
+                "https://example.com/availsync/v1/agents/agt_1/rotate-key",
+            ),
+            (
+                "http://127.0.0.1:8787",
+                "/v1/holds/{hold_id}",
+                Some("../agents/x?y"),
+                "http://127.0.0.1:8787/v1/holds/..%2Fagents%2Fx%3Fy",
+            ),
+        ] {
+            let transport = transport(base, "k").unwrap();
+            assert_eq!(transport.endpoint(route, id).as_str(), expected);
+        }
     }
 
     #[test]

@@ -7,7 +7,7 @@ use availsync_sdk::{Client, LossReason, RetryPolicy, RunStart, StartRun, Timesta
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::time::Instant;
-use wiremock::matchers::{method, path};
+use wiremock::matchers::{any, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 fn claim_answer(ttl: u64) -> Value {
@@ -42,8 +42,22 @@ fn error(status: u16, code: &str) -> ResponseTemplate {
     }))
 }
 
-async fn mock_server_granting(ttl: u64) -> MockServer {
+/// A mock server that answers a request no test's mock expects with a
+/// 500 (which the SDK does not retry), so that it fails loudly.
+async fn mock_server() -> MockServer {
     let server = MockServer::start().await;
+    Mock::given(any())
+        .respond_with(ResponseTemplate::new(500).set_body_json(json!({
+            "error": {"code": "internal", "message": "no mock expects this request", "request_id": "req_unexpected"}
+        })))
+        .with_priority(u8::MAX)
+        .mount(&server)
+        .await;
+    server
+}
+
+async fn mock_server_granting(ttl: u64) -> MockServer {
+    let server = mock_server().await;
     Mock::given(method("POST"))
         .and(path("/v1/work/run/start"))
         .respond_with(ResponseTemplate::new(200).set_body_json(claim_answer(ttl)))
@@ -178,7 +192,7 @@ async fn a_409_lease_lost_fires_within_one_extend_interval() {
 
 #[tokio::test]
 async fn a_429_waits_for_retry_after_then_succeeds() {
-    let server = MockServer::start().await;
+    let server = mock_server().await;
     Mock::given(method("GET"))
         .and(path("/health"))
         .respond_with(error(429, "rate_limited").insert_header("retry-after", "1"))
@@ -273,7 +287,7 @@ async fn a_start_retried_after_a_dropped_connection_sends_the_same_run_id() {
 
 #[tokio::test]
 async fn an_undecodable_answer_keeps_the_raw_body() {
-    let server = MockServer::start().await;
+    let server = mock_server().await;
     Mock::given(method("GET"))
         .and(path("/health"))
         .respond_with(ResponseTemplate::new(200).set_body_string("<html>proxy error</html>"))

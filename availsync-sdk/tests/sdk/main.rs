@@ -6,6 +6,8 @@
 mod admin;
 mod faults;
 mod guard;
+mod net;
 mod scheduling;
 mod support;
+mod transport;
 mod work;

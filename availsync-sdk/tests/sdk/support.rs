@@ -2,7 +2,7 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use availsync_sdk::{AdminClient, Client, Mode, RetryPolicy};
+use availsync_sdk::{AdminClient, Client, Mode, RetryPolicy, RunGuard, RunStart, StartRun};
 use availsync_server::{RunningServer, ServerConfig};
 use tempfile::TempDir;
 
@@ -52,10 +52,23 @@ impl World {
             .unwrap()
     }
 
+    /// A new enforcing agent's key.
+    pub async fn key(&self, name: &str) -> String {
+        self.admin.create_agent(name, None).await.unwrap().api_key
+    }
+
     pub async fn set_plan(&self, plan: availsync_sdk::types::Plan) {
         self.server
             .set_plan(&self.workspace_id, plan)
             .await
             .unwrap();
+    }
+}
+
+/// Claims `start`'s resource, which must be free.
+pub async fn claimed(client: &Client, start: StartRun) -> RunGuard {
+    match client.claim(start).await.unwrap() {
+        RunStart::Claimed(guard) => guard,
+        other => panic!("expected a claim: {other:?}"),
     }
 }

@@ -127,7 +127,7 @@ async fn an_unreachable_server_is_a_transport_error_after_retries() {
     );
     assert!(err.is_retryable());
     assert!(!err.is_tls_failure());
-    // The message names the URL and the cause under hyper's own words.
+    // The message names the URL and the cause in the HTTP stack's own words.
     let message = err.to_string();
     assert!(
         message.contains("http://127.0.0.1:9/health") && message.contains("refused"),
@@ -137,8 +137,9 @@ async fn an_unreachable_server_is_a_transport_error_after_retries() {
 
 /// `https://` goes through TLS: against the plain-HTTP server the
 /// handshake fails, and the SDK says so as a transport error naming the
-/// URL, one that no retry can fix. (A refused certificate is tested end to
-/// end, through a TLS proxy, in availsync-setup's guard tests.)
+/// URL, one that no retry can fix. (A refused certificate is tested through
+/// a TLS front with a private CA in `transport.rs`, and end to end in
+/// availsync-setup's guard tests.)
 #[tokio::test]
 async fn https_to_a_plain_http_server_is_a_tls_transport_error() {
     let world = World::new().await;

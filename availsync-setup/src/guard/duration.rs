@@ -1,23 +1,15 @@
-//! Durations on the command line (`10s`, `500ms`, `1m`) and in messages,
-//! written the same way in both.
+//! Durations on the command line (`10s`, `500ms`, `1m`, through
+//! humantime) and in messages, written the same way in both.
 
 use std::time::Duration;
 
-/// Parses `10s`, `500ms`, `1m` or a bare number of seconds.
+/// Parses a duration as humantime writes them (`10s`, `500ms`, `1m`,
+/// `1m 30s`), or a bare number of seconds (`10`).
 pub fn parse(raw: &str) -> Result<Duration, String> {
-    let invalid = || format!("'{raw}' is not a duration such as 10s, 500ms or 1m");
-    let (number, unit) = raw
-        .find(|c: char| !c.is_ascii_digit())
-        .map_or((raw, "s"), |at| raw.split_at(at));
-    let value: u64 = number.parse().map_err(|_| invalid())?;
-    match unit {
-        "ms" => Ok(Duration::from_millis(value)),
-        "s" => Ok(Duration::from_secs(value)),
-        "m" => value
-            .checked_mul(60)
-            .map(Duration::from_secs)
-            .ok_or_else(invalid),
-        _ => Err(invalid()),
+    match raw.parse::<u64>() {
+        Ok(seconds) => Ok(Duration::from_secs(seconds)),
+        Err(_) => humantime::parse_duration(raw)
+            .map_err(|e| format!("'{raw}' is not a duration such as 10s, 500ms or 1m: {e}")),
     }
 }
 
@@ -47,8 +39,9 @@ mod tests {
         assert_eq!(parse("10"), Ok(Duration::from_secs(10)));
         assert_eq!(parse("500ms"), Ok(Duration::from_millis(500)));
         assert_eq!(parse("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse("1m 30s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse("1h"), Ok(Duration::from_secs(3600)));
         assert!(parse("soon").is_err());
-        assert!(parse("5h").is_err());
         assert!(parse("").is_err());
         assert!(parse("-1s").is_err());
         assert!(parse(&format!("{}m", u64::MAX)).is_err(), "no overflow");

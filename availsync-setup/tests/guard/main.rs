@@ -12,6 +12,13 @@ use availsync_server::{RunningServer, ServerConfig};
 use tokio::process::Command;
 use tokio::time::Instant;
 
+// The SDK's network fixtures: a private CA, a TLS front, an HTTP proxy and
+// a SOCKS5 proxy.
+#[path = "../../../availsync-sdk/tests/sdk/net.rs"]
+mod net;
+
+use net::{TestCa, http_proxy, socks5_proxy, tls_proxy};
+
 struct World {
     server: Option<RunningServer>,
     url: String,
@@ -606,62 +613,16 @@ async fn no_ca_certificates_matter_only_for_https() {
     );
 }
 
-/// An HTTP proxy that tunnels every `CONNECT` to its target and counts them.
-async fn connect_proxy() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
-    use std::sync::Arc;
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let tunnels = Arc::new(AtomicUsize::new(0));
-    let counted = Arc::clone(&tunnels);
-    tokio::spawn(async move {
-        loop {
-            let (mut client, _) = listener.accept().await.unwrap();
-            let counted = Arc::clone(&counted);
-            tokio::spawn(async move {
-                let mut head = Vec::new();
-                while !head.ends_with(b"\r\n\r\n") {
-                    let mut byte = [0u8; 1];
-                    if client.read_exact(&mut byte).await.is_err() {
-                        return;
-                    }
-                    head.push(byte[0]);
-                }
-                let head = String::from_utf8_lossy(&head).into_owned();
-                let Some(target) = head
-                    .strip_prefix("CONNECT ")
-                    .and_then(|r| r.split(' ').next())
-                else {
-                    let _ = client.write_all(b"HTTP/1.1 405 Not Allowed\r\n\r\n").await;
-                    return;
-                };
-                let Ok(mut server) = tokio::net::TcpStream::connect(target).await else {
-                    let _ = client.write_all(b"HTTP/1.1 502 Bad Gateway\r\n\r\n").await;
-                    return;
-                };
-                counted.fetch_add(1, Ordering::SeqCst);
-                client
-                    .write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")
-                    .await
-                    .unwrap();
-                let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
-            });
-        }
-    });
-    (url, tunnels)
-}
-
-/// `HTTP_PROXY` / `HTTPS_PROXY` carry the calls through a `CONNECT` tunnel,
-/// and `NO_PROXY` sends them straight to the server.
+/// `HTTP_PROXY` / `HTTPS_PROXY` carry the calls through the proxy they
+/// name, `NO_PROXY` sends them straight to the server, and a `socks5://`
+/// proxy in `ALL_PROXY` carries them too.
 #[tokio::test]
 async fn calls_go_through_the_proxy_the_environment_names() {
     use std::sync::atomic::Ordering;
 
     let world = World::new().await;
     let key = world.key("ci", Mode::Enforce).await;
-    let (proxy, tunnels) = connect_proxy().await;
+    let (proxy, tunnels) = http_proxy().await;
     let args = ["--resource", "project:a", "--", "true"];
 
     let proxied = world
@@ -692,108 +653,18 @@ async fn calls_go_through_the_proxy_the_environment_names() {
         "NO_PROXY was ignored"
     );
 
-    let socks = world
+    let (socks, relayed) = socks5_proxy().await;
+    let through_socks = world
         .guard(&key, &args)
-        .env("ALL_PROXY", "socks5://127.0.0.1:1")
+        .env("ALL_PROXY", &socks)
         .output()
         .await
         .unwrap();
-    assert_ne!(code(&socks), 0);
+    assert_eq!(code(&through_socks), 0, "{}", stderr(&through_socks));
     assert!(
-        stderr(&socks).contains("http:// proxy"),
-        "{}",
-        stderr(&socks)
+        relayed.load(Ordering::SeqCst) >= 1,
+        "no call went through the SOCKS proxy"
     );
-}
-
-/// A private certificate authority for the https tests.
-struct TestCa {
-    certificate: rcgen::Certificate,
-    issuer: rcgen::Issuer<'static, rcgen::KeyPair>,
-}
-
-impl TestCa {
-    fn new(name: &str) -> Self {
-        let mut params = rcgen::CertificateParams::new(Vec::new()).unwrap();
-        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-        params
-            .distinguished_name
-            .push(rcgen::DnType::CommonName, name);
-        params.key_usages = vec![
-            rcgen::KeyUsagePurpose::KeyCertSign,
-            rcgen::KeyUsagePurpose::DigitalSignature,
-        ];
-        let key = rcgen::KeyPair::generate().unwrap();
-        let certificate = params.self_signed(&key).unwrap();
-        Self {
-            certificate,
-            issuer: rcgen::Issuer::new(params, key),
-        }
-    }
-
-    fn pem(&self) -> String {
-        self.certificate.pem()
-    }
-
-    /// A server certificate for `name`, signed by this CA, and its key.
-    fn server(
-        &self,
-        name: &str,
-    ) -> (
-        rustls::pki_types::CertificateDer<'static>,
-        rustls::pki_types::PrivateKeyDer<'static>,
-    ) {
-        let mut params = rcgen::CertificateParams::new(vec![name.to_owned()]).unwrap();
-        params.use_authority_key_identifier_extension = true;
-        params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
-        let key = rcgen::KeyPair::generate().unwrap();
-        let certificate = params.signed_by(&key, &self.issuer).unwrap();
-        (
-            certificate.der().clone(),
-            rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
-        )
-    }
-}
-
-/// A TLS-terminating proxy in front of `upstream` (an `http://` URL) with
-/// the given certificate; answers its port and a count of the connections
-/// it took.
-async fn tls_proxy(
-    upstream: &str,
-    (certificate, key): (
-        rustls::pki_types::CertificateDer<'static>,
-        rustls::pki_types::PrivateKeyDer<'static>,
-    ),
-) -> (u16, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
-    let connections = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let counted = std::sync::Arc::clone(&connections);
-    let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let config = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(vec![certificate], key)
-        .unwrap();
-    let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config));
-    let upstream = upstream.strip_prefix("http://").unwrap().to_owned();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    tokio::spawn(async move {
-        loop {
-            let (stream, _) = listener.accept().await.unwrap();
-            counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-            let (acceptor, upstream) = (acceptor.clone(), upstream.clone());
-            tokio::spawn(async move {
-                // A client that refuses the certificate ends the handshake.
-                let Ok(mut tls) = acceptor.accept(stream).await else {
-                    return;
-                };
-                let mut server = tokio::net::TcpStream::connect(&upstream).await.unwrap();
-                let _ = tokio::io::copy_bidirectional(&mut tls, &mut server).await;
-            });
-        }
-    });
-    (port, connections)
 }
 
 /// `https://` end to end: through a TLS-terminating proxy whose certificate
