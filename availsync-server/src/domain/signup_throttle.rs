@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 /// The window sign-ups are counted over.
 pub const WINDOW: Duration = Duration::from_secs(10 * 60);
-/// Default sign-ups per client address within [`WINDOW`].
+/// Default sign-ups per client address within ten minutes.
 pub const DEFAULT_MAX_SIGNUPS: u32 = 20;
 /// Clients tracked before the expired ones are swept out of the map.
 const SWEEP_ABOVE: usize = 10_000;
