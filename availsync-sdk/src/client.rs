@@ -142,7 +142,8 @@ impl Client {
         let resource: ResourceKey = resource.parse()?;
         let call = Call::post("/v1/work/check").resource(Some(resource.as_str()));
         let body = CheckRequest {
-            resource: resource.to_string(),
+            resource: Some(resource.to_string()),
+            resources: None,
             working_set: None,
         };
         self.transport.json(call, Some(&body)).await

@@ -229,6 +229,7 @@ pub(crate) fn from_start(
                 message: "the server said skip_run without a reason".into(),
                 holder: None,
                 conflicts: None,
+                holders: None,
             }),
             retry_after: answer.retry_after.map(Duration::from_secs),
             replayed: answer.replayed,

@@ -257,11 +257,17 @@ pub enum AuditAction {
     HoldConflict,
     /// A plan limit refused something.
     PlanLimitReached,
+    /// A rule was created.
+    RuleCreated,
+    /// A rule was changed.
+    RuleUpdated,
+    /// A rule was deleted.
+    RuleDeleted,
 }
 
 impl AuditAction {
     /// Every action, in the SPEC's order.
-    pub const ALL: [Self; 18] = [
+    pub const ALL: [Self; 21] = [
         Self::Signup,
         Self::Login,
         Self::LoginFailed,
@@ -280,6 +286,9 @@ impl AuditAction {
         Self::HoldExpired,
         Self::HoldConflict,
         Self::PlanLimitReached,
+        Self::RuleCreated,
+        Self::RuleUpdated,
+        Self::RuleDeleted,
     ];
 
     /// The action as the API spells it, e.g. `claim_created`.
@@ -303,6 +312,9 @@ impl AuditAction {
             Self::HoldExpired => "hold_expired",
             Self::HoldConflict => "hold_conflict",
             Self::PlanLimitReached => "plan_limit_reached",
+            Self::RuleCreated => "rule_created",
+            Self::RuleUpdated => "rule_updated",
+            Self::RuleDeleted => "rule_deleted",
         }
     }
 
