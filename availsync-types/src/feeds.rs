@@ -86,6 +86,9 @@ pub struct Usage {
     pub active_claims: u64,
     /// Resources ever claimed (releasing a claim does not remove one).
     pub protected_resources: u64,
+    /// Rules declared (SPEC §11).
+    #[serde(default)]
+    pub rules: u64,
 }
 
 /// What happened within the asked period.
