@@ -184,6 +184,32 @@ pub enum Conflict {
     Path(PathConflict),
 }
 
+impl Conflict {
+    /// Who holds what blocks.
+    pub fn holder(&self) -> &Holder {
+        match self {
+            Self::Resource(c) => &c.holder,
+            Self::Path(c) => &c.holder,
+        }
+    }
+
+    /// The path conflict, for a working set.
+    pub fn as_path(&self) -> Option<&PathConflict> {
+        match self {
+            Self::Path(c) => Some(c),
+            Self::Resource(_) => None,
+        }
+    }
+
+    /// The resource conflict, for several resources.
+    pub fn as_resource(&self) -> Option<&ResourceConflict> {
+        match self {
+            Self::Resource(c) => Some(c),
+            Self::Path(_) => None,
+        }
+    }
+}
+
 /// One resource of a claim and its own fencing token.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

@@ -66,7 +66,10 @@ async fn rules_are_written_by_humans_checked_for_cycles_and_read_by_agents() {
         )
         .await
         .expect_error(409, "rule_exists");
-    let usage = agent.post("/v1/activity/usage", json!({})).await.expect(200);
+    let usage = agent
+        .post("/v1/activity/usage", json!({}))
+        .await
+        .expect(200);
     assert_eq!(usage["usage"]["rules"], 2);
     // Agents read; they do not write.
     let listed = agent.get("/v1/rules").await.expect(200);
