@@ -1250,3 +1250,60 @@ async fn a_claim_on_several_resources_is_one_row_on_the_runs_page() {
         "the release names every resource: {html}"
     );
 }
+
+#[tokio::test]
+async fn a_closure_too_large_is_refused_next_to_depends_on() {
+    let server = TestServer::start().await;
+    let mut browser = Browser::new(&server);
+    browser.sign_up().await;
+    // 1 + 20: within the limit of 32.
+    let twenty: Vec<String> = (0..20).map(|n| format!("db:shard-{n}")).collect();
+    browser
+        .post(
+            "/rules",
+            &[
+                ("resource", "project:catalog"),
+                ("depends_on", &twenty.join("\n")),
+            ],
+        )
+        .await
+        .expect(303);
+    // The homepage would reach itself, the catalog, its 20 and 15 more.
+    let mut more: Vec<String> = (0..15).map(|n| format!("pool:img-{n}")).collect();
+    more.insert(0, "project:catalog".into());
+    let typed = more.join(", ");
+    let page = browser
+        .post(
+            "/rules",
+            &[("resource", "project:homepage"), ("depends_on", &typed)],
+        )
+        .await;
+    page.expect(400);
+    assert_blamed(&page, "depends_on", "at most 32");
+    assert!(
+        element(&page.body, "f-depends_on-error").contains("37 resources"),
+        "the size is named"
+    );
+    assert!(element(&page.body, "f-depends_on").ends_with(&format!(">{typed}")));
+    assert_eq!(
+        api_rules(&browser).await.len(),
+        1,
+        "nothing refused was saved"
+    );
+    // The form's save is the API's: one audit event, written by the store.
+    let audit = browser
+        .server
+        .call(
+            Method::GET,
+            "/v1/audit?action=rule_created",
+            &Auth::Cookie(browser.cookie.clone().unwrap()),
+            None,
+        )
+        .await
+        .expect(200)["items"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(audit.len(), 1, "{audit:?}");
+    assert_eq!(audit[0]["resource"], "project:catalog", "{audit:?}");
+}
