@@ -3,7 +3,8 @@
 //! with that key from the SDK → the run is on Active runs and in Activity →
 //! release it from the dashboard → the agent's guard learns → the audit
 //! shows the human release → the setup test passes. And the Rules page:
-//! create, a cycle refused next to its field, edit, delete. Every page is
+//! create, a cycle refused next to its field, edit, a run on a resource
+//! with dependencies as one row on Active runs, delete. Every page is
 //! saved as a full-page PNG in `target/dashboard-screenshots/<scenario>/`.
 //!
 //! Needs Debian's `chromium` and `chromium-driver` (or `CHROMEDRIVER` and
@@ -617,6 +618,67 @@ async fn rules(browser: &Browser, url: &str, shots: &Path) -> Step {
         "the edited capacity is not listed: {row:?}"
     );
 
+    // A run on the catalog holds its closure (the homepage's rule is an
+    // observe one, so a run there would hold nothing): on Active runs it is
+    // one row, each resource with its own fencing token.
+    browser.goto(&format!("{url}/agents")).await?;
+    browser.fill("#agent-name", "web-bot").await?;
+    browser.click("button[type=submit].btn-primary").await?;
+    let key = browser
+        .find("#api-key")
+        .await?
+        .prop("value")
+        .await
+        .context("reading the key")?
+        .context("the key field")?;
+    let agent = Client::builder()
+        .base_url(url)
+        .api_key(&key)
+        .build()
+        .context("building the SDK client")?;
+    let start = StartRun::new("project:catalog")
+        .context("resource")?
+        .purpose("reindex the catalog");
+    let RunStart::Claimed(guard) = agent.claim(start).await.context("run/start")? else {
+        return Err("the run on the catalog was not granted a claim".into());
+    };
+    let held = guard.claim().resources.clone().unwrap_or_default();
+    let names: Vec<&str> = held.iter().map(|p| p.resource.as_str()).collect();
+    ensure!(
+        names == ["project:catalog", "db:main"],
+        "the catalog's claim does not hold its closure: {held:?}"
+    );
+    browser.goto(&format!("{url}/runs")).await?;
+    let run_row = format!("tr[data-run-id='{}']", guard.run_id());
+    let items = browser
+        .find_all(&format!("{run_row} ul.claimed li"))
+        .await?;
+    ensure!(
+        items.len() == held.len(),
+        "the claim is not one row listing its {} resources: {} items",
+        held.len(),
+        items.len()
+    );
+    for (item, part) in items.iter().zip(&held) {
+        let text = item.text().await.context("a resource of the row")?;
+        ensure!(
+            text.contains(&part.resource) && text.contains(&format!("#{}", part.fencing_token)),
+            "{text:?} is not {} with token {}",
+            part.resource,
+            part.fencing_token
+        );
+    }
+    ensure!(
+        browser.find_all("tr[data-run-id]").await?.len() == 1,
+        "a claim on several resources is shown as several rows"
+    );
+    shot("06-runs-several-resources").await?;
+    guard
+        .finish(availsync_sdk::Outcome::Succeeded)
+        .await
+        .context("finishing the run")?;
+    browser.goto(&format!("{url}/rules")).await?;
+
     // Delete asks first.
     let catalog = "tr[data-resource='project:catalog']";
     browser
@@ -630,7 +692,7 @@ async fn rules(browser: &Browser, url: &str, shots: &Path) -> Step {
             .starts_with("Delete the rule for project:catalog"),
         "no delete confirmation page"
     );
-    shot("06-rule-delete-confirm").await?;
+    shot("07-rule-delete-confirm").await?;
     browser.click("button.btn-danger").await?;
     browser.wait_for_path("/rules?deleted=").await?;
     ensure!(
@@ -649,7 +711,7 @@ async fn rules(browser: &Browser, url: &str, shots: &Path) -> Step {
         !closure.contains("db:main"),
         "the homepage still claims what the deleted rule added: {closure:?}"
     );
-    shot("07-rules-after-delete").await?;
+    shot("08-rules-after-delete").await?;
     // The refused form was answered `400`, which Chromium logs.
     console_is_clean(
         browser,
