@@ -500,13 +500,24 @@ fn saved(rule: &Rule) -> Response {
 fn edit_body(
     session: &SessionContext,
     rule: &Rule,
+    rules: &[Rule],
     values: &RuleForm,
     error: Option<&FormError>,
 ) -> Markup {
     let title = format!("Edit the rule for {}", rule.resource);
+    let governs: Vec<Governs> = rules.iter().map(Governs::of).collect();
+    let closure = also_claims(&governs, &rule.resource);
     let body = html! {
         (heading(&title, ""))
         section.card.rule-edit aria-label=(title) {
+            div.current-closure {
+                @if closure.is_empty() {
+                    p.muted { "Claiming " code { (rule.resource) } " now claims nothing else." }
+                } @else {
+                    p.muted { "Claiming " code { (rule.resource) } " now also claims:" }
+                    (resource_list("Also claimed now", &closure))
+                }
+            }
             (rule_form(Purpose::Edit(rule), values, error))
         }
     };
@@ -519,10 +530,11 @@ pub async fn edit_page(
     Signed(session): Signed,
     Path(rule_id): Path<String>,
 ) -> Result<Response, DashboardError> {
-    let (rule, _) = find_rule(&state, &session, &rule_id).await?;
+    let (rule, rules) = find_rule(&state, &session, &rule_id).await?;
     Ok(layout::html(edit_body(
         &session,
         &rule,
+        &rules,
         &RuleForm::of(&rule),
         None,
     )))
@@ -536,14 +548,14 @@ pub async fn update(
     Path(rule_id): Path<String>,
     Form(mut values): Form<RuleForm>,
 ) -> Result<Response, DashboardError> {
-    let (rule, _) = find_rule(&state, &session, &rule_id).await?;
+    let (rule, rules) = find_rule(&state, &session, &rule_id).await?;
     // The field is read-only; whatever was sent, the resource stays.
     values.resource = rule.resource.clone();
     match save_change(&state, &session, &rule.rule_id, &values).await {
         Ok(rule) => Ok(saved(&rule)),
         Err(e) => {
             let (status, error) = refused(e, &values)?;
-            let page = edit_body(&session, &rule, &values, Some(&error));
+            let page = edit_body(&session, &rule, &rules, &values, Some(&error));
             Ok((status, layout::html(page)).into_response())
         }
     }

@@ -1112,6 +1112,14 @@ async fn rules_are_declared_edited_and_deleted_from_the_rules_page() {
         Some("600")
     );
     assert!(page.body.contains(r#"<option value="observe" selected>"#));
+    let now = &page.body[page.body.find(r#"class="current-closure""#).unwrap()..];
+    let now = &now[..now.find("</ul>").unwrap()];
+    for also in ["project:catalog", "pool:images", "db:main"] {
+        assert!(
+            now.contains(&format!("<code>{also}</code>")),
+            "{also}: {now}"
+        );
+    }
     // An edit that would close a cycle is refused the same way.
     let page = browser
         .post(
@@ -1306,4 +1314,54 @@ async fn a_closure_too_large_is_refused_next_to_depends_on() {
         .clone();
     assert_eq!(audit.len(), 1, "{audit:?}");
     assert_eq!(audit[0]["resource"], "project:catalog", "{audit:?}");
+}
+
+#[tokio::test]
+async fn another_workspaces_rules_are_not_shown_nor_changed() {
+    let server = TestServer::start().await;
+    let mut owner = Browser::new(&server);
+    owner.sign_up().await;
+    owner
+        .post(
+            "/rules",
+            &[("resource", "project:secret"), ("depends_on", "db:main")],
+        )
+        .await
+        .expect(303);
+    let rule_id = rule_id_of(&api_rules(&owner).await, "project:secret");
+
+    let mut other = Browser::new(&server);
+    other.sign_up().await;
+    let page = other.get("/rules").await;
+    page.expect(200);
+    assert!(!page.body.contains("project:secret"));
+    assert!(page.body.contains("No rules yet."));
+    other
+        .get(&format!("/rules/{rule_id}/edit"))
+        .await
+        .expect(404);
+    other
+        .post(&format!("/rules/{rule_id}/edit"), &[("capacity", "9")])
+        .await
+        .expect(404);
+    other
+        .get(&format!("/rules/{rule_id}/delete"))
+        .await
+        .expect(404);
+    other
+        .post(&format!("/rules/{rule_id}/delete"), &[])
+        .await
+        .expect(404);
+    // The same resource is free to have a rule in the other workspace.
+    other
+        .post("/rules", &[("resource", "project:secret")])
+        .await
+        .expect(303);
+
+    let rules = api_rules(&owner).await;
+    assert_eq!(rules.len(), 1);
+    assert_eq!(
+        (&rules[0]["capacity"], &rules[0]["depends_on"]),
+        (&json!(1), &json!(["db:main"]))
+    );
 }
