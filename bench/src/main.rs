@@ -35,7 +35,7 @@ struct Cli {
     #[arg(long, value_delimiter = ',')]
     systems: Vec<String>,
     /// Sections, comma-separated: claim-finish, contended, heartbeat,
-    /// holds, clients, resources [default: all].
+    /// holds, path-sets, clients, resources [default: all].
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// A PostgreSQL database for the availsync-pg systems (each run gets a
@@ -74,6 +74,13 @@ struct Cli {
     /// Leases of the heartbeat workload [default: 10000; quick: 1000].
     #[arg(long)]
     heartbeat_leases: Option<usize>,
+    /// Path-set claims held on one repository while workload 5 measures
+    /// (each of `--paths-per-set` paths).
+    #[arg(long, default_value_t = 1000)]
+    path_set_claims: usize,
+    /// Paths in each path set of workload 5 (half directories, half files).
+    #[arg(long, default_value_t = 20)]
+    paths_per_set: usize,
     /// Rounds of the four workload tables and the client scaling: within
     /// a round the systems take turns at each measurement, so a machine
     /// whose speed drifts over minutes slows them alike, and each table
@@ -101,11 +108,12 @@ struct Cli {
     server_wrapper: Option<String>,
 }
 
-const SECTIONS: [&str; 6] = [
+const SECTIONS: [&str; 7] = [
     "claim-finish",
     "contended",
     "heartbeat",
     "holds",
+    "path-sets",
     "clients",
     "resources",
 ];
@@ -305,6 +313,14 @@ fn specs(cli: &Cli, plan: &Plan) -> Vec<Spec> {
                 per_calendar: 16,
             },
             0,
+        ),
+        (
+            "path-sets",
+            Workload::PathSets {
+                live: cli.path_set_claims,
+                paths: cli.paths_per_set.max(1),
+            },
+            cli.path_set_claims,
         ),
     ];
     let mut specs = Vec::new();

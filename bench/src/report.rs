@@ -210,7 +210,7 @@ fn etcd_in<'a>(rows: impl Iterator<Item = &'a Row>) -> Option<&'a Row> {
 
 fn workload_tables(rows: &[Row]) -> String {
     let mut out = String::new();
-    for index in 1..=4 {
+    for index in 1..=5 {
         let in_table: Vec<&Row> = rows
             .iter()
             .filter(|r| r.section == Section::Workload(index))

@@ -57,6 +57,18 @@ pub enum Workload {
         /// Target live holds per calendar.
         per_calendar: usize,
     },
+    /// Workload 5: `live` path sets of `paths` paths each are claimed on
+    /// one repository first (not measured, held throughout); then every
+    /// client claims a fresh set of `paths` paths on it (disjoint from all
+    /// others) and releases it. On Availsync a set is a working set, half
+    /// directories (`d/`), half files, decided against every live pattern
+    /// that may overlap; Redis and etcd claim the same strings as exact keys.
+    PathSets {
+        /// Path sets held while measuring.
+        live: usize,
+        /// Paths per set.
+        paths: usize,
+    },
 }
 
 impl Workload {
@@ -67,6 +79,7 @@ impl Workload {
             Self::Contended { .. } => "2. contended claims",
             Self::Heartbeat { .. } => "3. heartbeats",
             Self::Holds { .. } => "4. holds on calendars",
+            Self::PathSets { .. } => "5. path sets on one repository",
         }
     }
 
@@ -77,6 +90,7 @@ impl Workload {
             Self::Contended { .. } => "claim decision (grant or skip)",
             Self::Heartbeat { .. } => "extend",
             Self::Holds { .. } => "hold create or release",
+            Self::PathSets { .. } => "path-set claim+release cycle",
         }
     }
 }
@@ -138,6 +152,23 @@ impl Outcome {
         }
         self.client_cpu_seconds * 1000.0 / self.record.ops as f64
     }
+}
+
+/// The repository workload 5 claims paths in.
+const PATH_SET_REPO: &str = "monorepo";
+
+/// Path set `name`: `paths` paths under `name/`, half directories, half
+/// files.
+fn path_set(name: &str, paths: usize) -> Vec<String> {
+    (0..paths)
+        .map(|j| {
+            if j % 2 == 0 {
+                format!("{name}/d{j}/")
+            } else {
+                format!("{name}/f{j}.rs")
+            }
+        })
+        .collect()
 }
 
 /// The resource name shared by the claim workloads and the preload.
@@ -312,6 +343,17 @@ async fn prepare(
     client: usize,
     clients: usize,
 ) -> anyhow::Result<Vec<(usize, crate::systems::Lease)>> {
+    if let Workload::PathSets { live, paths } = workload {
+        let mut held = Vec::new();
+        for index in (client..*live).step_by(clients) {
+            let set = path_set(&format!("live{index}"), *paths);
+            match session.claim_paths(PATH_SET_REPO, &set).await? {
+                Claim::Granted(lease) => held.push((index, lease)),
+                Claim::Skipped => bail!("path set live{index} was refused"),
+            }
+        }
+        return Ok(held);
+    }
     let Workload::Heartbeat { leases, .. } = workload else {
         return Ok(Vec::new());
     };
@@ -412,6 +454,30 @@ async fn drive(
                     }
                 }
                 round += 1;
+            }
+        }
+        Workload::PathSets { paths, .. } => {
+            // The preloaded sets stay held until the system stops.
+            let _held = leases;
+            let mut iteration = 0u64;
+            while Instant::now() < clock.end {
+                iteration += 1;
+                let set = path_set(&format!("c{client}/{iteration}"), *paths);
+                let started = Instant::now();
+                let cycle = async {
+                    match session.claim_paths(PATH_SET_REPO, &set).await? {
+                        Claim::Granted(lease) => session.unlock_paths(&lease).await,
+                        Claim::Skipped => bail!("a path set nobody else holds was refused"),
+                    }
+                };
+                match cycle.await {
+                    Ok(()) if started >= clock.warm_end => {
+                        result.record.record(started.elapsed());
+                        result.record.granted += 1;
+                    }
+                    Ok(()) => {}
+                    Err(e) => result.fail(e),
+                }
             }
         }
         Workload::Holds { keep, per_calendar } => {

@@ -12,7 +12,9 @@ use std::time::Duration;
 
 use anyhow::Context;
 use async_trait::async_trait;
-use availsync_sdk::{AdminClient, Client, NewHold, Outcome, RetryPolicy, StartRun, Timestamp};
+use availsync_sdk::{
+    AdminClient, Client, NewHold, Outcome, RetryPolicy, StartRun, Timestamp, WorkingSetMode,
+};
 use rand::RngCore;
 
 use super::{Binaries, Claim, LOCK_TTL, Lease, Session, System};
@@ -206,6 +208,7 @@ impl AvailsyncSession {
                 key: answer.run_id,
                 token: String::new(),
                 own_lease: 0,
+                paths: Vec::new(),
             })
         } else {
             Claim::Skipped
@@ -256,5 +259,26 @@ impl Session for AvailsyncSession {
     async fn release_hold(&mut self, _calendar: &str, hold_id: &str) -> anyhow::Result<()> {
         self.client.release_hold(hold_id).await?;
         Ok(())
+    }
+
+    async fn claim_paths(&mut self, repo: &str, paths: &[String]) -> anyhow::Result<Claim> {
+        let start = StartRun::new(&resource_key(repo))?
+            .ttl(LOCK_TTL)
+            .working_set(paths, WorkingSetMode::Edit)?;
+        let answer = self.client.start_run(&start).await?;
+        Ok(if answer.decision.proceeds() {
+            Claim::Granted(Lease {
+                key: answer.run_id,
+                token: String::new(),
+                own_lease: 0,
+                paths: paths.to_vec(),
+            })
+        } else {
+            Claim::Skipped
+        })
+    }
+
+    async fn unlock_paths(&mut self, lease: &Lease) -> anyhow::Result<()> {
+        self.unlock(lease).await
     }
 }

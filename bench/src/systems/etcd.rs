@@ -254,6 +254,7 @@ impl Session for EtcdSession {
             key: String::from_utf8(answer.key).context("etcd lock key")?,
             token: String::new(),
             own_lease: 0,
+            paths: Vec::new(),
         })
     }
 
@@ -266,6 +267,7 @@ impl Session for EtcdSession {
                     key,
                     token,
                     own_lease: 0,
+                    paths: Vec::new(),
                 })
             } else {
                 Claim::Skipped
@@ -329,6 +331,7 @@ impl Session for EtcdSession {
                 key,
                 token,
                 own_lease: lease.id,
+                paths: Vec::new(),
             }))
         } else {
             self.revoke(lease.id).await?;
@@ -432,6 +435,79 @@ impl Session for EtcdSession {
             },
         )
         .await?;
+        Ok(())
+    }
+
+    async fn claim_paths(&mut self, repo: &str, paths: &[String]) -> anyhow::Result<Claim> {
+        let keys: Vec<Vec<u8>> = paths
+            .iter()
+            .map(|p| format!("path/{repo}/{p}").into_bytes())
+            .collect();
+        let token = self.next_token();
+        let txn = pb::TxnRequest {
+            compare: keys
+                .iter()
+                .map(|key| pb::Compare {
+                    result: pb::COMPARE_EQUAL,
+                    target: pb::TARGET_CREATE,
+                    key: key.clone(),
+                    target_union: Some(TargetUnion::CreateRevision(0)),
+                })
+                .collect(),
+            success: keys
+                .iter()
+                .map(|key| pb::RequestOp {
+                    request: Some(Request::Put(pb::PutRequest {
+                        key: key.clone(),
+                        value: token.as_bytes().to_vec(),
+                        lease: self.shared_lease,
+                    })),
+                })
+                .collect(),
+            failure: vec![],
+        };
+        let answer: pb::TxnResponse = pb::unary(&mut self.grpc, path::TXN, txn).await?;
+        Ok(if answer.succeeded {
+            Claim::Granted(Lease {
+                key: repo.to_owned(),
+                token,
+                own_lease: 0,
+                paths: keys
+                    .into_iter()
+                    .map(|k| String::from_utf8_lossy(&k).into_owned())
+                    .collect(),
+            })
+        } else {
+            Claim::Skipped
+        })
+    }
+
+    async fn unlock_paths(&mut self, lease: &Lease) -> anyhow::Result<()> {
+        // Compare-and-delete, all in one transaction.
+        let txn = pb::TxnRequest {
+            compare: lease
+                .paths
+                .iter()
+                .map(|key| pb::Compare {
+                    result: pb::COMPARE_EQUAL,
+                    target: pb::TARGET_VALUE,
+                    key: key.as_bytes().to_vec(),
+                    target_union: Some(TargetUnion::Value(lease.token.as_bytes().to_vec())),
+                })
+                .collect(),
+            success: lease
+                .paths
+                .iter()
+                .map(|key| pb::RequestOp {
+                    request: Some(Request::DeleteRange(pb::DeleteRangeRequest {
+                        key: key.as_bytes().to_vec(),
+                        range_end: vec![],
+                    })),
+                })
+                .collect(),
+            failure: vec![],
+        };
+        let _: pb::TxnResponse = pb::unary(&mut self.grpc, path::TXN, txn).await?;
         Ok(())
     }
 }

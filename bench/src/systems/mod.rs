@@ -33,6 +33,8 @@ pub struct Lease {
     /// etcd: the lease the key is attached to when it is this claim's own
     /// (0 when it is the session's shared lease).
     pub own_lease: i64,
+    /// The keys of a path set ([`Session::claim_paths`]); empty otherwise.
+    pub paths: Vec<String>,
 }
 
 /// The answer to a claim that never waits.
@@ -81,6 +83,16 @@ pub trait Session: Send {
 
     /// Releases a hold.
     async fn release_hold(&mut self, calendar: &str, hold_id: &str) -> anyhow::Result<()>;
+
+    /// Claims every path of `paths` inside repository `repo` at once, or
+    /// learns that one of them is held (workload 5): an Availsync working
+    /// set (patterns, decided against every live one that may overlap),
+    /// Redis keys set by one script, etcd keys put by one transaction (exact
+    /// keys only: neither has patterns).
+    async fn claim_paths(&mut self, repo: &str, paths: &[String]) -> anyhow::Result<Claim>;
+
+    /// Releases a claim from [`Session::claim_paths`].
+    async fn unlock_paths(&mut self, lease: &Lease) -> anyhow::Result<()>;
 }
 
 /// A running system.

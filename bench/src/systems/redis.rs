@@ -47,10 +47,35 @@ end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2] .. ':' .. ARGV[3])
 return 1";
 
+/// Sets every key (`ARGV[1]` the token, `ARGV[2]` the TTL) unless one
+/// exists: all or nothing.
+const CLAIM_PATHS: &str = r"
+for i = 1, #KEYS do
+  if redis.call('EXISTS', KEYS[i]) == 1 then
+    return 0
+  end
+end
+for i = 1, #KEYS do
+  redis.call('SET', KEYS[i], ARGV[1], 'PX', ARGV[2])
+end
+return 1";
+
+/// Deletes every key still holding the token.
+const RELEASE_PATHS: &str = r"
+local n = 0
+for i = 1, #KEYS do
+  if redis.call('GET', KEYS[i]) == ARGV[1] then
+    n = n + redis.call('DEL', KEYS[i])
+  end
+end
+return n";
+
 struct Scripts {
     release: Script,
     extend: Script,
     create_hold: Script,
+    claim_paths: Script,
+    release_paths: Script,
 }
 
 /// A running redis-server.
@@ -93,6 +118,8 @@ impl Redis {
                 release: Script::new(RELEASE),
                 extend: Script::new(EXTEND),
                 create_hold: Script::new(CREATE_HOLD),
+                claim_paths: Script::new(CLAIM_PATHS),
+                release_paths: Script::new(RELEASE_PATHS),
             }),
             _data: data,
         })
@@ -172,6 +199,7 @@ impl RedisSession {
                 key,
                 token,
                 own_lease: 0,
+                paths: Vec::new(),
             }),
             None => Claim::Skipped,
         })
@@ -238,6 +266,42 @@ impl Session for RedisSession {
             .arg(format!("cal:{calendar}"))
             .arg(hold_id)
             .query_async(&mut self.connection)
+            .await?;
+        Ok(())
+    }
+
+    async fn claim_paths(&mut self, repo: &str, paths: &[String]) -> anyhow::Result<Claim> {
+        let keys: Vec<String> = paths.iter().map(|p| format!("path:{repo}:{p}")).collect();
+        let token = self.next_token();
+        let mut invocation = self.scripts.claim_paths.prepare_invoke();
+        for key in &keys {
+            invocation.key(key);
+        }
+        let claimed: i64 = invocation
+            .arg(&token)
+            .arg(LOCK_TTL.as_millis() as u64)
+            .invoke_async(&mut self.connection)
+            .await?;
+        Ok(if claimed == 1 {
+            Claim::Granted(Lease {
+                key: repo.to_owned(),
+                token,
+                own_lease: 0,
+                paths: keys,
+            })
+        } else {
+            Claim::Skipped
+        })
+    }
+
+    async fn unlock_paths(&mut self, lease: &Lease) -> anyhow::Result<()> {
+        let mut invocation = self.scripts.release_paths.prepare_invoke();
+        for key in &lease.paths {
+            invocation.key(key);
+        }
+        let _: i64 = invocation
+            .arg(&lease.token)
+            .invoke_async(&mut self.connection)
             .await?;
         Ok(())
     }
