@@ -16,9 +16,12 @@
 //!    skip; once the winner finishes, the other agent gets the next token;
 //! 4. an observe-mode agent proceeds without a lease and learns that it
 //!    would have been blocked;
-//! 5. two agents ask for overlapping windows of a calendar: the second is
+//! 5. two agents share the repository by claiming paths (working sets):
+//!    disjoint paths both proceed; reaching into the other's paths is
+//!    refused, naming the holder;
+//! 6. two agents ask for overlapping windows of a calendar: the second is
 //!    refused with `hold_conflict`, and availability shows what is left;
-//! 6. the activity feed shows all of it.
+//! 7. the activity feed shows all of it.
 //!
 //! It takes about 13 seconds, nearly all of them step 3.
 //!
@@ -30,8 +33,8 @@ use std::time::Duration;
 use anyhow::bail;
 use availsync_examples::{Target, clock_time, say, short_id, span, tomorrow_at, unique_email};
 use availsync_sdk::{
-    ActivityQuery, AdminClient, Client, LeaseState, Mode, NewHold, Outcome, RunStart, Skipped,
-    StartRun,
+    ActivityQuery, AdminClient, Client, Error, LeaseState, Mode, NewHold, Outcome, RunStart,
+    Skipped, StartRun, WorkingSetMode,
 };
 use futures::TryStreamExt as _;
 use tokio::time::Instant;
@@ -230,8 +233,11 @@ async fn run(url: &str) -> anyhow::Result<()> {
     }
     second.finish(Outcome::Succeeded).await?;
 
-    // ── 4. Holds: reserve a time window before booking it downstream ───────
-    say!("\n4. Holds on {CALENDAR}, tomorrow (UTC)");
+    // ── 4. Two agents share the repository by paths ────────────────────────
+    share_by_paths(&coder, &ci_bot).await?;
+
+    // ── 5. Holds: reserve a time window before booking it downstream ───────
+    say!("\n5. Holds on {CALENDAR}, tomorrow (UTC)");
     let planning =
         NewHold::new(CALENDAR, tomorrow_at(10, 0), tomorrow_at(11, 0))?.purpose("release planning");
     let first = coder.client.create_hold(&planning).await?.hold;
@@ -273,8 +279,8 @@ async fn run(url: &str) -> anyhow::Result<()> {
     let free: Vec<String> = day.free.iter().map(|w| span(w.start, w.end)).collect();
     say!("  free between 09:00 and 17:00: {}", free.join(", "));
 
-    // ── 5. The activity feed: what every agent asked and was told ──────────
-    say!("\n5. Activity, oldest first");
+    // ── 6. The activity feed: what every agent asked and was told ──────────
+    say!("\n6. Activity, oldest first");
     let mut feed: Vec<_> = ci_bot
         .client
         .activity(ActivityQuery::default())
@@ -298,6 +304,58 @@ async fn run(url: &str) -> anyhow::Result<()> {
             item.decision.as_deref().unwrap_or("")
         );
         say!("{}", row.trim_end());
+    }
+    Ok(())
+}
+
+/// Two agents claim disjoint paths of one repository and both proceed; one
+/// reaching into the other's paths is refused, naming the holder.
+async fn share_by_paths(api: &Agent, db: &Agent) -> anyhow::Result<()> {
+    say!(
+        "\n4. {} and {} share {REPO} by claiming only the paths they edit",
+        api.name,
+        db.name
+    );
+    let mut guards = Vec::new();
+    for (agent, paths) in [
+        (api, ["src/api/", "docs/api.md"]),
+        (db, ["src/db/", "migrations/"]),
+    ] {
+        let start = StartRun::new(REPO)?
+            .ttl(TTL)
+            .working_set(paths, WorkingSetMode::Edit)?;
+        match agent.client.claim(start).await? {
+            RunStart::Claimed(guard) => {
+                let held = guard.working_set().map(|set| set.paths).unwrap_or_default();
+                say!(
+                    "  ✓ {:<12} claimed   {}  fencing token {}",
+                    agent.name,
+                    held.join(", "),
+                    guard.fencing_token()
+                );
+                guards.push(guard);
+            }
+            other => bail!("disjoint paths were not both granted: {other:?}"),
+        }
+    }
+    // The db agent finds it needs an API file too: it must claim it first.
+    match guards[1].add_paths(["src/api/routes.rs"]).await {
+        Err(Error::PathsClaimed(held)) => {
+            for c in &held.conflicts {
+                say!(
+                    "  ✗ {:<12} refused   {}: held by {} ({})",
+                    db.name,
+                    c.path.as_deref().unwrap_or(REPO),
+                    c.holder.agent_name,
+                    c.held_paths.as_deref().unwrap_or_default().join(", ")
+                );
+            }
+        }
+        Ok(_) => bail!("a path inside another agent's working set was granted"),
+        Err(e) => return Err(e.into()),
+    }
+    for guard in guards {
+        guard.finish(Outcome::Succeeded).await?;
     }
     Ok(())
 }
