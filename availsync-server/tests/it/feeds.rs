@@ -132,7 +132,7 @@ async fn a_scripted_scenario_is_recorded_event_by_event() {
     assert_eq!(usage["limits"], json!({"agents": 3, "active_claims": 3}));
     assert_eq!(
         usage["usage"],
-        json!({"agents": 3, "active_claims": 0, "protected_resources": 1})
+        json!({"agents": 3, "active_claims": 0, "protected_resources": 1, "rules": 0})
     );
     assert_eq!(
         usage["counts"],
