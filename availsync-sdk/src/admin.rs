@@ -5,9 +5,9 @@ use std::sync::{Arc, Mutex};
 
 use availsync_types::{
     ActivityItem, Agent, AgentResponse, AgentWithKey, AuditItem, AuthResponse, CreateAgentRequest,
-    CreateRuleRequest, LoginRequest, Mode, Page, ReleaseClaimResponse, Rule, RuleList,
-    RuleResponse, Run, SessionResponse, SignupRequest, Timestamp, UpdateAgentRequest,
-    UpdateRuleRequest, UsageResponse,
+    CreateRuleRequest, LoginRequest, Mode, Page, ReleaseClaimResponse, Rule, RuleResponse, Run,
+    SessionResponse, SignupRequest, Timestamp, UpdateAgentRequest, UpdateRuleRequest,
+    UsageResponse,
 };
 use futures::Stream;
 
@@ -157,11 +157,7 @@ impl AdminClient {
 
     /// `GET /v1/rules`: every rule of the workspace, by resource.
     pub async fn rules(&self) -> Result<Vec<Rule>> {
-        let list: RuleList = self
-            .transport
-            .json(Call::get("/v1/rules"), None::<&()>)
-            .await?;
-        Ok(list.items)
+        self.transport.rules().await
     }
 
     /// `POST /v1/rules` (SPEC §11): a rule about one resource — what a

@@ -328,19 +328,15 @@ impl Client {
         self.transport.list(query)
     }
 
-    /// `POST /v1/activity/usage`: usage against the plan, and counts within
     /// `GET /v1/rules`: the workspace's rules (SPEC §11), which humans
     /// write and agents read — to learn why a start was skipped on a
     /// resource it did not name (a `depends_on` closure), or how many runs a
     /// resource admits.
     pub async fn rules(&self) -> Result<Vec<Rule>> {
-        let list: RuleList = self
-            .transport
-            .json(Call::get("/v1/rules"), None::<&()>)
-            .await?;
-        Ok(list.items)
+        self.transport.rules().await
     }
 
+    /// `POST /v1/activity/usage`: usage against the plan, and counts within
     /// `[since, until)`.
     pub async fn usage(
         &self,
@@ -352,6 +348,12 @@ impl Client {
 }
 
 impl Transport {
+    /// `GET /v1/rules`, for agents and humans alike.
+    pub(crate) async fn rules(&self) -> Result<Vec<Rule>> {
+        let list: RuleList = self.json(Call::get("/v1/rules"), None::<&()>).await?;
+        Ok(list.items)
+    }
+
     /// `POST /v1/activity/usage`, for agents and humans alike.
     pub(crate) async fn usage(
         &self,

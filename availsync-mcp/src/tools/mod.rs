@@ -17,7 +17,7 @@ use std::future::Future;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use availsync_sdk::Client;
+use availsync_sdk::{Client, ResourceKey};
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::tool::{ToolCallContext, schema_for_output};
 use rmcp::model::{
@@ -291,6 +291,14 @@ pub fn failure(code: &str, message: &str, retryable: bool, line: String) -> Call
     );
     result.meta = Some(meta);
     result
+}
+
+/// A resource argument parsed and normalised, or the INVALID answer naming
+/// what is wrong with it.
+pub fn resource_argument(raw: &str) -> Result<ResourceKey, CallToolResult> {
+    raw.trim()
+        .parse()
+        .map_err(|e| invalid_argument(&format!("'{raw}' is not a valid resource: {e}")))
 }
 
 /// A bad argument found before calling the server.

@@ -10,7 +10,9 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 
 use super::shapes::{Action, ClaimPathsOutput, HeldPathInfo};
-use super::{AvailsyncMcp, failure, invalid_argument, output_schema, sdk_failure, success};
+use super::{
+    AvailsyncMcp, failure, invalid_argument, output_schema, resource_argument, sdk_failure, success,
+};
 use crate::text;
 
 /// Arguments of `claim_paths`.
@@ -79,14 +81,9 @@ impl AvailsyncMcp {
         output_schema = output_schema::<ClaimPathsOutput>()
     )]
     async fn claim_paths(&self, Parameters(args): Parameters<ClaimPathsArgs>) -> CallToolResult {
-        let resource: ResourceKey = match args.resource.trim().parse() {
+        let resource = match resource_argument(&args.resource) {
             Ok(resource) => resource,
-            Err(e) => {
-                return invalid_argument(&format!(
-                    "'{}' is not a valid resource: {e}",
-                    args.resource
-                ));
-            }
+            Err(invalid) => return invalid,
         };
         let change = match change_of(&args) {
             Ok(change) => change,

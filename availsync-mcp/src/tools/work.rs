@@ -22,7 +22,9 @@ use super::shapes::{
     Action, ExtendRunOutput, FinishRunOutput, HeldPathInfo, HolderInfo, LeaseInfo, ListRunsOutput,
     ReasonInfo, ResourceToken, RunInfo, StartRunOutput, blockers,
 };
-use super::{AvailsyncMcp, failure, invalid_argument, output_schema, sdk_failure, success};
+use super::{
+    AvailsyncMcp, failure, invalid_argument, output_schema, resource_argument, sdk_failure, success,
+};
 use crate::leases::{HeldLease, LostCause, LostLease, ShuttingDown};
 use crate::text;
 
@@ -320,14 +322,9 @@ impl AvailsyncMcp {
         output_schema = output_schema::<StartRunOutput>()
     )]
     async fn start_run(&self, Parameters(args): Parameters<StartRunArgs>) -> CallToolResult {
-        let resource: ResourceKey = match args.resource.trim().parse() {
+        let resource = match resource_argument(&args.resource) {
             Ok(resource) => resource,
-            Err(e) => {
-                return invalid_argument(&format!(
-                    "'{}' is not a valid resource: {e}",
-                    args.resource
-                ));
-            }
+            Err(invalid) => return invalid,
         };
         if let Err(invalid) = check_ttl(args.ttl_seconds) {
             return invalid;

@@ -201,14 +201,20 @@ fn resource_key(resource: &str) -> String {
 
 impl AvailsyncSession {
     async fn start(&self, resource: &str, ttl: Duration) -> anyhow::Result<Claim> {
-        let start = StartRun::new(&resource_key(resource))?.ttl(ttl);
+        self.claim(StartRun::new(&resource_key(resource))?.ttl(ttl), Vec::new())
+            .await
+    }
+
+    /// Sends `start`; a grant is a lease on `paths` (empty: the whole
+    /// resource).
+    async fn claim(&self, start: StartRun, paths: Vec<String>) -> anyhow::Result<Claim> {
         let answer = self.client.start_run(&start).await?;
         Ok(if answer.decision.proceeds() {
             Claim::Granted(Lease {
                 key: answer.run_id,
                 token: String::new(),
                 own_lease: 0,
-                paths: Vec::new(),
+                paths,
             })
         } else {
             Claim::Skipped
@@ -265,17 +271,7 @@ impl Session for AvailsyncSession {
         let start = StartRun::new(&resource_key(repo))?
             .ttl(LOCK_TTL)
             .working_set(paths, WorkingSetMode::Edit)?;
-        let answer = self.client.start_run(&start).await?;
-        Ok(if answer.decision.proceeds() {
-            Claim::Granted(Lease {
-                key: answer.run_id,
-                token: String::new(),
-                own_lease: 0,
-                paths: paths.to_vec(),
-            })
-        } else {
-            Claim::Skipped
-        })
+        self.claim(start, paths.to_vec()).await
     }
 
     async fn unlock_paths(&mut self, lease: &Lease) -> anyhow::Result<()> {
