@@ -52,6 +52,7 @@ mod page;
 mod path_pattern;
 mod resource;
 mod schedule;
+mod session;
 mod time;
 mod work;
 
@@ -63,6 +64,7 @@ pub use page::*;
 pub use path_pattern::*;
 pub use resource::*;
 pub use schedule::*;
+pub use session::*;
 pub use time::*;
 pub use work::*;
 

@@ -217,6 +217,9 @@ impl AvailsyncMcp {
         }
         let ttl = args.ttl_seconds.unwrap_or(self.options.default_ttl_seconds);
         let mut start = StartRun::for_key(resource.clone()).ttl(Duration::from_secs(ttl.into()));
+        if let Some(run_id) = crate::session_link::next_run_id() {
+            start = start.run_id(run_id);
+        }
         if let Some(purpose) = non_blank(args.purpose) {
             start = start.purpose(purpose);
         }
