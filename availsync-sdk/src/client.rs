@@ -6,14 +6,17 @@ use availsync_types::{
     ActivityItem, AvailabilityResponse, CheckRequest, CheckResponse, ConflictsCheckRequest,
     ConflictsCheckResponse, ExtendRunRequest, ExtendRunResponse, FinishRunRequest,
     FinishRunResponse, Health, Hold, HoldResponse, Outcome, Page, ResourceKey, Run,
-    StartRunResponse, Timestamp, UsageRequest, UsageResponse,
+    StartRunResponse, Timestamp, UpdateWorkingSetResponse, UsageRequest, UsageResponse,
+    WorkingSetMode, WorkingSetRequest,
 };
 use futures::Stream;
 
 use crate::config::ClientBuilder;
 use crate::error::Result;
 use crate::guard::{self, RunStart};
-use crate::requests::{ActivityQuery, HoldsQuery, NewHold, RunsQuery, StartRun};
+use crate::requests::{
+    ActivityQuery, HoldsQuery, NewHold, PathsChange, RunsQuery, StartRun, checked_paths,
+};
 use crate::transport::{Call, Retry, Transport};
 
 /// An agent's client. Cheap to clone; clones share one connection pool.
@@ -24,7 +27,8 @@ use crate::transport::{Call, Retry, Transport};
 ///
 /// let client = Client::from_env()?;
 /// match client.claim(StartRun::new("repo:acme/web")?).await? {
-///     RunStart::Claimed(guard) => {
+///     // Partial answers only a `.partial()` working-set start.
+///     RunStart::Claimed(guard) | RunStart::Partial(guard, _) => {
 ///         // ... do the work, passing guard.fencing_token() downstream ...
 ///         guard.finish(availsync_sdk::Outcome::Succeeded).await?;
 ///     }
@@ -139,13 +143,87 @@ impl Client {
 
     /// `POST /v1/work/check`: whether a resource is free, changing nothing.
     pub async fn check(&self, resource: &str) -> Result<CheckResponse> {
+        self.check_with(resource, None).await
+    }
+
+    /// `POST /v1/work/check` for paths of a repository: whether a start
+    /// with this working set would be granted now, with the `conflicts`
+    /// (each requested path that is held, and by whom) when it would not.
+    /// The paths are checked before anything is sent, as
+    /// [`StartRun::working_set`]'s are.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: availsync_sdk::Client) -> availsync_sdk::Result<()> {
+    /// use availsync_sdk::WorkingSetMode;
+    ///
+    /// let check = client
+    ///     .check_paths("repo:acme/web", ["src/db/**"], WorkingSetMode::Edit)
+    ///     .await?;
+    /// for conflict in check.conflicts.unwrap_or_default() {
+    ///     println!("{:?} is held by {}", conflict.path, conflict.holder.agent_name);
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub async fn check_paths<I>(
+        &self,
+        resource: &str,
+        paths: I,
+        mode: WorkingSetMode,
+    ) -> Result<CheckResponse>
+    where
+        I: IntoIterator,
+        I::Item: AsRef<str>,
+    {
+        let working_set = WorkingSetRequest {
+            paths: checked_paths("working_set.paths", paths)?,
+            mode: Some(mode),
+        };
+        self.check_with(resource, Some(working_set)).await
+    }
+
+    async fn check_with(
+        &self,
+        resource: &str,
+        working_set: Option<WorkingSetRequest>,
+    ) -> Result<CheckResponse> {
         let resource: ResourceKey = resource.parse()?;
         let call = Call::post("/v1/work/check").resource(Some(resource.as_str()));
         let body = CheckRequest {
             resource: resource.to_string(),
-            working_set: None,
+            working_set,
         };
         self.transport.json(call, Some(&body)).await
+    }
+
+    /// `POST /v1/work/run/working-set`: adds and removes paths of a run's
+    /// live working-set claim, atomically; the fencing token stays. An added
+    /// path another live claim holds refuses the whole change with
+    /// [`Error::PathsClaimed`](crate::Error::PathsClaimed) (with
+    /// [`PathsChange::partial`], the free ones are added and the rest listed
+    /// in `blocked`); a claim no longer live is `409 lease_lost`.
+    ///
+    /// A guard's own [`RunGuard::add_paths`](crate::RunGuard::add_paths)
+    /// and friends call this and keep the guard's paths up to date; this
+    /// is for a run held elsewhere (another process of the same agent).
+    ///
+    /// ```no_run
+    /// # async fn demo(client: availsync_sdk::Client) -> availsync_sdk::Result<()> {
+    /// use availsync_sdk::PathsChange;
+    ///
+    /// let change = PathsChange::new().add_paths(["migrations/"])?.remove_paths(["src/api/"])?;
+    /// let update = client.change_paths("deploy-42", &change).await?;
+    /// println!("now holding {:?}", update.claim.working_set);
+    /// # Ok(()) }
+    /// ```
+    pub async fn change_paths(
+        &self,
+        run_id: &str,
+        change: &PathsChange,
+    ) -> Result<UpdateWorkingSetResponse> {
+        // Safe to retry: adding a path already held and removing one no
+        // longer held change nothing.
+        let call = Call::post("/v1/work/run/working-set").run_id(run_id);
+        self.transport.json(call, Some(&change.body(run_id))).await
     }
 
     /// `GET /v1/work/runs`: one page.

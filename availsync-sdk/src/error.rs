@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use availsync_types::{ErrorBody, ErrorCode, ResourceKeyError};
+use availsync_types::{ErrorBody, ErrorCode, PathConflict, ResourceKeyError, WorkingSetError};
 
 use crate::http::HttpError;
 
@@ -29,6 +29,11 @@ pub enum Error {
     /// The server answered with an error (boxed: it is large and rare).
     #[error(transparent)]
     Api(Box<ApiError>),
+    /// Paths asked for are held by other live claims (`409
+    /// paths_claimed`, from a working-set change): nothing changed. Boxed
+    /// like [`Error::Api`]; [`Error::api`] answers its [`ApiError`] too.
+    #[error(transparent)]
+    PathsClaimed(Box<PathsClaimed>),
     /// The answer could not be decoded; the raw body is kept for bug reports.
     #[error("could not decode the server's answer ({status}): {error}; body: {body}")]
     Decode {
@@ -42,6 +47,18 @@ pub enum Error {
     /// A resource key the SDK refused before sending.
     #[error("invalid resource: {0}")]
     InvalidResource(#[from] ResourceKeyError),
+    /// Working-set paths the SDK refused before sending (the rules of
+    /// SPEC §10, checked as the server checks them).
+    #[error("invalid working set ({field}): {error}")]
+    InvalidWorkingSet {
+        /// The field at fault as the server would name it:
+        /// `working_set.paths[1]`, `add[0]`, `remove[2]`, or the list
+        /// itself (`working_set.paths`, `add`, `remove`) for its count.
+        field: String,
+        /// What is wrong (the index in [`WorkingSetError::Path`] is the
+        /// path's position in the list given).
+        error: WorkingSetError,
+    },
     /// The client is misconfigured (bad URL, missing key…).
     #[error("invalid client configuration: {0}")]
     Config(String),
@@ -115,12 +132,97 @@ impl From<ApiError> for Error {
     }
 }
 
+/// A `409 paths_claimed` answer: the paths of a working-set change that
+/// other live claims hold, and who holds them. Nothing was changed.
+///
+/// ```no_run
+/// # async fn demo(guard: availsync_sdk::RunGuard) -> availsync_sdk::Result<()> {
+/// use availsync_sdk::Error;
+///
+/// match guard.add_paths(["src/db/**"]).await {
+///     Ok(update) => println!("now holding {:?}", update.claim.working_set),
+///     Err(Error::PathsClaimed(claimed)) => {
+///         for conflict in &claimed.conflicts {
+///             println!(
+///                 "{} is held by {} until {}",
+///                 conflict.path.as_deref().unwrap_or("the repository"),
+///                 conflict.holder.agent_name,
+///                 conflict.holder.expires_at
+///             );
+///         }
+///     }
+///     Err(e) => return Err(e),
+/// }
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{api}; held: {}", held(conflicts))]
+#[non_exhaustive]
+pub struct PathsClaimed {
+    /// Each requested path that is held: the path, who holds it, and the
+    /// holder's overlapping patterns (at most 50).
+    pub conflicts: Vec<PathConflict>,
+    /// The answer itself: status 409, code `paths_claimed`, the request id.
+    pub api: ApiError,
+}
+
+/// `src/db/** by 'ci-bot' (run r1)`, for the first few conflicts.
+fn held(conflicts: &[PathConflict]) -> String {
+    const LISTED: usize = 3;
+    let mut parts: Vec<String> = conflicts
+        .iter()
+        .take(LISTED)
+        .map(|c| {
+            format!(
+                "{} by '{}' (run {})",
+                c.path.as_deref().unwrap_or("the repository"),
+                c.holder.agent_name,
+                c.holder.run_id
+            )
+        })
+        .collect();
+    if conflicts.len() > LISTED {
+        parts.push(format!("and {} more", conflicts.len() - LISTED));
+    }
+    parts.join(", ")
+}
+
+impl Error {
+    /// The error for a server's error answer: a typed one where the code
+    /// has its own variant, else [`Error::Api`].
+    pub(crate) fn from_answer(
+        status: u16,
+        body: Option<ErrorBody>,
+        retry_after: Option<u64>,
+    ) -> Self {
+        let path_conflicts = body
+            .as_ref()
+            .filter(|b| b.error.code == ErrorCode::PathsClaimed.as_str())
+            .and_then(|b| b.error.conflicts.clone())
+            .and_then(|c| serde_json::from_value::<Vec<PathConflict>>(c).ok());
+        let api = ApiError::from_body(status, body, retry_after);
+        match path_conflicts {
+            Some(conflicts) => Self::PathsClaimed(Box::new(PathsClaimed { conflicts, api })),
+            None => Self::from(api),
+        }
+    }
+}
+
 impl Error {
     /// The API error, if the server answered with one.
     pub fn api(&self) -> Option<&ApiError> {
         match self {
             Self::Api(e) => Some(e),
+            Self::PathsClaimed(e) => Some(&e.api),
             _ => None,
+        }
+    }
+
+    /// The held paths of a `paths_claimed` answer (empty otherwise).
+    pub fn path_conflicts(&self) -> &[PathConflict] {
+        match self {
+            Self::PathsClaimed(e) => &e.conflicts,
+            _ => &[],
         }
     }
 

@@ -1,12 +1,13 @@
 //! The RAII run guard: a claimed lease kept alive in the background until
 //! the work finishes, with prompt notice when it is lost.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
 use availsync_types::{
-    Claim, Decision, FinishRunResponse, Holder, Outcome, Reason, ResourceKey, RunStatus,
-    StartRunResponse, Timestamp,
+    BlockedPath, Claim, Decision, FinishRunResponse, Holder, Outcome, PathConflict, Reason,
+    ResourceKey, RunStatus, StartRunResponse, Timestamp, UpdateWorkingSetResponse, WorkingSet,
 };
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -17,6 +18,7 @@ use tracing::Instrument;
 use crate::client::Client;
 use crate::config::RetryPolicy;
 use crate::error::Result;
+use crate::requests::PathsChange;
 use crate::transport::Retry;
 
 /// What starting a run gave.
@@ -25,6 +27,11 @@ use crate::transport::Retry;
 pub enum RunStart {
     /// The lease is held and kept alive until the guard is finished.
     Claimed(RunGuard),
+    /// A [`StartRun::partial`](crate::StartRun::partial) working-set start
+    /// some of whose paths are held by others (`partial_proceed`): the
+    /// guard holds the free ones ([`RunGuard::working_set`]); the rest are
+    /// listed with their holders. Work only on the paths held.
+    Partial(RunGuard, Vec<BlockedPath>),
     /// Do not do the work now.
     Skipped(Skipped),
     /// An observe run: go ahead; nothing is protected.
@@ -48,9 +55,17 @@ pub struct Skipped {
 }
 
 impl Skipped {
-    /// The holder, when another claim holds the resource.
+    /// The holder, when another claim holds the resource (for a working
+    /// set, the blocker whose lease lapses first).
     pub fn holder(&self) -> Option<&Holder> {
         self.reason.holder.as_ref()
+    }
+
+    /// For a working set (`paths_claimed`, or a working set meeting a
+    /// whole-repository claim): each requested path that is held, who holds
+    /// it and the holder's overlapping patterns. Empty otherwise.
+    pub fn conflicts(&self) -> &[PathConflict] {
+        self.reason.conflicts.as_deref().unwrap_or_default()
     }
 }
 
@@ -118,6 +133,7 @@ impl std::fmt::Display for LossReason {
 /// What the work closure of [`Client::guarded`](crate::Client::guarded) can
 /// see of its lease.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct Lease {
     /// The run.
     pub run_id: String,
@@ -127,6 +143,10 @@ pub struct Lease {
     pub fencing_token: u64,
     /// Fires when the lease is lost.
     pub lost: CancellationToken,
+    /// The paths held when the work began, for a working-set claim (a
+    /// partial grant holds only the free ones); `None` for the whole
+    /// resource.
+    pub working_set: Option<WorkingSet>,
 }
 
 struct Shared {
@@ -139,6 +159,16 @@ struct Shared {
     /// the server gave. Readers check the deadline themselves, so a late
     /// extender task can never make a lapsed lease look held.
     lease: std::sync::Mutex<LocalLease>,
+    /// The paths the claim holds: as granted, then as the last change the
+    /// server acknowledged left them. Extends never change them.
+    working_set: std::sync::Mutex<Option<WorkingSet>>,
+    /// Serialises working-set changes, so that the paths kept above are
+    /// those of the change the server made last.
+    changing: tokio::sync::Mutex<()>,
+    /// Held → uncertain → lost, as the extend loop or a change learns it.
+    state: watch::Sender<LeaseState>,
+    /// Cancelled when the lease is lost.
+    lost: CancellationToken,
 }
 
 #[derive(Clone, Copy)]
@@ -148,6 +178,28 @@ struct LocalLease {
 }
 
 impl Shared {
+    fn new(
+        client: Client,
+        run_id: String,
+        resource: ResourceKey,
+        claim: Claim,
+        lease: LocalLease,
+        state: LeaseState,
+    ) -> Arc<Self> {
+        let working_set = claim.working_set.clone();
+        Arc::new(Self {
+            client,
+            run_id,
+            resource,
+            claim,
+            lease: std::sync::Mutex::new(lease),
+            working_set: std::sync::Mutex::new(working_set),
+            changing: tokio::sync::Mutex::new(()),
+            state: watch::channel(state).0,
+            lost: CancellationToken::new(),
+        })
+    }
+
     fn local_lease(&self) -> LocalLease {
         *self
             .lease
@@ -161,6 +213,42 @@ impl Shared {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner) = lease;
     }
+
+    fn working_set(&self) -> std::sync::MutexGuard<'_, Option<WorkingSet>> {
+        self.working_set
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The lease is gone: say so, once and for good.
+    fn give_up(&self, reason: LossReason) {
+        tracing::warn!(%reason, run_id = %self.run_id, "lease lost");
+        self.state.send_replace(LeaseState::Lost(reason));
+        self.lost.cancel();
+    }
+
+    /// Sends `state` unless the lease is already lost: an extend answered
+    /// after a change learned of the loss must not make it look held.
+    fn set_state(&self, state: LeaseState) {
+        self.state.send_if_modified(|current| {
+            if matches!(current, LeaseState::Lost(_)) {
+                return false;
+            }
+            *current = state;
+            true
+        });
+    }
+
+    async fn change_paths(&self, change: PathsChange) -> Result<UpdateWorkingSetResponse> {
+        let _one_at_a_time = self.changing.lock().await;
+        let answer = self.client.change_paths(&self.run_id, &change).await;
+        match &answer {
+            Ok(update) => *self.working_set() = update.claim.working_set.clone(),
+            Err(e) if e.is_lease_lost() || e.is_not_found() => self.give_up(LossReason::Revoked),
+            Err(_) => {}
+        }
+        answer
+    }
 }
 
 /// A held lease. A background task extends it about every ttl/3 and retries
@@ -173,7 +261,6 @@ impl Shared {
 pub struct RunGuard {
     shared: Arc<Shared>,
     state: watch::Receiver<LeaseState>,
-    lost: CancellationToken,
     stop: CancellationToken,
     extender: Option<JoinHandle<()>>,
 }
@@ -184,6 +271,7 @@ impl std::fmt::Debug for RunGuard {
             .field("run_id", &self.shared.run_id)
             .field("resource", &self.shared.resource)
             .field("fencing_token", &self.shared.claim.fencing_token)
+            .field("working_set", &*self.shared.working_set())
             .field("state", &*self.state.borrow())
             .finish()
     }
@@ -199,21 +287,21 @@ pub(crate) fn from_start(
     sent_at: Instant,
 ) -> RunStart {
     match (answer.decision, answer.claim) {
-        (Decision::Proceed | Decision::PartialProceed, Some(claim))
-            if answer.status != RunStatus::Active =>
-        {
-            // A replay of a run whose lease is already gone: hand back a
-            // guard that is lost from the start, so the work never begins.
-            RunStart::Claimed(RunGuard::lost_from_start(
-                client,
-                answer.run_id,
-                resource,
-                claim,
-            ))
+        (decision, Some(claim)) if decision.proceeds() => {
+            let guard = if answer.status == RunStatus::Active {
+                RunGuard::start(client, answer.run_id, resource, claim, sent_at)
+            } else {
+                // A replay of a run whose lease is already gone: hand back
+                // a guard that is lost from the start, so the work never
+                // begins.
+                RunGuard::lost_from_start(client, answer.run_id, resource, claim)
+            };
+            if decision == Decision::PartialProceed {
+                RunStart::Partial(guard, answer.blocked.unwrap_or_default())
+            } else {
+                RunStart::Claimed(guard)
+            }
         }
-        (Decision::Proceed | Decision::PartialProceed, Some(claim)) => RunStart::Claimed(
-            RunGuard::start(client, answer.run_id, resource, claim, sent_at),
-        ),
         (Decision::Proceed, None) => RunStart::Observed(ObservedRun {
             run_id: answer.run_id,
             resource,
@@ -250,23 +338,16 @@ impl RunGuard {
         claim: Claim,
         granted_at: Instant,
     ) -> Self {
-        let (sender, state) = watch::channel(LeaseState::Held {
+        let state = LeaseState::Held {
             expires_at: claim.expires_at,
-        });
-        let lost = CancellationToken::new();
+        };
         let stop = CancellationToken::new();
         let ttl = Duration::from_secs(u64::from(claim.ttl_seconds));
         let lease = LocalLease {
             deadline: granted_at + ttl - safety_margin(ttl),
             expires_at: claim.expires_at,
         };
-        let shared = Arc::new(Shared {
-            client,
-            run_id,
-            resource,
-            claim,
-            lease: std::sync::Mutex::new(lease),
-        });
+        let shared = Shared::new(client, run_id, resource, claim, lease, state);
         // The extend loop's span: every extend's own `availsync.call`
         // span sits under it.
         let span = tracing::info_span!(
@@ -277,19 +358,11 @@ impl RunGuard {
             fencing_token = shared.claim.fencing_token,
         );
         let extender = tokio::spawn(
-            keep_alive(
-                Arc::clone(&shared),
-                granted_at,
-                sender,
-                lost.clone(),
-                stop.clone(),
-            )
-            .instrument(span),
+            keep_alive(Arc::clone(&shared), granted_at, stop.clone()).instrument(span),
         );
         Self {
+            state: shared.state.subscribe(),
             shared,
-            state,
-            lost,
             stop,
             extender: Some(extender),
         }
@@ -301,23 +374,16 @@ impl RunGuard {
         resource: ResourceKey,
         claim: Claim,
     ) -> Self {
-        let (_, state) = watch::channel(LeaseState::Lost(LossReason::Revoked));
-        let lost = CancellationToken::new();
-        lost.cancel();
         let lease = LocalLease {
             deadline: Instant::now(),
             expires_at: claim.expires_at,
         };
+        let state = LeaseState::Lost(LossReason::Revoked);
+        let shared = Shared::new(client, run_id, resource, claim, lease, state);
+        shared.lost.cancel();
         Self {
-            shared: Arc::new(Shared {
-                client,
-                run_id,
-                resource,
-                claim,
-                lease: std::sync::Mutex::new(lease),
-            }),
-            state,
-            lost,
+            state: shared.state.subscribe(),
+            shared,
             stop: CancellationToken::new(),
             extender: None,
         }
@@ -333,9 +399,92 @@ impl RunGuard {
         &self.shared.resource
     }
 
-    /// The claim as granted.
+    /// The claim as granted (its `working_set` as granted too:
+    /// [`RunGuard::working_set`] follows later changes).
     pub fn claim(&self) -> &Claim {
         &self.shared.claim
+    }
+
+    /// The paths the claim holds now, for a working-set claim: as granted,
+    /// then as the last change the server acknowledged left them
+    /// ([`RunGuard::add_paths`], [`RunGuard::remove_paths`]). `None` for a
+    /// claim on the whole resource. The background extends keep the claim
+    /// with these paths; they never change them.
+    pub fn working_set(&self) -> Option<WorkingSet> {
+        self.shared.working_set().clone()
+    }
+
+    /// Adds paths to the claim's working set, atomically: when another live
+    /// claim holds one of them, nothing changes and the answer is
+    /// [`Error::PathsClaimed`](crate::Error::PathsClaimed) naming the
+    /// holders. The fencing token stays. Paths are checked before anything
+    /// is sent, like [`StartRun::working_set`](crate::StartRun::working_set)'s
+    /// (a refused one is `add[i]`).
+    ///
+    /// ```no_run
+    /// # async fn demo(client: availsync_sdk::Client) -> availsync_sdk::Result<()> {
+    /// use availsync_sdk::{Outcome, RunStart, StartRun, WorkingSetMode};
+    ///
+    /// let start = StartRun::new("repo:acme/web")?
+    ///     .working_set(["src/api/"], WorkingSetMode::Edit)?;
+    /// if let RunStart::Claimed(guard) = client.claim(start).await? {
+    ///     // The work turned out to need the schema too.
+    ///     guard.add_paths(["src/db/schema.rs"]).await?;
+    ///     assert_eq!(guard.working_set().unwrap().paths.len(), 2);
+    ///     guard.remove_paths(["src/api/"]).await?;
+    ///     guard.finish(Outcome::Succeeded).await?;
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub async fn add_paths<I>(&self, paths: I) -> Result<UpdateWorkingSetResponse>
+    where
+        I: IntoIterator,
+        I::Item: AsRef<str>,
+    {
+        self.change_paths(PathsChange::new().add_paths(paths)?)
+            .await
+    }
+
+    /// Like [`RunGuard::add_paths`], but takes the free paths when some are
+    /// held, listing the rest (and their holders) in the answer's
+    /// `blocked`. A change none of whose added paths are free is still
+    /// [`Error::PathsClaimed`](crate::Error::PathsClaimed).
+    pub async fn add_free_paths<I>(&self, paths: I) -> Result<UpdateWorkingSetResponse>
+    where
+        I: IntoIterator,
+        I::Item: AsRef<str>,
+    {
+        self.change_paths(PathsChange::new().add_paths(paths)?.partial())
+            .await
+    }
+
+    /// Gives paths back (as given at the start, or as the server echoed
+    /// them), so that others may claim them; the rest stay held. Removing
+    /// every path is refused (`400 invalid_working_set`): finish the run
+    /// instead.
+    pub async fn remove_paths<I>(&self, paths: I) -> Result<UpdateWorkingSetResponse>
+    where
+        I: IntoIterator,
+        I::Item: AsRef<str>,
+    {
+        self.change_paths(PathsChange::new().remove_paths(paths)?)
+            .await
+    }
+
+    /// Adds and removes paths in one atomic change. Changes of one guard
+    /// are sent one at a time, so [`RunGuard::working_set`] ends as the
+    /// server's last answer left it. A `lease_lost` answer makes the guard
+    /// lost at once.
+    ///
+    /// The future borrows nothing from the guard, so it may be made while
+    /// the guard is locked away (e.g. in a registry behind a mutex) and
+    /// awaited after the lock is released.
+    pub fn change_paths(
+        &self,
+        change: PathsChange,
+    ) -> impl Future<Output = Result<UpdateWorkingSetResponse>> + Send + use<> {
+        let shared = Arc::clone(&self.shared);
+        async move { shared.change_paths(change).await }
     }
 
     /// The fencing token: pass it downstream so writers with a superseded
@@ -378,7 +527,7 @@ impl RunGuard {
 
     /// Completes when the lease is lost, with the reason.
     pub async fn lost(&self) -> LossReason {
-        self.lost.cancelled().await;
+        self.shared.lost.cancelled().await;
         match &*self.state.borrow() {
             LeaseState::Lost(reason) => *reason,
             _ => LossReason::Revoked,
@@ -387,7 +536,7 @@ impl RunGuard {
 
     /// A token cancelled when the lease is lost; hand it to the work.
     pub fn cancellation_token(&self) -> CancellationToken {
-        self.lost.child_token()
+        self.shared.lost.child_token()
     }
 
     /// What a work closure may see of this lease.
@@ -397,6 +546,7 @@ impl RunGuard {
             resource: self.shared.resource.clone(),
             fencing_token: self.shared.claim.fencing_token,
             lost: self.cancellation_token(),
+            working_set: self.working_set(),
         }
     }
 
@@ -474,13 +624,7 @@ impl Drop for RunGuard {
 
 /// Extends the lease every ttl/3 until stopped, retrying transient failures
 /// until the lease would lapse by the local monotonic clock.
-async fn keep_alive(
-    shared: Arc<Shared>,
-    granted_at: Instant,
-    state: watch::Sender<LeaseState>,
-    lost: CancellationToken,
-    stop: CancellationToken,
-) {
+async fn keep_alive(shared: Arc<Shared>, granted_at: Instant, stop: CancellationToken) {
     let ttl = Duration::from_secs(u64::from(shared.claim.ttl_seconds));
     let margin = safety_margin(ttl);
     let interval = ttl / 3;
@@ -492,18 +636,15 @@ async fn keep_alive(
     let mut deadline = granted_at + ttl - margin;
     let mut next = granted_at + interval;
     let mut failures = 0;
-    let give_up = |reason: LossReason| {
-        tracing::warn!(%reason, "lease lost");
-        state.send_replace(LeaseState::Lost(reason));
-        lost.cancel();
-    };
     loop {
         tokio::select! {
             () = stop.cancelled() => return,
+            // A working-set change learned that the lease is gone.
+            () = shared.lost.cancelled() => return,
             () = tokio::time::sleep_until(next.min(deadline)) => {}
         }
         if Instant::now() >= deadline {
-            give_up(LossReason::Expired);
+            shared.give_up(LossReason::Expired);
             return;
         }
         let sent_at = Instant::now();
@@ -514,7 +655,7 @@ async fn keep_alive(
         };
         match attempt {
             None => {
-                give_up(LossReason::Expired);
+                shared.give_up(LossReason::Expired);
                 return;
             }
             Some(Ok(answer)) => {
@@ -528,15 +669,15 @@ async fn keep_alive(
                     deadline,
                     expires_at,
                 });
-                state.send_replace(LeaseState::Held { expires_at });
+                shared.set_state(LeaseState::Held { expires_at });
             }
             Some(Err(e)) if e.is_lease_lost() || e.is_not_found() => {
-                give_up(LossReason::Revoked);
+                shared.give_up(LossReason::Revoked);
                 return;
             }
             Some(Err(e)) => {
                 tracing::debug!(error = %e, "extend failed; retrying");
-                state.send_replace(LeaseState::Uncertain {
+                shared.set_state(LeaseState::Uncertain {
                     error: e.to_string(),
                 });
                 let mut wait = backoff.backoff(failures);

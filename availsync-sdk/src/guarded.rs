@@ -33,7 +33,9 @@ impl Client {
     /// the run as succeeded or failed from the work's result.
     ///
     /// Observe agents run the work too (nothing is protected) and record the
-    /// outcome.
+    /// outcome. So does a partial grant of a
+    /// [`StartRun::partial`](crate::StartRun::partial) working-set start:
+    /// the work sees the paths it holds in [`Lease::working_set`].
     ///
     /// ```no_run
     /// # async fn demo(client: availsync_sdk::Client) -> availsync_sdk::Result<()> {
@@ -63,12 +65,15 @@ impl Client {
                     resource: observed.resource.clone(),
                     fencing_token: 0,
                     lost: tokio_util::sync::CancellationToken::new(),
+                    working_set: None,
                 };
                 let result = work(lease).await;
                 observed.finish(outcome_of(&result)).await?;
                 Ok(Guarded::Completed(result))
             }
-            RunStart::Claimed(guard) => {
+            // A partial grant (asked for with `StartRun::partial`): the
+            // work sees the paths held in `lease.working_set`.
+            RunStart::Claimed(guard) | RunStart::Partial(guard, _) => {
                 // A replay of a run whose lease is already gone must not
                 // start the work at all.
                 if !guard.is_held() {

@@ -19,7 +19,8 @@
 //!     .ttl(Duration::from_secs(60))
 //!     .purpose("nightly deploy");
 //! match client.claim(start).await? {
-//!     RunStart::Claimed(guard) => {
+//!     // Partial answers only a `.partial()` working-set start.
+//!     RunStart::Claimed(guard) | RunStart::Partial(guard, _) => {
 //!         let token = guard.cancellation_token();
 //!         tokio::select! {
 //!             _ = deploy(guard.fencing_token()) => guard.finish(Outcome::Succeeded).await?,
@@ -42,6 +43,49 @@
 //! ```
 //!
 //! Or let [`Client::guarded`] do all of that around a closure.
+//!
+//! # Working sets
+//!
+//! A claim on a `repo:` may hold only the paths the run will touch
+//! ([`StartRun::working_set`]), so that agents whose paths cannot name one
+//! file work in the same repository at once. The guard grows or shrinks
+//! its paths as the work goes ([`RunGuard::add_paths`],
+//! [`RunGuard::remove_paths`]); a path someone else holds is a skip naming
+//! them ([`Skipped::conflicts`]), an [`Error::PathsClaimed`] for an add, or,
+//! with [`StartRun::partial`], a [`RunStart::Partial`] grant of the free
+//! ones.
+//!
+//! ```no_run
+//! use availsync_sdk::{Client, Outcome, RunStart, StartRun, WorkingSetMode};
+//!
+//! # async fn demo(client: Client) -> availsync_sdk::Result<()> {
+//! let start = StartRun::new("repo:acme/web")?
+//!     .working_set(["src/api/", "docs/api.md"], WorkingSetMode::Edit)?
+//!     .partial();
+//! match client.claim(start).await? {
+//!     RunStart::Claimed(guard) => {
+//!         guard.add_paths(["src/db/schema.rs"]).await?;
+//!         guard.finish(Outcome::Succeeded).await?;
+//!     }
+//!     RunStart::Partial(guard, blocked) => {
+//!         for b in &blocked {
+//!             eprintln!("{} is held by {}", b.path, b.holder.agent_name);
+//!         }
+//!         let held = guard.working_set().map(|set| set.paths).unwrap_or_default();
+//!         eprintln!("working on {held:?} only");
+//!         guard.finish(Outcome::Succeeded).await?;
+//!     }
+//!     RunStart::Skipped(skip) => {
+//!         for c in skip.conflicts() {
+//!             eprintln!("{:?} is held by {}", c.path, c.holder.agent_name);
+//!         }
+//!     }
+//!     RunStart::Observed(run) => {
+//!         run.finish(Outcome::Succeeded).await?;
+//!     }
+//! }
+//! # Ok(()) }
+//! ```
 //!
 //! # What the guard promises
 //!
@@ -110,15 +154,15 @@ mod transport;
 
 pub use admin::AdminClient;
 pub use availsync_types as types;
-pub use availsync_types::{Mode, Outcome, ResourceKey, Timestamp};
+pub use availsync_types::{Mode, Outcome, PathPattern, ResourceKey, Timestamp, WorkingSetMode};
 pub use client::Client;
 pub use config::{API_KEY_ENV, ClientBuilder, RetryPolicy, URL_ENV, URL_ENV_ALIAS};
-pub use error::{ApiError, Error, Result};
+pub use error::{ApiError, Error, PathsClaimed, Result};
 pub use guard::{Lease, LeaseState, LossReason, ObservedRun, RunGuard, RunStart, Skipped};
 pub use guarded::Guarded;
 pub use http::HttpError;
 pub use requests::{
-    ActivityQuery, AuditQuery, HoldsQuery, NewHold, RunsQuery, StartRun, new_run_id,
+    ActivityQuery, AuditQuery, HoldsQuery, NewHold, PathsChange, RunsQuery, StartRun, new_run_id,
 };
 
 /// The README's example, compiled as a doc test.

@@ -2,8 +2,13 @@
 
 use std::time::Duration;
 
-use availsync_types::{Mode, ResourceKey, Timestamp};
+use availsync_types::{
+    Mode, ResourceKey, Timestamp, UpdateWorkingSetRequest, WorkingSetError, WorkingSetMode,
+    WorkingSetRequest, parse_working_set,
+};
 use rand::RngCore;
+
+use crate::error::Error;
 
 /// A `run/start`: the resource and its options.
 ///
@@ -30,6 +35,8 @@ pub struct StartRun {
     pub(crate) purpose: Option<String>,
     pub(crate) observe: bool,
     pub(crate) metadata: Option<serde_json::Map<String, serde_json::Value>>,
+    pub(crate) working_set: Option<WorkingSetRequest>,
+    pub(crate) partial: bool,
 }
 
 /// A new client-side run id (`run-` plus 32 hex digits): 6 bytes of the
@@ -61,6 +68,8 @@ impl StartRun {
             purpose: None,
             observe: false,
             metadata: None,
+            working_set: None,
+            partial: false,
         }
     }
 
@@ -98,6 +107,61 @@ impl StartRun {
         self
     }
 
+    /// Claims only these paths of a `repo:` resource instead of the whole
+    /// repository (SPEC §10): files (`src/main.rs`), directories (`src/api/`,
+    /// sent as `src/api/**`), `*` within a segment, `**` as a whole segment.
+    /// Two runs whose paths cannot name one file both proceed; `read` sets
+    /// never block each other.
+    ///
+    /// The paths (strings or [`PathPattern`](crate::PathPattern)s) are
+    /// checked here, before anything is sent: 1 to 200, each a valid
+    /// pattern. A refused one is an [`Error::InvalidWorkingSet`] naming it
+    /// (`working_set.paths[1]`). Only the server knows whether the resource
+    /// takes a working set (a `project:` does not): it answers `400
+    /// invalid_working_set` otherwise.
+    ///
+    /// ```
+    /// use availsync_sdk::{Error, StartRun, WorkingSetMode};
+    ///
+    /// let start = StartRun::new("repo:acme/web")?
+    ///     .working_set(["src/api/", "docs/*.md"], WorkingSetMode::Edit)?;
+    /// assert_eq!(start.working_set_paths(), ["src/api/**", "docs/*.md"]);
+    ///
+    /// let refused = StartRun::new("repo:acme/web")?
+    ///     .working_set(["src/", "../etc/passwd"], WorkingSetMode::Read);
+    /// assert!(matches!(
+    ///     refused,
+    ///     Err(Error::InvalidWorkingSet { ref field, .. }) if field == "working_set.paths[1]"
+    /// ));
+    /// # Ok::<(), availsync_sdk::Error>(())
+    /// ```
+    pub fn working_set<I>(mut self, paths: I, mode: WorkingSetMode) -> crate::Result<Self>
+    where
+        I: IntoIterator,
+        I::Item: AsRef<str>,
+    {
+        self.working_set = Some(WorkingSetRequest {
+            paths: checked_paths("working_set.paths", paths)?,
+            mode: Some(mode),
+        });
+        Ok(self)
+    }
+
+    /// With a working set: when some paths are held by others, take the
+    /// free ones ([`RunStart::Partial`](crate::RunStart::Partial), listing
+    /// the rest) instead of skipping. A start none of whose paths are free
+    /// is still skipped.
+    pub fn partial(mut self) -> Self {
+        self.partial = true;
+        self
+    }
+
+    /// The working set's paths as they will be sent (normalised; empty when
+    /// the start claims the whole resource).
+    pub fn working_set_paths(&self) -> &[String] {
+        self.working_set.as_ref().map_or(&[], |set| &set.paths)
+    }
+
     /// The resource.
     pub fn resource(&self) -> &ResourceKey {
         &self.resource
@@ -116,8 +180,112 @@ impl StartRun {
             purpose: self.purpose.clone(),
             mode: self.observe.then_some(Mode::Observe),
             metadata: self.metadata.clone(),
-            working_set: None,
-            partial: None,
+            working_set: self.working_set.clone(),
+            partial: self.partial.then_some(true),
+        }
+    }
+}
+
+/// Paths checked with SPEC §10's rules and normalised, a refused one named
+/// as the server would name it: `field[i]`, or `field` for the count.
+pub(crate) fn checked_paths<I>(field: &str, paths: I) -> crate::Result<Vec<String>>
+where
+    I: IntoIterator,
+    I::Item: AsRef<str>,
+{
+    let raw: Vec<String> = paths
+        .into_iter()
+        .map(|path| path.as_ref().to_owned())
+        .collect();
+    let parsed = parse_working_set(&raw).map_err(|error| Error::InvalidWorkingSet {
+        field: match &error {
+            WorkingSetError::Path { index, .. } => format!("{field}[{index}]"),
+            _ => field.to_owned(),
+        },
+        error,
+    })?;
+    Ok(parsed.iter().map(|p| p.as_str().to_owned()).collect())
+}
+
+/// A change to the paths of a run's live working-set claim
+/// (`POST /v1/work/run/working-set`): paths to add, paths to remove, and
+/// whether to take the free ones when some added paths are held.
+///
+/// Both lists are checked as they are given, like
+/// [`StartRun::working_set`]'s (`add[0]`, `remove[2]`).
+///
+/// ```
+/// use availsync_sdk::PathsChange;
+///
+/// let change = PathsChange::new()
+///     .add_paths(["src/db/", "migrations/*.sql"])?
+///     .remove_paths(["src/api/**"])?
+///     .partial();
+/// assert_eq!(change.added(), ["src/db/**", "migrations/*.sql"]);
+/// assert!(PathsChange::new().remove_paths(["/etc"]).is_err());
+/// # Ok::<(), availsync_sdk::Error>(())
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PathsChange {
+    add: Vec<String>,
+    remove: Vec<String>,
+    partial: bool,
+}
+
+impl PathsChange {
+    /// No change yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The paths to add (replacing any given before). An added path
+    /// another live claim holds refuses the whole change
+    /// ([`Error::PathsClaimed`]), unless [`PathsChange::partial`].
+    pub fn add_paths<I>(mut self, paths: I) -> crate::Result<Self>
+    where
+        I: IntoIterator,
+        I::Item: AsRef<str>,
+    {
+        self.add = checked_paths("add", paths)?;
+        Ok(self)
+    }
+
+    /// The paths to remove, as given at the start or as the server echoed
+    /// them (replacing any given before). Removing every path is refused:
+    /// finish the run instead.
+    pub fn remove_paths<I>(mut self, paths: I) -> crate::Result<Self>
+    where
+        I: IntoIterator,
+        I::Item: AsRef<str>,
+    {
+        self.remove = checked_paths("remove", paths)?;
+        Ok(self)
+    }
+
+    /// Add the free paths when some are held, listing the rest in the
+    /// answer's `blocked`, instead of refusing the change.
+    pub fn partial(mut self) -> Self {
+        self.partial = true;
+        self
+    }
+
+    /// The paths to add, normalised.
+    pub fn added(&self) -> &[String] {
+        &self.add
+    }
+
+    /// The paths to remove, normalised.
+    pub fn removed(&self) -> &[String] {
+        &self.remove
+    }
+
+    pub(crate) fn body(&self, run_id: &str) -> UpdateWorkingSetRequest {
+        let list = |paths: &[String]| (!paths.is_empty()).then(|| paths.to_vec());
+        UpdateWorkingSetRequest {
+            run_id: run_id.to_owned(),
+            add: list(&self.add),
+            remove: list(&self.remove),
+            partial: self.partial.then_some(true),
         }
     }
 }

@@ -16,7 +16,7 @@ use tracing::Instrument;
 use tracing::field::Empty;
 
 use crate::config::{ClientBuilder, RetryPolicy};
-use crate::error::{ApiError, Error, Result};
+use crate::error::{Error, Result};
 use crate::http::HttpClient;
 
 /// How requests authenticate.
@@ -358,11 +358,7 @@ impl Transport {
             return Ok((status, body));
         }
         let error: Option<ErrorBody> = serde_json::from_slice(&body).ok();
-        Err(Error::from(ApiError::from_body(
-            status.as_u16(),
-            error,
-            retry_after,
-        )))
+        Err(Error::from_answer(status.as_u16(), error, retry_after))
     }
 
     /// Keeps (or clears) the session cookie a human endpoint set.

@@ -176,6 +176,14 @@ impl FromStr for PathPattern {
     }
 }
 
+/// The normalised text, so that a pattern can go wherever a path string
+/// does (the SDK's working-set calls take either).
+impl AsRef<str> for PathPattern {
+    fn as_ref(&self) -> &str {
+        &self.text
+    }
+}
+
 impl fmt::Display for PathPattern {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.pad(&self.text)

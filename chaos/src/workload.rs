@@ -86,6 +86,9 @@ pub async fn agent(
             Ok(RunStart::Observed(_)) => {
                 tracing::error!(%run_id, "an enforce-mode agent was answered as observed");
             }
+            Ok(RunStart::Partial(..)) => {
+                tracing::error!(%run_id, "a start without a working set was answered partial");
+            }
             Err(e) => {
                 tracing::debug!(%run_id, error = %e, "start failed");
                 history.with(|r| r.counters.start_errors += 1);

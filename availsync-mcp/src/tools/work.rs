@@ -288,7 +288,7 @@ impl AvailsyncMcp {
             }
         };
         let out = match answer {
-            RunStart::Claimed(guard) => {
+            RunStart::Claimed(guard) | RunStart::Partial(guard, _) => {
                 let claim = guard.claim().clone();
                 let run_id = guard.run_id().to_owned();
                 let lost = !guard.is_held();

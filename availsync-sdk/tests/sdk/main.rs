@@ -11,3 +11,4 @@ mod scheduling;
 mod support;
 mod transport;
 mod work;
+mod working_sets;

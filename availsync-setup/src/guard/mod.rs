@@ -134,6 +134,15 @@ pub async fn run(args: GuardArgs) -> u8 {
             reused::report(&client, &start, &run_id, given).await
         }
         Ok(RunStart::Claimed(guard)) => run_claimed(guard, &args, &env).await,
+        // Never asked for (the guard sends no `partial`): a command must
+        // not run with part of what it declared.
+        Ok(RunStart::Partial(guard, _)) => {
+            say(
+                "the server granted only part of the claim, which the guard never asks for; not running the command",
+            );
+            finish(guard, Outcome::Cancelled).await;
+            exit::SOFTWARE
+        }
         Ok(RunStart::Skipped(skip)) => skipped(&env, &skip, args.skip_exit_code),
         Ok(RunStart::Observed(observed)) => {
             let verdict = if observed.would_block {
