@@ -160,7 +160,9 @@ impl Client {
     ///     .check_paths("repo:acme/web", ["src/db/**"], WorkingSetMode::Edit)
     ///     .await?;
     /// for conflict in check.conflicts.unwrap_or_default() {
-    ///     println!("{:?} is held by {}", conflict.path, conflict.holder.agent_name);
+    ///     if let Some(path) = conflict.as_path() {
+    ///         println!("{:?} is held by {}", path.path, path.holder.agent_name);
+    ///     }
     /// }
     /// # Ok(()) }
     /// ```
@@ -189,7 +191,8 @@ impl Client {
         let resource: ResourceKey = resource.parse()?;
         let call = Call::post("/v1/work/check").resource(Some(resource.as_str()));
         let body = CheckRequest {
-            resource: resource.to_string(),
+            resource: Some(resource.to_string()),
+            resources: None,
             working_set,
         };
         self.transport.json(call, Some(&body)).await

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use availsync_types::{
-    BlockedPath, Claim, Decision, FinishRunResponse, Holder, Outcome, PathConflict, Reason,
+    BlockedPath, Claim, Conflict, Decision, FinishRunResponse, Holder, Outcome, Reason,
     ResourceKey, RunStatus, StartRunResponse, Timestamp, UpdateWorkingSetResponse, WorkingSet,
 };
 use tokio::sync::watch;
@@ -63,8 +63,10 @@ impl Skipped {
 
     /// For a working set (`paths_claimed`, or a working set meeting a
     /// whole-repository claim): each requested path that is held, who holds
-    /// it and the holder's overlapping patterns. Empty otherwise.
-    pub fn conflicts(&self) -> &[PathConflict] {
+    /// it and the holder's overlapping patterns ([`Conflict::Path`]). For
+    /// several resources or a `depends_on` closure: each blocked resource
+    /// ([`Conflict::Resource`]). Empty otherwise.
+    pub fn conflicts(&self) -> &[Conflict] {
         self.reason.conflicts.as_deref().unwrap_or_default()
     }
 }
@@ -317,6 +319,7 @@ pub(crate) fn from_start(
                 message: "the server said skip_run without a reason".into(),
                 holder: None,
                 conflicts: None,
+                holders: None,
             }),
             retry_after: answer.retry_after.map(Duration::from_secs),
             replayed: answer.replayed,

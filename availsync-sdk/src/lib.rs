@@ -76,7 +76,7 @@
 //!         guard.finish(Outcome::Succeeded).await?;
 //!     }
 //!     RunStart::Skipped(skip) => {
-//!         for c in skip.conflicts() {
+//!         for c in skip.conflicts().iter().filter_map(|c| c.as_path()) {
 //!             eprintln!("{:?} is held by {}", c.path, c.holder.agent_name);
 //!         }
 //!     }

@@ -174,7 +174,8 @@ impl StartRun {
 
     pub(crate) fn body(&self) -> availsync_types::StartRunRequest {
         availsync_types::StartRunRequest {
-            resource: self.resource.to_string(),
+            resource: Some(self.resource.to_string()),
+            resources: None,
             ttl_seconds: self.ttl_seconds,
             run_id: Some(self.run_id.clone()),
             purpose: self.purpose.clone(),

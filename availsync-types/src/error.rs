@@ -29,6 +29,10 @@ pub enum ErrorCode {
     /// 400: a working set's paths or mode are invalid, or it was asked on a
     /// resource that cannot have one (named in `field`).
     InvalidWorkingSet,
+    /// 400: rules' `depends_on` would form a cycle.
+    RuleCycle,
+    /// 400: a rule is invalid (a `depends_on` closure past 32 resources).
+    InvalidRule,
     /// 401: no valid session or API key.
     Unauthenticated,
     /// 403: the caller may not do this.
@@ -50,6 +54,8 @@ pub enum ErrorCode {
     PathsClaimed,
     /// 409: an account with this email exists.
     EmailTaken,
+    /// 409: the resource already has a rule.
+    RuleExists,
     /// 409: a `run_id` was reused for another resource.
     RunIdReused,
     /// 409: an `idempotency_key` was reused for a different hold.
@@ -70,13 +76,15 @@ pub enum ErrorCode {
     InsufficientStorage,
 }
 
-const ALL: [ErrorCode; 25] = [
+const ALL: [ErrorCode; 28] = [
     ErrorCode::InvalidJson,
     ErrorCode::UnknownField,
     ErrorCode::InvalidRequest,
     ErrorCode::InvalidResource,
     ErrorCode::InvalidWindow,
     ErrorCode::InvalidWorkingSet,
+    ErrorCode::RuleCycle,
+    ErrorCode::InvalidRule,
     ErrorCode::Unauthenticated,
     ErrorCode::Forbidden,
     ErrorCode::AgentKeyNotAllowed,
@@ -87,6 +95,7 @@ const ALL: [ErrorCode; 25] = [
     ErrorCode::HoldConflict,
     ErrorCode::PathsClaimed,
     ErrorCode::EmailTaken,
+    ErrorCode::RuleExists,
     ErrorCode::RunIdReused,
     ErrorCode::IdempotencyKeyReused,
     ErrorCode::PlanLimitAgents,
@@ -108,6 +117,8 @@ impl ErrorCode {
             Self::InvalidResource => "invalid_resource",
             Self::InvalidWindow => "invalid_window",
             Self::InvalidWorkingSet => "invalid_working_set",
+            Self::RuleCycle => "rule_cycle",
+            Self::InvalidRule => "invalid_rule",
             Self::Unauthenticated => "unauthenticated",
             Self::Forbidden => "forbidden",
             Self::AgentKeyNotAllowed => "agent_key_not_allowed",
@@ -118,6 +129,7 @@ impl ErrorCode {
             Self::HoldConflict => "hold_conflict",
             Self::PathsClaimed => "paths_claimed",
             Self::EmailTaken => "email_taken",
+            Self::RuleExists => "rule_exists",
             Self::RunIdReused => "run_id_reused",
             Self::IdempotencyKeyReused => "idempotency_key_reused",
             Self::PlanLimitAgents => "plan_limit_agents",
@@ -138,7 +150,9 @@ impl ErrorCode {
             | Self::InvalidRequest
             | Self::InvalidResource
             | Self::InvalidWindow
-            | Self::InvalidWorkingSet => 400,
+            | Self::InvalidWorkingSet
+            | Self::RuleCycle
+            | Self::InvalidRule => 400,
             Self::Unauthenticated => 401,
             Self::PlanLimitAgents => 402,
             Self::Forbidden | Self::AgentKeyNotAllowed | Self::AgentKeyRequired => 403,
@@ -148,6 +162,7 @@ impl ErrorCode {
             | Self::HoldConflict
             | Self::PathsClaimed
             | Self::EmailTaken
+            | Self::RuleExists
             | Self::RunIdReused
             | Self::IdempotencyKeyReused => 409,
             Self::PayloadTooLarge => 413,

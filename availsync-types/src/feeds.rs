@@ -86,6 +86,9 @@ pub struct Usage {
     pub active_claims: u64,
     /// Resources ever claimed (releasing a claim does not remove one).
     pub protected_resources: u64,
+    /// Rules declared (SPEC §11).
+    #[serde(default)]
+    pub rules: u64,
 }
 
 /// What happened within the asked period.
@@ -257,11 +260,17 @@ pub enum AuditAction {
     HoldConflict,
     /// A plan limit refused something.
     PlanLimitReached,
+    /// A rule was created.
+    RuleCreated,
+    /// A rule was changed.
+    RuleUpdated,
+    /// A rule was deleted.
+    RuleDeleted,
 }
 
 impl AuditAction {
     /// Every action, in the SPEC's order.
-    pub const ALL: [Self; 18] = [
+    pub const ALL: [Self; 21] = [
         Self::Signup,
         Self::Login,
         Self::LoginFailed,
@@ -280,6 +289,9 @@ impl AuditAction {
         Self::HoldExpired,
         Self::HoldConflict,
         Self::PlanLimitReached,
+        Self::RuleCreated,
+        Self::RuleUpdated,
+        Self::RuleDeleted,
     ];
 
     /// The action as the API spells it, e.g. `claim_created`.
@@ -303,6 +315,9 @@ impl AuditAction {
             Self::HoldExpired => "hold_expired",
             Self::HoldConflict => "hold_conflict",
             Self::PlanLimitReached => "plan_limit_reached",
+            Self::RuleCreated => "rule_created",
+            Self::RuleUpdated => "rule_updated",
+            Self::RuleDeleted => "rule_deleted",
         }
     }
 

@@ -10,7 +10,8 @@
 //!
 //! let resource: ResourceKey = "repo:Acme/Web".parse()?;
 //! let body = StartRunRequest {
-//!     resource: resource.to_string(),
+//!     resource: Some(resource.to_string()),
+//!     resources: None,
 //!     ttl_seconds: Some(120),
 //!     run_id: None,
 //!     purpose: Some("nightly deploy".into()),
@@ -51,6 +52,7 @@ mod health;
 mod page;
 mod path_pattern;
 mod resource;
+mod rules;
 mod schedule;
 mod session;
 mod time;
@@ -63,6 +65,7 @@ pub use health::*;
 pub use page::*;
 pub use path_pattern::*;
 pub use resource::*;
+pub use rules::*;
 pub use schedule::*;
 pub use session::*;
 pub use time::*;

@@ -105,6 +105,9 @@ pub enum ReasonCode {
     /// Paths of the requested working set are held by other live claims;
     /// `conflicts` lists them.
     PathsClaimed,
+    /// The resource's rule admits no more live claims; `holders` lists
+    /// them all.
+    CapacityFull,
 }
 
 /// Whether a working set will change the paths it holds or only read them.
@@ -156,6 +159,67 @@ pub struct PathConflict {
     pub held_paths: Option<Vec<String>>,
 }
 
+/// A resource of a multi-resource claim (or of a `depends_on` closure)
+/// that blocks the start, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ResourceConflict {
+    /// The blocked resource.
+    pub resource: String,
+    /// Why it is blocked.
+    pub code: ReasonCode,
+    /// Who holds it (the holder that lapses first).
+    pub holder: Holder,
+}
+
+/// One entry of `reason.conflicts`: a blocked resource (several resources,
+/// or a `depends_on` closure) or a blocked path (a working set).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(untagged)]
+pub enum Conflict {
+    /// A resource and why it is blocked.
+    Resource(ResourceConflict),
+    /// A path and the overlapping patterns that hold it.
+    Path(PathConflict),
+}
+
+impl Conflict {
+    /// Who holds what blocks.
+    pub fn holder(&self) -> &Holder {
+        match self {
+            Self::Resource(c) => &c.holder,
+            Self::Path(c) => &c.holder,
+        }
+    }
+
+    /// The path conflict, for a working set.
+    pub fn as_path(&self) -> Option<&PathConflict> {
+        match self {
+            Self::Path(c) => Some(c),
+            Self::Resource(_) => None,
+        }
+    }
+
+    /// The resource conflict, for several resources.
+    pub fn as_resource(&self) -> Option<&ResourceConflict> {
+        match self {
+            Self::Resource(c) => Some(c),
+            Self::Path(_) => None,
+        }
+    }
+}
+
+/// One resource of a claim and its own fencing token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ClaimedResource {
+    /// The resource.
+    pub resource: String,
+    /// Its fencing token, strictly increasing per resource.
+    pub fencing_token: u64,
+}
+
 /// A requested path a partial grant left out, and who holds it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -185,6 +249,11 @@ pub struct Claim {
     /// (absent: the whole resource).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub working_set: Option<WorkingSet>,
+    /// When the claim holds several resources (asked for, or reached by
+    /// `depends_on`): each with its fencing token, the first requested one
+    /// first. `resource` and `fencing_token` above are that one's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<Vec<ClaimedResource>>,
 }
 
 /// Who holds a resource.
@@ -214,9 +283,13 @@ pub struct Reason {
     pub holder: Option<Holder>,
     /// For working sets (`paths_claimed`, and `resource_claimed` between a
     /// working set and a whole-repo claim): each blocking overlap, at most
-    /// 50.
+    /// 50; for several resources or a `depends_on` closure: each blocked
+    /// resource.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub conflicts: Option<Vec<PathConflict>>,
+    pub conflicts: Option<Vec<Conflict>>,
+    /// For `capacity_full`: every live holder of the resource.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub holders: Option<Vec<Holder>>,
 }
 
 /// `POST /v1/work/run/start`.
@@ -224,14 +297,18 @@ pub struct Reason {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct StartRunRequest {
-    /// `repo:owner/name` or `project:key`.
+    /// The resource to claim (`repo:owner/name`, `project:key`,
+    /// `pool:gpu`, …). Give this or `resources`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(
         feature = "openapi",
-        schema(
-            pattern = r"^(repo:[A-Za-z0-9_.-]{1,100}/[A-Za-z0-9_.-]{1,100}|project:[^\s\x00-\x1f\x7f-\x9f]{1,200})$"
-        )
+        schema(pattern = r"^[a-z][a-z0-9_-]{0,31}:[^\s\x00-\x1f\x7f-\x9f]{1,200}$")
     )]
-    pub resource: String,
+    pub resource: Option<String>,
+    /// 2-16 distinct resources to claim all at once, or none of them.
+    /// Give this or `resource`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<Vec<String>>,
     /// Lease length, 10-3600 seconds; default 300.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(minimum = 10, maximum = 3600))]
@@ -335,14 +412,16 @@ pub struct UpdateWorkingSetResponse {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CheckRequest {
-    /// The resource to look at: `repo:owner/name` or `project:key`.
+    /// The resource to look at. Give this or `resources`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(
         feature = "openapi",
-        schema(
-            pattern = r"^(repo:[A-Za-z0-9_.-]{1,100}/[A-Za-z0-9_.-]{1,100}|project:[^\s\x00-\x1f\x7f-\x9f]{1,200})$"
-        )
+        schema(pattern = r"^[a-z][a-z0-9_-]{0,31}:[^\s\x00-\x1f\x7f-\x9f]{1,200}$")
     )]
-    pub resource: String,
+    pub resource: Option<String>,
+    /// 2-16 resources, available only when all are.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<Vec<String>>,
     /// Ask about these paths of a `repo:` resource instead of the whole
     /// repository.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -363,9 +442,10 @@ pub struct CheckResponse {
     /// Whole seconds until the holder's lease lapses unless extended.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry_after: Option<u64>,
-    /// With a working set: each blocking overlap (at most 50).
+    /// With a working set: each blocking overlap (at most 50); with several
+    /// resources: each blocked resource.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub conflicts: Option<Vec<PathConflict>>,
+    pub conflicts: Option<Vec<Conflict>>,
     /// The server's clock when it answered.
     pub server_time: Timestamp,
 }
@@ -518,6 +598,7 @@ wire_names!(ReasonCode {
     ResourceClaimed => "resource_claimed",
     PlanLimitActiveClaims => "plan_limit_active_claims",
     PathsClaimed => "paths_claimed",
+    CapacityFull => "capacity_full",
 });
 wire_names!(RunStatus {
     Active => "active",

@@ -65,10 +65,11 @@ async fn disjoint_working_sets_are_both_claimed_and_an_overlap_is_skipped_with_i
     assert_eq!(skip.holder().unwrap().run_id, api.run_id());
     let conflicts = skip.conflicts();
     assert_eq!(conflicts.len(), 1, "{conflicts:?}");
-    assert_eq!(conflicts[0].path.as_deref(), Some("src/api/users.rs"));
-    assert_eq!(conflicts[0].holder.agent_name, "a");
+    let first = conflicts[0].as_path().unwrap();
+    assert_eq!(first.path.as_deref(), Some("src/api/users.rs"));
+    assert_eq!(first.holder.agent_name, "a");
     assert_eq!(
-        conflicts[0].held_paths.as_deref(),
+        first.held_paths.as_deref(),
         Some(&["src/api/**".to_owned()][..])
     );
     assert!(skip.retry_after.is_some());
@@ -80,7 +81,7 @@ async fn disjoint_working_sets_are_both_claimed_and_an_overlap_is_skipped_with_i
         .await
         .unwrap();
     assert!(!check.available);
-    assert_eq!(check.conflicts.unwrap()[0].holder.run_id, db.run_id());
+    assert_eq!(check.conflicts.unwrap()[0].holder().run_id, db.run_id());
     let free = c
         .check_paths(REPO, ["docs/"], WorkingSetMode::Edit)
         .await

@@ -1,7 +1,7 @@
 //! The Active runs page: who holds what, until when, and a human
 //! "release" (the API's `POST /v1/work/claims/{claim_id}/release`).
 
-use availsync_types::{Mode, Page, Run, Timestamp};
+use availsync_types::{Mode, Page, Run, Timestamp, WorkingSet, WorkingSetMode};
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::{Markup, html};
@@ -52,10 +52,30 @@ fn runs_table(page: &Page<Run>) -> Markup {
     }
 }
 
+/// A working set's paths under its resource, with its mode when it only
+/// reads.
+fn paths(set: &WorkingSet) -> Markup {
+    html! {
+        ul.paths aria-label="Paths held" {
+            @for path in &set.paths {
+                li { code { (path) } }
+            }
+        }
+        @if set.mode == WorkingSetMode::Read {
+            (badge("watch", "read only"))
+        }
+    }
+}
+
 fn run_row(run: &Run, now: Timestamp) -> Markup {
     html! {
         tr data-run-id=(run.run_id) {
-            th scope="row" { code.resource { (run.resource) } }
+            th scope="row" {
+                code.resource { (run.resource) }
+                @if let Some(set) = run.claim.as_ref().and_then(|c| c.working_set.as_ref()) {
+                    (paths(set))
+                }
+            }
             td.agent { (run.agent_name) }
             td { (short_id(&run.run_id)) }
             td { (when(run.created_at, now)) }

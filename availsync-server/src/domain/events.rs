@@ -6,7 +6,7 @@
 use availsync_types::{ActivityKind, AuditAction, Claim, Decision, Mode, Outcome, Plan, Timestamp};
 use serde_json::{Value, json};
 
-use availsync_types::{Agent, Hold};
+use availsync_types::{Agent, Hold, Rule};
 
 use super::callers::{Actor, AgentContext, Credentials, Principal, SessionContext};
 use super::ids::{AgentId, ClaimId, HoldId, RunId, WorkspaceId};
@@ -174,6 +174,10 @@ pub fn run_start(
             if let Some(set) = &claim.working_set {
                 started["working_set"] = json!(set);
                 created["working_set"] = json!(set);
+            }
+            if let Some(resources) = &claim.resources {
+                started["resources"] = json!(resources);
+                created["resources"] = json!(resources);
             }
             if let Some(blocked) = &decided.blocked {
                 started["blocked"] = json!(blocked);
@@ -467,6 +471,41 @@ pub fn agent_deleted(by: &SessionContext, agent: &Agent, claims_released: usize)
     ))
 }
 
+// ---- Rules ----
+
+fn rule_audit(by: &SessionContext, action: AuditAction, rule: &Rule, detail: Value) -> Events {
+    Events::audit(Audit {
+        workspace_id: Some(by.workspace.id.clone()),
+        actor: by.actor(),
+        action,
+        resource: Some(rule.resource.clone()),
+        detail,
+    })
+}
+
+/// A rule was created.
+pub fn rule_created(by: &SessionContext, rule: &Rule) -> Events {
+    rule_audit(by, AuditAction::RuleCreated, rule, json!({"rule": rule}))
+}
+
+/// A rule changed: each field that did, `{from, to}`.
+pub fn rule_updated(by: &SessionContext, before: &Rule, after: &Rule) -> Events {
+    let mut changed = serde_json::Map::new();
+    let (from, to) = (json!(before), json!(after));
+    for field in ["depends_on", "capacity", "mode", "max_ttl_seconds", "note"] {
+        if from[field] != to[field] {
+            changed.insert(field.into(), json!({"from": from[field], "to": to[field]}));
+        }
+    }
+    changed.insert("rule_id".into(), json!(after.rule_id));
+    rule_audit(by, AuditAction::RuleUpdated, after, Value::Object(changed))
+}
+
+/// A rule was deleted.
+pub fn rule_deleted(by: &SessionContext, rule: &Rule) -> Events {
+    rule_audit(by, AuditAction::RuleDeleted, rule, json!({"rule": rule}))
+}
+
 // ---- Holds and schedules ----
 
 /// An activity event caused by `principal` on a schedulable resource: an
@@ -644,6 +683,7 @@ mod tests {
             ttl_seconds: 60,
             fencing_token: 7,
             working_set: None,
+            resources: None,
         }
     }
 
@@ -656,7 +696,7 @@ mod tests {
 
     fn decide(state: &ClaimState, mode: Mode) -> StartDecision {
         let want = crate::domain::working_sets::Want::Whole;
-        state.decide(mode, &"repo:a/b".parse().unwrap(), &want, 60, at(10_000))
+        state.decide(mode, &want, 60, at(10_000)).unwrap()
     }
 
     #[test]
@@ -665,7 +705,10 @@ mod tests {
         let run_id = RunId::new("run-1");
         let run = RunSubject::of(&a, "repo:a/b", &run_id);
         let full = ClaimState {
-            held: vec![],
+            resources: vec![crate::domain::lease::ResourceState {
+                governs: crate::domain::rules::Governs::default_for("repo:a/b".parse().unwrap()),
+                held: vec![],
+            }],
             live_claims: 3,
             earliest_expiry: Some(at(20_000)),
             plan: Plan::Free,

@@ -24,6 +24,8 @@ pub enum IdKind {
     Claim,
     /// `hold_`
     Hold,
+    /// `rul_`
+    Rule,
     /// `evt_`
     Event,
     /// `req_`
@@ -39,6 +41,7 @@ impl IdKind {
             Self::Run => "run_",
             Self::Claim => "clm_",
             Self::Hold => "hold_",
+            Self::Rule => "rul_",
             Self::Event => "evt_",
             Self::Request => "req_",
         }
@@ -153,6 +156,11 @@ typed_id!(
     /// A hold's id, `hold_…`.
     HoldId,
     Hold
+);
+typed_id!(
+    /// A rule's id, `rul_…`.
+    RuleId,
+    Rule
 );
 
 #[cfg(test)]

@@ -15,6 +15,7 @@ pub mod login_throttle;
 pub mod password;
 pub mod plans;
 pub mod refusal;
+pub mod rules;
 pub mod run_changes;
 pub mod runs;
 pub mod schedule;

@@ -61,6 +61,21 @@ pub enum Refusal {
         /// Why.
         message: &'static str,
     },
+    /// The resource already has a rule.
+    #[error("{resource} already has a rule; change it instead")]
+    RuleExists {
+        /// The resource.
+        resource: String,
+    },
+    /// Rules' `depends_on` would go round.
+    #[error("depends_on would form a cycle: {}", cycle.join(" -> "))]
+    RuleCycle {
+        /// The resources of the cycle, the first repeated at the end.
+        cycle: Vec<String>,
+    },
+    /// A rule the graph cannot take (a closure past its limit).
+    #[error("{0}")]
+    InvalidRule(String),
     /// An idempotency key was reused for a different hold.
     #[error("idempotency key reused for a different hold")]
     IdempotencyKeyReused,

@@ -11,7 +11,9 @@ use availsync_types::{
 use super::callers::{AgentContext, SessionContext};
 use super::events::{self, Events, RunSubject};
 use super::ids::ClaimId;
+use super::lease::capped_ttl;
 use super::refusal::Refusal;
+use super::rules::Governs;
 use super::runs::{Extendable, StoredRun};
 use super::ttl::Ttl;
 use super::working_sets::{self, Held, Meeting, PathsChange, RequestedSet, Want};
@@ -101,7 +103,7 @@ pub struct PathsUpdate {
 #[derive(Debug, Clone, PartialEq)]
 pub enum PathsOutcome {
     /// Write it.
-    Update(PathsUpdate),
+    Update(Box<PathsUpdate>),
     /// The lease is gone: record `events` (`lease_lost`), then refuse.
     Lost {
         /// `lease_lost`.
@@ -250,7 +252,7 @@ impl StoredRun {
             }),
             ..stored.claim.clone()
         };
-        PathsOutcome::Update(PathsUpdate {
+        PathsOutcome::Update(Box::new(PathsUpdate {
             claim_id,
             mode: set.mode,
             added,
@@ -262,7 +264,7 @@ impl StoredRun {
                 blocked,
                 server_time: now,
             },
-        })
+        }))
     }
 
     /// The calling agent's run as the subject of its events.
@@ -271,15 +273,18 @@ impl StoredRun {
     }
 
     /// Extends this run of `agent` at `now`, by `ttl_seconds` or else by the
-    /// run's own lease length; climbs the lease-lost ladder first.
+    /// run's own lease length, cut to the shortest `max_ttl_seconds` of
+    /// `rules` (those of the claim's resources); climbs the lease-lost
+    /// ladder first.
     pub fn extend(
         &self,
         agent: &AgentContext,
         ttl_seconds: Option<u32>,
+        rules: &[Governs],
         now: Timestamp,
     ) -> ExtendOutcome {
         let subject = self.subject_of(agent);
-        let ttl = ttl_seconds.unwrap_or(self.ttl_seconds);
+        let ttl = capped_ttl(ttl_seconds.unwrap_or(self.ttl_seconds), rules);
         let expires_at = Ttl::from_seconds(ttl).expiry_from(now);
         let (target, events, claim) = match self.extendable(now) {
             Err(refusal) => {
@@ -403,7 +408,7 @@ mod tests {
     fn an_extend_moves_a_live_claim_by_the_runs_own_ttl_by_default() {
         let now = at(50_000);
         let live = run(Mode::Enforce, Some(claim(60_000, None, false)));
-        let ExtendOutcome::Extend(x) = live.extend(&agent(), None, now) else {
+        let ExtendOutcome::Extend(x) = live.extend(&agent(), None, &[], now) else {
             panic!("not extended")
         };
         assert_eq!(x.target, ExtendTarget::Claim(ClaimId::new("clm_1")));
@@ -413,7 +418,7 @@ mod tests {
         assert_eq!(activity.kind, ActivityKind::RunExtended);
         assert_eq!(activity.detail["claim_id"], "clm_1");
         let observe = run(Mode::Observe, None);
-        let ExtendOutcome::Extend(x) = observe.extend(&agent(), Some(5), now) else {
+        let ExtendOutcome::Extend(x) = observe.extend(&agent(), Some(5), &[], now) else {
             panic!("not extended")
         };
         assert_eq!(
@@ -426,7 +431,8 @@ mod tests {
     #[test]
     fn an_extend_of_a_lost_lease_records_why_and_refuses() {
         let lapsed = run(Mode::Enforce, Some(claim(40_000, None, false)));
-        let ExtendOutcome::Lost { events, refusal } = lapsed.extend(&agent(), None, at(50_000))
+        let ExtendOutcome::Lost { events, refusal } =
+            lapsed.extend(&agent(), None, &[], at(50_000))
         else {
             panic!("extended a lapsed claim")
         };

@@ -3,8 +3,8 @@
 //! an extend climbs (finished → never granted → released → expired).
 
 use availsync_types::{
-    BlockedPath, Claim, Decision, Mode, Outcome, Reason, ResourceKey, Run, RunStatus,
-    StartRunResponse, Timestamp,
+    BlockedPath, Claim, ClaimedResource, Decision, Mode, Outcome, Reason, ResourceKey, Run,
+    RunStatus, StartRunResponse, Timestamp,
 };
 
 use super::events::RunSubject;
@@ -133,6 +133,19 @@ impl StoredRun {
         Ok(self.start_response(now, true))
     }
 
+    /// The resources its claim holds (the first requested one first), or the
+    /// run's resource.
+    pub fn resources(&self) -> Vec<ResourceKey> {
+        let listed = self.claim.as_ref().and_then(|c| c.claim.resources.as_ref());
+        match listed {
+            Some(parts) => parts
+                .iter()
+                .filter_map(|p| p.resource.parse().ok())
+                .collect(),
+            None => self.resource.parse().into_iter().collect(),
+        }
+    }
+
     /// The run as the subject of events in `workspace_id`.
     pub fn subject<'a>(&'a self, workspace_id: &'a WorkspaceId) -> RunSubject<'a> {
         RunSubject {
@@ -166,6 +179,20 @@ impl StoredRun {
             finished_at: self.finished_at,
         }
     }
+}
+
+/// A claim's `resources` as answered, from its other resources (`parts`, as
+/// stored beside it): none for a claim on one resource, else the claim's
+/// own resource first.
+pub fn with_parts(claim: &Claim, parts: Vec<ClaimedResource>) -> Option<Vec<ClaimedResource>> {
+    if parts.is_empty() {
+        return None;
+    }
+    let first = ClaimedResource {
+        resource: claim.resource.clone(),
+        fencing_token: claim.fencing_token,
+    };
+    Some(std::iter::once(first).chain(parts).collect())
 }
 
 /// Why a run no longer holds a lease, in the order an extend checks.
@@ -281,6 +308,7 @@ pub(crate) mod tests {
                 ttl_seconds: 60,
                 fencing_token: 7,
                 working_set: None,
+                resources: None,
             },
             released_at: released.map(at),
             lapse_recorded,

@@ -2,6 +2,10 @@
 //! the field at fault.
 
 use availsync_types::{
+    CreateRuleRequest, MAX_CAPACITY, MAX_RULE_CLOSURE, MAX_RULE_NOTE_CHARS, MAX_RULE_TTL_SECONDS,
+    MIN_RULE_TTL_SECONDS, UpdateRuleRequest,
+};
+use availsync_types::{
     DEFAULT_TTL_SECONDS, MAX_TTL_SECONDS, MIN_TTL_SECONDS, PathPattern, ResourceKey,
     WorkingSetError, WorkingSetRequest, code_point, disallowed_character, is_valid_run_id,
     parse_working_set,
@@ -10,6 +14,7 @@ use availsync_types::{
 use std::borrow::Cow;
 
 use super::password::{MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS};
+use super::rules::{RuleChange, RuleSettings};
 use super::schedule::Window;
 use super::working_sets::{RequestedSet, Want};
 use availsync_types::{MAX_HOLD_TTL_SECONDS, MAX_WINDOW_MILLIS, MIN_HOLD_TTL_SECONDS, Timestamp};
@@ -60,12 +65,19 @@ fn invalid(field: &'static str, message: impl Into<String>) -> Invalid {
 /// working set `requested` (only on a `repo:` resource), with `partial`.
 pub fn want(
     resource: &ResourceKey,
+    also: &[ResourceKey],
     requested: Option<WorkingSetRequest>,
     partial: Option<bool>,
 ) -> Result<Want, Invalid> {
     let Some(requested) = requested else {
         return Ok(Want::Whole);
     };
+    if !also.is_empty() {
+        return Err(working_set_error(
+            "working_set".into(),
+            "a working set goes with one repo: resource, not with resources",
+        ));
+    }
     if resource.resource_type() != "repo" {
         return Err(working_set_error(
             "working_set".into(),
@@ -99,20 +111,138 @@ fn working_set_error(field: Cow<'static, str>, message: impl Into<String>) -> In
     }
 }
 
-/// A resource key for a work claim: valid, and of a claimable type.
-pub fn claim_resource(field: &'static str, raw: &str) -> Result<ResourceKey, Invalid> {
-    let key = any_resource(field, raw)?;
-    if !key.is_claimable() {
-        return Err(Invalid {
-            kind: InvalidKind::Resource,
-            field: field.into(),
-            message: format!(
-                "work claims accept 'repo:' and 'project:' resources, not '{}:'",
-                key.resource_type()
-            ),
-        });
+/// A rule's settings from a create request: `depends_on` valid and
+/// distinct, `capacity`, `max_ttl_seconds` and `note` within their bounds.
+pub fn rule_settings(request: &CreateRuleRequest) -> Result<RuleSettings, Invalid> {
+    Ok(RuleSettings {
+        depends_on: depends_on(request.depends_on.as_deref().unwrap_or_default())?,
+        capacity: capacity(request.capacity.unwrap_or(1))?,
+        mode: request.mode,
+        max_ttl_seconds: request.max_ttl_seconds.map(rule_ttl).transpose()?,
+        note: rule_note(request.note.clone())?,
+    })
+}
+
+/// A rule change from a PATCH: the same bounds; naming `resource` is
+/// refused (a rule's resource never changes).
+pub fn rule_change(request: &UpdateRuleRequest) -> Result<RuleChange, Invalid> {
+    if request.resource.is_some() {
+        return Err(invalid(
+            "resource",
+            "a rule's resource never changes; delete the rule and create one for the other resource",
+        ));
     }
-    Ok(key)
+    Ok(RuleChange {
+        depends_on: request.depends_on.as_deref().map(depends_on).transpose()?,
+        capacity: request.capacity.map(capacity).transpose()?,
+        mode: request.mode,
+        max_ttl_seconds: request
+            .max_ttl_seconds
+            .map(|t| t.map(rule_ttl).transpose())
+            .transpose()?,
+        note: request.note.clone().map(rule_note).transpose()?,
+    })
+}
+
+fn depends_on(raw: &[String]) -> Result<Vec<ResourceKey>, Invalid> {
+    let mut keys: Vec<ResourceKey> = Vec::with_capacity(raw.len());
+    for (index, text) in raw.iter().enumerate() {
+        let key = ResourceKey::parse(text).map_err(|e| Invalid {
+            kind: InvalidKind::Resource,
+            field: format!("depends_on[{index}]").into(),
+            message: e.to_string(),
+        })?;
+        if !keys.contains(&key) {
+            keys.push(key);
+        }
+    }
+    if keys.len() >= MAX_RULE_CLOSURE {
+        return Err(invalid(
+            "depends_on",
+            format!("a rule depends on fewer than {MAX_RULE_CLOSURE} resources"),
+        ));
+    }
+    Ok(keys)
+}
+
+fn capacity(value: u32) -> Result<u32, Invalid> {
+    if (1..=MAX_CAPACITY).contains(&value) {
+        Ok(value)
+    } else {
+        Err(invalid(
+            "capacity",
+            format!("capacity must be 1 to {MAX_CAPACITY}"),
+        ))
+    }
+}
+
+fn rule_ttl(value: u32) -> Result<u32, Invalid> {
+    if (MIN_RULE_TTL_SECONDS..=MAX_RULE_TTL_SECONDS).contains(&value) {
+        Ok(value)
+    } else {
+        Err(invalid(
+            "max_ttl_seconds",
+            format!("max_ttl_seconds must be {MIN_RULE_TTL_SECONDS} to {MAX_RULE_TTL_SECONDS}"),
+        ))
+    }
+}
+
+fn rule_note(note: Option<String>) -> Result<Option<String>, Invalid> {
+    match note {
+        Some(text) if text.chars().count() > MAX_RULE_NOTE_CHARS => Err(invalid(
+            "note",
+            format!("note must be at most {MAX_RULE_NOTE_CHARS} characters"),
+        )),
+        Some(text) if text.trim().is_empty() => Ok(None),
+        other => Ok(other),
+    }
+}
+
+/// Most resources one start may name (SPEC §12).
+pub const MAX_REQUESTED_RESOURCES: usize = 16;
+
+/// The resources a start or a check names: `resource`, or 2 to
+/// [`MAX_REQUESTED_RESOURCES`] distinct `resources` (any type, SPEC §3);
+/// exactly one of the two. The first named first.
+pub fn requested(
+    resource: Option<&str>,
+    resources: Option<&[String]>,
+) -> Result<(ResourceKey, Vec<ResourceKey>), Invalid> {
+    match (resource, resources) {
+        (Some(one), None) => Ok((any_resource("resource", one)?, Vec::new())),
+        (None, Some(list)) => {
+            if !(2..=MAX_REQUESTED_RESOURCES).contains(&list.len()) {
+                return Err(invalid(
+                    "resources",
+                    format!(
+                        "resources lists 2 to {MAX_REQUESTED_RESOURCES} resources (for one, use resource), not {}",
+                        list.len()
+                    ),
+                ));
+            }
+            let mut keys: Vec<ResourceKey> = Vec::with_capacity(list.len());
+            for (index, raw) in list.iter().enumerate() {
+                let key = ResourceKey::parse(raw).map_err(|e| Invalid {
+                    kind: InvalidKind::Resource,
+                    field: format!("resources[{index}]").into(),
+                    message: e.to_string(),
+                })?;
+                if keys.contains(&key) {
+                    return Err(invalid(
+                        "resources",
+                        format!("{key} is listed twice (after normalisation)"),
+                    ));
+                }
+                keys.push(key);
+            }
+            let first = keys.remove(0);
+            Ok((first, keys))
+        }
+        _ => Err(invalid(
+            "resources",
+            "give either resource (one) or resources (2 to 16), not both or neither",
+        )),
+    }
 }
 
 /// Any valid resource key.
@@ -312,10 +442,33 @@ mod tests {
     }
 
     #[test]
-    fn only_repo_and_project_are_claimable() {
-        assert!(claim_resource("resource", "repo:a/b").is_ok());
-        let err = claim_resource("resource", "calendar:eng").unwrap_err();
-        assert_eq!(err.kind, InvalidKind::Resource);
+    fn a_start_names_one_resource_or_several_distinct_ones() {
+        let (first, also) = requested(Some("pool:gpu"), None).unwrap();
+        assert_eq!((first.as_str(), also.len()), ("pool:gpu", 0));
+        let list = ["repo:A/B".to_owned(), "env:staging".to_owned()];
+        let (first, also) = requested(None, Some(&list)).unwrap();
+        assert_eq!(
+            (first.as_str(), also[0].as_str()),
+            ("repo:a/b", "env:staging")
+        );
+        for (resource, resources, field) in [
+            (Some("repo:a/b"), Some(&list[..]), "resources"),
+            (None, None, "resources"),
+            (None, Some(&list[..1]), "resources"),
+        ] {
+            assert_eq!(requested(resource, resources).unwrap_err().field, field);
+        }
+        let twice = ["repo:a/b".to_owned(), "repo:A/B".to_owned()];
+        assert_eq!(
+            requested(None, Some(&twice)).unwrap_err().field,
+            "resources"
+        );
+        let bad = ["repo:a/b".to_owned(), "nope".to_owned()];
+        let err = requested(None, Some(&bad)).unwrap_err();
+        assert_eq!(
+            (err.kind, err.field.as_ref()),
+            (InvalidKind::Resource, "resources[1]")
+        );
     }
 
     #[test]

@@ -162,6 +162,19 @@ impl From<Refusal> for ApiError {
             Refusal::InvalidWorkingSet { field, message } => {
                 Self::new(ErrorCode::InvalidWorkingSet, message).with_field(field)
             }
+            Refusal::RuleExists { resource } => Self::new(
+                ErrorCode::RuleExists,
+                format!("{resource} already has a rule; change it (PATCH) instead"),
+            )
+            .with_field("resource"),
+            Refusal::RuleCycle { cycle } => Self::new(
+                ErrorCode::RuleCycle,
+                format!("depends_on would form a cycle: {}", cycle.join(" -> ")),
+            )
+            .with_field("depends_on"),
+            Refusal::InvalidRule(message) => {
+                Self::new(ErrorCode::InvalidRule, message).with_field("depends_on")
+            }
             Refusal::IdempotencyKeyReused => Self::new(
                 ErrorCode::IdempotencyKeyReused,
                 "this idempotency_key was already used for a different hold; choose a new key",

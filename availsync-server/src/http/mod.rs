@@ -14,6 +14,7 @@ mod json;
 pub(crate) mod openapi;
 pub(crate) mod paging;
 mod request_id;
+mod rules;
 mod schedule;
 mod work;
 
@@ -96,6 +97,11 @@ pub fn router() -> Router<AppState> {
         .route("/agents", post(agents::create).get(agents::list))
         .route("/agents/{id}", patch(agents::update).delete(agents::delete))
         .route("/agents/{id}/rotate-key", post(agents::rotate_key))
+        .route("/rules", post(rules::create).get(rules::list))
+        .route(
+            "/rules/{rule_id}",
+            patch(rules::update).delete(rules::delete),
+        )
         .route("/work/run/start", post(work::start))
         .route("/work/run/extend", post(work::extend))
         .route("/work/run/finish", post(work::finish))

@@ -5,7 +5,7 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
-use super::{accounts, agents, feeds, health, schedule, work};
+use super::{accounts, agents, feeds, health, rules, schedule, work};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -27,6 +27,10 @@ use super::{accounts, agents, feeds, health, schedule, work};
         agents::update,
         agents::rotate_key,
         agents::delete,
+        rules::create,
+        rules::list,
+        rules::update,
+        rules::delete,
         work::start,
         work::check,
         work::extend,
@@ -47,6 +51,7 @@ use super::{accounts, agents, feeds, health, schedule, work};
     tags(
         (name = "auth", description = "Humans: sign up, log in, sessions"),
         (name = "agents", description = "Humans: agents and their API keys"),
+        (name = "rules", description = "Humans write, agents read: dependencies, capacity, mode, longest lease"),
         (name = "work", description = "Agents: runs and work claims"),
         (name = "scheduling", description = "Agents and humans: availability, conflicts and holds"),
         (name = "activity", description = "Activity, audit and usage"),

@@ -37,7 +37,8 @@ pub async fn start(
     headers: HeaderMap,
     ApiJson(request): ApiJson<StartRunRequest>,
 ) -> Result<Json<StartRunResponse>, ApiError> {
-    let resource = validate::claim_resource("resource", &request.resource)?;
+    let (resource, also) =
+        validate::requested(request.resource.as_deref(), request.resources.as_deref())?;
     let ttl_seconds = validate::ttl_seconds(request.ttl_seconds)?;
     let run_id = match (request.run_id, headers.get(IDEMPOTENCY_KEY)) {
         (Some(run_id), _) => {
@@ -51,7 +52,7 @@ pub async fn start(
         }
         (None, None) => RunId::generate(),
     };
-    let want = validate::want(&resource, request.working_set, request.partial)?;
+    let want = validate::want(&resource, &also, request.working_set, request.partial)?;
     let purpose = validate::optional_text("purpose", request.purpose, MAX_PURPOSE_CHARS)?;
     let answer = state
         .store()
@@ -65,6 +66,7 @@ pub async fn start(
                 observe_requested: request.mode == Some(Mode::Observe),
                 metadata: request.metadata,
                 want,
+                also,
             },
         )
         .await?;
@@ -83,12 +85,15 @@ pub async fn check(
     caller: Caller,
     ApiJson(request): ApiJson<CheckRequest>,
 ) -> Result<Json<CheckResponse>, ApiError> {
-    let resource = validate::claim_resource("resource", &request.resource)?;
-    let want = validate::want(&resource, request.working_set, None)?;
-    let answer = state
-        .store()
-        .check_resource(&caller, Check { resource, want })
-        .await?;
+    let (resource, also) =
+        validate::requested(request.resource.as_deref(), request.resources.as_deref())?;
+    let want = validate::want(&resource, &also, request.working_set, None)?;
+    let check = Check {
+        resource,
+        also,
+        want,
+    };
+    let answer = state.store().check_resource(&caller, check).await?;
     Ok(Json(answer))
 }
 

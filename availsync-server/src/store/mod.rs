@@ -20,7 +20,7 @@ use async_trait::async_trait;
 use availsync_types::{
     ActivityItem, Agent, AuditItem, AvailabilityResponse, CheckResponse, ConflictsCheckResponse,
     ExtendRunResponse, FinishRunResponse, Hold, HoldResponse, Page, Plan, ReleaseClaimResponse,
-    StartRunResponse, UpdateWorkingSetResponse, UsageResponse, Workspace,
+    ResourceKey, Rule, StartRunResponse, UpdateWorkingSetResponse, UsageResponse, Workspace,
 };
 
 pub use error::{Refusal, StoreError};
@@ -126,6 +126,29 @@ pub trait Store: Send + Sync + 'static {
 
     /// Notes that an agent's key was used (at most about once a minute).
     async fn touch_agent(&self, agent_id: &AgentId) -> StoreResult<()>;
+
+    /// Creates a rule for `resource` (humans), refusing a second rule for
+    /// it and any `depends_on` cycle or oversized closure.
+    async fn create_rule(
+        &self,
+        actor: &SessionContext,
+        resource: ResourceKey,
+        settings: RuleSettings,
+    ) -> StoreResult<Rule>;
+
+    /// The workspace's rules, by resource.
+    async fn list_rules(&self, workspace_id: &WorkspaceId) -> StoreResult<Vec<Rule>>;
+
+    /// Changes a rule (humans), with the same checks as a create.
+    async fn update_rule(
+        &self,
+        actor: &SessionContext,
+        rule_id: &RuleId,
+        change: RuleChange,
+    ) -> StoreResult<Rule>;
+
+    /// Deletes a rule (humans).
+    async fn delete_rule(&self, actor: &SessionContext, rule_id: &RuleId) -> StoreResult<()>;
 
     /// Decides a `run/start` and records the run, in one transaction.
     async fn start_run(

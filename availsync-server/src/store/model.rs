@@ -4,7 +4,8 @@
 use availsync_types::{ActivityKind, AuditAction, Mode, Outcome, ResourceKey, Timestamp};
 
 pub use crate::domain::callers::{Actor, AgentContext, Credentials, Principal, SessionContext};
-pub use crate::domain::ids::{AgentId, ClaimId, HoldId, RunId, UserId, WorkspaceId};
+pub use crate::domain::ids::{AgentId, ClaimId, HoldId, RuleId, RunId, UserId, WorkspaceId};
+pub use crate::domain::rules::{RuleChange, RuleSettings};
 
 /// One page of a workspace's list (runs, holds, agents, events), filtered.
 #[derive(Debug, Clone)]
@@ -134,10 +135,21 @@ pub use crate::domain::working_sets::{PathsChange, Want};
 /// A validated `/v1/work/check`.
 #[derive(Debug, Clone)]
 pub struct Check {
-    /// The resource.
+    /// The resource (the first one, when several are asked about).
     pub resource: ResourceKey,
+    /// The others asked about with it (SPEC §12).
+    pub also: Vec<ResourceKey>,
     /// The whole resource, or some paths of it.
     pub want: Want,
+}
+
+impl Check {
+    /// Every resource asked about, the first one first.
+    pub fn requested(&self) -> Vec<ResourceKey> {
+        std::iter::once(self.resource.clone())
+            .chain(self.also.iter().cloned())
+            .collect()
+    }
 }
 
 /// A validated `run/start`.
@@ -157,6 +169,8 @@ pub struct StartRun {
     pub metadata: Option<serde_json::Map<String, serde_json::Value>>,
     /// The whole resource, or a working set of it.
     pub want: Want,
+    /// The other resources claimed with it, all or none (SPEC §12).
+    pub also: Vec<ResourceKey>,
 }
 
 /// A validated `run/extend`.
@@ -166,6 +180,15 @@ pub struct ExtendRun {
     pub run_id: RunId,
     /// The new lease length; the run's own when absent.
     pub ttl_seconds: Option<u32>,
+}
+
+impl StartRun {
+    /// Every resource asked for, the first one first.
+    pub fn requested(&self) -> Vec<ResourceKey> {
+        std::iter::once(self.resource.clone())
+            .chain(self.also.iter().cloned())
+            .collect()
+    }
 }
 
 /// A validated `run/finish`.

@@ -108,6 +108,8 @@ enum Target {
     Run,
     /// A hold made by the first workspace's agent.
     Hold,
+    /// A rule of the first workspace (made by its human).
+    Rule,
     /// The live claim of an active run of the first workspace's agent.
     Claim,
     /// No object, but the cell's session is a fresh one (logout ends it).
@@ -186,6 +188,13 @@ const ROUTES: &[Route] = &[
         .body(|c| json!({"name": format!("renamed-{}", c.n)})),
     route("DELETE", "/v1/agents/{id}", Access::Human, 204).target(Target::Agent),
     route("POST", "/v1/agents/{id}/rotate-key", Access::Human, 200).target(Target::Agent),
+    route("POST", "/v1/rules", Access::Human, 201)
+        .body(|c| json!({"resource": format!("project:matrix-rule-{}", c.n)})),
+    route("GET", "/v1/rules", Access::Both, 200),
+    route("PATCH", "/v1/rules/{rule_id}", Access::Human, 200)
+        .target(Target::Rule)
+        .body(|_| json!({"capacity": 2})),
+    route("DELETE", "/v1/rules/{rule_id}", Access::Human, 204).target(Target::Rule),
     route("POST", "/v1/work/run/start", Access::Agent, 200)
         .body(|c| json!({"resource": format!("repo:matrix/start-{}", c.n)})),
     route("POST", "/v1/work/run/extend", Access::Agent, 200)
@@ -272,7 +281,7 @@ fn expected(route: &Route, caller: Caller) -> Expect {
     if other_workspace
         && matches!(
             route.target,
-            Target::Agent | Target::Run | Target::Hold | Target::Claim
+            Target::Agent | Target::Run | Target::Hold | Target::Claim | Target::Rule
         )
     {
         // "404 not_found (also for objects of another workspace)".
@@ -387,6 +396,19 @@ impl<'a> World<'a> {
                 )
                 .await
                 .expect(200)["claim"]["claim_id"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+            Target::Rule => self
+                .server
+                .call(
+                    Method::POST,
+                    "/v1/rules",
+                    &self.setup,
+                    Some(json!({"resource": format!("project:rule-target-{n}")})),
+                )
+                .await
+                .expect(201)["rule"]["rule_id"]
                 .as_str()
                 .unwrap()
                 .to_owned(),

@@ -57,7 +57,7 @@ async fn each_kind_of_bad_body_gets_its_code() {
             json_body(r#"{"ttl_seconds":60}"#),
             400,
             "invalid_request",
-            Some("resource"),
+            Some("resources"),
         ),
         (
             json_body(r#"{"resource":42}"#),
@@ -73,10 +73,16 @@ async fn each_kind_of_bad_body_gets_its_code() {
             Some("resource"),
         ),
         (
-            json_body(r#"{"resource":"calendar:team"}"#),
+            json_body(r#"{"resources":["repo:a/b"]}"#),
+            400,
+            "invalid_request",
+            Some("resources"),
+        ),
+        (
+            json_body(r#"{"resources":["repo:a/b","Repo:x"]}"#),
             400,
             "invalid_resource",
-            Some("resource"),
+            Some("resources[1]"),
         ),
         (
             json_body(r#"{"resource":"Repo:a/b"}"#),

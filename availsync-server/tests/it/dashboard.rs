@@ -682,6 +682,34 @@ async fn a_human_release_from_the_runs_page_is_audited() {
 }
 
 #[tokio::test]
+async fn the_runs_page_shows_each_claims_paths() {
+    let server = TestServer::start().await;
+    let mut browser = Browser::new(&server);
+    browser.sign_up().await;
+    let (_, key) = browser.create_agent("api-bot", "enforce").await;
+    let agent = crate::support::Agent {
+        server: &server,
+        id: String::new(),
+        name: "api-bot".into(),
+        key,
+    };
+    agent
+        .start(json!({"resource": "repo:acme/web",
+                      "working_set": {"paths": ["src/api/", "docs/<b>.md"], "mode": "read"}}))
+        .await;
+    let page = browser.get("/runs").await;
+    page.expect(200);
+    assert!(
+        page.body.contains("<code>src/api/**</code>"),
+        "{}",
+        page.body
+    );
+    // Paths are text, never markup.
+    assert!(page.body.contains("docs/&lt;b&gt;.md"));
+    assert!(page.body.contains("read only"));
+}
+
+#[tokio::test]
 async fn activity_and_audit_filter_and_page() {
     let server = TestServer::start().await;
     let mut browser = Browser::new(&server);

@@ -19,6 +19,7 @@ mod openapi;
 mod operability;
 mod release;
 mod replicas;
+mod rules;
 mod secret_hygiene;
 mod storage;
 mod support;

@@ -407,3 +407,134 @@ async fn racing_working_set_adds_across_replicas_never_leave_two_overlapping_cla
         }
     }
 }
+
+/// Clients on every replica start random overlapping sets of resources
+/// (two or three of six, one of them shared by a rule of capacity 2) for a
+/// few seconds: every request is answered (no deadlock between replicas
+/// locking in opposite orders), no resource ever has more live claims than
+/// its capacity, and fencing tokens strictly increase per resource.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn racing_multi_resource_starts_across_replicas_respect_capacity_and_tokens() {
+    use rand::seq::IndexedRandom;
+    let Some(storage) = postgres_or_skip() else {
+        return;
+    };
+    let replicas = Arc::new(Replicas::start(storage).await);
+    let (cookie, workspace_id) = replicas.signup().await;
+    replicas.set_plan(&workspace_id, "business").await;
+    let (status, body) = replicas
+        .post(
+            0,
+            "/v1/rules",
+            &cookie,
+            json!({"resource": "pool:r0", "capacity": 2}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let keys = replicas.agents(&cookie, 8).await;
+    const RESOURCES: [&str; 6] = [
+        "pool:r0",
+        "project:r1",
+        "project:r2",
+        "db:r3",
+        "env:r4",
+        "project:r5",
+    ];
+    let capacity = |resource: &str| if resource == "pool:r0" { 2 } else { 1 };
+    // (resource, token, granted at, finished at), in server time.
+    let grants = Arc::new(Mutex::new(Vec::<(String, u64, i64, i64)>::new()));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(6);
+    let mut tasks = Vec::new();
+    for (a, key) in keys.iter().enumerate() {
+        let (replicas, grants, key) = (Arc::clone(&replicas), Arc::clone(&grants), key.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut n = 0usize;
+            while std::time::Instant::now() < deadline {
+                n += 1;
+                let size = 2 + n % 2;
+                let picked: Vec<&str> = RESOURCES
+                    .choose_multiple(&mut rand::rng(), size)
+                    .copied()
+                    .collect();
+                let run_id = format!("m{a}-{n}");
+                let (status, start) = replicas
+                    .post(
+                        a + n,
+                        "/v1/work/run/start",
+                        &key,
+                        json!({"resources": picked, "run_id": run_id, "ttl_seconds": 30}),
+                    )
+                    .await;
+                assert_eq!(status, 200, "{start}");
+                if start["decision"] != "proceed" {
+                    continue;
+                }
+                let granted = start["server_time"].as_str().unwrap().to_owned();
+                let parts = start["claim"]["resources"].as_array().unwrap().clone();
+                let (status, finish) = replicas
+                    .post(
+                        a + n + 1,
+                        "/v1/work/run/finish",
+                        &key,
+                        json!({"run_id": run_id, "outcome": "succeeded"}),
+                    )
+                    .await;
+                assert_eq!(status, 200, "{finish}");
+                let millis = |s: &str| {
+                    s.parse::<availsync_types::Timestamp>()
+                        .unwrap()
+                        .unix_millis()
+                };
+                let finished = millis(finish["server_time"].as_str().unwrap());
+                let mut grants = grants.lock().unwrap();
+                for part in parts {
+                    grants.push((
+                        part["resource"].as_str().unwrap().to_owned(),
+                        part["fencing_token"].as_u64().unwrap(),
+                        millis(&granted),
+                        finished,
+                    ));
+                }
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let grants = grants.lock().unwrap().clone();
+    let mut by_resource: BTreeMap<String, Vec<(u64, i64, i64)>> = BTreeMap::new();
+    for (resource, token, granted, finished) in grants {
+        by_resource
+            .entry(resource)
+            .or_default()
+            .push((token, granted, finished));
+    }
+    let mut total = 0;
+    for (resource, mut claims) in by_resource {
+        claims.sort();
+        total += claims.len();
+        let tokens: Vec<u64> = claims.iter().map(|c| c.0).collect();
+        let mut unique = tokens.clone();
+        unique.dedup();
+        assert_eq!(unique, tokens, "{resource}: a token repeats");
+        // In token order, grants never go back in time.
+        for pair in claims.windows(2) {
+            assert!(
+                pair[1].1 >= pair[0].1,
+                "{resource}: token order against grant order"
+            );
+        }
+        // At no grant were more claims live than the capacity allows.
+        for &(token, granted, _) in &claims {
+            let live = claims
+                .iter()
+                .filter(|&&(other, g, f)| other != token && g <= granted && granted < f)
+                .count();
+            assert!(
+                live < capacity(&resource),
+                "{resource}: token {token} granted while {live} others were live"
+            );
+        }
+    }
+    assert!(total >= 20, "only {total} grants: the race did not happen");
+}

@@ -17,7 +17,7 @@
 use std::time::Duration;
 
 use availsync_sdk::types::{
-    BlockedPath, Decision, Holder, MAX_WORKING_SET_PATHS, Mode, PathConflict, ReasonCode,
+    BlockedPath, Conflict, Decision, Holder, MAX_WORKING_SET_PATHS, Mode, PathConflict, ReasonCode,
     RunStatus, StartRunResponse,
 };
 use availsync_sdk::{Client, Error, PathsChange, ResourceKey, StartRun, WorkingSetMode};
@@ -294,7 +294,7 @@ fn live_run(answer: &StartRunResponse, repo: &str) -> Option<HookRun> {
 /// every path asked for.
 fn blockers(
     pending: &[String],
-    conflicts: Option<Vec<PathConflict>>,
+    conflicts: Option<Vec<Conflict>>,
     holder: Option<Holder>,
 ) -> Vec<Blocker> {
     match (conflicts.filter(|c| !c.is_empty()), holder) {
@@ -308,6 +308,21 @@ fn blockers(
             })
             .collect(),
         (None, None) => Vec::new(),
+    }
+}
+
+impl From<Conflict> for Blocker {
+    /// A path conflict as it is; a resource conflict (another resource the
+    /// server's rules tie to the repository) names that resource.
+    fn from(conflict: Conflict) -> Self {
+        match conflict {
+            Conflict::Path(path) => path.into(),
+            Conflict::Resource(resource) => Self {
+                path: resource.resource,
+                holder: resource.holder,
+                held_paths: None,
+            },
+        }
     }
 }
 

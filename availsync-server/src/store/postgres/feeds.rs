@@ -149,6 +149,11 @@ pub(super) async fn usage<C: GenericClient>(
             &[&workspace_id],
         )
         .await?,
+        rules: count(
+            "SELECT COUNT(*) FROM rules WHERE workspace_id = $1",
+            &[&workspace_id],
+        )
+        .await?,
     };
     let until = until.unwrap_or(now);
     let from = since.map_or(i64::MIN, Timestamp::unix_millis);

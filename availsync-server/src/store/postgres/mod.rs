@@ -18,6 +18,7 @@ mod events;
 mod feeds;
 mod holds;
 mod migrations;
+mod rules;
 mod sql;
 mod sweep;
 #[cfg(test)]
@@ -35,7 +36,7 @@ use async_trait::async_trait;
 use availsync_types::{
     ActivityItem, Agent, AuditItem, AvailabilityResponse, CheckResponse, ConflictsCheckResponse,
     ExtendRunResponse, FinishRunResponse, Hold, HoldResponse, Page, Plan, ReleaseClaimResponse,
-    Run, StartRunResponse, UpdateWorkingSetResponse, UsageResponse, Workspace,
+    ResourceKey, Rule, Run, StartRunResponse, UpdateWorkingSetResponse, UsageResponse, Workspace,
 };
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use tokio_postgres::NoTls;
@@ -44,8 +45,9 @@ use tokio_postgres::error::SqlState;
 use super::{
     ActivityFilter, AgentContext, AgentId, AgentUpdate, AuditFilter, Check, ClaimId, Credentials,
     ExtendRun, FailedLogin, FinishRun, HoldFilter, HoldId, KeyRotation, Listing, LoginAttempt,
-    LoginFailures, NewAgent, NewHold, NewLogin, NewSignup, PathsChange, Principal, RunFilter,
-    SessionContext, Slot, StartRun, Store, StoreError, SweepReport, UsageQuery,
+    LoginFailures, NewAgent, NewHold, NewLogin, NewSignup, PathsChange, Principal, RuleChange,
+    RuleId, RuleSettings, RunFilter, SessionContext, Slot, StartRun, Store, StoreError,
+    SweepReport, UsageQuery, WorkspaceId,
 };
 use crate::domain::clock::Clock;
 use crate::store::write_health::WriteHealth;
@@ -422,6 +424,41 @@ impl Store for PostgresStore {
         read!(self, |client| {
             let now = sql::now(&client, &self.clock).await?;
             accounts::touch_agent(&client, now, agent_id).await
+        })
+    }
+
+    async fn create_rule(
+        &self,
+        actor: &SessionContext,
+        resource: ResourceKey,
+        settings: RuleSettings,
+    ) -> StoreResult<Rule> {
+        transact!(self, |tx| {
+            let now = sql::now(tx.db(), &self.clock).await?;
+            rules::create(tx.db(), now, actor, &resource, settings.clone()).await
+        })
+    }
+
+    async fn list_rules(&self, workspace_id: &WorkspaceId) -> StoreResult<Vec<Rule>> {
+        read!(self, |client| rules::list(&client, workspace_id).await)
+    }
+
+    async fn update_rule(
+        &self,
+        actor: &SessionContext,
+        rule_id: &RuleId,
+        change: RuleChange,
+    ) -> StoreResult<Rule> {
+        transact!(self, |tx| {
+            let now = sql::now(tx.db(), &self.clock).await?;
+            rules::update(tx.db(), now, actor, rule_id, change.clone()).await
+        })
+    }
+
+    async fn delete_rule(&self, actor: &SessionContext, rule_id: &RuleId) -> StoreResult<()> {
+        transact!(self, |tx| {
+            let now = sql::now(tx.db(), &self.clock).await?;
+            rules::delete(tx.db(), now, actor, rule_id).await
         })
     }
 

@@ -9,7 +9,7 @@ use tokio_postgres::Row;
 use tokio_postgres::types::{FromSqlOwned, ToSql};
 
 use crate::domain::clock::Clock;
-use crate::domain::ids::{AgentId, ClaimId, HoldId, RunId, UserId, WorkspaceId};
+use crate::domain::ids::{AgentId, ClaimId, HoldId, RuleId, RunId, UserId, WorkspaceId};
 use crate::store::StoreError;
 use crate::store::text_enum::TextEnum;
 
@@ -476,4 +476,4 @@ macro_rules! id_columns {
     )*};
 }
 
-id_columns!(WorkspaceId, UserId, AgentId, RunId, ClaimId, HoldId);
+id_columns!(WorkspaceId, UserId, AgentId, RunId, ClaimId, HoldId, RuleId);

@@ -11,9 +11,9 @@ use crate::store::live_claim;
 use std::sync::LazyLock;
 
 use availsync_types::{
-    CheckResponse, Claim, ExtendRunResponse, FinishRunResponse, Mode, Page, ReleaseClaimResponse,
-    ResourceKey, Run, StartRunResponse, Timestamp, UpdateWorkingSetResponse, WorkingSet,
-    WorkingSetMode,
+    CheckResponse, Claim, ClaimedResource, ExtendRunResponse, FinishRunResponse, Mode, Page,
+    ReleaseClaimResponse, ResourceKey, Run, StartRunResponse, Timestamp, UpdateWorkingSetResponse,
+    WorkingSet, WorkingSetMode,
 };
 use deadpool_postgres::GenericClient;
 use tokio_postgres::Row;
@@ -21,15 +21,20 @@ use tokio_postgres::types::ToSql;
 
 use super::accounts::{Refusable, plan_of};
 use super::events::{Events, WriteWithEvents, record};
+use super::rules;
 use super::sql::{
     Lock, LockScope, ReadOrder, execute, get, int, json_opt, lock_read_now, lock_resource, now,
     pipelined, row_one, row_opt, rows, text_enum, ts, ts_opt, u32_col,
 };
-use super::working_sets;
+use super::working_sets::{self, HELD_LIMIT};
 use crate::domain::clock::Clock;
 use crate::domain::events::{self, RunSubject};
-use crate::domain::lease::{ClaimState, StartDecision, check_answer, effective_mode, new_claim};
+use crate::domain::lease::{
+    ClaimState, ResourceState, StartDecision, check_answer, effective_mode, new_claim,
+};
+use crate::domain::rules::Governs;
 use crate::domain::run_changes::{ExtendOutcome, ExtendTarget, FinishOutcome, PathsOutcome};
+use crate::domain::runs::with_parts;
 use crate::domain::working_sets::{Want, granted_patterns};
 use crate::store::cursor::paginate;
 use crate::store::event::Events as EventSet;
@@ -45,7 +50,10 @@ const RUN_SELECT: &str =
         r.ttl_seconds, r.expires_at, r.would_block, r.reason, r.retry_after, r.purpose, r.metadata,
         r.created_at, r.finished_at, r.outcome, r.summary, r.released,
         c.id, c.expires_at, c.ttl_seconds, c.fencing_token, c.released_at, c.expiry_recorded,
-        c.ws_mode, c.ws_paths, r.blocked
+        c.ws_mode, c.ws_paths, r.blocked,
+        (SELECT jsonb_agg(jsonb_build_object('resource', p.resource,
+                                             'fencing_token', p.fencing_token) ORDER BY p.part)
+         FROM claim_parts p WHERE p.run_seq = r.seq)
     FROM runs r
     JOIN agents a ON a.id = r.agent_id
     LEFT JOIN claims c ON c.run_seq = r.seq";
@@ -69,12 +77,18 @@ fn stored_run(row: &Row) -> StoreResult<StoredRun> {
                     }),
                     None => None,
                 },
+                resources: None,
             },
             released_at: ts_opt(row, 23)?,
             lapse_recorded: get(row, 24)?,
         }),
         None => None,
     };
+    let mut claim = claim;
+    if let Some(stored) = &mut claim {
+        let parts: Vec<ClaimedResource> = json_opt(row, 28)?.unwrap_or_default();
+        stored.claim.resources = with_parts(&stored.claim, parts);
+    }
     Ok(StoredRun {
         seq: get(row, 0)?,
         run_id: get(row, 1)?,
@@ -167,12 +181,12 @@ async fn claim_state<C: GenericClient>(
     client: &C,
     now: Timestamp,
     workspace_id: &str,
-    resource: &str,
+    reached: Vec<Governs>,
     want: &Want,
     plan: availsync_types::Plan,
 ) -> StoreResult<ClaimState> {
     // Live claims are counted only when the plan limits them; the count and
-    // the holder go in one round trip.
+    // every resource's live claims go in one round trip.
     let count = async {
         if plan.limits().active_claims.is_none() {
             return Ok((0, None));
@@ -191,16 +205,41 @@ async fn claim_state<C: GenericClient>(
             ts_opt(&row, 1)?,
         ))
     };
-    let ((live_claims, earliest_expiry), held) = pipelined!(
-        live_claims = count,
-        held = working_sets::held(client, now, workspace_id, resource, want, None)
-    )?;
+    let held = futures::future::try_join_all(reached.iter().enumerate().map(|(index, governs)| {
+        let (want, limit) = match (index, governs.capacity) {
+            (_, capacity) if capacity > 1 => (&Want::Whole, (capacity as usize).max(HELD_LIMIT)),
+            (0, _) => (want, HELD_LIMIT),
+            _ => (&Want::Whole, HELD_LIMIT),
+        };
+        let resource = governs.resource.as_str();
+        working_sets::held(client, now, workspace_id, resource, want, None, limit)
+    }));
+    let ((live_claims, earliest_expiry), held) = pipelined!(live_claims = count, held = held)?;
+    let resources = reached
+        .into_iter()
+        .zip(held)
+        .map(|(governs, held)| ResourceState { governs, held })
+        .collect();
     Ok(ClaimState {
-        held,
+        resources,
         live_claims,
         earliest_expiry,
         plan,
     })
+}
+
+/// Takes the locks of every resource but the last of `sorted` (their
+/// canonical order, the same for every start, so no two starts wait for
+/// each other in a circle); the last one goes with the plan and the clock.
+async fn lock_all_but_last<C: GenericClient>(
+    client: &C,
+    workspace_id: &str,
+    sorted: &[&str],
+) -> StoreResult<()> {
+    for resource in sorted.iter().take(sorted.len().saturating_sub(1)) {
+        lock_resource(client, LockScope::Claims, workspace_id, resource).await?;
+    }
+    Ok(())
 }
 
 pub(super) async fn start_run<C: GenericClient>(
@@ -211,11 +250,13 @@ pub(super) async fn start_run<C: GenericClient>(
 ) -> StoreResult<StartRunResponse> {
     let workspace_id = agent.workspace_id.as_str();
     // One round trip: the agent (share-locked), an earlier run with this id,
-    // and the plan as it is before any lock.
-    let (live, existing, seen_plan) = pipelined!(
+    // the plan as it is before any lock, and the requested resources' rules.
+    let requested = start.requested();
+    let (live, existing, seen_plan, first_rules) = pipelined!(
         agent_row = live_agent(client, &agent.agent_id),
         existing = find_run(client, &agent.agent_id, &start.run_id),
         plan = plan_of(client, workspace_id, false),
+        rules = rules::governing(client, workspace_id, &requested),
     )?;
     let (agent_name, agent_mode) = live.ok_or(Refusal::NotFound("agent"))?;
     if let Some(existing) = existing {
@@ -224,41 +265,55 @@ pub(super) async fn start_run<C: GenericClient>(
     }
     let mode = effective_mode(agent_mode, start.observe_requested);
     let resource = start.resource.as_str();
-    // One round trip: the workspace's row, then the resource's lock, then
-    // the clock.
+    let reached = rules::closure(client, workspace_id, &requested, first_rules).await?;
+    let mut sorted: Vec<&str> = reached.iter().map(|g| g.resource.as_str()).collect();
+    sorted.sort_unstable();
+    lock_all_but_last(client, workspace_id, &sorted).await?;
+    // One round trip: the workspace's row, then the (last) resource's lock,
+    // then the clock.
+    let last = sorted.last().copied().unwrap_or(resource);
     let (plan_row, now) = lock_read_now(
         client,
         clock,
-        Lock::Resource(LockScope::Claims, workspace_id, resource),
+        Lock::Resource(LockScope::Claims, workspace_id, last),
         ReadOrder::BeforeLock,
         plan_lock_sql(seen_plan),
         &[&workspace_id],
     )
     .await?;
     let plan = locked_plan(seen_plan, plan_row)?;
-    let state = claim_state(client, now, workspace_id, resource, &start.want, plan).await?;
-    let decided = state.decide(mode, &start.resource, &start.want, start.ttl_seconds, now);
-    // One round trip: the run, and for a grant the resource's next token.
-    let token = async {
-        if decided.grants() {
-            next_token(client, now, workspace_id, resource)
-                .await
-                .map(Some)
-        } else {
-            Ok(None)
+    let state = claim_state(client, now, workspace_id, reached, &start.want, plan).await?;
+    let decided = state.decide(mode, &start.want, start.ttl_seconds, now)?;
+    // One round trip: the run, and for a grant each resource's next token.
+    let tokens = async {
+        if !decided.grants() {
+            return Ok(None);
         }
+        let tokens = futures::future::try_join_all(
+            decided
+                .claims
+                .iter()
+                .map(|(r, _)| next_token(client, now, workspace_id, r.as_str())),
+        )
+        .await?;
+        Ok(Some(tokens))
     };
-    let (run_seq, token) = pipelined!(
+    let (run_seq, tokens) = pipelined!(
         run_seq = insert_run(client, now, agent, &decided, &start),
-        token = token
+        tokens = tokens
     )?;
 
-    // One round trip: the claim, if granted, with its two events, or the
-    // events alone. A token was taken exactly when the run is granted.
-    let granted = token.map(|token| {
-        let token = u64::try_from(token).unwrap_or(0);
+    // One round trip: the claim, if granted, with its two events (and its
+    // other resources and paths), or the events alone.
+    let granted = tokens.map(|tokens| {
+        let tokens: Vec<(ResourceKey, u64)> = decided
+            .claims
+            .iter()
+            .zip(tokens)
+            .map(|((r, _), token)| (r.clone(), u64::try_from(token).unwrap_or(0)))
+            .collect();
         let set = decided.working_set.clone();
-        new_claim(&start.resource, start.ttl_seconds, token, set, now)
+        new_claim(&tokens, decided.ttl_seconds, set, now)
     });
     let subject = RunSubject {
         agent_name: &agent_name,
@@ -279,8 +334,19 @@ pub(super) async fn start_run<C: GenericClient>(
                     None => Ok(()),
                 }
             };
+            let shared = decided.claims.first().is_some_and(|(_, shared)| *shared);
+            let parts = insert_parts(client, run_seq, workspace_id, claim);
             pipelined!(
-                claim_row = insert_claim(client, now, &agent.agent_id, run_seq, claim, &events),
+                claim_row = insert_claim(
+                    client,
+                    now,
+                    &agent.agent_id,
+                    run_seq,
+                    claim,
+                    shared,
+                    &events
+                ),
+                parts = parts,
                 paths = remember,
             )?;
         }
@@ -325,7 +391,7 @@ async fn insert_run<C: GenericClient>(
             &start.resource.as_str(),
             &decided.mode.to_text(),
             &decided.decision.to_text(),
-            &int(start.ttl_seconds),
+            &int(decided.ttl_seconds),
             &decided.run_expires_at.map(Timestamp::unix_millis),
             &decided.would_block,
             &reason_json,
@@ -373,14 +439,15 @@ async fn insert_claim<C: GenericClient>(
     agent_id: &str,
     run_seq: i64,
     claim: &Claim,
+    shared: bool,
     events: &EventSet,
 ) -> StoreResult<()> {
     static INSERT: LazyLock<WriteWithEvents> = LazyLock::new(|| {
         WriteWithEvents::new(
             "INSERT INTO claims (id, workspace_id, resource, run_seq, agent_id, fencing_token,
-                                 ttl_seconds, created_at, expires_at, ws_mode, ws_paths)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-            11,
+                                 ttl_seconds, created_at, expires_at, ws_mode, ws_paths, shared)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+            12,
             Events::Both,
         )
     });
@@ -401,6 +468,7 @@ async fn insert_claim<C: GenericClient>(
                 &claim.expires_at.unix_millis(),
                 &set.map(|s| s.mode.to_text()),
                 &ws_paths,
+                &shared,
             ],
             now,
             events.activity.as_ref(),
@@ -410,16 +478,49 @@ async fn insert_claim<C: GenericClient>(
     Ok(())
 }
 
+/// Inserts a claim's other resources (SPEC §12), each with its own token,
+/// in one statement.
+async fn insert_parts<C: GenericClient>(
+    client: &C,
+    run_seq: i64,
+    workspace_id: &str,
+    claim: &Claim,
+) -> StoreResult<()> {
+    let Some(resources) = &claim.resources else {
+        return Ok(());
+    };
+    let others = &resources[1.min(resources.len())..];
+    let names: Vec<&str> = others.iter().map(|r| r.resource.as_str()).collect();
+    let tokens: Vec<i64> = others
+        .iter()
+        .map(|r| i64::try_from(r.fencing_token).unwrap_or(i64::MAX))
+        .collect();
+    execute(
+        client,
+        "INSERT INTO claim_parts (run_seq, part, workspace_id, resource, fencing_token)
+         SELECT $1, p.n::smallint, $2, p.resource, p.token
+         FROM unnest($3::text[], $4::bigint[]) WITH ORDINALITY AS p (resource, token, n)",
+        &[&run_seq, &workspace_id, &names, &tokens],
+    )
+    .await?;
+    Ok(())
+}
+
 pub(super) async fn check<C: GenericClient>(
     client: &C,
     clock: &Clock,
     workspace_id: &str,
     check: &Check,
 ) -> StoreResult<CheckResponse> {
-    let now = now(client, clock).await?;
-    let resource = check.resource.as_str();
-    let held = working_sets::held(client, now, workspace_id, resource, &check.want, None).await?;
-    Ok(check_answer(&check.resource, &check.want, &held, now))
+    let requested = check.requested();
+    let (now, plan, first_rules) = pipelined!(
+        now = now(client, clock),
+        plan = plan_of(client, workspace_id, false),
+        rules = rules::governing(client, workspace_id, &requested),
+    )?;
+    let reached = rules::closure(client, workspace_id, &requested, first_rules).await?;
+    let state = claim_state(client, now, workspace_id, reached, &check.want, plan).await?;
+    Ok(check_answer(&state, &check.want, now))
 }
 
 /// Takes the lock of an agent's run's resource and reads the clock, then
@@ -455,8 +556,12 @@ pub(super) async fn extend<C: GenericClient>(
     agent: &AgentContext,
     extend: &ExtendRun,
 ) -> Refusable<ExtendRunResponse> {
-    let (run, now) = locked_run(client, clock, agent, &extend.run_id).await?;
-    let extension = match run.extend(agent, extend.ttl_seconds, now) {
+    let (workspace_id, agent_id) = (agent.workspace_id.as_str(), agent.agent_id.as_str());
+    let ((run, now), rules) = pipelined!(
+        run = locked_run(client, clock, agent, &extend.run_id),
+        rules = rules::of_run(client, workspace_id, agent_id, &extend.run_id),
+    )?;
+    let extension = match run.extend(agent, extend.ttl_seconds, &rules, now) {
         ExtendOutcome::Extend(extension) => extension,
         ExtendOutcome::Lost { events, refusal } => {
             record(client, now, &events).await?;
@@ -604,7 +709,8 @@ pub(super) async fn change_paths<C: GenericClient>(
     let others = match want {
         Some(want) => {
             let workspace_id = agent.workspace_id.as_str();
-            working_sets::held(client, now, workspace_id, &run.resource, &want, own).await?
+            let resource = run.resource.as_str();
+            working_sets::held(client, now, workspace_id, resource, &want, own, HELD_LIMIT).await?
         }
         None => Vec::new(),
     };

@@ -12,24 +12,34 @@ use crate::domain::working_sets::{self, Held, HeldRow, Want, below_upper_bound};
 use crate::store::text_enum::TextEnum;
 use crate::store::{StoreError, StoreResult, live_claim};
 
+/// Live claims a decision reads per resource: the holder and the 50
+/// overlaps an answer names.
+pub(super) const HELD_LIMIT: usize = 51;
+
 /// A live claim's holder, working-set mode and patterns (`$1` workspace,
 /// `$2` resource, `$3` now); `$paths` is the column holding its patterns.
 macro_rules! held_select {
     ($paths:literal, $from:literal) => {
+        held_select!($paths, $from, "c.resource")
+    };
+    ($paths:literal, $from:literal, $resource:literal) => {
         concat!(
             "SELECT c.id, c.agent_id, a.name, r.run_id, c.expires_at, c.ws_mode, ",
             $paths,
             " FROM ",
             $from,
             " JOIN agents a ON a.id = c.agent_id JOIN runs r ON r.seq = c.run_seq
-             WHERE c.workspace_id = $1 AND c.resource = $2 AND ",
+             WHERE c.workspace_id = $1 AND ",
+            $resource,
+            " = $2 AND ",
             live_claim!(postgres, "c.", "$3")
         )
     };
 }
 
-/// The live claims on `resource` that `want` may meet (see the SQLite
-/// store's `held`); `skip` leaves out a claim changing its own paths.
+/// The live claims on `resource` that `want` may meet, the first `limit`
+/// to lapse (see the SQLite store's `held`); `skip` leaves out a claim
+/// changing its own paths.
 pub(super) async fn held<C: GenericClient>(
     client: &C,
     now: Timestamp,
@@ -37,17 +47,26 @@ pub(super) async fn held<C: GenericClient>(
     resource: &str,
     want: &Want,
     skip: Option<&str>,
+    limit: usize,
 ) -> StoreResult<Vec<Held>> {
     let whole_only = matches!(want, Want::Paths(_));
     let at = now.unix_millis();
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
     let mut found = Vec::new();
     for row in rows(
         client,
         concat!(
+            "SELECT * FROM (",
             held_select!("c.ws_paths", "claims c"),
-            " AND (NOT $4 OR c.ws_mode IS NULL) ORDER BY c.expires_at LIMIT 51"
+            " AND (NOT $4 OR c.ws_mode IS NULL) UNION ALL ",
+            held_select!(
+                "NULL::jsonb",
+                "claim_parts p JOIN claims c ON c.run_seq = p.run_seq",
+                "p.resource"
+            ),
+            ") AS held ORDER BY 5 LIMIT $5"
         ),
-        &[&workspace_id, &resource, &at, &whole_only],
+        &[&workspace_id, &resource, &at, &whole_only, &limit],
     )
     .await?
     {

@@ -157,6 +157,10 @@ fn usage_in_transaction(
             "SELECT COUNT(*) FROM resources WHERE workspace_id = ?1",
             &[&workspace_id],
         )?,
+        rules: count(
+            "SELECT COUNT(*) FROM rules WHERE workspace_id = ?1",
+            &[&workspace_id],
+        )?,
     };
     let until = until.unwrap_or(now);
     let from = since.map_or(i64::MIN, Timestamp::unix_millis);

@@ -13,6 +13,7 @@ const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("migrations/006_login_failures_by_client.sql")),
     M::up(include_str!("migrations/007_health_probe.sql")),
     M::up(include_str!("migrations/008_working_sets.sql")),
+    M::up(include_str!("migrations/009_rules_and_claim_parts.sql")),
 ];
 
 /// Brings the database's schema up to date.

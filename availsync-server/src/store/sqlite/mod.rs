@@ -11,6 +11,7 @@ mod migrations;
 mod priority;
 mod readers;
 mod rows;
+mod rules;
 mod sweep;
 mod work;
 mod working_sets;
@@ -25,7 +26,7 @@ use async_trait::async_trait;
 use availsync_types::{
     ActivityItem, Agent, AuditItem, AvailabilityResponse, CheckResponse, ConflictsCheckResponse,
     ExtendRunResponse, FinishRunResponse, Hold, HoldResponse, Page, Plan, ReleaseClaimResponse,
-    Run, StartRunResponse, UpdateWorkingSetResponse, UsageResponse, Workspace,
+    ResourceKey, Rule, Run, StartRunResponse, UpdateWorkingSetResponse, UsageResponse, Workspace,
 };
 use rusqlite::{Connection, OpenFlags};
 
@@ -37,8 +38,9 @@ use super::write_health::WriteHealth;
 use super::{
     ActivityFilter, AgentContext, AgentId, AgentUpdate, AuditFilter, Check, ClaimId, Credentials,
     ExtendRun, FailedLogin, FinishRun, HoldFilter, HoldId, KeyRotation, Listing, LoginAttempt,
-    LoginFailures, NewAgent, NewHold, NewLogin, NewSignup, PathsChange, Principal, RunFilter,
-    SessionContext, Slot, StartRun, Store, SweepReport, UsageQuery,
+    LoginFailures, NewAgent, NewHold, NewLogin, NewSignup, PathsChange, Principal, RuleChange,
+    RuleId, RuleSettings, RunFilter, SessionContext, Slot, StartRun, Store, SweepReport,
+    UsageQuery, WorkspaceId,
 };
 use crate::domain::clock::Clock;
 
@@ -338,6 +340,40 @@ impl Store for SqliteStore {
             .await?;
         self.keys.touched(agent_id, at);
         Ok(())
+    }
+
+    async fn create_rule(
+        &self,
+        actor: &SessionContext,
+        resource: ResourceKey,
+        settings: RuleSettings,
+    ) -> StoreResult<Rule> {
+        let actor = actor.clone();
+        self.write(move |conn, now| rules::create(conn, now, &actor, &resource, settings))
+            .await
+    }
+
+    async fn list_rules(&self, workspace_id: &WorkspaceId) -> StoreResult<Vec<Rule>> {
+        let workspace_id = workspace_id.clone();
+        self.read(move |conn, _| rules::list(conn, &workspace_id))
+            .await
+    }
+
+    async fn update_rule(
+        &self,
+        actor: &SessionContext,
+        rule_id: &RuleId,
+        change: RuleChange,
+    ) -> StoreResult<Rule> {
+        let (actor, rule_id) = (actor.clone(), rule_id.clone());
+        self.write(move |conn, now| rules::update(conn, now, &actor, &rule_id, change))
+            .await
+    }
+
+    async fn delete_rule(&self, actor: &SessionContext, rule_id: &RuleId) -> StoreResult<()> {
+        let (actor, rule_id) = (actor.clone(), rule_id.clone());
+        self.write(move |conn, now| rules::delete(conn, now, &actor, &rule_id))
+            .await
     }
 
     async fn start_run(

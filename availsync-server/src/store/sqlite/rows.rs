@@ -1,6 +1,6 @@
 //! Conversions between SQLite values and domain values.
 
-use crate::domain::ids::{AgentId, ClaimId, HoldId, RunId, UserId, WorkspaceId};
+use crate::domain::ids::{AgentId, ClaimId, HoldId, RuleId, RunId, UserId, WorkspaceId};
 use crate::store::text_enum::TextEnum;
 use availsync_types::{Agent, Mode, Plan, Timestamp, User, Workspace};
 use rusqlite::Row;
@@ -86,4 +86,4 @@ macro_rules! id_columns {
     )*};
 }
 
-id_columns!(WorkspaceId, UserId, AgentId, RunId, ClaimId, HoldId);
+id_columns!(WorkspaceId, UserId, AgentId, RunId, ClaimId, HoldId, RuleId);

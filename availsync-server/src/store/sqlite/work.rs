@@ -4,20 +4,24 @@ use crate::store::Refusal;
 use crate::store::StoreResult;
 use crate::store::live_claim;
 use availsync_types::{
-    CheckResponse, Claim, Decision, ExtendRunResponse, FinishRunResponse, Mode, Outcome, Page,
-    ReleaseClaimResponse, ResourceKey, Run, StartRunResponse, Timestamp, UpdateWorkingSetResponse,
-    WorkingSet, WorkingSetMode,
+    CheckResponse, Claim, ClaimedResource, Decision, ExtendRunResponse, FinishRunResponse, Mode,
+    Outcome, Page, ReleaseClaimResponse, ResourceKey, Run, StartRunResponse, Timestamp,
+    UpdateWorkingSetResponse, WorkingSet, WorkingSetMode,
 };
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::accounts::{Refusable, plan_of};
 use super::events::record;
 use super::rows::{self, Sql, paginate};
-use super::working_sets;
+use super::rules;
+use super::working_sets::{self, HELD_LIMIT};
 use super::writer_cache;
 use crate::domain::events::{self, RunSubject};
-use crate::domain::lease::{ClaimState, StartDecision, check_answer, effective_mode, new_claim};
+use crate::domain::lease::{
+    ClaimState, ResourceState, StartDecision, check_answer, effective_mode, new_claim,
+};
 use crate::domain::run_changes::{ExtendOutcome, ExtendTarget, FinishOutcome, PathsOutcome};
+use crate::domain::runs::with_parts;
 use crate::domain::working_sets::{Want, granted_patterns};
 use crate::store::records::{StoredClaim, StoredRun};
 use crate::store::{
@@ -36,7 +40,10 @@ macro_rules! run_select {
                 r.ttl_seconds, r.expires_at, r.would_block, r.reason, r.retry_after, r.purpose,
                 r.metadata, r.created_at, r.finished_at, r.outcome, r.summary, r.released,
                 c.id, c.expires_at, c.ttl_seconds, c.fencing_token, c.released_at,
-                c.expiry_recorded, c.ws_mode, c.ws_paths, r.blocked
+                c.expiry_recorded, c.ws_mode, c.ws_paths, r.blocked,
+                (SELECT json_group_array(json_object('resource', p.resource,
+                                                     'fencing_token', p.fencing_token))
+                 FROM claim_parts p WHERE p.run_seq = r.seq)
             FROM ",
             $from
         )
@@ -74,12 +81,18 @@ fn stored_run(row: &Row<'_>) -> rusqlite::Result<StoredRun> {
                     }),
                     None => None,
                 },
+                resources: None,
             },
             released_at: row.get::<_, Option<i64>>(23)?.map(rows::ts),
             lapse_recorded: row.get(24)?,
         }),
         None => None,
     };
+    let mut claim = claim;
+    if let Some(stored) = &mut claim {
+        let parts: Vec<ClaimedResource> = json_column(row, 28)?.unwrap_or_default();
+        stored.claim.resources = with_parts(&stored.claim, parts);
+    }
     Ok(StoredRun {
         seq: row.get(0)?,
         run_id: row.get(1)?,
@@ -137,7 +150,7 @@ fn claim_state(
     conn: &Connection,
     now: Timestamp,
     workspace_id: &str,
-    resource: &str,
+    requested: &[ResourceKey],
     want: &Want,
 ) -> StoreResult<ClaimState> {
     let plan = writer_cache::plan(workspace_id, || plan_of(conn, workspace_id))?;
@@ -153,8 +166,22 @@ fn claim_state(
     } else {
         (0, None)
     };
+    let mut resources = Vec::new();
+    for (index, governs) in rules::closure(conn, workspace_id, requested)?
+        .into_iter()
+        .enumerate()
+    {
+        let (want, limit) = match (index, governs.capacity) {
+            (_, capacity) if capacity > 1 => (&Want::Whole, (capacity as usize).max(HELD_LIMIT)),
+            (0, _) => (want, HELD_LIMIT),
+            _ => (&Want::Whole, HELD_LIMIT),
+        };
+        let resource = governs.resource.as_str();
+        let held = working_sets::held(conn, now, workspace_id, resource, want, None, limit)?;
+        resources.push(ResourceState { governs, held });
+    }
     Ok(ClaimState {
-        held: working_sets::held(conn, now, workspace_id, resource, want, None)?,
+        resources,
         live_claims,
         earliest_expiry: earliest.map(rows::ts),
         plan,
@@ -183,8 +210,9 @@ pub(super) fn start_run(
     let mode = effective_mode(agent_mode, start.observe_requested);
     let workspace_id = agent.workspace_id.as_str();
     let resource = start.resource.as_str();
-    let state = claim_state(conn, now, workspace_id, resource, &start.want)?;
-    let decided = state.decide(mode, &start.resource, &start.want, start.ttl_seconds, now);
+    let requested = start.requested();
+    let state = claim_state(conn, now, workspace_id, &requested, &start.want)?;
+    let decided = state.decide(mode, &start.want, start.ttl_seconds, now)?;
     // A run id already used by this agent is a replay (or a mistake): the
     // unique (run_id, agent_id) index turns the insert into nothing, and
     // only then is the earlier run read, instead of looking for it first
@@ -197,8 +225,7 @@ pub(super) fn start_run(
         return Ok(existing.replay(&start.resource, now)?);
     };
     let granted = if decided.grants() {
-        let set = decided.working_set.clone();
-        Some(grant(conn, now, agent, run_seq, &start, set)?)
+        Some(grant(conn, now, agent, run_seq, &start, &decided)?)
     } else {
         None
     };
@@ -253,7 +280,7 @@ fn insert_run(
             start.resource.as_str(),
             Sql(decided.mode),
             Sql(decided.decision),
-            start.ttl_seconds,
+            decided.ttl_seconds,
             decided.run_expires_at.map(Timestamp::unix_millis),
             decided.would_block,
             reason_json,
@@ -277,16 +304,24 @@ fn grant(
     agent: &AgentContext,
     run_seq: i64,
     start: &StartRun,
-    working_set: Option<WorkingSet>,
+    decided: &StartDecision,
 ) -> StoreResult<Claim> {
-    let (workspace_id, resource) = (agent.workspace_id.as_str(), start.resource.as_str());
-    conn.prepare_cached(
+    let workspace_id = agent.workspace_id.as_str();
+    let token = run_seq as u64;
+    let mut new_resource = conn.prepare_cached(
         "INSERT INTO resources (workspace_id, resource, created_at) VALUES (?1, ?2, ?3)
          ON CONFLICT (workspace_id, resource) DO NOTHING",
-    )?
-    .execute(params![workspace_id, resource, now.unix_millis()])?;
-    let token = run_seq as u64;
-    let claim = new_claim(&start.resource, start.ttl_seconds, token, working_set, now);
+    )?;
+    for (resource, _) in &decided.claims {
+        new_resource.execute(params![workspace_id, resource.as_str(), now.unix_millis()])?;
+    }
+    let tokens: Vec<(ResourceKey, u64)> = decided
+        .claims
+        .iter()
+        .map(|(r, _)| (r.clone(), token))
+        .collect();
+    let set = decided.working_set.clone();
+    let claim = new_claim(&tokens, decided.ttl_seconds, set, now);
     let set = claim.working_set.as_ref();
     conn.prepare_cached(
         "INSERT INTO claims (id, workspace_id, resource, run_seq, agent_id, fencing_token,
@@ -306,8 +341,21 @@ fn grant(
         set.map(|s| Sql(s.mode)),
         set.map(|s| serde_json::to_string(&s.paths)).transpose()?,
     ])?;
+    let mut part = conn.prepare_cached(
+        "INSERT INTO claim_parts (run_seq, part, workspace_id, resource, fencing_token)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?;
+    for (index, (resource, _)) in decided.claims.iter().enumerate().skip(1) {
+        part.execute(params![
+            run_seq,
+            index as i64,
+            workspace_id,
+            resource.as_str(),
+            run_seq
+        ])?;
+    }
     if let Some(set) = set {
-        let id = claim.claim_id.as_str();
+        let (id, resource) = (claim.claim_id.as_str(), start.resource.as_str());
         let granted = granted_patterns(&start.want, &claim);
         working_sets::remember(conn, workspace_id, resource, id, set.mode, &granted)?;
     }
@@ -320,9 +368,8 @@ pub(super) fn check(
     workspace_id: &str,
     check: &Check,
 ) -> StoreResult<CheckResponse> {
-    let resource = check.resource.as_str();
-    let held = working_sets::held(conn, now, workspace_id, resource, &check.want, None)?;
-    Ok(check_answer(&check.resource, &check.want, &held, now))
+    let state = claim_state(conn, now, workspace_id, &check.requested(), &check.want)?;
+    Ok(check_answer(&state, &check.want, now))
 }
 
 /// Changes the paths of a run's live working-set claim (see
@@ -338,7 +385,15 @@ pub(super) fn change_paths(
     let others = match want {
         Some(want) => {
             let workspace_id = agent.workspace_id.as_str();
-            working_sets::held(conn, now, workspace_id, &run.resource, &want, own)?
+            working_sets::held(
+                conn,
+                now,
+                workspace_id,
+                &run.resource,
+                &want,
+                own,
+                HELD_LIMIT,
+            )?
         }
         None => Vec::new(),
     };
@@ -378,7 +433,8 @@ pub(super) fn extend(
     extend: ExtendRun,
 ) -> Refusable<ExtendRunResponse> {
     let run = find_run(conn, agent, &extend.run_id)?.ok_or(Refusal::NotFound("run"))?;
-    let extension = match run.extend(agent, extend.ttl_seconds, now) {
+    let rules = rules::governing(conn, agent.workspace_id.as_str(), &run.resources())?;
+    let extension = match run.extend(agent, extend.ttl_seconds, &rules, now) {
         ExtendOutcome::Extend(extension) => extension,
         ExtendOutcome::Lost { events, refusal } => {
             record(conn, now, &events)?;

@@ -8,27 +8,37 @@ use super::rows::{self, Sql};
 use crate::domain::working_sets::{self, Held, HeldRow, Want, below_upper_bound};
 use crate::store::{StoreResult, live_claim};
 
+/// Live claims a decision reads per resource: the holder and the 50
+/// overlaps an answer names.
+pub(super) const HELD_LIMIT: usize = 51;
+
 /// A live claim's holder, working-set mode and patterns (`?1` workspace,
 /// `?2` resource, `?3` now); `$paths` is the column holding its patterns.
 macro_rules! held_select {
     ($paths:literal, $from:literal) => {
+        held_select!($paths, $from, "c.resource")
+    };
+    ($paths:literal, $from:literal, $resource:literal) => {
         concat!(
             "SELECT c.id, c.agent_id, a.name, r.run_id, c.expires_at, c.ws_mode, ",
             $paths,
             " FROM ",
             $from,
             " JOIN agents a ON a.id = c.agent_id JOIN runs r ON r.seq = c.run_seq
-             WHERE c.workspace_id = ?1 AND c.resource = ?2 AND ",
+             WHERE c.workspace_id = ?1 AND ",
+            $resource,
+            " = ?2 AND ",
             live_claim!(sqlite, "c.", "?3")
         )
     };
 }
 
 /// The live claims on `resource` that `want` may meet: for the whole
-/// resource, every live claim (the 51 that lapse first: the holder and 50
-/// overlaps are all an answer names); for paths, the whole claims and
-/// every live pattern that may overlap one of them. `skip` leaves out a
-/// claim changing its own paths.
+/// resource, every live claim (the `limit` that lapse first: the holder
+/// and 50 overlaps are all an answer names, or every holder of a shared
+/// resource), a claim holding it as one of several resources included;
+/// for paths, the whole claims and every live pattern that may overlap one
+/// of them. `skip` leaves out a claim changing its own paths.
 pub(super) fn held(
     conn: &Connection,
     now: Timestamp,
@@ -36,15 +46,29 @@ pub(super) fn held(
     resource: &str,
     want: &Want,
     skip: Option<&str>,
+    limit: usize,
 ) -> StoreResult<Vec<Held>> {
     let whole_only = matches!(want, Want::Paths(_));
     let mut found: Vec<HeldRow> = conn
         .prepare_cached(concat!(
+            "SELECT * FROM (",
             held_select!("c.ws_paths", "claims c"),
-            " AND (?4 = 0 OR c.ws_mode IS NULL) ORDER BY c.expires_at LIMIT 51"
+            " AND (?4 = 0 OR c.ws_mode IS NULL) UNION ALL ",
+            held_select!(
+                "NULL",
+                "claim_parts p JOIN claims c ON c.run_seq = p.run_seq",
+                "p.resource"
+            ),
+            ") ORDER BY 5 LIMIT ?5"
         ))?
         .query_map(
-            params![workspace_id, resource, now.unix_millis(), whole_only],
+            params![
+                workspace_id,
+                resource,
+                now.unix_millis(),
+                whole_only,
+                limit as i64
+            ],
             |row| held_row(row, true),
         )?
         .collect::<Result<_, _>>()?;
