@@ -615,6 +615,51 @@ async fn a_sessions_mcp_claim_and_its_hook_are_one_holder_and_others_are_blocked
     mcp.quit();
 }
 
+/// The contract's case, with the MCP server's run started through the SDK
+/// as it starts it: run id `claude-<sid>.1`, here with a working set.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_run_named_after_the_session_is_the_sessions_own_claim() {
+    let rig = Rig::new("hook-named@example.com").await;
+    let client = availsync_sdk::ClientBuilder::new()
+        .base_url(rig.world.server.url())
+        .api_key(rig.key.clone())
+        .build()
+        .unwrap();
+    let mcp_run = format!("claude-{S1}.1");
+    let start = availsync_sdk::StartRun::new("repo:acme/web")
+        .unwrap()
+        .run_id(&mcp_run)
+        .working_set(["src/**"], availsync_sdk::WorkingSetMode::Edit)
+        .unwrap();
+    let started = client.start_run(&start).await.unwrap();
+    assert!(started.decision.proceeds(), "{started:?}");
+
+    // The session edits under its MCP claim: allowed, nothing claimed twice.
+    rig.hook(&[], &pre_tool_use(S1, "Edit", &rig.file("src/a.rs")))
+        .assert_allowed();
+    assert_eq!(
+        rig.held().await,
+        [(mcp_run.clone(), vec!["src/**".to_owned()])]
+    );
+    // A file outside it is claimed by the session's hook run.
+    std::fs::write(rig.file("README.md"), "# web\n").unwrap();
+    rig.hook(&[], &pre_tool_use(S1, "Write", &rig.file("README.md")))
+        .assert_allowed();
+    assert_eq!(
+        rig.held().await,
+        [
+            (format!("claude-{S1}"), vec!["README.md".to_owned()]),
+            (mcp_run.clone(), vec!["src/**".to_owned()]),
+        ]
+    );
+    // Another session: blocked by the MCP run, named.
+    let reason = rig
+        .hook(&[], &pre_tool_use(S2, "Edit", &rig.file("src/b.rs")))
+        .assert_denied();
+    assert!(reason.contains(&format!("run {mcp_run}")), "{reason}");
+    assert!(reason.contains("src/**"), "{reason}");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn after_clear_the_new_session_id_still_owns_the_mcp_servers_claims() {
     let rig = Rig::new("hook-clear@example.com").await;
