@@ -138,6 +138,56 @@ fn claude_code_settings_get_the_hook_once_beside_the_users_own() {
     assert_eq!(read_json(&settings), original);
 }
 
+/// Claude Code settings with comments (JSONC, which its parser accepts
+/// and people write): every comment survives install and remove.
+const CLAUDE_SETTINGS_COMMENTED: &str = r#"{
+  // my model
+  "model": "opus",
+  "hooks": {
+    /* format on write */
+    "PostToolUse": [
+      { "matcher": "Write", "hooks": [{ "type": "command", "command": "fmt.sh" }] } // keep
+    ]
+  }
+}
+"#;
+
+#[test]
+fn comments_and_other_hooks_in_claude_code_settings_survive_install_and_remove() {
+    let home = Home::new();
+    let settings = home.home().join(".claude/settings.json");
+    home.write(&settings, CLAUDE_SETTINGS_COMMENTED);
+
+    let out = home.run(&["install", "--yes", "--client", "claude-code", "--hooks"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let written = std::fs::read_to_string(&settings).unwrap();
+    for comment in ["// my model", "/* format on write */", "// keep"] {
+        assert!(written.contains(comment), "{comment}:\n{written}");
+    }
+    let value = jsonc(
+        &written
+            .replace("/* format on write */", "")
+            .replace("// keep", ""),
+    );
+    assert_eq!(
+        value["hooks"]["PostToolUse"][0]["hooks"][0]["command"],
+        "fmt.sh"
+    );
+    assert_eq!(ours(&value).len(), 2, "{written}");
+
+    // Again: nothing written.
+    let out = home.run(&["install", "--yes", "--client", "claude-code", "--hooks"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(std::fs::read_to_string(&settings).unwrap(), written);
+
+    let out = home.run(&["remove", "--client", "claude-code", "--hooks-only"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(
+        std::fs::read_to_string(&settings).unwrap(),
+        CLAUDE_SETTINGS_COMMENTED
+    );
+}
+
 #[test]
 fn gemini_gets_its_mcp_entry_and_its_hook_in_one_write() {
     let home = Home::new();
