@@ -8,7 +8,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
-use availsync_sdk::{LeaseState, LossReason, Outcome, RunGuard, Timestamp};
+use availsync_sdk::types::{ClaimedResource, UpdateWorkingSetResponse, WorkingSet};
+use availsync_sdk::{LeaseState, LossReason, Outcome, PathsChange, RunGuard, Timestamp};
 use futures::future::join_all;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
@@ -34,6 +35,11 @@ pub struct HeldLease {
     pub state: LeaseState,
     /// When this process stops keeping it alive (the maximum run time).
     pub kept_until: Timestamp,
+    /// The paths held now, for a claim on part of a repository (`None`:
+    /// the whole resource).
+    pub working_set: Option<WorkingSet>,
+    /// Every resource the claim holds, the first requested one first.
+    pub resources: Vec<ClaimedResource>,
 }
 
 impl HeldLease {
@@ -47,7 +53,15 @@ impl HeldLease {
             expires_at: guard.expires_at(),
             state: guard.state(),
             kept_until,
+            working_set: guard.working_set(),
+            resources: guard.fencing_tokens(),
         }
+    }
+
+    /// True when the claim holds `resource` (the one it names or one of
+    /// several).
+    pub fn holds(&self, resource: &str) -> bool {
+        self.resources.iter().any(|held| held.resource == resource)
     }
 
     /// True unless the lease is known to be lost.
@@ -232,6 +246,20 @@ impl Leases {
             .values()
             .map(|e| HeldLease::of(&e.guard, e.kept_until))
             .collect()
+    }
+
+    /// Changes the paths of `run_id`'s working-set claim through its guard
+    /// (so the guard keeps extending the claim with the new paths); `None`
+    /// when this process does not keep that run. The registry is not
+    /// locked while the change is in flight.
+    pub fn change_paths(
+        &self,
+        run_id: &str,
+        change: PathsChange,
+    ) -> Option<impl Future<Output = availsync_sdk::Result<UpdateWorkingSetResponse>> + use<>> {
+        self.entries()
+            .get(run_id)
+            .map(|entry| entry.guard.change_paths(change))
     }
 
     /// Takes `run_id`'s guard out of the registry (to finish it); its

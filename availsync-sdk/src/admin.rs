@@ -5,8 +5,9 @@ use std::sync::{Arc, Mutex};
 
 use availsync_types::{
     ActivityItem, Agent, AgentResponse, AgentWithKey, AuditItem, AuthResponse, CreateAgentRequest,
-    LoginRequest, Mode, Page, ReleaseClaimResponse, Run, SessionResponse, SignupRequest, Timestamp,
-    UpdateAgentRequest, UsageResponse,
+    CreateRuleRequest, LoginRequest, Mode, Page, ReleaseClaimResponse, Rule, RuleList,
+    RuleResponse, Run, SessionResponse, SignupRequest, Timestamp, UpdateAgentRequest,
+    UpdateRuleRequest, UsageResponse,
 };
 use futures::Stream;
 
@@ -150,6 +151,61 @@ impl AdminClient {
     pub async fn delete_agent(&self, agent_id: &str) -> Result<()> {
         let call = Call::delete("/v1/agents/{agent_id}")
             .id(agent_id)
+            .retry(Retry::ConnectOnly);
+        self.transport.empty(call, None::<&()>).await
+    }
+
+    /// `GET /v1/rules`: every rule of the workspace, by resource.
+    pub async fn rules(&self) -> Result<Vec<Rule>> {
+        let list: RuleList = self
+            .transport
+            .json(Call::get("/v1/rules"), None::<&()>)
+            .await?;
+        Ok(list.items)
+    }
+
+    /// `POST /v1/rules` (SPEC §11): a rule about one resource — what a
+    /// claim on it also claims (`depends_on`), how many live claims it
+    /// admits (`capacity`), a forced `observe` mode, a cap on lease length.
+    /// A second rule for one resource is `409 rule_exists`; a dependency
+    /// cycle `400 rule_cycle`, with the offending field in
+    /// [`ApiError::field`](crate::ApiError).
+    ///
+    /// ```no_run
+    /// # async fn demo(admin: availsync_sdk::AdminClient) -> availsync_sdk::Result<()> {
+    /// use availsync_sdk::types::CreateRuleRequest;
+    ///
+    /// let rule = admin
+    ///     .create_rule(&CreateRuleRequest {
+    ///         resource: "project:homepage".into(),
+    ///         depends_on: Some(vec!["project:product-catalog".into()]),
+    ///         capacity: None,
+    ///         mode: None,
+    ///         max_ttl_seconds: Some(900),
+    ///         note: Some("the homepage renders the catalog".into()),
+    ///     })
+    ///     .await?;
+    /// println!("{} depends on {:?}", rule.resource, rule.depends_on);
+    /// # Ok(()) }
+    /// ```
+    pub async fn create_rule(&self, rule: &CreateRuleRequest) -> Result<Rule> {
+        let call = Call::post("/v1/rules").retry(Retry::ConnectOnly);
+        let answer: RuleResponse = self.transport.json(call, Some(rule)).await?;
+        Ok(answer.rule)
+    }
+
+    /// `PATCH /v1/rules/{rule_id}`: the fields given change.
+    pub async fn update_rule(&self, rule_id: &str, update: &UpdateRuleRequest) -> Result<Rule> {
+        let call = Call::patch("/v1/rules/{rule_id}").id(rule_id);
+        let answer: RuleResponse = self.transport.json(call, Some(update)).await?;
+        Ok(answer.rule)
+    }
+
+    /// `DELETE /v1/rules/{rule_id}`: claims already granted keep what they
+    /// hold; later starts no longer follow the rule.
+    pub async fn delete_rule(&self, rule_id: &str) -> Result<()> {
+        let call = Call::delete("/v1/rules/{rule_id}")
+            .id(rule_id)
             .retry(Retry::ConnectOnly);
         self.transport.empty(call, None::<&()>).await
     }

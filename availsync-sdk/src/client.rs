@@ -5,7 +5,7 @@ use std::time::Duration;
 use availsync_types::{
     ActivityItem, AvailabilityResponse, CheckRequest, CheckResponse, ConflictsCheckRequest,
     ConflictsCheckResponse, ExtendRunRequest, ExtendRunResponse, FinishRunRequest,
-    FinishRunResponse, Health, Hold, HoldResponse, Outcome, Page, ResourceKey, Run,
+    FinishRunResponse, Health, Hold, HoldResponse, Outcome, Page, ResourceKey, Rule, RuleList, Run,
     StartRunResponse, Timestamp, UpdateWorkingSetResponse, UsageRequest, UsageResponse,
     WorkingSetMode, WorkingSetRequest,
 };
@@ -329,6 +329,18 @@ impl Client {
     }
 
     /// `POST /v1/activity/usage`: usage against the plan, and counts within
+    /// `GET /v1/rules`: the workspace's rules (SPEC §11), which humans
+    /// write and agents read — to learn why a start was skipped on a
+    /// resource it did not name (a `depends_on` closure), or how many runs a
+    /// resource admits.
+    pub async fn rules(&self) -> Result<Vec<Rule>> {
+        let list: RuleList = self
+            .transport
+            .json(Call::get("/v1/rules"), None::<&()>)
+            .await?;
+        Ok(list.items)
+    }
+
     /// `[since, until)`.
     pub async fn usage(
         &self,

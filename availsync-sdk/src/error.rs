@@ -2,7 +2,9 @@
 
 use std::time::Duration;
 
-use availsync_types::{ErrorBody, ErrorCode, PathConflict, ResourceKeyError, WorkingSetError};
+use availsync_types::{
+    ErrorBody, ErrorCode, PathConflict, ResourceKeyError, ResourceSetError, WorkingSetError,
+};
 
 use crate::http::HttpError;
 
@@ -47,6 +49,10 @@ pub enum Error {
     /// A resource key the SDK refused before sending.
     #[error("invalid resource: {0}")]
     InvalidResource(#[from] ResourceKeyError),
+    /// A several-resource start the SDK refused before sending: a bad key,
+    /// one listed twice, or not 2 to 16 of them.
+    #[error("invalid resources: {0}")]
+    InvalidResources(#[from] ResourceSetError),
     /// Working-set paths the SDK refused before sending (the rules of
     /// SPEC §10, checked as the server checks them).
     #[error("invalid working set ({field}): {error}")]

@@ -6,8 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use availsync_types::{
-    BlockedPath, Claim, Conflict, Decision, FinishRunResponse, Holder, Outcome, Reason,
-    ResourceKey, RunStatus, StartRunResponse, Timestamp, UpdateWorkingSetResponse, WorkingSet,
+    BlockedPath, Claim, ClaimedResource, Conflict, Decision, FinishRunResponse, Holder, Outcome,
+    Reason, ResourceKey, RunStatus, StartRunResponse, Timestamp, UpdateWorkingSetResponse,
+    WorkingSet,
 };
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -491,9 +492,49 @@ impl RunGuard {
     }
 
     /// The fencing token: pass it downstream so writers with a superseded
-    /// lease are refused.
+    /// lease are refused. For a claim on several resources, the first
+    /// requested one's ([`RunGuard::fencing_tokens`] lists each).
     pub fn fencing_token(&self) -> u64 {
         self.shared.claim.fencing_token
+    }
+
+    /// Every resource the claim holds, each with its own fencing token: the
+    /// resources a several-resource start named and those a `depends_on`
+    /// rule added (SPEC §11–12), the first requested one first. A claim on
+    /// one resource answers that one.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: availsync_sdk::Client) -> availsync_sdk::Result<()> {
+    /// use availsync_sdk::{Outcome, RunStart, StartRun};
+    ///
+    /// let start = StartRun::resources(["service:billing", "db:billing"])?;
+    /// if let RunStart::Claimed(guard) = client.claim(start).await? {
+    ///     for held in guard.fencing_tokens() {
+    ///         println!("{} fencing token {}", held.resource, held.fencing_token);
+    ///     }
+    ///     guard.finish(Outcome::Succeeded).await?;
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn fencing_tokens(&self) -> Vec<ClaimedResource> {
+        let claim = &self.shared.claim;
+        claim.resources.clone().unwrap_or_else(|| {
+            vec![ClaimedResource {
+                resource: claim.resource.clone(),
+                fencing_token: claim.fencing_token,
+            }]
+        })
+    }
+
+    /// The fencing token of one resource of the claim (normalised as keys
+    /// are: `repo:Acme/Web` finds `repo:acme/web`); `None` when the claim
+    /// does not hold it.
+    pub fn fencing_token_for(&self, resource: &str) -> Option<u64> {
+        let key: ResourceKey = resource.parse().ok()?;
+        self.fencing_tokens()
+            .into_iter()
+            .find(|held| held.resource == key.as_str())
+            .map(|held| held.fencing_token)
     }
 
     /// When the lease lapses unless extended again: the latest expiry the

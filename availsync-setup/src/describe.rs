@@ -34,6 +34,7 @@ pub fn sdk_error(error: &Error) -> String {
             "the server's answer (HTTP {status}) could not be read; check that the URL points at an Availsync server"
         ),
         Error::InvalidResource(e) => format!("invalid resource: {e}"),
+        Error::InvalidWorkingSet { error, .. } => format!("invalid paths: {error}"),
         Error::Config(message) => message
             .trim_end_matches(" or call ClientBuilder::api_key")
             .replace("base URL", "server URL"),

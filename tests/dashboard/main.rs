@@ -2,8 +2,10 @@
 //! and the real SDK: sign up → create an agent → copy its key → start a run
 //! with that key from the SDK → the run is on Active runs and in Activity →
 //! release it from the dashboard → the agent's guard learns → the audit
-//! shows the human release → the setup test passes. Every page is saved as
-//! a full-page PNG in `target/dashboard-screenshots/`.
+//! shows the human release → the setup test passes. And the Rules page:
+//! create, a cycle refused next to its field, edit, a run on a resource
+//! with dependencies as one row on Active runs, delete. Every page is
+//! saved as a full-page PNG in `target/dashboard-screenshots/<scenario>/`.
 //!
 //! Needs Debian's `chromium` and `chromium-driver` (or `CHROMEDRIVER` and
 //! `CHROME_BIN`), so it is ignored by default; `.ci/run` runs it with
@@ -14,7 +16,9 @@
 
 mod browser;
 
-use std::path::PathBuf;
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
 use std::time::Duration;
 
 use availsync_sdk::{Client, LossReason, RunStart, StartRun};
@@ -25,12 +29,13 @@ use browser::{Browser, Context, Driver, Step};
 
 const PASSWORD: &str = "correct horse battery";
 
-/// `target/dashboard-screenshots/` (or under `$CARGO_TARGET_DIR`), emptied.
-fn screenshot_dir() -> PathBuf {
+/// `target/dashboard-screenshots/<name>/` (or under `$CARGO_TARGET_DIR`),
+/// emptied.
+fn screenshot_dir(name: &str) -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"));
-    let dir = target.join("dashboard-screenshots");
+    let dir = target.join("dashboard-screenshots").join(name);
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir
@@ -44,16 +49,26 @@ macro_rules! ensure {
     };
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs chromium and chromedriver; run by .ci/run"]
-async fn a_human_runs_the_workspace_from_the_dashboard() {
+/// A scenario: the browser, the server's URL, where screenshots go.
+type Scenario =
+    for<'a> fn(&'a Browser, &'a str, &'a Path) -> Pin<Box<dyn Future<Output = Step> + Send + 'a>>;
+
+/// One browser at a time: the scenarios' waits (live refresh, a guard's
+/// extend) assume Chromium does not share a small machine with another.
+static ONE_BROWSER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// Runs `scenario` against a fresh server in a fresh headless Chromium,
+/// with screenshots in `dashboard-screenshots/<name>/`; any failed step
+/// fails the test.
+async fn in_browser(name: &str, scenario: Scenario) {
+    let _alone = ONE_BROWSER.lock().await;
     let data = tempfile::tempdir().unwrap();
     let server = RunningServer::start(ServerConfig::ephemeral(data.path()))
         .await
         .unwrap();
     let driver = Driver::start().await.unwrap_or_else(|e| panic!("{e}"));
     let browser = driver.browser().await.unwrap_or_else(|e| panic!("{e}"));
-    let dir = screenshot_dir();
+    let dir = screenshot_dir(name);
 
     // The scenario runs in its own task so that a panic in it still lets
     // the browser be closed below.
@@ -81,7 +96,80 @@ async fn a_human_runs_the_workspace_from_the_dashboard() {
     println!("{shots} screenshots in {}", dir.display());
 }
 
-async fn scenario(browser: &Browser, url: &str, shots: &std::path::Path) -> Step {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs chromium and chromedriver; run by .ci/run"]
+async fn a_human_runs_the_workspace_from_the_dashboard() {
+    in_browser("workspace", |browser, url, shots| {
+        Box::pin(workspace(browser, url, shots))
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs chromium and chromedriver; run by .ci/run"]
+async fn a_human_declares_rules_from_the_dashboard() {
+    in_browser("rules", |browser, url, shots| {
+        Box::pin(rules(browser, url, shots))
+    })
+    .await;
+}
+
+/// Signs up from the home page (a screenshot of the filled-in form as
+/// `shot`); ends on the agents page.
+async fn sign_up(browser: &Browser, url: &str, email: &str, shots: &Path, shot: &str) -> Step {
+    browser.goto(&format!("{url}/")).await?;
+    browser.wait_for_path("/login").await?;
+    browser.click("a[href='/signup']").await?;
+    browser.wait_for_path("/signup").await?;
+    browser.fill("#f-workspace_name", "Acme").await?;
+    browser.fill("#f-email", email).await?;
+    browser.fill("#f-password", PASSWORD).await?;
+    browser.screenshot(shots, shot).await?;
+    browser.click("button[type=submit]").await?;
+    browser.wait_for_path("/agents").await?;
+    ensure!(
+        browser.text(".account .user").await? == email,
+        "the header does not show who is signed in"
+    );
+    Ok(())
+}
+
+/// The browser console saw no CSP violation and no script error (a probe
+/// proves the console is really being read). `expected` are the messages
+/// the scenario caused on purpose (e.g. the status of a refused form),
+/// matched by substring.
+async fn console_is_clean(browser: &Browser, expected: &[&str]) -> Step {
+    browser
+        .js("console.warn('availsync-console-probe'); return null;")
+        .await?;
+    let console = browser.console().await?;
+    ensure!(
+        console.iter().any(|e| e["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("availsync-console-probe"))),
+        "the browser console could not be read: {console:?}"
+    );
+    let problems: Vec<String> = console
+        .iter()
+        .filter(|entry| {
+            entry["level"] == "SEVERE"
+                || entry["message"]
+                    .as_str()
+                    .is_some_and(|m| m.contains("Content Security Policy"))
+        })
+        .map(|entry| entry["message"].as_str().unwrap_or("").to_owned())
+        .filter(|m| !m.contains("favicon.ico"))
+        .filter(|m| !expected.iter().any(|e| m.contains(e)))
+        .collect();
+    ensure!(
+        problems.is_empty(),
+        "the browser console reported:\n{}",
+        problems.join("\n")
+    );
+    Ok(())
+}
+
+async fn workspace(browser: &Browser, url: &str, shots: &Path) -> Step {
     let shot = |name: &'static str| browser.screenshot(shots, name);
     // Clipboard access for the copy button, as a person would grant it.
     browser
@@ -91,22 +179,8 @@ async fn scenario(browser: &Browser, url: &str, shots: &std::path::Path) -> Step
         )
         .await?;
 
-    // Sign up.
-    browser.goto(&format!("{url}/")).await?;
-    browser.wait_for_path("/login").await?;
-    browser.click("a[href='/signup']").await?;
-    browser.wait_for_path("/signup").await?;
     let email = "ana@example.com";
-    browser.fill("#f-workspace_name", "Acme").await?;
-    browser.fill("#f-email", email).await?;
-    browser.fill("#f-password", PASSWORD).await?;
-    shot("01-signup").await?;
-    browser.click("button[type=submit]").await?;
-    browser.wait_for_path("/agents").await?;
-    ensure!(
-        browser.text(".account .user").await? == email,
-        "the header does not show who is signed in"
-    );
+    sign_up(browser, url, email, shots, "01-signup").await?;
     shot("02-agents-empty").await?;
 
     // Create an agent; its key is shown once, with a copy button.
@@ -408,33 +482,240 @@ async fn scenario(browser: &Browser, url: &str, shots: &std::path::Path) -> Step
     );
     shot("16-login").await?;
 
-    // The console saw no CSP violation and no script error (a probe proves
-    // the console is really being read).
-    browser
-        .js("console.warn('availsync-console-probe'); return null;")
+    console_is_clean(browser, &[]).await
+}
+
+/// The accessible description Chromium computes for the element `css`
+/// (what a screen reader reads after its name: hint and error).
+async fn description(browser: &Browser, css: &str) -> Step<String> {
+    let document = browser.cdp("DOM.getDocument", json!({"depth": 0})).await?;
+    let node = browser
+        .cdp(
+            "DOM.querySelector",
+            json!({"nodeId": document["root"]["nodeId"], "selector": css}),
+        )
         .await?;
-    let console = browser.console().await?;
+    let tree = browser
+        .cdp(
+            "Accessibility.getPartialAXTree",
+            json!({"nodeId": node["nodeId"], "fetchRelatives": false}),
+        )
+        .await?;
+    Ok(tree["nodes"][0]["description"]["value"]
+        .as_str()
+        .unwrap_or("")
+        .to_owned())
+}
+
+async fn rules(browser: &Browser, url: &str, shots: &Path) -> Step {
+    let shot = |name: &'static str| browser.screenshot(shots, name);
+    sign_up(browser, url, "rosa@example.com", shots, "01-signup").await?;
+    browser.click("nav.mainnav a[href='/rules']").await?;
+    browser.wait_for_path("/rules").await?;
     ensure!(
-        console.iter().any(|e| e["message"]
-            .as_str()
-            .is_some_and(|m| m.contains("availsync-console-probe"))),
-        "the browser console could not be read: {console:?}"
+        browser.text(".empty").await?.contains("No rules yet."),
+        "the empty Rules page does not say so"
     );
-    let problems: Vec<String> = console
-        .iter()
-        .filter(|entry| {
-            entry["level"] == "SEVERE"
-                || entry["message"]
-                    .as_str()
-                    .is_some_and(|m| m.contains("Content Security Policy"))
-        })
-        .map(|entry| entry["message"].as_str().unwrap_or("").to_owned())
-        .filter(|m| !m.contains("favicon.ico"))
-        .collect();
+    shot("02-rules-empty").await?;
+
+    // Create two rules: the homepage depends on the catalog, which depends
+    // on the database.
+    let submit = "form.rule-form button[type=submit]";
+    browser.fill("#f-resource", "project:catalog").await?;
+    browser.fill("#f-depends_on", "db:main").await?;
+    browser.click(submit).await?;
+    browser.wait_for_path("/rules?saved=").await?;
+    browser.fill("#f-resource", "project:homepage").await?;
+    browser.fill("#f-depends_on", "project:catalog").await?;
+    browser.fill("#f-capacity", "2").await?;
+    browser
+        .find("#f-mode")
+        .await?
+        .select_by_value("observe")
+        .await
+        .context("choosing a mode")?;
+    browser
+        .fill("#f-note", "the homepage reads the catalog")
+        .await?;
+    browser.click(submit).await?;
+    browser.wait_for_path("/rules?saved=").await?;
     ensure!(
-        problems.is_empty(),
-        "the browser console reported:\n{}",
-        problems.join("\n")
+        browser
+            .text(".notice-success")
+            .await?
+            .contains("project:homepage"),
+        "no notice that the rule was saved"
     );
-    Ok(())
+    let homepage = "tr[data-resource='project:homepage']";
+    let closure = browser.text(&format!("{homepage} td.closure")).await?;
+    ensure!(
+        closure.contains("project:catalog") && closure.contains("db:main"),
+        "the homepage's closure says {closure:?}"
+    );
+    shot("03-rules").await?;
+
+    // A cycle is refused, next to depends_on, with what was typed kept.
+    browser.fill("#f-resource", "db:main").await?;
+    browser.fill("#f-depends_on", "project:homepage").await?;
+    browser.click(submit).await?;
+    let error = browser.text("#f-depends_on-error").await?;
+    ensure!(
+        error.contains("cycle") && error.contains("db:main -> project:homepage"),
+        "the depends_on error says {error:?}"
+    );
+    let field = browser.find("#f-depends_on").await?;
+    ensure!(
+        field.attr("aria-invalid").await.context("aria-invalid")? == Some("true".into()),
+        "depends_on is not marked invalid"
+    );
+    let read_out = description(browser, "#f-depends_on").await?;
+    ensure!(
+        read_out.contains("cycle"),
+        "a screen reader does not hear the error with the field: {read_out:?}"
+    );
+    let kept = browser
+        .find("#f-resource")
+        .await?
+        .prop("value")
+        .await
+        .context("resource")?;
+    ensure!(
+        kept.as_deref() == Some("db:main"),
+        "the resource typed was not kept: {kept:?}"
+    );
+    shot("04-rule-cycle").await?;
+    // The summary's link moves the focus to the field at fault.
+    browser
+        .click(".notice-error a[href='#f-depends_on']")
+        .await?;
+    ensure!(
+        browser.js("return document.activeElement.id;").await? == json!("f-depends_on"),
+        "the error summary does not lead to the field"
+    );
+
+    // Edit: the form comes filled in; the resource cannot change.
+    browser.goto(&format!("{url}/rules")).await?;
+    browser
+        .click(&format!("{homepage} a[href$='/edit']"))
+        .await?;
+    browser.wait_for_path("/rules/rul_").await?;
+    let resource = browser.find("#f-resource").await?;
+    ensure!(
+        resource
+            .attr("readonly")
+            .await
+            .context("readonly")?
+            .is_some(),
+        "the resource of a rule can be edited"
+    );
+    browser.fill("#f-capacity", "3").await?;
+    shot("05-rule-edit").await?;
+    browser.click(submit).await?;
+    browser.wait_for_path("/rules?saved=").await?;
+    let row = browser.text(homepage).await?;
+    ensure!(
+        row.contains('3'),
+        "the edited capacity is not listed: {row:?}"
+    );
+
+    // A run on the catalog holds its closure (the homepage's rule is an
+    // observe one, so a run there would hold nothing): on Active runs it is
+    // one row, each resource with its own fencing token.
+    browser.goto(&format!("{url}/agents")).await?;
+    browser.fill("#agent-name", "web-bot").await?;
+    browser.click("button[type=submit].btn-primary").await?;
+    let key = browser
+        .find("#api-key")
+        .await?
+        .prop("value")
+        .await
+        .context("reading the key")?
+        .context("the key field")?;
+    let agent = Client::builder()
+        .base_url(url)
+        .api_key(&key)
+        .build()
+        .context("building the SDK client")?;
+    let start = StartRun::new("project:catalog")
+        .context("resource")?
+        .purpose("reindex the catalog");
+    let RunStart::Claimed(guard) = agent.claim(start).await.context("run/start")? else {
+        return Err("the run on the catalog was not granted a claim".into());
+    };
+    let held = guard.claim().resources.clone().unwrap_or_default();
+    let names: Vec<&str> = held.iter().map(|p| p.resource.as_str()).collect();
+    ensure!(
+        names == ["project:catalog", "db:main"],
+        "the catalog's claim does not hold its closure: {held:?}"
+    );
+    browser.goto(&format!("{url}/runs")).await?;
+    let run_row = format!("tr[data-run-id='{}']", guard.run_id());
+    let items = browser
+        .find_all(&format!("{run_row} ul.claimed li"))
+        .await?;
+    ensure!(
+        items.len() == held.len(),
+        "the claim is not one row listing its {} resources: {} items",
+        held.len(),
+        items.len()
+    );
+    for (item, part) in items.iter().zip(&held) {
+        let text = item.text().await.context("a resource of the row")?;
+        ensure!(
+            text.contains(&part.resource) && text.contains(&format!("#{}", part.fencing_token)),
+            "{text:?} is not {} with token {}",
+            part.resource,
+            part.fencing_token
+        );
+    }
+    ensure!(
+        browser.find_all("tr[data-run-id]").await?.len() == 1,
+        "a claim on several resources is shown as several rows"
+    );
+    shot("06-runs-several-resources").await?;
+    guard
+        .finish(availsync_sdk::Outcome::Succeeded)
+        .await
+        .context("finishing the run")?;
+    browser.goto(&format!("{url}/rules")).await?;
+
+    // Delete asks first.
+    let catalog = "tr[data-resource='project:catalog']";
+    browser
+        .click(&format!("{catalog} a.btn-danger-quiet"))
+        .await?;
+    browser.wait_for_path("/rules/rul_").await?;
+    ensure!(
+        browser
+            .text("h1")
+            .await?
+            .starts_with("Delete the rule for project:catalog"),
+        "no delete confirmation page"
+    );
+    shot("07-rule-delete-confirm").await?;
+    browser.click("button.btn-danger").await?;
+    browser.wait_for_path("/rules?deleted=").await?;
+    ensure!(
+        browser
+            .text(".notice-success")
+            .await?
+            .contains("was deleted"),
+        "no deletion notice"
+    );
+    ensure!(
+        browser.find_all(catalog).await?.is_empty(),
+        "the deleted rule is still listed"
+    );
+    let closure = browser.text(&format!("{homepage} td.closure")).await?;
+    ensure!(
+        !closure.contains("db:main"),
+        "the homepage still claims what the deleted rule added: {closure:?}"
+    );
+    shot("08-rules-after-delete").await?;
+    // The refused form was answered `400`, which Chromium logs.
+    console_is_clean(
+        browser,
+        &["/rules - Failed to load resource: the server responded with a status of 400"],
+    )
+    .await
 }

@@ -1,9 +1,12 @@
 //! The MCP tools: what the model sees (names, descriptions, JSON schemas)
 //! and what each call does. Work tools (`start_run`, `extend_run`,
-//! `finish_run`, `list_runs`) are in [`work`], scheduling tools
-//! (`check_availability`, `check_conflicts`, `create_hold`,
-//! `release_hold`) in [`schedule`], `usage` in [`usage`].
+//! `finish_run`, `list_runs`) are in [`work`], `claim_paths` in [`paths`],
+//! `list_rules` in [`rules`], scheduling tools (`check_availability`,
+//! `check_conflicts`, `create_hold`, `release_hold`) in [`schedule`],
+//! `usage` in [`usage`].
 
+pub mod paths;
+pub mod rules;
 pub mod schedule;
 pub mod schema;
 pub mod shapes;
@@ -50,10 +53,15 @@ pub const INSTRUCTIONS: &str = "\
 Availsync coordinates agents that work on the same repositories, projects and schedules. \
 Before you edit a repository or project, call start_run with its resource key \
 ('repo:owner/name' or 'project:key'). \
+When you will edit only some files of a repository, pass them as paths (e.g. ['src/api/', 'docs/api.md']) \
+so other agents can work on the rest; before you edit any other file, call claim_paths to add it. \
+PARTIAL: only the paths you hold are yours. \
 PROCEED: do the work, then call finish_run with the run_id and the outcome; this server keeps \
 the lease alive while you work, so you need not call extend_run. \
 SKIP: someone else is working on it; do not edit it now, tell the user who holds it and until when. \
 STOP or LEASE LOST: do not go ahead; tell the user. \
+To claim several resources at once (all or none), pass with_resources; list_rules shows the rules people set \
+(dependencies claimed together, capacity). \
 If Availsync cannot be reached, tools answer STOP: do not do the work unprotected. \
 For time windows (calendars, release trains, deploy slots) use check_availability or \
 check_conflicts, then create_hold before you book the downstream system, and release_hold if you do not.";
@@ -99,7 +107,11 @@ impl AvailsyncMcp {
     /// A server calling the API through `client`, keeping its leases in
     /// `leases` and settling unanswered calls through `settler`.
     pub fn new(client: Client, leases: Leases, settler: Settler, options: Options) -> Self {
-        let mut tool_router = Self::work_router() + Self::schedule_router() + Self::usage_router();
+        let mut tool_router = Self::work_router()
+            + Self::paths_router()
+            + Self::rules_router()
+            + Self::schedule_router()
+            + Self::usage_router();
         for route in tool_router.map.values_mut() {
             let tool = &mut route.attr;
             tool.input_schema = Arc::new(schema::plain(&tool.input_schema, Side::Input));

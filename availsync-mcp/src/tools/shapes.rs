@@ -2,7 +2,8 @@
 //! tools' `outputSchema`). Times are RFC 3339 UTC strings.
 
 use availsync_sdk::types::{
-    BusyWindow, Claim, FreeWindow, Hold, HoldHolder, Holder, Reason, Run, UsageResponse,
+    BlockedPath, BusyWindow, Claim, ClaimedResource, Conflict, FreeWindow, Hold, HoldHolder,
+    Holder, PathConflict, Reason, ResourceConflict, Rule, Run, UsageResponse,
 };
 use schemars::JsonSchema;
 use serde::Serialize;
@@ -13,6 +14,9 @@ use serde::Serialize;
 pub enum Action {
     /// Do the work; call `finish_run` when done.
     Proceed,
+    /// Some of the paths asked for are yours (`lease.paths`), the others
+    /// are held by others (`blocked_paths`): work only on yours.
+    Partial,
     /// Do not do the work now; tell the user why.
     Skip,
     /// The run's lease is already gone: do not work under it.
@@ -88,6 +92,14 @@ pub struct LeaseInfo {
     pub kept_alive: bool,
     /// When this server stops keeping it alive (its maximum run time).
     pub kept_alive_until: Option<String>,
+    /// For a claim on some paths of a repository: the paths you hold (edit
+    /// only these; claim_paths adds more). Null: the whole resource.
+    pub paths: Option<Vec<String>>,
+    /// `edit` or `read`, for a claim on paths.
+    pub paths_mode: Option<String>,
+    /// Every resource the lease holds, each with its fencing token: more
+    /// than one when several were asked for or a rule adds dependencies.
+    pub resources: Vec<ResourceToken>,
 }
 
 impl LeaseInfo {
@@ -100,8 +112,116 @@ impl LeaseInfo {
             fencing_token: claim.fencing_token,
             kept_alive: kept_alive_until.is_some(),
             kept_alive_until,
+            paths: claim.working_set.as_ref().map(|set| set.paths.clone()),
+            paths_mode: claim
+                .working_set
+                .as_ref()
+                .map(|set| set.mode.as_str().to_owned()),
+            resources: ResourceToken::of(claim),
         }
     }
+}
+
+/// One resource of a lease and its fencing token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+pub struct ResourceToken {
+    /// The resource.
+    pub resource: String,
+    /// Its fencing token, strictly increasing per resource.
+    pub fencing_token: u64,
+}
+
+impl ResourceToken {
+    /// Every resource `claim` holds, the first requested one first.
+    pub fn of(claim: &Claim) -> Vec<Self> {
+        match &claim.resources {
+            Some(all) => all.iter().map(Self::from).collect(),
+            None => vec![Self {
+                resource: claim.resource.clone(),
+                fencing_token: claim.fencing_token,
+            }],
+        }
+    }
+}
+
+impl From<&ClaimedResource> for ResourceToken {
+    fn from(c: &ClaimedResource) -> Self {
+        Self {
+            resource: c.resource.clone(),
+            fencing_token: c.fencing_token,
+        }
+    }
+}
+
+/// A path you asked for that someone else holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+pub struct HeldPathInfo {
+    /// The path you asked for; null when you asked for the whole
+    /// repository.
+    pub path: Option<String>,
+    /// Who holds it.
+    pub holder: HolderInfo,
+    /// The holder's paths that overlap it; null when the holder claims the
+    /// whole repository (or it is not known).
+    pub held_paths: Option<Vec<String>>,
+}
+
+impl From<&PathConflict> for HeldPathInfo {
+    fn from(c: &PathConflict) -> Self {
+        Self {
+            path: c.path.clone(),
+            holder: HolderInfo::from(&c.holder),
+            held_paths: c.held_paths.clone(),
+        }
+    }
+}
+
+impl From<&BlockedPath> for HeldPathInfo {
+    fn from(b: &BlockedPath) -> Self {
+        Self {
+            path: Some(b.path.clone()),
+            holder: HolderInfo::from(&b.holder),
+            held_paths: None,
+        }
+    }
+}
+
+/// A resource that kept a start on several resources from being granted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+pub struct BlockedResourceInfo {
+    /// The resource.
+    pub resource: String,
+    /// `resource_claimed`, or `capacity_full` (it admits several runs and
+    /// all places are taken).
+    pub code: String,
+    /// Who holds it (the holder whose lease lapses first).
+    pub holder: HolderInfo,
+}
+
+impl From<&ResourceConflict> for BlockedResourceInfo {
+    fn from(c: &ResourceConflict) -> Self {
+        Self {
+            resource: c.resource.clone(),
+            code: c.code.as_str().to_owned(),
+            holder: HolderInfo::from(&c.holder),
+        }
+    }
+}
+
+/// What blocked a start, split by kind: held paths and blocked resources.
+pub fn blockers(reason: Option<&Reason>) -> (Vec<HeldPathInfo>, Vec<BlockedResourceInfo>) {
+    let mut paths = Vec::new();
+    let mut resources = Vec::new();
+    for conflict in reason
+        .and_then(|r| r.conflicts.as_deref())
+        .unwrap_or_default()
+    {
+        match conflict {
+            Conflict::Path(c) => paths.push(HeldPathInfo::from(c)),
+            Conflict::Resource(c) => resources.push(BlockedResourceInfo::from(c)),
+        }
+    }
+    (paths, resources)
 }
 
 /// The answer of `start_run`.
@@ -129,6 +249,35 @@ pub struct StartRunOutput {
     pub retry_after_seconds: Option<u64>,
     /// Observe mode: whether an enforcing run would have been told to skip.
     pub would_block: bool,
+    /// Paths you asked for that others hold: why a start on paths was
+    /// skipped, or what a partial grant left out.
+    pub blocked_paths: Vec<HeldPathInfo>,
+    /// Resources that kept a start on several resources from being granted
+    /// (nothing was claimed), each with its holder.
+    pub blocked_resources: Vec<BlockedResourceInfo>,
+    /// `capacity_full`: every run holding the resource's places.
+    pub holders: Vec<HolderInfo>,
+}
+
+impl StartRunOutput {
+    /// An answer with only its action, run, resource and mode set.
+    pub fn new(action: Action, run_id: String, resource: String, mode: &str) -> Self {
+        Self {
+            action,
+            run_id,
+            resource,
+            mode: mode.to_owned(),
+            replayed: false,
+            lease: None,
+            holder: None,
+            reason: None,
+            retry_after_seconds: None,
+            would_block: false,
+            blocked_paths: Vec::new(),
+            blocked_resources: Vec::new(),
+            holders: Vec::new(),
+        }
+    }
 }
 
 /// The answer of `extend_run`.
@@ -184,6 +333,11 @@ pub struct RunInfo {
     pub created_at: String,
     /// True when this MCP server keeps the run's lease alive.
     pub kept_alive_by_this_session: bool,
+    /// The paths of the repository the run holds; null: the whole
+    /// resource (or no lease).
+    pub paths: Option<Vec<String>>,
+    /// Every resource the run's lease holds, when it holds several.
+    pub resources: Option<Vec<String>>,
 }
 
 impl RunInfo {
@@ -203,6 +357,16 @@ impl RunInfo {
             outcome: run.outcome.map(|o| o.as_str().to_owned()),
             created_at: run.created_at.to_string(),
             kept_alive_by_this_session,
+            paths: run
+                .claim
+                .as_ref()
+                .and_then(|c| c.working_set.as_ref())
+                .map(|set| set.paths.clone()),
+            resources: run
+                .claim
+                .as_ref()
+                .and_then(|c| c.resources.as_ref())
+                .map(|all| all.iter().map(|r| r.resource.clone()).collect()),
         }
     }
 }
@@ -485,4 +649,62 @@ pub struct ErrorInfo {
     pub message: String,
     /// True when the same call may succeed later.
     pub retryable: bool,
+}
+
+/// The answer of `claim_paths`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+pub struct ClaimPathsOutput {
+    /// `proceed`: the change is made; edit only `paths`. `partial`: the
+    /// free paths were added, the others (`blocked_paths`) are held by
+    /// others. `skip`: nothing changed; `blocked_paths` are held by others.
+    pub action: Action,
+    /// The run holding the paths.
+    pub run_id: String,
+    /// The repository.
+    pub resource: String,
+    /// The paths you hold now (edit only these).
+    pub paths: Vec<String>,
+    /// `edit` or `read`.
+    pub paths_mode: String,
+    /// Paths you asked to add that others hold, with their holders.
+    pub blocked_paths: Vec<HeldPathInfo>,
+}
+
+/// One rule of the workspace, as `list_rules` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+pub struct RuleInfo {
+    /// The resource it is about.
+    pub resource: String,
+    /// Resources a claim on it also claims, in the same grant.
+    pub depends_on: Vec<String>,
+    /// How many runs may hold it at once.
+    pub capacity: u32,
+    /// `observe`: every run on it is a dry run that locks nothing; null:
+    /// the agent's mode decides.
+    pub mode: Option<String>,
+    /// Longest lease on it, in seconds; longer requests are cut to this.
+    pub max_ttl_seconds: Option<u32>,
+    /// Why the rule exists.
+    pub note: Option<String>,
+}
+
+impl From<&Rule> for RuleInfo {
+    fn from(r: &Rule) -> Self {
+        Self {
+            resource: r.resource.clone(),
+            depends_on: r.depends_on.clone(),
+            capacity: r.capacity,
+            mode: r.mode.map(|m| m.as_str().to_owned()),
+            max_ttl_seconds: r.max_ttl_seconds,
+            note: r.note.clone(),
+        }
+    }
+}
+
+/// The answer of `list_rules`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+pub struct ListRulesOutput {
+    /// Every rule of the workspace, by resource. A resource without one
+    /// admits one run at a time and a claim on it holds only itself.
+    pub rules: Vec<RuleInfo>,
 }

@@ -5,8 +5,13 @@
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
-use availsync_sdk::types::{Holder, MAX_TTL_SECONDS, MIN_TTL_SECONDS, is_valid_run_id};
-use availsync_sdk::{LeaseState, LossReason, Outcome, ResourceKey, RunStart, RunsQuery, StartRun};
+use availsync_sdk::types::{
+    BlockedPath, Holder, MAX_TTL_SECONDS, MIN_TTL_SECONDS, is_valid_run_id,
+};
+use availsync_sdk::{
+    LeaseState, LossReason, Outcome, ResourceKey, RunGuard, RunStart, RunsQuery, StartRun,
+    WorkingSetMode,
+};
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::CallToolResult;
 use rmcp::{tool, tool_router};
@@ -14,8 +19,8 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 
 use super::shapes::{
-    Action, ExtendRunOutput, FinishRunOutput, HolderInfo, LeaseInfo, ListRunsOutput, ReasonInfo,
-    RunInfo, StartRunOutput,
+    Action, ExtendRunOutput, FinishRunOutput, HeldPathInfo, HolderInfo, LeaseInfo, ListRunsOutput,
+    ReasonInfo, ResourceToken, RunInfo, StartRunOutput, blockers,
 };
 use super::{AvailsyncMcp, failure, invalid_argument, output_schema, sdk_failure, success};
 use crate::leases::{HeldLease, LostCause, LostLease, ShuttingDown};
@@ -26,10 +31,31 @@ use crate::text;
 #[serde(deny_unknown_fields)]
 pub struct StartRunArgs {
     /// The resource you are about to work on: 'repo:owner/name' for a
-    /// repository (e.g. 'repo:acme/web'), or 'project:key' for a project
-    /// that can be worked on independently of the rest of its repository.
+    /// repository (e.g. 'repo:acme/web'), 'project:key' for a project that
+    /// can be worked on independently of the rest of its repository, or
+    /// any 'type:key' the team uses (e.g. 'service:billing', 'pool:gpu').
     /// Claim the repository unless the user says otherwise.
     pub resource: String,
+    /// For a repository: claim only these paths instead of all of it, so
+    /// that other agents can work on the rest. Files ('src/main.rs'),
+    /// directories ('src/api/'), '*' within one path segment
+    /// ('docs/*.md'), '**' as a whole segment. List every path you will
+    /// edit; claim_paths adds more later.
+    #[serde(default)]
+    pub paths: Vec<String>,
+    /// With paths: 'edit' (default) when you will change them, 'read' when
+    /// you only read them (reads never block other reads).
+    #[serde(default)]
+    pub mode: PathsModeArg,
+    /// With paths: true to take the free ones when some are held (the
+    /// answer is PARTIAL and names the others' holders) instead of SKIP.
+    #[serde(default)]
+    pub partial: bool,
+    /// Other resources to claim in the same grant as resource, all of them
+    /// or none (e.g. resource 'service:billing' with ['db:billing']); at
+    /// most 15.
+    #[serde(default)]
+    pub with_resources: Vec<String>,
     /// What you are about to do, in a few words, shown to other agents and
     /// to humans (e.g. 'fix the login redirect').
     #[serde(default)]
@@ -47,6 +73,26 @@ pub struct StartRunArgs {
     /// you would have been told to skip.
     #[serde(default)]
     pub observe: bool,
+}
+
+/// Whether a working set changes its paths or only reads them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PathsModeArg {
+    /// You will change the paths.
+    #[default]
+    Edit,
+    /// You will only read them.
+    Read,
+}
+
+impl From<PathsModeArg> for WorkingSetMode {
+    fn from(mode: PathsModeArg) -> Self {
+        match mode {
+            PathsModeArg::Edit => Self::Edit,
+            PathsModeArg::Read => Self::Read,
+        }
+    }
 }
 
 /// Arguments of `extend_run`.
@@ -152,22 +198,94 @@ fn held_answer(held: &HeldLease) -> StartRunOutput {
         fencing_token: held.fencing_token,
         kept_alive: true,
         kept_alive_until: Some(held.kept_until.to_string()),
+        paths: held.working_set.as_ref().map(|set| set.paths.clone()),
+        paths_mode: held
+            .working_set
+            .as_ref()
+            .map(|set| set.mode.as_str().to_owned()),
+        resources: held.resources.iter().map(ResourceToken::from).collect(),
+    };
+    let action = if held.is_held() {
+        Action::Proceed
+    } else {
+        Action::Stop
     };
     StartRunOutput {
-        action: if held.is_held() {
-            Action::Proceed
-        } else {
-            Action::Stop
-        },
-        run_id: held.run_id.clone(),
-        resource: held.resource.clone(),
-        mode: "enforce".to_owned(),
         replayed: true,
         lease: held.is_held().then_some(lease),
-        holder: None,
-        reason: None,
-        retry_after_seconds: None,
-        would_block: false,
+        ..StartRunOutput::new(
+            action,
+            held.run_id.clone(),
+            held.resource.clone(),
+            "enforce",
+        )
+    }
+}
+
+/// The start `args` ask for (without its run id), or why they are wrong.
+fn start_of(
+    args: &StartRunArgs,
+    resource: &ResourceKey,
+    ttl: u32,
+) -> Result<StartRun, CallToolResult> {
+    let mut start = if args.with_resources.is_empty() {
+        StartRun::for_key(resource.clone())
+    } else {
+        let all =
+            std::iter::once(resource.as_str()).chain(args.with_resources.iter().map(|r| r.trim()));
+        StartRun::resources(all).map_err(|e| {
+            invalid_argument(&format!(
+                "resource and with_resources: {}",
+                e.to_string().trim_start_matches("invalid resources: ")
+            ))
+        })?
+    };
+    start = start.ttl(Duration::from_secs(ttl.into()));
+    if !args.paths.is_empty() {
+        if !args.with_resources.is_empty() {
+            return Err(invalid_argument(
+                "paths claims part of one repository; leave with_resources out when you give paths",
+            ));
+        }
+        start = start
+            .working_set(&args.paths, WorkingSetMode::from(args.mode))
+            .map_err(|e| invalid_argument(&e.to_string()))?;
+        if args.partial {
+            start = start.partial();
+        }
+    }
+    if let Some(purpose) = non_blank(args.purpose.clone()) {
+        start = start.purpose(purpose);
+    }
+    if args.observe {
+        start = start.observe();
+    }
+    Ok(start)
+}
+
+/// What this session already holds of what `start` asks for: the answer
+/// to give again (`Ok`), or why a new start cannot be made (`Err`). `None`:
+/// it holds none of it.
+fn already_held(
+    leases: &[HeldLease],
+    start: &StartRun,
+) -> Option<Result<StartRunOutput, CallToolResult>> {
+    let wanted = start.resource_keys();
+    let held = leases
+        .iter()
+        .find(|held| held.is_held() && wanted.iter().all(|r| held.holds(r.as_str())))?;
+    let asked = start.working_set_paths();
+    match &held.working_set {
+        None => Some(Ok(held_answer(held))),
+        Some(set) if !asked.is_empty() && asked.iter().all(|p| set.paths.contains(p)) => {
+            Some(Ok(held_answer(held)))
+        }
+        Some(set) => Some(Err(invalid_argument(&format!(
+            "you already hold {} of {} (run {}); call claim_paths to add paths to it, or finish_run it before claiming the whole repository",
+            set.paths.join(", "),
+            held.resource,
+            held.run_id
+        )))),
     }
 }
 
@@ -175,12 +293,16 @@ fn held_answer(held: &HeldLease) -> StartRunOutput {
 impl AvailsyncMcp {
     /// Claim a repository or project BEFORE you edit it, run commands that
     /// change it, or open a pull request for it. Call it once per task, at the
-    /// start.
+    /// start. To share a repository with other agents, claim only the paths
+    /// you will edit (paths); to claim several resources at once, all or
+    /// none, add with_resources.
     ///
     /// The first word of the answer says what to do:
     /// - PROCEED: you hold the lease. Do the work. This server keeps the lease
     ///   alive while it runs (no need for extend_run). Call finish_run with the
     ///   run_id when done, also if you give up.
+    /// - PARTIAL (only with paths and partial: true): you hold some of the
+    ///   paths; the others are held by others (named). Edit only yours.
     /// - SKIP: another agent or person is working on it (named in the answer).
     ///   Do not edit it now and do not retry in a loop; tell the user who holds
     ///   it and until when.
@@ -207,36 +329,28 @@ impl AvailsyncMcp {
                 ));
             }
         };
-        if !resource.is_claimable() {
-            return invalid_argument(&format!(
-                "start_run claims repositories and projects ('repo:owner/name' or 'project:key'), not '{resource}'; for a time window use check_availability and create_hold"
-            ));
-        }
         if let Err(invalid) = check_ttl(args.ttl_seconds) {
             return invalid;
         }
         let ttl = args.ttl_seconds.unwrap_or(self.options.default_ttl_seconds);
-        let mut start = StartRun::for_key(resource.clone()).ttl(Duration::from_secs(ttl.into()));
+        let mut start = match start_of(&args, &resource, ttl) {
+            Ok(start) => start,
+            Err(invalid) => return invalid,
+        };
+        // The session link: runs named after the agent session, so that
+        // its edit hook counts them as the session's own.
         if let Some(run_id) = crate::session_link::next_run_id() {
             start = start.run_id(run_id);
         }
-        if let Some(purpose) = non_blank(args.purpose) {
-            start = start.purpose(purpose);
-        }
-        if args.observe {
-            start = start.observe();
-        }
         if !args.observe && args.run_id.is_none() {
             // Asked again for what this session already holds: the same run.
-            let mine = self
-                .leases
-                .all()
-                .into_iter()
-                .find(|held| held.resource == resource.as_str() && held.is_held());
-            if let Some(held) = mine {
-                let out = held_answer(&held);
-                let line = text::start_run(&out);
-                return success(&out, line);
+            match already_held(&self.leases.all(), &start) {
+                Some(Ok(out)) => {
+                    let line = text::start_run(&out);
+                    return success(&out, line);
+                }
+                Some(Err(invalid)) => return invalid,
+                None => {}
             }
         }
         let _one_at_a_time = match args.run_id.as_deref().map(str::trim) {
@@ -288,49 +402,10 @@ impl AvailsyncMcp {
             }
         };
         let out = match answer {
-            RunStart::Claimed(guard) | RunStart::Partial(guard, _) => {
-                let claim = guard.claim().clone();
-                let run_id = guard.run_id().to_owned();
-                let lost = !guard.is_held();
-                let kept = if lost {
-                    None // a replay of a run whose lease is gone
-                } else {
-                    match self.leases.keep(guard).await {
-                        Ok(held) => Some(held),
-                        Err(ShuttingDown) => {
-                            return failure(
-                                "shutting_down",
-                                "availsync-mcp is shutting down",
-                                false,
-                                text::shutting_down(resource.as_str()),
-                            );
-                        }
-                    }
-                };
-                StartRunOutput {
-                    action: if lost { Action::Stop } else { Action::Proceed },
-                    run_id,
-                    resource: resource.to_string(),
-                    mode: "enforce".to_owned(),
-                    // The SDK's guard does not say whether the start was a
-                    // replay; only a run_id the model chose can be one.
-                    replayed: lost,
-                    lease: kept
-                        .map(|held| LeaseInfo::new(&claim, Some(held.kept_until.to_string()))),
-                    holder: None,
-                    reason: None,
-                    retry_after_seconds: None,
-                    would_block: false,
-                }
-            }
-            RunStart::Skipped(skip) => StartRunOutput {
-                action: Action::Skip,
-                run_id: skip.run_id.clone(),
-                resource: resource.to_string(),
-                mode: "enforce".to_owned(),
-                replayed: skip.replayed,
-                lease: None,
-                holder: match skip.holder() {
+            RunStart::Claimed(guard) => self.granted(guard, Vec::new(), &resource).await,
+            RunStart::Partial(guard, blocked) => self.granted(guard, blocked, &resource).await,
+            RunStart::Skipped(skip) => Ok({
+                let holder = match skip.holder() {
                     Some(holder) => {
                         let left = self.options.call_timeout.saturating_sub(asked_at.elapsed());
                         Some(
@@ -339,27 +414,61 @@ impl AvailsyncMcp {
                         )
                     }
                     None => None,
-                },
-                reason: Some(ReasonInfo::from(&skip.reason)),
-                retry_after_seconds: skip.retry_after.map(|d| d.as_secs()),
-                would_block: false,
-            },
-            RunStart::Observed(observed) => StartRunOutput {
-                action: Action::Proceed,
-                run_id: observed.run_id.clone(),
-                resource: resource.to_string(),
-                mode: "observe".to_owned(),
-                replayed: false,
-                lease: None,
-                holder: observed
-                    .reason
-                    .as_ref()
-                    .and_then(|r| r.holder.as_ref())
-                    .map(HolderInfo::from),
-                reason: observed.reason.as_ref().map(ReasonInfo::from),
-                retry_after_seconds: None,
-                would_block: observed.would_block,
-            },
+                };
+                let (blocked_paths, blocked_resources) = blockers(Some(&skip.reason));
+                StartRunOutput {
+                    replayed: skip.replayed,
+                    holder,
+                    reason: Some(ReasonInfo::from(&skip.reason)),
+                    retry_after_seconds: skip.retry_after.map(|d| d.as_secs()),
+                    blocked_paths,
+                    blocked_resources,
+                    holders: skip
+                        .reason
+                        .holders
+                        .iter()
+                        .flatten()
+                        .map(HolderInfo::from)
+                        .collect(),
+                    ..StartRunOutput::new(
+                        Action::Skip,
+                        skip.run_id.clone(),
+                        resource.to_string(),
+                        "enforce",
+                    )
+                }
+            }),
+            RunStart::Observed(observed) => Ok({
+                let (blocked_paths, blocked_resources) = blockers(observed.reason.as_ref());
+                StartRunOutput {
+                    holder: observed
+                        .reason
+                        .as_ref()
+                        .and_then(|r| r.holder.as_ref())
+                        .map(HolderInfo::from),
+                    reason: observed.reason.as_ref().map(ReasonInfo::from),
+                    would_block: observed.would_block,
+                    blocked_paths,
+                    blocked_resources,
+                    ..StartRunOutput::new(
+                        Action::Proceed,
+                        observed.run_id.clone(),
+                        resource.to_string(),
+                        "observe",
+                    )
+                }
+            }),
+        };
+        let out = match out {
+            Ok(out) => out,
+            Err(ShuttingDown) => {
+                return failure(
+                    "shutting_down",
+                    "availsync-mcp is shutting down",
+                    false,
+                    text::shutting_down(resource.as_str()),
+                );
+            }
         };
         tracing::info!(%resource, run_id = %out.run_id, action = ?out.action, "start_run answered");
         let line = text::start_run(&out);
@@ -600,6 +709,38 @@ fn may_have_reached_the_server(error: &availsync_sdk::Error) -> bool {
 const RENEWAL_SLACK_MS: i64 = 1_000;
 
 impl AvailsyncMcp {
+    /// The answer to a granted start (`blocked`: the paths a partial grant
+    /// left out), its lease now kept alive by this process.
+    async fn granted(
+        &self,
+        guard: RunGuard,
+        blocked: Vec<BlockedPath>,
+        resource: &ResourceKey,
+    ) -> Result<StartRunOutput, ShuttingDown> {
+        let claim = guard.claim().clone();
+        let run_id = guard.run_id().to_owned();
+        // A replay of a run whose lease is gone.
+        let lost = !guard.is_held();
+        let kept = if lost {
+            None
+        } else {
+            Some(self.leases.keep(guard).await?)
+        };
+        let action = match (lost, blocked.is_empty()) {
+            (true, _) => Action::Stop,
+            (false, true) => Action::Proceed,
+            (false, false) => Action::Partial,
+        };
+        Ok(StartRunOutput {
+            // The SDK's guard does not say whether the start was a replay;
+            // only a run_id the model chose can be one.
+            replayed: lost,
+            lease: kept.map(|held| LeaseInfo::new(&claim, Some(held.kept_until.to_string()))),
+            blocked_paths: blocked.iter().map(HeldPathInfo::from).collect(),
+            ..StartRunOutput::new(action, run_id, resource.to_string(), "enforce")
+        })
+    }
+
     /// The holder of a resource, with whether it is this agent in another
     /// session and whether it has renewed its lease (two short lookups,
     /// within `within`; when they fail or run out of time, both are

@@ -4,6 +4,7 @@
 
 #![allow(clippy::unwrap_used, missing_docs)]
 
+mod claims;
 mod deadline;
 mod holders;
 mod lost;

@@ -105,7 +105,7 @@ async fn an_unreachable_server_gives_tool_errors_that_say_stop_and_the_process_k
         assert_eq!(answer.verdict(), "STOP", "{tool}: {}", answer.text);
     }
     let tools = mcp.client.list_all_tools().await.unwrap();
-    assert_eq!(tools.len(), 9, "still serving");
+    assert_eq!(tools.len(), 11, "still serving");
     let (status, _, _) = mcp.close().await;
     assert!(status.success());
 }

@@ -25,6 +25,7 @@ static N: AtomicUsize = AtomicUsize::new(0);
 pub struct World {
     pub server: RunningServer,
     pub admin: AdminClient,
+    pub workspace_id: String,
     _dir: TempDir,
 }
 
@@ -40,15 +41,28 @@ impl World {
             std::process::id(),
             N.fetch_add(1, Ordering::Relaxed)
         );
-        admin
+        let auth = admin
             .signup(&email, "correct horse battery", "MCP tests")
             .await
             .unwrap();
         Self {
             server,
             admin,
+            workspace_id: auth.workspace.id,
             _dir: dir,
         }
+    }
+
+    /// A world on the team plan: more live claims than the free plan's
+    /// three.
+    pub async fn team() -> Self {
+        let world = Self::new().await;
+        world
+            .server
+            .set_plan(&world.workspace_id, availsync_sdk::types::Plan::Team)
+            .await
+            .unwrap();
+        world
     }
 
     pub fn url(&self) -> String {

@@ -6,11 +6,13 @@ use serde_json::{Value, json};
 
 use crate::support::{Launch, World, eventually};
 
-const TOOLS: [&str; 9] = [
+const TOOLS: [&str; 11] = [
     "start_run",
+    "claim_paths",
     "extend_run",
     "finish_run",
     "list_runs",
+    "list_rules",
     "check_availability",
     "check_conflicts",
     "create_hold",
@@ -19,7 +21,7 @@ const TOOLS: [&str; 9] = [
 ];
 
 #[tokio::test]
-async fn initialize_names_the_server_and_lists_nine_tools_with_input_and_output_schemas() {
+async fn initialize_names_the_server_and_lists_eleven_tools_with_input_and_output_schemas() {
     let world = World::new().await;
     let key = world.agent("claude-a").await;
     let mcp = Launch::agent(&world.url(), &key).start().await;
@@ -368,7 +370,14 @@ async fn invalid_arguments_are_tool_errors_that_say_what_to_fix_and_the_process_
 
     for (args, needle) in [
         (json!({"resource": "repo:acme"}), "owner/name"),
-        (json!({"resource": "calendar:team"}), "create_hold"),
+        (
+            json!({"resource": "repo:a/b", "paths": ["../x"]}),
+            "working_set.paths[0]",
+        ),
+        (
+            json!({"resource": "pool:a", "with_resources": ["pool:a"]}),
+            "listed twice",
+        ),
         (
             json!({"resource": "repo:a/b", "ttl_seconds": 5}),
             "ttl_seconds",

@@ -44,6 +44,8 @@ ROOT = Path(__file__).resolve().parents[3]
 TARGET = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target")) / "debug"
 TOOLS = {
     "start_run",
+    "claim_paths",
+    "list_rules",
     "extend_run",
     "finish_run",
     "list_runs",
@@ -224,7 +226,7 @@ def hours_from_now(hours: int) -> str:
     return (base + timedelta(hours=hours)).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-async def test_initialize_lists_nine_tools_with_schemas(ctx) -> None:
+async def test_initialize_lists_eleven_tools_with_schemas(ctx) -> None:
     key = ctx.server.workspace().agent("py-lister")
     async with mcp_session(ctx.mcp, ctx.server.url, key, ctx.workdir) as s:
         assert field(s.init, "server_info", "serverInfo").name == "availsync-mcp", s.init
@@ -329,7 +331,7 @@ async def test_unreachable_server_is_a_tool_error_that_says_stop(ctx) -> None:
         assert "Do not go ahead" in answer.text, answer
         assert answer.error["code"] == "unreachable", answer.error
         listed = await s.session.list_tools()
-        assert len(listed.tools) == 9, "still serving after the failure"
+        assert len(listed.tools) == len(TOOLS), "still serving after the failure"
 
 
 async def test_invalid_arguments_are_an_invalid_read_as_text(ctx) -> None:
@@ -373,7 +375,7 @@ async def test_a_lease_lost_while_the_server_was_paused_is_news_on_the_next_call
 
 
 TESTS = [
-    test_initialize_lists_nine_tools_with_schemas,
+    test_initialize_lists_eleven_tools_with_schemas,
     test_skip_names_the_holder_the_lease_outlives_its_ttl_and_closing_releases_it,
     test_holds_conflict_and_availability,
     test_unreachable_server_is_a_tool_error_that_says_stop,

@@ -33,9 +33,11 @@ const TARGET = join(process.env.CARGO_TARGET_DIR ?? join(ROOT, "target"), "debug
 const TOOLS = [
   "check_availability",
   "check_conflicts",
+  "claim_paths",
   "create_hold",
   "extend_run",
   "finish_run",
+  "list_rules",
   "list_runs",
   "release_hold",
   "start_run",
@@ -251,7 +253,7 @@ function typesAndFormats(schema, out = []) {
 }
 
 const tests = {
-  async initialize_lists_nine_tools_with_plain_input_schemas(ctx) {
+  async initialize_lists_eleven_tools_with_plain_input_schemas(ctx) {
     const key = await (await Workspace.signUp(ctx.server.url)).agent("ts-lister");
     await withSession(ctx, key, async (s) => {
       const server = s.client.getServerVersion();
@@ -308,6 +310,35 @@ const tests = {
     });
   },
 
+  async paths_and_several_resources_validate_against_their_output_schemas(ctx) {
+    const workspace = await Workspace.signUp(ctx.server.url);
+    const keyA = await workspace.agent("ts-api");
+    const keyB = await workspace.agent("ts-db");
+    const repo = "repo:ts/shared";
+    await withSession(ctx, keyA, async (a) => {
+      const api = await a.call("start_run", { resource: repo, paths: ["src/api/"] });
+      assert.equal(api.verdict, "PROCEED", String(api));
+      assert.deepEqual(api.data.lease.paths, ["src/api/**"]);
+      await withSession(ctx, keyB, async (b) => {
+        const db = await b.call("start_run", { resource: repo, paths: ["src/db/"], mode: "edit" });
+        assert.equal(db.verdict, "PROCEED", String(db));
+        const reach = await b.call("claim_paths", { resource: repo, add: ["src/api/x.ts", "docs/"], partial: true });
+        assert.equal(reach.verdict, "PARTIAL", String(reach));
+        assert.deepEqual(reach.data.paths, ["src/db/**", "docs/**"]);
+        assert.equal(reach.data.blocked_paths[0].holder.agent_name, "ts-api");
+        const both = await b.call("start_run", { resource: "service:ts", with_resources: ["db:ts"] });
+        assert.equal(both.verdict, "PROCEED", String(both));
+        assert.equal(both.data.lease.resources.length, 2);
+        const blocked = await a.call("start_run", { resource: "queue:ts", with_resources: ["db:ts"] });
+        assert.equal(blocked.verdict, "SKIP", String(blocked));
+        assert.equal(blocked.data.blocked_resources[0].resource, "db:ts");
+      });
+      const rules = await a.call("list_rules");
+      assert.equal(rules.verdict, "RULES", String(rules));
+      assert.deepEqual(rules.data.rules, []);
+    });
+  },
+
   async unreachable_server_is_a_stop_the_client_reads_as_text(ctx) {
     const dead = `http://127.0.0.1:${await freePort()}`;
     await withSession(
@@ -320,7 +351,7 @@ const tests = {
         assert.match(answer.text, /Do not go ahead/);
         assert.equal(answer.error.code, "unreachable");
         const listed = await s.client.listTools();
-        assert.equal(listed.tools.length, 9, "still serving after the failure");
+        assert.equal(listed.tools.length, TOOLS.length, "still serving after the failure");
       },
       { url: dead },
     );

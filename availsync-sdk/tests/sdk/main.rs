@@ -7,6 +7,7 @@ mod admin;
 mod faults;
 mod guard;
 mod net;
+mod rules;
 mod scheduling;
 mod support;
 mod transport;

@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use maud::{Markup, html};
 use serde::Deserialize;
 
-use super::form::Form;
+use super::form::{self, Form, FormError};
 use super::layout::{self, DashboardError, bare_page, notice};
 use crate::app;
 use crate::domain::secrets::Secret;
@@ -111,48 +111,13 @@ struct Field<'a> {
 }
 
 fn field(f: &Field<'_>, error: Option<&FormError>) -> Markup {
-    let id = format!("f-{}", f.name);
-    let hint_id = format!("{id}-hint");
-    let error_id = format!("{id}-error");
-    let faulty = error.is_some_and(|e| e.field.as_deref() == Some(f.name));
-    let described = match (f.hint.is_some(), faulty) {
-        (true, true) => Some(format!("{hint_id} {error_id}")),
-        (true, false) => Some(hint_id.clone()),
-        (false, true) => Some(error_id.clone()),
-        (false, false) => None,
-    };
-    html! {
-        div.field {
-            label for=(id) { (f.label) }
-            input #(id) name=(f.name) type=(f.kind) autocomplete=(f.autocomplete)
+    form::labelled(f.name, f.label, f.hint, error, |c| {
+        html! {
+            input #(c.id) name=(f.name) type=(f.kind) autocomplete=(f.autocomplete)
                 value=[f.value] required minlength=[f.minlength]
-                aria-invalid=[faulty.then_some("true")] aria-describedby=[described];
-            @if let Some(hint) = f.hint { p.hint #(hint_id) { (hint) } }
-            @if faulty {
-                @if let Some(e) = error { p.field-error #(error_id) { (e.message) } }
-            }
+                aria-invalid=[c.invalid] aria-describedby=[c.described_by.as_deref()];
         }
-    }
-}
-
-/// What a failed form says, and which field it blames.
-struct FormError {
-    message: String,
-    field: Option<String>,
-}
-
-impl From<&ApiError> for FormError {
-    fn from(e: &ApiError) -> Self {
-        let field = match e.field() {
-            Some("workspace_name") => Some("workspace_name".to_owned()),
-            Some(other) => Some(other.to_owned()),
-            None => None,
-        };
-        Self {
-            message: layout::sentence(e.message()),
-            field,
-        }
-    }
+    })
 }
 
 fn login_form(

@@ -11,8 +11,9 @@ use crate::http::ApiError;
 use crate::store::SessionContext;
 
 /// The pages in the navigation, in order: path and label.
-pub const NAV: [(&str, &str); 6] = [
+pub const NAV: [(&str, &str); 7] = [
     ("/agents", "Agents"),
+    ("/rules", "Rules"),
     ("/runs", "Active runs"),
     ("/activity", "Activity"),
     ("/audit", "Audit"),
@@ -143,12 +144,12 @@ pub fn badge(tone: &str, text: &str) -> Markup {
 pub fn tone_of(word: &str) -> &'static str {
     match word {
         "proceed" | "run_started" | "claim_created" | "hold_created" | "agent_created"
-        | "signup" | "login" | "run_finished" => "good",
+        | "signup" | "login" | "run_finished" | "rule_created" => "good",
         "skip_run" | "run_skipped" | "run_blocked" | "hold_rejected" | "hold_conflict"
         | "plan_limit_reached" | "lease_lost" | "login_failed" | "agent_deleted" => "bad",
         "run_observed" | "observe_would_block" | "observe" => "watch",
         "run_released" | "claim_released" | "claim_expired" | "hold_released" | "hold_expired"
-        | "agent_key_rotated" => "warn",
+        | "agent_key_rotated" | "rule_deleted" => "warn",
         _ => "plain",
     }
 }

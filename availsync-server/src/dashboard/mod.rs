@@ -21,6 +21,7 @@ mod audit;
 mod auth;
 mod form;
 mod layout;
+mod rules;
 mod runs;
 mod setup;
 mod usage;
@@ -57,6 +58,15 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route(
             "/agents/{id}/delete",
             get(agents::confirm_delete).post(agents::delete),
+        )
+        .route("/rules", get(rules::page).post(rules::create))
+        .route(
+            "/rules/{rule_id}/edit",
+            get(rules::edit_page).post(rules::update),
+        )
+        .route(
+            "/rules/{rule_id}/delete",
+            get(rules::confirm_delete).post(rules::delete),
         )
         .route("/runs", get(runs::page))
         .route("/runs/{claim_id}/release", post(runs::release))

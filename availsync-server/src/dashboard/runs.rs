@@ -1,7 +1,9 @@
 //! The Active runs page: who holds what, until when, and a human
 //! "release" (the API's `POST /v1/work/claims/{claim_id}/release`).
 
-use availsync_types::{Mode, Page, Run, Timestamp, WorkingSet, WorkingSetMode};
+use availsync_types::{
+    Claim, ClaimedResource, Mode, Page, Run, Timestamp, WorkingSet, WorkingSetMode,
+};
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::{Markup, html};
@@ -67,11 +69,49 @@ fn paths(set: &WorkingSet) -> Markup {
     }
 }
 
+/// The resources of a claim on several (asked for together, or reached
+/// through `depends_on`), when it is one: `None` for a claim on one.
+fn several(claim: Option<&Claim>) -> Option<&[ClaimedResource]> {
+    claim
+        .and_then(|c| c.resources.as_deref())
+        .filter(|parts| parts.len() > 1)
+}
+
+/// Each resource of a claim on several, with its own fencing token.
+fn claimed_resources(parts: &[ClaimedResource]) -> Markup {
+    html! {
+        ul.claimed aria-label="Resources held" {
+            @for part in parts {
+                li {
+                    code.resource { (part.resource) }
+                    " "
+                    span.token title="Fencing token" { span.sr-only { "fencing token " } "#" (part.fencing_token) }
+                }
+            }
+        }
+    }
+}
+
 fn run_row(run: &Run, now: Timestamp) -> Markup {
+    let parts = several(run.claim.as_ref());
+    // What a release lets go of: every resource of the claim.
+    let held = parts.map_or_else(
+        || run.resource.clone(),
+        |parts| {
+            parts
+                .iter()
+                .map(|p| p.resource.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        },
+    );
     html! {
         tr data-run-id=(run.run_id) {
             th scope="row" {
-                code.resource { (run.resource) }
+                @match parts {
+                    Some(parts) => (claimed_resources(parts)),
+                    None => code.resource { (run.resource) },
+                }
                 @if let Some(set) = run.claim.as_ref().and_then(|c| c.working_set.as_ref()) {
                     (paths(set))
                 }
@@ -85,15 +125,18 @@ fn run_row(run: &Run, now: Timestamp) -> Markup {
                     None => { (badge("watch", "observe")) " " span.muted { "no lease" } },
                 }
             }
-            td.num { @if let Some(claim) = &run.claim { (claim.fencing_token) } }
+            td.num {
+                @if parts.is_some() { span.muted.small { "per resource" } }
+                @else if let Some(claim) = &run.claim { (claim.fencing_token) }
+            }
             td.purpose { @if let Some(p) = &run.purpose { (p) } }
             td.actions {
                 @if let (Some(claim), Mode::Enforce) = (&run.claim, run.mode) {
                     form.inline method="post" action={ "/runs/" (claim.claim_id) "/release" }
-                        data-confirm={ "Release " (run.resource) " from " (run.agent_name)
+                        data-confirm={ "Release " (held) " from " (run.agent_name)
                             "? The agent loses its lease at its next extend and must stop." } {
                         button.btn.btn-small.btn-danger type="submit" {
-                            "Release" span.sr-only { " " (run.resource) " from " (run.agent_name) }
+                            "Release" span.sr-only { " " (held) " from " (run.agent_name) }
                         }
                     }
                 }

@@ -198,12 +198,10 @@ fn rule_note(note: Option<String>) -> Result<Option<String>, Invalid> {
     }
 }
 
-/// Most resources one start may name (SPEC §12).
-pub const MAX_REQUESTED_RESOURCES: usize = 16;
-
 /// The resources a start or a check names: `resource`, or 2 to
-/// [`MAX_REQUESTED_RESOURCES`] distinct `resources` (any type, SPEC §3);
-/// exactly one of the two. The first named first.
+/// [`availsync_types::MAX_REQUESTED_RESOURCES`] distinct `resources` (any
+/// type, SPEC §3; the list's rule is [`availsync_types::parse_resource_set`],
+/// which the SDK checks too); exactly one of the two. The first named first.
 pub fn requested(
     resource: Option<&str>,
     resources: Option<&[String]>,
@@ -211,30 +209,14 @@ pub fn requested(
     match (resource, resources) {
         (Some(one), None) => Ok((any_resource("resource", one)?, Vec::new())),
         (None, Some(list)) => {
-            if !(2..=MAX_REQUESTED_RESOURCES).contains(&list.len()) {
-                return Err(invalid(
-                    "resources",
-                    format!(
-                        "resources lists 2 to {MAX_REQUESTED_RESOURCES} resources (for one, use resource), not {}",
-                        list.len()
-                    ),
-                ));
-            }
-            let mut keys: Vec<ResourceKey> = Vec::with_capacity(list.len());
-            for (index, raw) in list.iter().enumerate() {
-                let key = ResourceKey::parse(raw).map_err(|e| Invalid {
-                    kind: InvalidKind::Resource,
-                    field: format!("resources[{index}]").into(),
-                    message: e.to_string(),
-                })?;
-                if keys.contains(&key) {
-                    return Err(invalid(
-                        "resources",
-                        format!("{key} is listed twice (after normalisation)"),
-                    ));
-                }
-                keys.push(key);
-            }
+            let mut keys = availsync_types::parse_resource_set(list).map_err(|e| Invalid {
+                kind: match e {
+                    availsync_types::ResourceSetError::Key { .. } => InvalidKind::Resource,
+                    _ => InvalidKind::Request,
+                },
+                field: e.field().into(),
+                message: e.to_string(),
+            })?;
             let first = keys.remove(0);
             Ok((first, keys))
         }

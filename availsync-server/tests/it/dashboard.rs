@@ -45,6 +45,12 @@ const ROUTES: &[(&str, &str, Kind)] = &[
     ("POST", "/agents/{id}/mode", Kind::Form),
     ("GET", "/agents/{id}/delete", Kind::Page),
     ("POST", "/agents/{id}/delete", Kind::Form),
+    ("GET", "/rules", Kind::Page),
+    ("POST", "/rules", Kind::Form),
+    ("GET", "/rules/{rule_id}/edit", Kind::Page),
+    ("POST", "/rules/{rule_id}/edit", Kind::Form),
+    ("GET", "/rules/{rule_id}/delete", Kind::Page),
+    ("POST", "/rules/{rule_id}/delete", Kind::Form),
     ("GET", "/runs", Kind::Page),
     ("POST", "/runs/{claim_id}/release", Kind::Form),
     ("GET", "/activity", Kind::Page),
@@ -177,6 +183,18 @@ impl<'a> Browser<'a> {
         email
     }
 
+    /// Creates an enforce agent through the form; answers it as an API
+    /// client.
+    async fn agent(&self, name: &str) -> crate::support::Agent<'a> {
+        let (id, key) = self.create_agent(name, "enforce").await;
+        crate::support::Agent {
+            server: self.server,
+            id,
+            name: name.into(),
+            key,
+        }
+    }
+
     /// Creates an agent through the form; answers (id, key).
     async fn create_agent(&self, name: &str, mode: &str) -> (String, String) {
         let page = self
@@ -276,9 +294,22 @@ async fn every_dashboard_route_answers_every_caller_as_designed() {
                     .as_str()
                     .unwrap()
                     .to_owned();
+            let rule = server
+                .call(
+                    Method::POST,
+                    "/v1/rules",
+                    &Auth::Cookie(cookie.clone()),
+                    Some(json!({"resource": format!("project:rule-{cells}")})),
+                )
+                .await
+                .expect(201)["rule"]["rule_id"]
+                .as_str()
+                .unwrap()
+                .to_owned();
             let url_path = path
                 .replace("{id}", &target_agent)
                 .replace("{claim_id}", &claim)
+                .replace("{rule_id}", &rule)
                 .replace("{file}", "app.css");
             let session = if *path == "/logout" {
                 // Log-out ends the session: give it a session of its own.
@@ -298,6 +329,8 @@ async fn every_dashboard_route_answers_every_caller_as_designed() {
                 ],
                 "/agents" => vec![("name", "from-matrix"), ("mode", "observe")],
                 "/agents/{id}/mode" => vec![("mode", "observe")],
+                "/rules" => vec![("resource", "project:from-matrix"), ("capacity", "2")],
+                "/rules/{rule_id}/edit" => vec![("capacity", "3")],
                 _ => vec![],
             };
             let url = format!("{}{url_path}", server.url);
@@ -525,6 +558,7 @@ async fn a_new_key_is_shown_once_never_cached_and_works() {
     assert_eq!(agent.start_on("repo:acme/web").await["decision"], "proceed");
     for path in [
         "/agents",
+        "/rules",
         "/runs",
         "/activity",
         "/audit",
@@ -641,13 +675,7 @@ async fn a_human_release_from_the_runs_page_is_audited() {
     let server = TestServer::start().await;
     let mut browser = Browser::new(&server);
     let email = browser.sign_up().await;
-    let (_, key) = browser.create_agent("ci-bot", "enforce").await;
-    let agent = crate::support::Agent {
-        server: &server,
-        id: String::new(),
-        name: "ci-bot".into(),
-        key,
-    };
+    let agent = browser.agent("ci-bot").await;
     let run = agent
         .start(json!({"resource": "repo:acme/web", "purpose": "deploy web"}))
         .await;
@@ -686,13 +714,7 @@ async fn the_runs_page_shows_each_claims_paths() {
     let server = TestServer::start().await;
     let mut browser = Browser::new(&server);
     browser.sign_up().await;
-    let (_, key) = browser.create_agent("api-bot", "enforce").await;
-    let agent = crate::support::Agent {
-        server: &server,
-        id: String::new(),
-        name: "api-bot".into(),
-        key,
-    };
+    let agent = browser.agent("api-bot").await;
     agent
         .start(json!({"resource": "repo:acme/web",
                       "working_set": {"paths": ["src/api/", "docs/<b>.md"], "mode": "read"}}))
@@ -714,13 +736,8 @@ async fn activity_and_audit_filter_and_page() {
     let server = TestServer::start().await;
     let mut browser = Browser::new(&server);
     browser.sign_up().await;
-    let (id, key) = browser.create_agent("ci-bot", "enforce").await;
-    let agent = crate::support::Agent {
-        server: &server,
-        id: id.clone(),
-        name: "ci-bot".into(),
-        key,
-    };
+    let agent = browser.agent("ci-bot").await;
+    let id = agent.id.clone();
     for n in 0..60 {
         agent
             .post(
@@ -779,13 +796,7 @@ async fn usage_shows_the_plan_limits() {
     let server = TestServer::start().await;
     let mut browser = Browser::new(&server);
     browser.sign_up().await;
-    let (_, key) = browser.create_agent("ci-bot", "enforce").await;
-    let agent = crate::support::Agent {
-        server: &server,
-        id: String::new(),
-        name: "ci-bot".into(),
-        key,
-    };
+    let agent = browser.agent("ci-bot").await;
     agent.start_on("repo:acme/web").await;
     let page = browser.get("/usage").await;
     page.expect(200);
@@ -864,4 +875,493 @@ async fn static_assets_are_cached_by_version() {
     assert!(!login.body.contains("<script>"));
     assert!(!login.body.contains("style="));
     assert!(!login.body.contains("<style"));
+}
+
+/// The HTML of the table row (`<tr …>…</tr>`) that holds `marker`.
+#[track_caller]
+fn row<'p>(body: &'p str, marker: &str) -> &'p str {
+    let at = body
+        .find(marker)
+        .unwrap_or_else(|| panic!("no {marker} on the page: {body}"));
+    let start = body[..at].rfind("<tr").unwrap();
+    let end = at + body[at..].find("</tr>").unwrap();
+    &body[start..end]
+}
+
+/// The HTML of the element with `id="{id}"` up to the end of its tag and
+/// its text (for a `<p>` or a `<textarea>`).
+#[track_caller]
+fn element<'p>(body: &'p str, id: &str) -> &'p str {
+    let at = body
+        .find(&format!("id=\"{id}\""))
+        .unwrap_or_else(|| panic!("no #{id} on the page: {body}"));
+    let start = body[..at].rfind('<').unwrap();
+    let end = at + body[at..].find("</").unwrap_or(body.len() - at);
+    &body[start..end]
+}
+
+/// The workspace's rules as the API lists them.
+async fn api_rules(browser: &Browser<'_>) -> Vec<serde_json::Value> {
+    browser
+        .server
+        .call(
+            Method::GET,
+            "/v1/rules",
+            &Auth::Cookie(browser.cookie.clone().unwrap()),
+            None,
+        )
+        .await
+        .expect(200)["items"]
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+fn rule_id_of(rules: &[serde_json::Value], resource: &str) -> String {
+    rules.iter().find(|r| r["resource"] == resource).unwrap()["rule_id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// Asserts that a refused rule form blames `field` with a message holding
+/// `says`, tied to the control for assistive technology.
+#[track_caller]
+fn assert_blamed(page: &Page, field: &str, says: &str) {
+    let control = element(&page.body, &format!("f-{field}"));
+    assert!(control.contains(r#"aria-invalid="true""#), "{control}");
+    assert!(
+        control.contains(&format!("f-{field}-error")),
+        "the error is not in aria-describedby: {control}"
+    );
+    let error = element(&page.body, &format!("f-{field}-error"));
+    assert!(error.contains(says), "{field}: {error}");
+    assert_eq!(
+        page.body.matches(r#"aria-invalid="true""#).count(),
+        1,
+        "only {field} is blamed"
+    );
+}
+
+#[tokio::test]
+async fn rules_are_declared_edited_and_deleted_from_the_rules_page() {
+    let server = TestServer::start().await;
+    let mut browser = Browser::new(&server);
+    browser.sign_up().await;
+    let page = browser.get("/rules").await;
+    page.expect(200);
+    assert!(page.body.contains("No rules yet."));
+    assert!(
+        page.body
+            .contains(r#"<a href="/rules" aria-current="page">Rules</a>"#)
+    );
+
+    // Create: the catalog, then the homepage that depends on it.
+    let page = browser
+        .post(
+            "/rules",
+            &[("resource", "project:catalog"), ("depends_on", "db:main")],
+        )
+        .await;
+    page.expect(303);
+    assert!(page.location().starts_with("/rules?saved=rul_"));
+    let page = browser
+        .post(
+            "/rules",
+            &[
+                ("resource", "project:homepage"),
+                ("depends_on", "project:catalog,\r\npool:images"),
+                ("capacity", "2"),
+                ("mode", "observe"),
+                ("max_ttl_seconds", "600"),
+                ("note", "<b>the homepage</b> reads the catalog"),
+            ],
+        )
+        .await;
+    page.expect(303);
+    let page = browser.get(page.location()).await;
+    page.expect(200);
+    assert!(
+        page.body
+            .contains("The rule for <code>project:homepage</code> is saved"),
+        "{}",
+        page.body
+    );
+    // Each rule with its closure: what claiming it also claims.
+    let homepage = row(&page.body, r#"data-resource="project:homepage""#);
+    let closure = &homepage[homepage.find(r#"class="closure""#).unwrap()..];
+    for also in ["project:catalog", "pool:images", "db:main"] {
+        assert!(
+            closure.contains(&format!("<code>{also}</code>")),
+            "{also}: {homepage}"
+        );
+    }
+    assert!(homepage.contains("observe") && homepage.contains("600 s"));
+    assert!(
+        homepage.contains("&lt;b&gt;the homepage&lt;/b&gt;"),
+        "the note is text"
+    );
+    let catalog = row(&page.body, r#"data-resource="project:catalog""#);
+    assert!(catalog.contains("<code>db:main</code>") && !catalog.contains("pool:images"));
+    let rules = api_rules(&browser).await;
+    let stored = rules
+        .iter()
+        .find(|r| r["resource"] == "project:homepage")
+        .unwrap();
+    assert_eq!(
+        (
+            &stored["depends_on"],
+            &stored["capacity"],
+            &stored["mode"],
+            &stored["max_ttl_seconds"]
+        ),
+        (
+            &json!(["project:catalog", "pool:images"]),
+            &json!(2),
+            &json!("observe"),
+            &json!(600)
+        )
+    );
+
+    // A cycle is refused next to depends_on, keeping what was typed.
+    let page = browser
+        .post(
+            "/rules",
+            &[
+                ("resource", "db:main"),
+                ("depends_on", "project:homepage"),
+                ("capacity", "4"),
+                ("note", "keep me"),
+            ],
+        )
+        .await;
+    page.expect(400);
+    assert_blamed(&page, "depends_on", "cycle");
+    assert!(
+        element(&page.body, "f-depends_on-error")
+            .contains("db:main -&gt; project:homepage -&gt; project:catalog -&gt; db:main")
+    );
+    assert_eq!(page.input_value("f-resource").as_deref(), Some("db:main"));
+    assert_eq!(page.input_value("f-capacity").as_deref(), Some("4"));
+    assert!(element(&page.body, "f-depends_on").ends_with(">project:homepage"));
+    assert!(element(&page.body, "f-note").ends_with(">keep me"));
+    assert!(page.body.contains("The rule was not saved."));
+
+    // A bad key, an out-of-range or non-numeric capacity, a second rule for
+    // one resource: each next to its field.
+    let page = browser
+        .post(
+            "/rules",
+            &[
+                ("resource", "project:x"),
+                ("depends_on", "db:main\nnot a key"),
+            ],
+        )
+        .await;
+    page.expect(400);
+    assert_blamed(&page, "depends_on", "“not a key”: Resource must look like");
+    for (capacity, says) in [
+        ("0", "must be 1 to 1000"),
+        ("lots", "must be a whole number"),
+    ] {
+        let page = browser
+            .post(
+                "/rules",
+                &[("resource", "project:x"), ("capacity", capacity)],
+            )
+            .await;
+        page.expect(400);
+        assert_blamed(&page, "capacity", says);
+        assert_eq!(page.input_value("f-capacity").as_deref(), Some(capacity));
+    }
+    let page = browser
+        .post(
+            "/rules",
+            &[("resource", "project:x"), ("max_ttl_seconds", "5")],
+        )
+        .await;
+    page.expect(400);
+    assert_blamed(&page, "max_ttl_seconds", "must be 10 to 3600");
+    let page = browser.post("/rules", &[("resource", "not a key")]).await;
+    page.expect(400);
+    assert_blamed(&page, "resource", "must look like");
+    let page = browser
+        .post(
+            "/rules",
+            &[("resource", "project:catalog"), ("capacity", "1")],
+        )
+        .await;
+    page.expect(409);
+    assert_blamed(&page, "resource", "already has a rule");
+    assert_eq!(
+        api_rules(&browser).await.len(),
+        2,
+        "nothing refused was saved"
+    );
+
+    // Edit: the form is filled in, the resource read-only.
+    let homepage_id = rule_id_of(&rules, "project:homepage");
+    let catalog_id = rule_id_of(&rules, "project:catalog");
+    let page = browser.get(&format!("/rules/{homepage_id}/edit")).await;
+    page.expect(200);
+    let resource = element(&page.body, "f-resource");
+    assert!(resource.contains(r#"value="project:homepage""#) && resource.contains("readonly"));
+    assert!(element(&page.body, "f-depends_on").ends_with(">project:catalog\npool:images"));
+    assert_eq!(
+        page.input_value("f-max_ttl_seconds").as_deref(),
+        Some("600")
+    );
+    assert!(page.body.contains(r#"<option value="observe" selected>"#));
+    let now = &page.body[page.body.find(r#"class="current-closure""#).unwrap()..];
+    let now = &now[..now.find("</ul>").unwrap()];
+    for also in ["project:catalog", "pool:images", "db:main"] {
+        assert!(
+            now.contains(&format!("<code>{also}</code>")),
+            "{also}: {now}"
+        );
+    }
+    // An edit that would close a cycle is refused the same way.
+    let page = browser
+        .post(
+            &format!("/rules/{catalog_id}/edit"),
+            &[
+                ("depends_on", "db:main, project:homepage"),
+                ("capacity", "1"),
+            ],
+        )
+        .await;
+    page.expect(400);
+    assert_blamed(&page, "depends_on", "cycle");
+    assert!(element(&page.body, "f-depends_on").ends_with(">db:main, project:homepage"));
+    // Every field is the form's: cleared ones clear; the resource stays.
+    let page = browser
+        .post(
+            &format!("/rules/{homepage_id}/edit"),
+            &[
+                ("resource", "project:elsewhere"),
+                ("depends_on", "pool:images"),
+                ("capacity", "3"),
+                ("mode", ""),
+                ("max_ttl_seconds", ""),
+                ("note", ""),
+            ],
+        )
+        .await;
+    page.expect(303);
+    assert_eq!(page.location(), format!("/rules?saved={homepage_id}"));
+    let rules = api_rules(&browser).await;
+    let edited = rules.iter().find(|r| r["rule_id"] == homepage_id).unwrap();
+    assert_eq!(edited["resource"], "project:homepage");
+    assert_eq!(
+        (&edited["depends_on"], &edited["capacity"]),
+        (&json!(["pool:images"]), &json!(3))
+    );
+    assert!(
+        edited["mode"].is_null() && edited["max_ttl_seconds"].is_null() && edited["note"].is_null()
+    );
+    let page = browser.get("/rules").await;
+    let homepage = row(&page.body, r#"data-resource="project:homepage""#);
+    assert!(
+        !homepage.contains("project:catalog"),
+        "the closure follows the edit"
+    );
+
+    // Delete asks first, then goes.
+    let confirm = browser.get(&format!("/rules/{catalog_id}/delete")).await;
+    confirm.expect(200);
+    assert!(
+        confirm
+            .body
+            .contains("Delete the rule for project:catalog?")
+    );
+    assert!(
+        confirm.body.contains("<code>db:main</code>"),
+        "what it stops claiming"
+    );
+    let page = browser
+        .post(&format!("/rules/{catalog_id}/delete"), &[])
+        .await;
+    page.expect(303);
+    assert_eq!(page.location(), "/rules?deleted=project%3Acatalog");
+    let page = browser.get(page.location()).await;
+    assert!(
+        page.body
+            .contains("The rule for <code>project:catalog</code> was deleted")
+    );
+    assert!(!page.body.contains(r#"data-resource="project:catalog""#));
+    assert_eq!(api_rules(&browser).await.len(), 1);
+    browser
+        .get(&format!("/rules/{catalog_id}/edit"))
+        .await
+        .expect(404);
+    browser
+        .post(&format!("/rules/{catalog_id}/delete"), &[])
+        .await
+        .expect(404);
+    let audit = browser.get("/audit?action=rule_deleted").await;
+    assert!(audit.body.contains("project:catalog"));
+}
+
+#[tokio::test]
+async fn a_claim_on_several_resources_is_one_row_on_the_runs_page() {
+    let server = TestServer::start().await;
+    let mut browser = Browser::new(&server);
+    browser.sign_up().await;
+    let agent = browser.agent("ci-bot").await;
+    // Asked for together…
+    let together = agent
+        .start(json!({"resources": ["project:web", "db:main"], "purpose": "migrate"}))
+        .await;
+    assert_eq!(together["decision"], "proceed", "{together}");
+    // …and reached through depends_on.
+    browser
+        .post(
+            "/rules",
+            &[
+                ("resource", "project:homepage"),
+                ("depends_on", "pool:images"),
+            ],
+        )
+        .await
+        .expect(303);
+    let reached = agent.start_on("project:homepage").await;
+    assert_eq!(reached["decision"], "proceed", "{reached}");
+
+    let page = browser.get("/runs").await;
+    page.expect(200);
+    assert_eq!(
+        page.body.matches("data-run-id=").count(),
+        2,
+        "one row per claim"
+    );
+    for run in [&together, &reached] {
+        let run_id = run["run_id"].as_str().unwrap();
+        let html = row(&page.body, &format!(r#"data-run-id="{run_id}""#));
+        let parts = run["claim"]["resources"].as_array().unwrap();
+        assert_eq!(parts.len(), 2, "{run}");
+        for part in parts {
+            let (resource, token) = (
+                part["resource"].as_str().unwrap(),
+                part["fencing_token"].as_u64().unwrap(),
+            );
+            let at = html.find(&format!("<code class=\"resource\">{resource}</code>"));
+            let at = at.unwrap_or_else(|| panic!("{resource} is not in its row: {html}"));
+            let item = &html[at..at + html[at..].find("</li>").unwrap()];
+            assert!(item.ends_with(&format!("#{token}</span>")), "{item}");
+        }
+        assert!(html.contains("per resource"));
+    }
+    let html = row(&page.body, r#"data-run-id=""#);
+    assert!(
+        html.contains("Release project:web, db:main from ci-bot?")
+            || html.contains("Release project:homepage, pool:images from ci-bot?"),
+        "the release names every resource: {html}"
+    );
+}
+
+#[tokio::test]
+async fn a_closure_too_large_is_refused_next_to_depends_on() {
+    let server = TestServer::start().await;
+    let mut browser = Browser::new(&server);
+    browser.sign_up().await;
+    // 1 + 20: within the limit of 32.
+    let twenty: Vec<String> = (0..20).map(|n| format!("db:shard-{n}")).collect();
+    browser
+        .post(
+            "/rules",
+            &[
+                ("resource", "project:catalog"),
+                ("depends_on", &twenty.join("\n")),
+            ],
+        )
+        .await
+        .expect(303);
+    // The homepage would reach itself, the catalog, its 20 and 15 more.
+    let mut more: Vec<String> = (0..15).map(|n| format!("pool:img-{n}")).collect();
+    more.insert(0, "project:catalog".into());
+    let typed = more.join(", ");
+    let page = browser
+        .post(
+            "/rules",
+            &[("resource", "project:homepage"), ("depends_on", &typed)],
+        )
+        .await;
+    page.expect(400);
+    assert_blamed(&page, "depends_on", "at most 32");
+    assert!(
+        element(&page.body, "f-depends_on-error").contains("37 resources"),
+        "the size is named"
+    );
+    assert!(element(&page.body, "f-depends_on").ends_with(&format!(">{typed}")));
+    assert_eq!(
+        api_rules(&browser).await.len(),
+        1,
+        "nothing refused was saved"
+    );
+    // The form's save is the API's: one audit event, written by the store.
+    let audit = browser
+        .server
+        .call(
+            Method::GET,
+            "/v1/audit?action=rule_created",
+            &Auth::Cookie(browser.cookie.clone().unwrap()),
+            None,
+        )
+        .await
+        .expect(200)["items"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(audit.len(), 1, "{audit:?}");
+    assert_eq!(audit[0]["resource"], "project:catalog", "{audit:?}");
+}
+
+#[tokio::test]
+async fn another_workspaces_rules_are_not_shown_nor_changed() {
+    let server = TestServer::start().await;
+    let mut owner = Browser::new(&server);
+    owner.sign_up().await;
+    owner
+        .post(
+            "/rules",
+            &[("resource", "project:secret"), ("depends_on", "db:main")],
+        )
+        .await
+        .expect(303);
+    let rule_id = rule_id_of(&api_rules(&owner).await, "project:secret");
+
+    let mut other = Browser::new(&server);
+    other.sign_up().await;
+    let page = other.get("/rules").await;
+    page.expect(200);
+    assert!(!page.body.contains("project:secret"));
+    assert!(page.body.contains("No rules yet."));
+    other
+        .get(&format!("/rules/{rule_id}/edit"))
+        .await
+        .expect(404);
+    other
+        .post(&format!("/rules/{rule_id}/edit"), &[("capacity", "9")])
+        .await
+        .expect(404);
+    other
+        .get(&format!("/rules/{rule_id}/delete"))
+        .await
+        .expect(404);
+    other
+        .post(&format!("/rules/{rule_id}/delete"), &[])
+        .await
+        .expect(404);
+    // The same resource is free to have a rule in the other workspace.
+    other
+        .post("/rules", &[("resource", "project:secret")])
+        .await
+        .expect(303);
+
+    let rules = api_rules(&owner).await;
+    assert_eq!(rules.len(), 1);
+    assert_eq!(
+        (&rules[0]["capacity"], &rules[0]["depends_on"]),
+        (&json!(1), &json!(["db:main"]))
+    );
 }

@@ -13,9 +13,10 @@ mod signals;
 use std::collections::HashMap;
 use std::time::Duration;
 
+use availsync_sdk::types::{ClaimedResource, Conflict, ReasonCode};
 use availsync_sdk::{
-    Client, ClientBuilder, LeaseState, LossReason, Outcome, ResourceKey, RunGuard, RunStart,
-    Skipped, StartRun,
+    Client, ClientBuilder, LeaseState, LossReason, Outcome, PathPattern, ResourceKey, RunGuard,
+    RunStart, Skipped, StartRun, WorkingSetMode,
 };
 use nix::sys::signal::Signal;
 
@@ -32,8 +33,21 @@ use signals::Signals;
 )]
 pub struct GuardArgs {
     /// The resource to claim, e.g. repo:acme/web or project:homepage.
-    #[arg(long, value_parser = parse_resource)]
-    resource: ResourceKey,
+    /// Repeat it (up to 16) to claim several resources at once: the command
+    /// runs only when every one of them is granted, each with its own
+    /// fencing token.
+    #[arg(long, required = true, value_parser = parse_resource)]
+    resource: Vec<ResourceKey>,
+    /// Claim only these paths of the repository instead of all of it: a
+    /// file, a directory (`dir/` or `dir/**`), `*` within a segment, `**`
+    /// as a whole segment. Repeat the flag or separate paths with commas.
+    /// The command runs only when every path is free.
+    #[arg(long, value_name = "PATTERN", value_delimiter = ',', value_parser = parse_path)]
+    paths: Vec<PathPattern>,
+    /// Whether the command edits the paths or only reads them (reads never
+    /// block other reads).
+    #[arg(long, value_enum, default_value_t = PathsMode::Edit, requires = "paths")]
+    paths_mode: PathsMode,
     /// Lease length in seconds (10-3600); extended automatically.
     #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u64).range(10..=3600))]
     ttl: u64,
@@ -61,8 +75,30 @@ pub struct GuardArgs {
     command: Vec<String>,
 }
 
+/// `--paths-mode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum PathsMode {
+    /// The command changes the paths.
+    Edit,
+    /// The command only reads them.
+    Read,
+}
+
+impl From<PathsMode> for WorkingSetMode {
+    fn from(mode: PathsMode) -> Self {
+        match mode {
+            PathsMode::Edit => Self::Edit,
+            PathsMode::Read => Self::Read,
+        }
+    }
+}
+
 fn parse_resource(raw: &str) -> Result<ResourceKey, String> {
     raw.parse().map_err(|e| format!("{e}"))
+}
+
+fn parse_path(raw: &str) -> Result<PathPattern, String> {
+    raw.parse().map_err(|e| format!("'{raw}': {e}"))
 }
 
 fn parse_run_id(raw: &str) -> Result<String, String> {
@@ -107,23 +143,72 @@ fn connect() -> Result<Client, u8> {
         })
 }
 
-/// Runs the guard and answers the process exit code.
-pub async fn run(args: GuardArgs) -> u8 {
-    let env: HashMap<String, String> = std::env::vars().collect();
-    let client = match connect() {
-        Ok(client) => client,
-        Err(code) => return code,
-    };
-    let resource = args.resource.to_string();
-    let derived = ci_env::stable_run_id(&env, &resource);
-    let given = args.run_id.is_some();
-    let mut start = StartRun::for_key(args.resource.clone()).ttl(Duration::from_secs(args.ttl));
-    if let Some(id) = args.run_id.clone().or(derived) {
+/// The start the arguments ask for, or why they are wrong. The run id is
+/// derived from the CI job and what is claimed (the resource, and the
+/// paths and mode when given), so that one job may guard several parts of
+/// one repository.
+fn start_of(args: &GuardArgs, env: &HashMap<String, String>) -> Result<StartRun, String> {
+    let first = &args.resource[0];
+    let resource = first.to_string();
+    let mut start = if args.resource.len() == 1 {
+        StartRun::for_key(first.clone())
+    } else {
+        StartRun::resources(&args.resource)
+            .map_err(|e| format!("--resource: {}", describe::sdk_error(&e)))?
+    }
+    .ttl(Duration::from_secs(args.ttl));
+    let mut claimed = args
+        .resource
+        .iter()
+        .map(ResourceKey::as_str)
+        .collect::<Vec<_>>()
+        .join(" ");
+    if !args.paths.is_empty() {
+        if args.resource.len() > 1 {
+            return Err(
+                "--paths claims paths of one repository; give a single --resource with it".into(),
+            );
+        }
+        if first.resource_type() != "repo" {
+            return Err(format!(
+                "--paths claims paths of a repository; {resource} is not a repo: resource"
+            ));
+        }
+        let mode = WorkingSetMode::from(args.paths_mode);
+        start = start
+            .working_set(&args.paths, mode)
+            .map_err(|e| format!("--paths: {}", describe::sdk_error(&e)))?;
+        claimed = format!("{resource} {mode} {}", start.working_set_paths().join(","));
+    }
+    if let Some(id) = args
+        .run_id
+        .clone()
+        .or_else(|| ci_env::stable_run_id(env, &claimed))
+    {
         start = start.run_id(id);
     }
     if let Some(purpose) = &args.purpose {
         start = start.purpose(purpose.clone());
     }
+    Ok(start)
+}
+
+/// Runs the guard and answers the process exit code.
+pub async fn run(args: GuardArgs) -> u8 {
+    let env: HashMap<String, String> = std::env::vars().collect();
+    let start = match start_of(&args, &env) {
+        Ok(start) => start,
+        Err(message) => {
+            say(message);
+            return exit::USAGE;
+        }
+    };
+    let client = match connect() {
+        Ok(client) => client,
+        Err(code) => return code,
+    };
+    let resource = resource_list(&args.resource);
+    let given = args.run_id.is_some();
 
     match client.claim(start.clone()).await {
         // A replay of a run that has already ended: its lease is gone, and
@@ -156,7 +241,7 @@ pub async fn run(args: GuardArgs) -> u8 {
             };
             say(format!("{verdict} (run {})", observed.run_id));
             github::report_proceed(&env, Some(&observed.run_id), None);
-            let vars = command_env(&observed.run_id, 0, &resource);
+            let vars = command_env(&observed.run_id, 0, &resource, &[]);
             let code = run_unguarded(&args.command, &vars, args.grace).await;
             let outcome = if code == 0 {
                 Outcome::Succeeded
@@ -188,7 +273,7 @@ pub async fn run(args: GuardArgs) -> u8 {
                     "WARNING: {why}; --fail-open: running WITHOUT a claim. Nothing protects {resource} from concurrent runs."
                 ));
                 github::report_proceed(&env, None, None);
-                let vars = command_env("", 0, &resource);
+                let vars = command_env("", 0, &resource, &[]);
                 run_unguarded(&args.command, &vars, args.grace).await
             } else {
                 say(format!(
@@ -233,16 +318,54 @@ fn unreadable_ca_file() -> String {
     }
 }
 
-fn command_env(run_id: &str, fencing_token: u64, resource: &str) -> Vec<(&'static str, String)> {
-    vec![
+/// `repo:acme/web` or `repo:acme/web, db:billing`.
+fn resource_list(resources: &[ResourceKey]) -> String {
+    resources
+        .iter()
+        .map(ResourceKey::as_str)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The command's environment: the run, the first resource and its token,
+/// and, for a claim holding several resources, every `resource=token`.
+fn command_env(
+    run_id: &str,
+    fencing_token: u64,
+    resource: &str,
+    tokens: &[ClaimedResource],
+) -> Vec<(&'static str, String)> {
+    let mut vars = vec![
         ("AVAILSYNC_RUN_ID", run_id.to_owned()),
         ("AVAILSYNC_FENCING_TOKEN", fencing_token.to_string()),
         ("AVAILSYNC_RESOURCE", resource.to_owned()),
-    ]
+    ];
+    if tokens.len() > 1 {
+        let all: Vec<String> = tokens
+            .iter()
+            .map(|held| format!("{}={}", held.resource, held.fencing_token))
+            .collect();
+        vars.push(("AVAILSYNC_FENCING_TOKENS", all.join(",")));
+    }
+    vars
 }
 
 fn skipped(env: &HashMap<String, String>, skip: &Skipped, code: u8) -> u8 {
+    /// How many held paths a skip names before "and N more".
+    const LISTED: usize = 3;
+    let conflicts = skip.conflicts();
     let message = match skip.holder() {
+        _ if !conflicts.is_empty() => {
+            let mut held: Vec<String> = conflicts
+                .iter()
+                .take(LISTED)
+                .map(|c| held_by(&skip.resource, c))
+                .collect();
+            if conflicts.len() > LISTED {
+                held.push(format!("and {} more", conflicts.len() - LISTED));
+            }
+            format!("skipped: {}", held.join("; "))
+        }
         Some(holder) => format!(
             "skipped: {} is held by agent '{}' (run {}) until {}",
             skip.resource, holder.agent_name, holder.run_id, holder.expires_at
@@ -252,6 +375,55 @@ fn skipped(env: &HashMap<String, String>, skip: &Skipped, code: u8) -> u8 {
     say(&message);
     github::report_skip(env, &skip.run_id, &message);
     code
+}
+
+/// `migrations/** in repo:acme/web is held by agent 'ci' (run r1, holding
+/// migrations/001.sql) until …`: one overlap of a working set; or
+/// `db:billing is held by agent 'ci' (run r1) until …`: one blocked
+/// resource of several.
+fn held_by(resource: &ResourceKey, conflict: &Conflict) -> String {
+    let conflict = match conflict {
+        Conflict::Path(path) => path,
+        Conflict::Resource(blocked) => {
+            let holder = &blocked.holder;
+            let full = if blocked.code == ReasonCode::CapacityFull {
+                " (at its capacity)"
+            } else {
+                ""
+            };
+            return format!(
+                "{}{full} is held by agent '{}' (run {}) until {}",
+                blocked.resource, holder.agent_name, holder.run_id, holder.expires_at
+            );
+        }
+    };
+    let what = match &conflict.path {
+        Some(path) => format!("{path} in {resource}"),
+        None => resource.to_string(),
+    };
+    let holding = match &conflict.held_paths {
+        Some(paths) => format!(", holding {}", paths.join(", ")),
+        None => ", holding the whole repository".to_owned(),
+    };
+    let holder = &conflict.holder;
+    format!(
+        "{what} is held by agent '{}' (run {}{holding}) until {}",
+        holder.agent_name, holder.run_id, holder.expires_at
+    )
+}
+
+/// What a guard holds: `repo:acme/web`, `src/a/**, docs/** in
+/// repo:acme/web`, or `repo:acme/web, db:billing`.
+fn holding(guard: &RunGuard) -> String {
+    match guard.working_set() {
+        Some(set) => format!("{} in {}", set.paths.join(", "), guard.resource()),
+        None => guard
+            .fencing_tokens()
+            .iter()
+            .map(|held| held.resource.as_str())
+            .collect::<Vec<_>>()
+            .join(", "),
+    }
 }
 
 /// Runs a command with no lease to watch (observe mode, fail-open).
@@ -320,10 +492,11 @@ async fn run_claimed(guard: RunGuard, args: &GuardArgs, env: &HashMap<String, St
         guard.run_id(),
         guard.fencing_token(),
         guard.resource().as_str(),
+        &guard.fencing_tokens(),
     );
     say(format!(
         "claimed {} as run {} (fencing token {}); running the command",
-        guard.resource(),
+        holding(&guard),
         guard.run_id(),
         guard.fencing_token()
     ));

@@ -153,6 +153,149 @@ async fn of_two_guards_on_one_resource_exactly_one_runs_its_command() {
     );
 }
 
+/// Guards with `--paths` share a repository: disjoint paths run at once
+/// (even for one CI job with one key: the derived run id covers the
+/// paths), an overlap is skipped naming the held path and its holder, and
+/// a whole-repository guard meets the working sets.
+#[tokio::test]
+async fn guards_on_disjoint_paths_run_at_once_and_an_overlap_is_skipped_naming_the_path() {
+    let world = World::new().await;
+    let ci = [
+        ("GITHUB_RUN_ID", "777"),
+        ("GITHUB_RUN_ATTEMPT", "1"),
+        ("GITHUB_JOB", "migrate"),
+    ];
+    let (key, other) = (
+        world.key("ci-a", Mode::Enforce).await,
+        world.key("ci-b", Mode::Enforce).await,
+    );
+    let (started, release) = (world.path("api.started"), world.path("api.release"));
+    let mut api = world.guard(
+        &key,
+        &[
+            "--resource",
+            "repo:acme/web",
+            "--paths",
+            "src/api/",
+            "--",
+            "sh",
+            "-c",
+            &format!(
+                "touch '{}'; while [ ! -e '{}' ]; do sleep 0.1; done",
+                started.display(),
+                release.display()
+            ),
+        ],
+    );
+    api.envs(ci);
+    let api = api.spawn().unwrap();
+    wait_for_file(&started).await;
+
+    // The same job, other paths (comma-separated and repeated): runs now.
+    let mut db = world.guard(
+        &key,
+        &[
+            "--resource",
+            "repo:acme/web",
+            "--paths",
+            "src/db/**,docs/*.md",
+            "--paths",
+            "migrations/",
+            "--",
+            "sh",
+            "-c",
+            "echo $AVAILSYNC_RUN_ID",
+        ],
+    );
+    db.envs(ci);
+    let db = db.output().await.unwrap();
+    assert_eq!(code(&db), 0, "{}", stderr(&db));
+    assert!(
+        stderr(&db).contains(
+            "claimed src/db/**, docs/*.md, migrations/** in repo:acme/web as run gha-777-1-migrate-"
+        ),
+        "{}",
+        stderr(&db)
+    );
+
+    // Overlapping paths, edit or read: skipped, naming path and holder.
+    for mode in ["edit", "read"] {
+        let overlap = world
+            .guard(
+                &other,
+                &[
+                    "--resource",
+                    "repo:acme/web",
+                    "--paths",
+                    "src/api/users.rs",
+                    "--paths",
+                    "README.md",
+                    "--paths-mode",
+                    mode,
+                    "--skip-exit-code",
+                    "3",
+                    "--",
+                    "true",
+                ],
+            )
+            .output()
+            .await
+            .unwrap();
+        assert_eq!(code(&overlap), 3, "{mode}: {}", stderr(&overlap));
+        let message = stderr(&overlap);
+        assert!(
+            message.contains(
+                "skipped: src/api/users.rs in repo:acme/web is held by agent 'ci-a' (run gha-777-1-migrate-"
+            ) && message.contains("holding src/api/**) until"),
+            "{mode}: {message}"
+        );
+    }
+    // The whole repository: skipped too, the working set named.
+    let whole = world
+        .guard(
+            &other,
+            &[
+                "--resource",
+                "repo:acme/web",
+                "--skip-exit-code",
+                "3",
+                "--",
+                "true",
+            ],
+        )
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(code(&whole), 3, "{}", stderr(&whole));
+    assert!(
+        stderr(&whole).contains("repo:acme/web is held by agent 'ci-a'")
+            && stderr(&whole).contains("holding src/api/**"),
+        "{}",
+        stderr(&whole)
+    );
+
+    std::fs::write(&release, "").unwrap();
+    let api = api.wait_with_output().await.unwrap();
+    assert_eq!(code(&api), 0, "{}", stderr(&api));
+    // Released: the overlapping paths are free now.
+    let after = world
+        .guard(
+            &other,
+            &[
+                "--resource",
+                "repo:acme/web",
+                "--paths",
+                "src/api/users.rs",
+                "--",
+                "true",
+            ],
+        )
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(code(&after), 0, "{}", stderr(&after));
+}
+
 #[tokio::test]
 async fn exit_codes_and_signals_of_the_command_propagate() {
     let world = World::new().await;
@@ -819,7 +962,7 @@ async fn a_reused_run_id_whose_run_finished_exits_64_and_does_not_run() {
 #[tokio::test]
 async fn usage_errors_exit_64() {
     let world = World::new().await;
-    let cases: [&[&str]; 10] = [
+    let cases: [&[&str]; 15] = [
         &["--resource"],
         &["--resource", "repo:acme/web"],
         &["--", "true"],
@@ -858,6 +1001,48 @@ async fn usage_errors_exit_64() {
             "true",
         ],
         &["--resource", "repo:nope", "--", "true"],
+        &[
+            "--resource",
+            "repo:acme/web",
+            "--paths",
+            "../etc",
+            "--",
+            "true",
+        ],
+        &[
+            "--resource",
+            "repo:acme/web",
+            "--paths",
+            "a,,b",
+            "--",
+            "true",
+        ],
+        &[
+            "--resource",
+            "repo:acme/web",
+            "--paths-mode",
+            "read",
+            "--",
+            "true",
+        ],
+        &[
+            "--resource",
+            "repo:acme/web",
+            "--paths",
+            "a",
+            "--paths-mode",
+            "write",
+            "--",
+            "true",
+        ],
+        &[
+            "--resource",
+            "project:site",
+            "--paths",
+            "src/",
+            "--",
+            "true",
+        ],
     ];
     for args in cases {
         // No key at all: a usage error is found before the configuration.
@@ -1033,6 +1218,111 @@ async fn proceeding_reports_the_run_id_and_fencing_token() {
     assert_eq!(
         std::fs::read_to_string(&outputs).unwrap(),
         format!("skipped=false\nrun_id={run_id}\nfencing_token={token}\n")
+    );
+}
+
+/// `--resource` repeated claims every resource in one grant: the command
+/// gets each fencing token; a second guard needing one of them is skipped
+/// naming that resource, and runs nothing.
+#[tokio::test]
+async fn repeated_resources_are_claimed_together_and_a_blocked_one_is_named() {
+    let world = World::new().await;
+    let (a, b) = (
+        world.key("deploy", Mode::Enforce).await,
+        world.key("migrate", Mode::Enforce).await,
+    );
+    let started = world.path("a.started");
+    let release = world.path("a.release");
+    let script = format!(
+        "echo \"$AVAILSYNC_FENCING_TOKENS\" > '{}'; while [ ! -e '{}' ]; do sleep 0.05; done",
+        started.display(),
+        release.display()
+    );
+    let mut first = world
+        .guard(
+            &a,
+            &[
+                "--resource",
+                "service:billing",
+                "--resource",
+                "repo:Acme/DB",
+                "--",
+                "sh",
+                "-c",
+                &script,
+            ],
+        )
+        .spawn()
+        .unwrap();
+    wait_for_file(&started).await;
+    let tokens = std::fs::read_to_string(&started).unwrap();
+    let tokens: Vec<&str> = tokens.trim().split(',').collect();
+    assert_eq!(tokens.len(), 2, "{tokens:?}");
+    assert!(tokens[0].starts_with("service:billing="), "{tokens:?}");
+    assert!(tokens[1].starts_with("repo:acme/db="), "{tokens:?}");
+
+    let marker = world.path("b.ran");
+    let second = world
+        .guard(
+            &b,
+            &[
+                "--resource",
+                "queue:mail",
+                "--resource",
+                "repo:acme/db",
+                "--skip-exit-code",
+                "3",
+                "--",
+                "touch",
+                marker.to_str().unwrap(),
+            ],
+        )
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(code(&second), 3, "{}", stderr(&second));
+    assert!(!marker.exists());
+    let message = stderr(&second);
+    assert!(
+        message.contains("repo:acme/db is held by agent 'deploy'")
+            && !message.contains("queue:mail is held"),
+        "{message}"
+    );
+
+    std::fs::write(&release, "").unwrap();
+    let status = first.wait().await.unwrap();
+    assert!(status.success());
+    // Everything was released: both resources are free again.
+    let again = world
+        .guard(
+            &b,
+            &[
+                "--resource",
+                "queue:mail",
+                "--resource",
+                "repo:acme/db",
+                "--",
+                "true",
+            ],
+        )
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(code(&again), 0, "{}", stderr(&again));
+
+    let twice = world
+        .guard(
+            &b,
+            &["--resource", "pool:x", "--resource", "pool:x", "--", "true"],
+        )
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(code(&twice), 64, "{}", stderr(&twice));
+    assert!(
+        stderr(&twice).contains("listed twice"),
+        "{}",
+        stderr(&twice)
     );
 }
 

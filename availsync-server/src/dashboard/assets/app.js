@@ -70,6 +70,17 @@
     document.querySelectorAll("input[data-select-on-focus]").forEach(function (input) {
       input.addEventListener("focus", function () { input.select(); });
     });
+    // A refused form's summary links to the field at fault: following the
+    // link puts the cursor there, not only the scroll position.
+    document.querySelectorAll(".notice-error a[href^='#f-']").forEach(function (link) {
+      link.addEventListener("click", function (event) {
+        var field = document.getElementById(link.getAttribute("href").slice(1));
+        if (field) {
+          event.preventDefault();
+          field.focus();
+        }
+      });
+    });
   }
 
   // Live refresh: fetch this same page again and swap the lists in place.

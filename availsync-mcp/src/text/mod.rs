@@ -5,11 +5,15 @@
 
 use std::time::Duration;
 
+mod claims;
+
+pub use claims::{claim_paths, list_rules, start_run};
+
 use crate::leases::{LostCause, LostLease};
 use crate::tools::shapes::{
-    Action, AvailabilityKind, AvailabilityOutput, BusyInfo, ConflictsOutput, CreateHoldOutput,
+    AvailabilityKind, AvailabilityOutput, BusyInfo, ConflictsOutput, CreateHoldOutput,
     ExtendRunOutput, FinishRunOutput, FreeInfo, HolderInfo, ListRunsOutput, ReleaseHoldOutput,
-    RunInfo, StartRunOutput, UsageOutput,
+    RunInfo, UsageOutput,
 };
 
 /// How many items a line lists before it says "and N more".
@@ -80,6 +84,15 @@ fn held_until(h: &HolderInfo) -> String {
     }
 }
 
+/// The first few `items`, then "and N more", joined by `sep`.
+fn listed<T>(items: &[T], sep: &str, item: impl Fn(&T) -> String) -> String {
+    let mut parts: Vec<String> = items.iter().take(LISTED).map(item).collect();
+    if items.len() > LISTED {
+        parts.push(format!("and {} more", items.len() - LISTED));
+    }
+    parts.join(sep)
+}
+
 fn window(start: &str, end: &str) -> String {
     format!("{}–{}", instant(start), instant(end))
 }
@@ -114,69 +127,6 @@ fn free_list(free: &[FreeInfo]) -> String {
         parts.push(format!("and {} more", free.len() - LISTED));
     }
     parts.join(", ")
-}
-
-/// The line of a `start_run` answer.
-pub fn start_run(out: &StartRunOutput) -> String {
-    let resource = &out.resource;
-    match out.action {
-        Action::Proceed => match &out.lease {
-            Some(lease) => format!(
-                "PROCEED: you hold {resource} until {} (run {}, fencing token {}), kept alive while you work{}. Call finish_run when done.",
-                clock(&lease.expires_at),
-                out.run_id,
-                lease.fencing_token,
-                lease
-                    .kept_alive_until
-                    .as_deref()
-                    .map(|until| format!(" until at most {}", clock(until)))
-                    .unwrap_or_default(),
-            ),
-            None => {
-                let would = match (&out.holder, &out.reason) {
-                    (Some(h), _) if out.would_block => {
-                        format!(
-                            "; an enforcing run would have been told to skip ({} holds it)",
-                            holder(h)
-                        )
-                    }
-                    (None, Some(r)) if out.would_block => {
-                        format!(
-                            "; an enforcing run would have been told to skip ({})",
-                            r.message
-                        )
-                    }
-                    _ => String::new(),
-                };
-                format!(
-                    "PROCEED (observe mode, nothing is locked): go ahead with {resource} (run {}){would}. Call finish_run when done.",
-                    out.run_id
-                )
-            }
-        },
-        Action::Skip => {
-            let why = match (&out.holder, &out.reason) {
-                (Some(h), _) => format!(
-                    "{resource} is being worked on by {}{}",
-                    holder(h),
-                    held_until(h)
-                ),
-                (None, Some(r)) if r.code == "plan_limit_active_claims" => format!(
-                    "the workspace already holds as many leases as its plan allows, so {resource} cannot be claimed now{}",
-                    out.retry_after_seconds
-                        .map(|s| format!(" (one lapses in about {s} s)"))
-                        .unwrap_or_default()
-                ),
-                (None, Some(r)) => format!("{resource} is not available now: {}", r.message),
-                (None, None) => format!("{resource} is not available now"),
-            };
-            format!("SKIP: {why}. Do not edit it now; tell the user.")
-        }
-        Action::Stop => format!(
-            "STOP: run {} no longer holds its lease on {resource} (it lapsed, was finished or was released). Do not work under it; call start_run without run_id for a new claim.",
-            out.run_id
-        ),
-    }
 }
 
 /// The line of an `extend_run` answer.
@@ -225,9 +175,14 @@ fn run_item(run: &RunInfo) -> String {
     } else {
         ""
     };
+    let what = match (&run.paths, &run.resources) {
+        (Some(paths), _) => format!("{} of {}", paths.join(", "), run.resource),
+        (None, Some(all)) => all.join(" + "),
+        (None, None) => run.resource.clone(),
+    };
     format!(
-        "{} by '{}' (run {}){until}{mine}",
-        run.resource, run.agent_name, run.run_id
+        "{what} by '{}' (run {}){until}{mine}",
+        run.agent_name, run.run_id
     )
 }
 
@@ -488,22 +443,118 @@ pub fn failed(message: &str, subject: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::leases::{LostCause, LostLease};
-    use crate::tools::shapes::{HoldHolderInfo, LeaseInfo, ReasonInfo};
+    use crate::tools::shapes::{
+        Action, BlockedResourceInfo, HeldPathInfo, HoldHolderInfo, LeaseInfo, ReasonInfo,
+        ResourceToken, StartRunOutput,
+    };
 
     fn start(action: Action) -> StartRunOutput {
-        StartRunOutput {
-            action,
-            run_id: "run-1".into(),
-            resource: "repo:acme/web".into(),
-            mode: "enforce".into(),
-            replayed: false,
-            lease: None,
-            holder: None,
-            reason: None,
-            retry_after_seconds: None,
-            would_block: false,
+        StartRunOutput::new(action, "run-1".into(), "repo:acme/web".into(), "enforce")
+    }
+
+    fn lease(paths: Option<&[&str]>, resources: &[(&str, u64)]) -> LeaseInfo {
+        LeaseInfo {
+            claim_id: "clm_1".into(),
+            expires_at: "2026-11-29T12:30:05.000Z".into(),
+            ttl_seconds: 120,
+            fencing_token: 17,
+            kept_alive: true,
+            kept_alive_until: Some("2026-11-29T14:28:05.000Z".into()),
+            paths: paths.map(|p| p.iter().map(|s| (*s).to_owned()).collect()),
+            paths_mode: paths.map(|_| "edit".to_owned()),
+            resources: resources
+                .iter()
+                .map(|(resource, fencing_token)| ResourceToken {
+                    resource: (*resource).to_owned(),
+                    fencing_token: *fencing_token,
+                })
+                .collect(),
         }
+    }
+
+    fn ci_bot() -> HolderInfo {
+        HolderInfo {
+            agent_id: "agt_1".into(),
+            agent_name: "ci-bot".into(),
+            run_id: "run_9".into(),
+            expires_at: "2026-11-29T12:30:00.000Z".into(),
+            same_agent: false,
+            renewed: false,
+        }
+    }
+
+    #[test]
+    fn paths_say_which_are_yours_and_who_holds_the_others() {
+        let mut out = start(Action::Proceed);
+        out.lease = Some(lease(
+            Some(&["src/api/**", "docs/api.md"]),
+            &[("repo:acme/web", 17)],
+        ));
+        assert_eq!(
+            start_run(&out),
+            "PROCEED: you hold src/api/**, docs/api.md of repo:acme/web until 12:30:05Z (run run-1, fencing token 17), kept alive while you work until at most 14:28:05Z. Edit only these paths; call claim_paths before you edit any other file of the repository. Call finish_run when done."
+        );
+        out.action = Action::Partial;
+        out.blocked_paths = vec![HeldPathInfo {
+            path: Some("src/db/**".into()),
+            holder: ci_bot(),
+            held_paths: None,
+        }];
+        let line = start_run(&out);
+        assert!(
+            line.starts_with("PARTIAL: you hold src/api/**, docs/api.md of repo:acme/web"),
+            "{line}"
+        );
+        assert!(
+            line.contains("not yours: src/db/** of repo:acme/web is held by agent 'ci-bot' (run run_9) until 12:30:00Z."),
+            "{line}"
+        );
+
+        let mut skip = start(Action::Skip);
+        skip.blocked_paths = vec![HeldPathInfo {
+            path: Some("src/db/schema.rs".into()),
+            holder: ci_bot(),
+            held_paths: Some(vec!["src/db/**".into()]),
+        }];
+        assert_eq!(
+            start_run(&skip),
+            "SKIP: src/db/schema.rs of repo:acme/web is held by agent 'ci-bot' (run run_9, holding src/db/**) until 12:30:00Z. Do not edit those paths now; tell the user. Paths no one holds can still be claimed."
+        );
+    }
+
+    #[test]
+    fn several_resources_name_each_token_or_each_blocker() {
+        let mut out = start(Action::Proceed);
+        out.resource = "service:billing".into();
+        out.lease = Some(lease(None, &[("service:billing", 3), ("db:billing", 7)]));
+        assert_eq!(
+            start_run(&out),
+            "PROCEED: you hold service:billing (fencing token 3) and db:billing (fencing token 7) until 12:30:05Z (run run-1), kept alive while you work until at most 14:28:05Z. Call finish_run when done."
+        );
+        let mut skip = start(Action::Skip);
+        skip.blocked_resources = vec![BlockedResourceInfo {
+            resource: "db:billing".into(),
+            code: "resource_claimed".into(),
+            holder: ci_bot(),
+        }];
+        assert_eq!(
+            start_run(&skip),
+            "SKIP: nothing was claimed, because db:billing is held by agent 'ci-bot' (run run_9) until 12:30:00Z. Do not do the work now; tell the user."
+        );
+        let mut full = start(Action::Skip);
+        full.resource = "pool:gpu".into();
+        full.reason = Some(ReasonInfo {
+            code: "capacity_full".into(),
+            message: "full".into(),
+        });
+        full.holders = vec![ci_bot(), ci_bot()];
+        let line = start_run(&full);
+        assert!(
+            line.starts_with(
+                "SKIP: pool:gpu admits 2 runs at once and all places are taken: agent 'ci-bot'"
+            ),
+            "{line}"
+        );
     }
 
     #[test]
@@ -520,14 +571,7 @@ mod tests {
     #[test]
     fn proceed_names_resource_expiry_run_and_fencing_token_and_asks_for_finish_run() {
         let mut out = start(Action::Proceed);
-        out.lease = Some(LeaseInfo {
-            claim_id: "clm_1".into(),
-            expires_at: "2026-11-29T12:30:05.000Z".into(),
-            ttl_seconds: 120,
-            fencing_token: 17,
-            kept_alive: true,
-            kept_alive_until: Some("2026-11-29T14:28:05.000Z".into()),
-        });
+        out.lease = Some(lease(None, &[("repo:acme/web", 17)]));
         let line = start_run(&out);
         assert_eq!(
             line,
