@@ -12,6 +12,7 @@
 
 mod config;
 mod leases;
+mod session_link;
 mod settle;
 mod text;
 mod tools;
@@ -51,6 +52,8 @@ fn main() -> ExitCode {
             return ExitCode::from(EXIT_NOT_CONFIGURED);
         }
     };
+    // Kept until main returns: dropping it removes the link file.
+    let _session_link = session_link::init();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -33,4 +33,8 @@ pub enum Command {
     /// Check the server, the key, the clock and each client's entry, and
     /// say what to fix.
     Doctor(crate::commands::doctor::DoctorArgs),
+    /// The edit hook an agent client runs before each file edit (see
+    /// `install --hooks`): claims the file's path for the session, or
+    /// blocks the edit when another agent holds it.
+    Hook(crate::hook::HookArgs),
 }

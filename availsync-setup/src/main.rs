@@ -8,6 +8,7 @@ mod edit;
 mod exit;
 mod fnv;
 mod guard;
+mod hook;
 mod key_source;
 mod output;
 mod paths;
@@ -36,8 +37,22 @@ fn main() -> ExitCode {
         .init();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
+        // A client reads any exit but 2 from its edit hook as "go ahead":
+        // a hook command line this binary does not understand (written by
+        // a newer version) must block, not let every edit through.
+        Err(e) if std::env::args_os().nth(1).is_some_and(|a| a == "hook") && e.use_stderr() => {
+            let _ = e.print();
+            eprintln!(
+                "availsync: the edit hook's command line is wrong, so edits are blocked; run `availsync-setup install --hooks` again"
+            );
+            return ExitCode::from(hook::BLOCK);
+        }
         Err(e) => return ExitCode::from(usage_error(&e)),
     };
+    // The hook runs before every edit: no multi-threaded runtime for it.
+    if let Some(Command::Hook(args)) = cli.command {
+        return ExitCode::from(hook::run(args));
+    }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(e) => {
@@ -55,6 +70,7 @@ fn main() -> ExitCode {
             Some(Command::Remove(args)) => commands::remove::run(args),
             Some(Command::Test(args)) => commands::test::run(args).await,
             Some(Command::Doctor(args)) => commands::doctor::run(args).await,
+            Some(Command::Hook(_)) => unreachable!("handled before the runtime starts"),
             None if std::io::stdin().is_terminal() && std::io::stdout().is_terminal() => {
                 wizard::run().await
             }

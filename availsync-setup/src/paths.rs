@@ -48,6 +48,9 @@ pub struct BaseDirs {
     pub state: PathBuf,
     /// Codex's home: `$CODEX_HOME`, default `~/.codex`.
     pub codex_home: PathBuf,
+    /// Claude Code's user directory (`settings.json`):
+    /// `$CLAUDE_CONFIG_DIR`, default `~/.claude`.
+    pub claude_config: PathBuf,
     /// The directories of `$PATH`, for finding client binaries.
     pub path: Vec<PathBuf>,
 }
@@ -59,7 +62,8 @@ pub struct NoHome;
 
 impl BaseDirs {
     /// Reads `HOME` (`USERPROFILE` on Windows), `XDG_CONFIG_HOME`,
-    /// `XDG_STATE_HOME`, `APPDATA`, `LOCALAPPDATA`, `CODEX_HOME` and `PATH`.
+    /// `XDG_STATE_HOME`, `APPDATA`, `LOCALAPPDATA`, `CODEX_HOME`,
+    /// `CLAUDE_CONFIG_DIR` and `PATH`.
     pub fn from_env() -> Result<Self, NoHome> {
         let var = |name: &str| {
             std::env::var_os(name)
@@ -94,6 +98,7 @@ impl BaseDirs {
                 .unwrap_or_else(|| home.join("AppData").join("Local")),
         };
         let codex_home = var("CODEX_HOME").unwrap_or_else(|| home.join(".codex"));
+        let claude_config = var("CLAUDE_CONFIG_DIR").unwrap_or_else(|| home.join(".claude"));
         let path = std::env::var_os("PATH")
             .map(|p| std::env::split_paths(&p).collect())
             .unwrap_or_default();
@@ -104,6 +109,7 @@ impl BaseDirs {
             local_data,
             state,
             codex_home,
+            claude_config,
             path,
         })
     }

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+use crate::clients::hooks::{self, HookSpec, HookTarget};
 use crate::clients::{ClientId, ENTRY_NAME, Format, ServerSpec, Target};
 use crate::edit::backups::Backups;
 use crate::edit::{self, EditError, Edited, fsio};
@@ -130,6 +131,38 @@ impl Change {
         self
     }
 
+    /// This change followed by `edit` of its result (or of the file as it
+    /// is, when this change leaves it alone): one change, one diff, one
+    /// write.
+    fn and_then(
+        self,
+        status: Status,
+        edit: impl FnOnce(&str) -> Result<Edited, EditError>,
+    ) -> Self {
+        if self.status == Status::Refused {
+            return self;
+        }
+        let base = self
+            .after
+            .as_deref()
+            .or(self.before.as_deref())
+            .unwrap_or("");
+        match edit(base) {
+            Ok(Edited::Unchanged) => self,
+            edited => {
+                let status = match self.status {
+                    Status::Unchanged => status,
+                    earlier => earlier,
+                };
+                let link_target = self.link_target.clone();
+                let mut change =
+                    Self::from_edit(self.client, &self.path, self.before, edited, status);
+                change.link_target = link_target;
+                change
+            }
+        }
+    }
+
     /// True when applying writes something.
     pub fn writes(&self) -> bool {
         self.after.is_some() && self.status != Status::Refused
@@ -181,6 +214,54 @@ pub fn remove(client: ClientId, target: &Target) -> Change {
     };
     Change::from_edit(client, &target.path, Some(before), edited, Status::Remove)
         .through_link(written)
+}
+
+/// The change that puts the edit hook into `target`, on top of `prior`
+/// when that is a change already planned for the same file (Gemini CLI
+/// keeps its MCP servers and its hooks in one `settings.json`).
+pub fn install_hooks(
+    client: ClientId,
+    target: &HookTarget,
+    spec: &HookSpec,
+    prior: Option<Change>,
+) -> Change {
+    let entries = spec.entries(target.client);
+    edit_hooks(client, &target.path, prior, Status::Update, |text| {
+        edit::hooks::upsert(text, &entries, hooks::is_ours)
+    })
+}
+
+/// The change that takes the edit hook out of `target` (on top of
+/// `prior`, as [`install_hooks`]).
+pub fn remove_hooks(client: ClientId, target: &HookTarget, prior: Option<Change>) -> Change {
+    edit_hooks(client, &target.path, prior, Status::Remove, |text| {
+        edit::hooks::remove(text, hooks::is_ours)
+    })
+}
+
+fn edit_hooks(
+    client: ClientId,
+    path: &Path,
+    prior: Option<Change>,
+    status: Status,
+    edit: impl FnOnce(&str) -> Result<Edited, EditError>,
+) -> Change {
+    if let Some(prior) = prior {
+        return prior.and_then(status, edit);
+    }
+    let before = match fsio::read(path) {
+        Ok(before) => before,
+        Err(e) => return Change::refused(client, path, e),
+    };
+    if before.is_none() && status == Status::Remove {
+        return Change::from_edit(client, path, None, Ok(Edited::Unchanged), status);
+    }
+    let written = match fsio::write_target(path) {
+        Ok(written) => written,
+        Err(e) => return Change::refused(client, path, e),
+    };
+    let edited = edit(before.as_deref().unwrap_or(""));
+    Change::from_edit(client, path, before, edited, status).through_link(written)
 }
 
 /// An agent key written into a client's entry. Shown only masked, even in

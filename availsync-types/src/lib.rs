@@ -55,6 +55,7 @@ mod resource;
 mod resource_set;
 mod rules;
 mod schedule;
+mod session;
 mod time;
 mod work;
 
@@ -68,6 +69,7 @@ pub use resource::*;
 pub use resource_set::*;
 pub use rules::*;
 pub use schedule::*;
+pub use session::*;
 pub use time::*;
 pub use work::*;
 

@@ -334,6 +334,11 @@ impl AvailsyncMcp {
             Ok(start) => start,
             Err(invalid) => return invalid,
         };
+        // The session link: runs named after the agent session, so that
+        // its edit hook counts them as the session's own.
+        if let Some(run_id) = crate::session_link::next_run_id() {
+            start = start.run_id(run_id);
+        }
         if !args.observe && args.run_id.is_none() {
             // Asked again for what this session already holds: the same run.
             match already_held(&self.leases.all(), &start) {

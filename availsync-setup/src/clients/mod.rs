@@ -8,6 +8,7 @@ mod cline;
 mod codex;
 mod cursor;
 mod gemini;
+pub mod hooks;
 mod vscode;
 mod windsurf;
 mod zed;

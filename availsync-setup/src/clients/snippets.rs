@@ -60,6 +60,7 @@ fn dirs(os: Os) -> BaseDirs {
         state: PathBuf::from(home).join(".local/state"),
         local_data,
         codex_home: PathBuf::from(home).join(".codex"),
+        claude_config: PathBuf::from(home).join(".claude"),
         path: Vec::new(),
     }
 }

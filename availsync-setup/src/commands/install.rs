@@ -9,6 +9,7 @@ use serde::Serialize;
 
 use super::changes::{apply_all, backups, report, report_cli, show};
 use super::claude_cli::{self, CliAction, CliStatus};
+use crate::clients::hooks::{self, HookSpec};
 use crate::clients::{self, ClientId, Method, Scope, ServerSpec};
 use crate::edit::backups::{DEFAULT_KEEP, KEEP_ENV};
 use crate::exit;
@@ -54,6 +55,19 @@ pub struct InstallArgs {
     /// The availsync-mcp binary [default: next to this program, else on PATH].
     #[arg(long)]
     pub mcp_path: Option<PathBuf>,
+    /// Also install the edit hook (Claude Code, Gemini CLI, Codex; user
+    /// scope): before each file edit it claims the file for the session,
+    /// and blocks the edit when another agent holds it.
+    #[arg(long)]
+    pub hooks: bool,
+    /// With --hooks: let edits through when the Availsync server cannot be
+    /// reached (by default the hook blocks them with a STOP).
+    #[arg(long, requires = "hooks")]
+    pub fail_open: bool,
+    /// With --hooks: the lease of a session's claims, renewed at every
+    /// edit (10s to 1h) [default: 15m].
+    #[arg(long, requires = "hooks", value_parser = hook_ttl)]
+    pub hook_ttl: Option<String>,
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
@@ -71,6 +85,35 @@ pub struct Outcome {
     /// Where the agent key comes from (never the key).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub credentials: Option<KeyState>,
+}
+
+/// A lease the hook accepts, kept as written for its command line.
+fn hook_ttl(text: &str) -> Result<String, String> {
+    crate::hook::parse_ttl(text).map(|_| text.to_owned())
+}
+
+/// Plans the edit hook of each of `clients` that has one, on top of the
+/// changes already planned for the same files; answers the clients
+/// without one.
+pub fn plan_hooks(
+    changes: &mut Vec<Change>,
+    clients_list: &[ClientId],
+    dirs: &BaseDirs,
+    spec: &HookSpec,
+) -> Vec<ClientId> {
+    let mut without = Vec::new();
+    for &client in clients_list {
+        let Some(target) = hooks::target(client, dirs) else {
+            without.push(client);
+            continue;
+        };
+        let prior = changes
+            .iter()
+            .position(|c| c.path == target.path)
+            .map(|i| changes.remove(i));
+        changes.push(plan::install_hooks(client, &target, spec, prior));
+    }
+    without
 }
 
 /// Builds the entry's spec from the arguments.
@@ -208,6 +251,44 @@ pub fn run(args: InstallArgs) -> u8 {
             return exit::USAGE;
         }
     };
+    if args.hooks {
+        if args.scope == Scope::Project {
+            eprintln!(
+                "availsync-setup: --hooks writes each client's user settings (the hook runs this machine's availsync-setup, which a project's shared files cannot name); leave out --scope project"
+            );
+            return exit::USAGE;
+        }
+        let program = match hooks::program() {
+            Ok(program) => program,
+            Err(e) => {
+                eprintln!("availsync-setup: {e}");
+                return exit::CONFIG;
+            }
+        };
+        let hook_spec = HookSpec {
+            program,
+            url: spec
+                .env
+                .get(availsync_sdk::URL_ENV)
+                .cloned()
+                .unwrap_or_default(),
+            fail_open: args.fail_open,
+            ttl: args.hook_ttl.clone(),
+        };
+        for client in plan_hooks(&mut changes, &list, &dirs, &hook_spec) {
+            output::warn(&format!(
+                "{}: no edit hook installed: {}",
+                client.id(),
+                hooks::unsupported(client)
+            ));
+        }
+        if args.embed_key && !keys.stored {
+            output::warn(&format!(
+                "the edit hook does not read the embedded key: it uses the stored credentials or ${}, and blocks every edit without one; run `availsync-setup login`",
+                availsync_sdk::API_KEY_ENV
+            ));
+        }
+    }
     let writes = changes.iter().any(Change::writes);
     if !args.json && (args.dry_run || !args.yes) {
         show(&changes, style);

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use super::changes::{apply_all, backups, report, report_cli, show};
 use super::claude_cli::{self, CliStatus};
 use super::install::Outcome;
+use crate::clients::hooks;
 use crate::clients::{self, ClientId, Method, Scope};
 use crate::edit::backups::{DEFAULT_KEEP, KEEP_ENV};
 use crate::exit;
@@ -31,6 +32,9 @@ pub struct RemoveArgs {
     /// Backups kept per file; older ones are deleted, 0 makes none.
     #[arg(long, env = KEEP_ENV, default_value_t = DEFAULT_KEEP)]
     pub keep_backups: usize,
+    /// Take out only the edit hook, leaving the MCP entry.
+    #[arg(long)]
+    pub hooks_only: bool,
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
@@ -63,15 +67,27 @@ pub fn run(args: RemoveArgs) -> u8 {
     let mut changes = Vec::new();
     let mut commands = Vec::new();
     for client in list {
-        match clients::method(client, &dirs, args.scope, &project) {
-            Ok(Method::Files(targets)) => {
-                changes.extend(targets.iter().map(|t| plan::remove(client, t)))
+        if !args.hooks_only {
+            match clients::method(client, &dirs, args.scope, &project) {
+                Ok(Method::Files(targets)) => {
+                    changes.extend(targets.iter().map(|t| plan::remove(client, t)))
+                }
+                Ok(Method::ClaudeCli) => commands.push(claude_cli::remove(&dirs, args.dry_run)),
+                Err(e) => {
+                    eprintln!("availsync-setup: {e}");
+                    return exit::USAGE;
+                }
             }
-            Ok(Method::ClaudeCli) => commands.push(claude_cli::remove(&dirs, args.dry_run)),
-            Err(e) => {
-                eprintln!("availsync-setup: {e}");
-                return exit::USAGE;
-            }
+        }
+        // The edit hook lives in user settings only.
+        if args.scope == Scope::User
+            && let Some(target) = hooks::target(client, &dirs)
+        {
+            let prior = changes
+                .iter()
+                .position(|c| c.path == target.path)
+                .map(|i| changes.remove(i));
+            changes.push(plan::remove_hooks(client, &target, prior));
         }
     }
     if args.dry_run && !args.json {

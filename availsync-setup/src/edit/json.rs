@@ -20,7 +20,7 @@ fn options() -> ParseOptions {
     }
 }
 
-fn parse(text: &str) -> Result<CstRootNode, EditError> {
+pub(super) fn parse(text: &str) -> Result<CstRootNode, EditError> {
     let root = CstRootNode::parse(text, &options()).map_err(|e| EditError::Parse {
         what: "JSON",
         line: e.line_display(),

@@ -4,6 +4,7 @@
 
 pub mod backups;
 pub mod fsio;
+pub mod hooks;
 pub mod json;
 pub mod toml;
 

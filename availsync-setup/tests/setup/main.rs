@@ -7,6 +7,8 @@ mod claude_code;
 mod configs;
 mod doctor;
 mod files;
+mod hook;
+mod hooks_install;
 mod keys;
 mod server;
 mod support;
