@@ -96,20 +96,40 @@ pub(super) async fn held<C: GenericClient>(
             found.push(held_row(row, vec![get(row, 6)?])?);
         }
         for root in &candidates.below {
-            let upper = below_upper_bound(root);
-            let below = rows(
-                client,
-                concat!(
-                    held_select!(
-                        "p.pattern",
-                        "claim_paths p JOIN claims c ON c.id = p.claim_id"
-                    ),
-                    " AND ($4 OR p.edit) AND p.workspace_id = $1 AND p.resource = $2
-                       AND p.prefix >= $5 AND ($6::text IS NULL OR p.prefix < $6)"
-                ),
-                &[&workspace_id, &resource, &at, &edit, root, &upper],
-            )
-            .await?;
+            // Two statements, not `($6 IS NULL OR p.prefix < $6)`: a
+            // prepared statement's generic plan bounds the index range only
+            // by a plain comparison.
+            let below = match below_upper_bound(root) {
+                Some(upper) => {
+                    rows(
+                        client,
+                        concat!(
+                            held_select!(
+                                "p.pattern",
+                                "claim_paths p JOIN claims c ON c.id = p.claim_id"
+                            ),
+                            " AND ($4 OR p.edit) AND p.workspace_id = $1 AND p.resource = $2
+                               AND p.prefix >= $5 AND p.prefix < $6"
+                        ),
+                        &[&workspace_id, &resource, &at, &edit, root, &upper],
+                    )
+                    .await?
+                }
+                None => {
+                    rows(
+                        client,
+                        concat!(
+                            held_select!(
+                                "p.pattern",
+                                "claim_paths p JOIN claims c ON c.id = p.claim_id"
+                            ),
+                            " AND ($4 OR p.edit) AND p.workspace_id = $1 AND p.resource = $2"
+                        ),
+                        &[&workspace_id, &resource, &at, &edit],
+                    )
+                    .await?
+                }
+            };
             for row in &below {
                 found.push(held_row(row, vec![get(row, 6)?])?);
             }

@@ -80,7 +80,7 @@ pub(super) fn held(
         let mut statement = conn.prepare_cached(concat!(
             held_select!(
                 "p.pattern",
-                "claim_paths p JOIN claims c ON c.id = p.claim_id"
+                "claim_paths p CROSS JOIN claims c ON c.id = p.claim_id"
             ),
             " AND (?4 OR p.edit) AND p.workspace_id = ?1 AND p.resource = ?2
                AND p.prefix IN (SELECT value FROM json_each(?5))"
@@ -91,20 +91,38 @@ pub(super) fn held(
             })?;
         found.extend(rows.collect::<Result<Vec<_>, _>>()?);
         for root in &candidates.below {
-            let mut statement = conn.prepare_cached(concat!(
-                held_select!(
-                    "p.pattern",
-                    "claim_paths p JOIN claims c ON c.id = p.claim_id"
-                ),
-                " AND (?4 OR p.edit) AND p.workspace_id = ?1 AND p.resource = ?2
-                   AND p.prefix >= ?5 AND (?6 IS NULL OR p.prefix < ?6)"
-            ))?;
-            let upper = below_upper_bound(root);
-            let rows = statement.query_map(
-                params![workspace_id, resource, at, edit, root, upper],
-                |row| held_row(row, false),
-            )?;
-            found.extend(rows.collect::<Result<Vec<_>, _>>()?);
+            // Two statements, not `(?6 IS NULL OR p.prefix < ?6)`: SQLite
+            // bounds an index range only by a plain comparison, and without
+            // the upper bound it would read every prefix after the root.
+            let rows = match below_upper_bound(root) {
+                Some(upper) => conn
+                    .prepare_cached(concat!(
+                        held_select!(
+                            "p.pattern",
+                            "claim_paths p CROSS JOIN claims c ON c.id = p.claim_id"
+                        ),
+                        " AND (?4 OR p.edit) AND p.workspace_id = ?1 AND p.resource = ?2
+                           AND p.prefix >= ?5 AND p.prefix < ?6"
+                    ))?
+                    .query_map(
+                        params![workspace_id, resource, at, edit, root, upper],
+                        |row| held_row(row, false),
+                    )?
+                    .collect::<Result<Vec<_>, _>>()?,
+                None => conn
+                    .prepare_cached(concat!(
+                        held_select!(
+                            "p.pattern",
+                            "claim_paths p CROSS JOIN claims c ON c.id = p.claim_id"
+                        ),
+                        " AND (?4 OR p.edit) AND p.workspace_id = ?1 AND p.resource = ?2"
+                    ))?
+                    .query_map(params![workspace_id, resource, at, edit], |row| {
+                        held_row(row, false)
+                    })?
+                    .collect::<Result<Vec<_>, _>>()?,
+            };
+            found.extend(rows);
         }
     }
     Ok(working_sets::gather(found, skip))
