@@ -50,7 +50,7 @@ struct SoakArgs {
     #[arg(long, default_value_t = 6)]
     resources: usize,
     /// Share of agents' starts that ask for 2–3 resources at once (0 to 1).
-    #[arg(long, default_value_t = 0.25)]
+    #[arg(long, default_value_t = 0.4)]
     multi_rate: f64,
     /// Share of agents' starts that ask for the capacity pool alone (0 to 1).
     #[arg(long, default_value_t = 0.2)]

@@ -106,11 +106,15 @@ impl fmt::Display for Report {
             (
                 "mix",
                 format!(
-                    "{:.0} % of starts on 2–3 resources, {:.0} % on {} alone{}",
+                    "{:.0} % of starts on 2–3 resources, {}{}",
                     config.multi_rate * 100.0,
-                    config.pool_rate * 100.0,
                     if config.pool_capacity > 0 {
-                        format!("{} (capacity {})", crate::POOL, config.pool_capacity)
+                        format!(
+                            "{:.0} % on {} (capacity {}) alone",
+                            config.pool_rate * 100.0,
+                            crate::POOL,
+                            config.pool_capacity
+                        )
                     } else {
                         "no pool".to_owned()
                     },

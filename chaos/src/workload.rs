@@ -147,12 +147,17 @@ pub async fn agent(
 fn choose_resources(workload: &Workload, rng: &mut StdRng) -> Vec<String> {
     let resources = &workload.resources;
     let roll: f64 = rng.random();
+    let pool_rate = if workload.pool.is_some() {
+        workload.pool_rate
+    } else {
+        0.0
+    };
     if let Some(pool) = &workload.pool
-        && roll < workload.pool_rate
+        && roll < pool_rate
     {
         return vec![pool.clone()];
     }
-    if roll < workload.pool_rate + workload.multi_rate && resources.len() >= 2 {
+    if roll < pool_rate + workload.multi_rate && resources.len() >= 2 {
         // Mostly pairs: a set is granted only when all of it is free.
         let count = if resources.len() >= 3 && rng.random_bool(0.25) {
             3
