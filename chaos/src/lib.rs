@@ -62,6 +62,9 @@ pub struct SoakConfig {
     /// Create a `depends_on` rule: the first resource depends on the
     /// second, so claiming it claims both.
     pub depends_on: bool,
+    /// Judge the pool as if its capacity were this, not what the server
+    /// was told: a smaller one shows the capacity checks are not vacuous.
+    pub checker_pool_capacity: Option<u32>,
     /// Clients booking calendar windows.
     pub hold_makers: usize,
     /// Calendars.
@@ -144,7 +147,12 @@ pub async fn run_soak(config: &SoakConfig) -> anyhow::Result<Report> {
         .map(|i| format!("project:soak-{i}"))
         .collect();
     let pool = (config.pool_capacity > 0).then(|| POOL.to_owned());
-    let rules = create_rules(&admin, config, &resources).await?;
+    let mut rules = create_rules(&admin, config, &resources).await?;
+    if let Some(capacity) = config.checker_pool_capacity
+        && let Some(told) = rules.capacity.get_mut(POOL)
+    {
+        *told = capacity;
+    }
     let proxy = FaultProxy::start(
         fleet.servers[0].addr().context("the server's address")?,
         config.faults,

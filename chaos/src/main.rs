@@ -62,6 +62,10 @@ struct SoakArgs {
     /// the second).
     #[arg(long)]
     no_depends_on: bool,
+    /// (testing the checker) Judge the pool as if its capacity were this,
+    /// whatever the server was told: a smaller one must be caught.
+    #[arg(long, hide = true)]
+    checker_pool_capacity: Option<u32>,
     /// Clients booking calendar windows.
     #[arg(long, default_value_t = 3)]
     hold_makers: usize,
@@ -155,6 +159,7 @@ fn soak_config(args: SoakArgs) -> anyhow::Result<SoakConfig> {
         pool_rate: args.pool_rate,
         pool_capacity: args.pool_capacity,
         depends_on: !args.no_depends_on,
+        checker_pool_capacity: args.checker_pool_capacity,
         hold_makers: args.hold_makers,
         calendars: args.calendars,
         ttl: Duration::from_secs(args.ttl),
