@@ -16,10 +16,13 @@ pub struct GrantRecord {
     pub agent_id: String,
     /// The run.
     pub run_id: String,
-    /// The resource.
-    pub resource: String,
-    /// The fencing token granted.
-    pub token: u64,
+    /// What the start asked for, normalised: one resource, or the 2–3 of
+    /// a several-resource start (SPEC §12).
+    pub requested: Vec<String>,
+    /// Every resource the claim holds and its fencing token, as the start
+    /// answer listed them (`RunGuard::fencing_tokens`): the requested ones
+    /// and their `depends_on` closure, the first requested one first.
+    pub held: Vec<(String, u64)>,
     /// Server time of the grant (`expires_at - ttl` of the start answer).
     pub granted_ms: i64,
     /// When the client received the grant.
@@ -35,6 +38,29 @@ pub struct GrantRecord {
     pub finish_acked: bool,
     /// How the client ended the run.
     pub end: RunEnd,
+}
+
+impl GrantRecord {
+    /// The fencing token the grant holds on `resource`, if it holds it.
+    pub fn token_on(&self, resource: &str) -> Option<u64> {
+        self.held
+            .iter()
+            .find(|(r, _)| r == resource)
+            .map(|&(_, token)| token)
+    }
+}
+
+/// One start a client sent, whatever became of it: the run id (chosen by
+/// the client) and the resources it asked for. The checker matches the
+/// server's record of the run against it.
+#[derive(Debug, Clone)]
+pub struct StartRecord {
+    /// The agent's id on the server.
+    pub agent_id: String,
+    /// The run.
+    pub run_id: String,
+    /// The resources asked for, normalised.
+    pub requested: Vec<String>,
 }
 
 /// How a client ended a granted run.
@@ -79,6 +105,20 @@ pub struct Counters {
     pub skips: u64,
     /// Starts that failed (after the SDK's retries).
     pub start_errors: u64,
+    /// Of those, the ones whose last attempt got no answer at all (the
+    /// connection failed or the client timed out): the proxy's faults and
+    /// the server kills cause these; they are not told apart.
+    pub start_no_answer: u64,
+    /// Starts on several resources at once.
+    pub multi_starts: u64,
+    /// Of those, granted.
+    pub multi_grants: u64,
+    /// Starts that asked for the capacity pool (alone or with others).
+    pub pool_starts: u64,
+    /// Of those, granted.
+    pub pool_grants: u64,
+    /// Skips answered `capacity_full`.
+    pub capacity_full: u64,
     /// Guard checks made while working.
     pub guard_checks: u64,
     /// Runs finished with an acknowledgement.
@@ -126,6 +166,8 @@ pub struct History {
 pub struct Recorded {
     /// Granted runs, once ended.
     pub grants: Vec<GrantRecord>,
+    /// Every start sent, granted or not.
+    pub starts: Vec<StartRecord>,
     /// Acknowledged holds.
     pub holds: Vec<HoldRecord>,
     /// Counts.

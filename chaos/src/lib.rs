@@ -24,14 +24,14 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use availsync_sdk::types::Plan;
+use availsync_sdk::types::{CreateRuleRequest, Plan};
 use availsync_sdk::{AdminClient, Client, HoldsQuery, RetryPolicy, RunsQuery};
 use futures::TryStreamExt;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use tokio_util::sync::CancellationToken;
 
-use crate::checker::ServerState;
+use crate::checker::{Rules, ServerState};
 use crate::history::History;
 use crate::proxy::{FaultProxy, FaultSettings};
 use crate::report::Report;
@@ -40,6 +40,8 @@ use crate::workload::{Actor, Workload};
 
 const EMAIL: &str = "soak@example.com";
 const PASSWORD: &str = "chaos soak password";
+/// The capacity pool's resource.
+pub const POOL: &str = "pool:soak-gpu";
 
 /// How the soak runs.
 #[derive(Debug, Clone)]
@@ -50,6 +52,19 @@ pub struct SoakConfig {
     pub agents: usize,
     /// Claimable resources.
     pub resources: usize,
+    /// Share of agents' starts that ask for 2–3 resources at once.
+    pub multi_rate: f64,
+    /// Share of agents' starts that ask for the capacity pool alone.
+    pub pool_rate: f64,
+    /// Capacity of the pool (`pool:soak-gpu`, a rule the soak creates);
+    /// 0 for no pool.
+    pub pool_capacity: u32,
+    /// Create a `depends_on` rule: the first resource depends on the
+    /// second, so claiming it claims both.
+    pub depends_on: bool,
+    /// Judge the pool as if its capacity were this, not what the server
+    /// was told: a smaller one shows the capacity checks are not vacuous.
+    pub checker_pool_capacity: Option<u32>,
     /// Clients booking calendar windows.
     pub hold_makers: usize,
     /// Calendars.
@@ -128,6 +143,16 @@ pub async fn run_soak(config: &SoakConfig) -> anyhow::Result<Report> {
     let signed_up = admin.signup(EMAIL, PASSWORD, "Chaos soak").await?;
     set_plan(&mut fleet, &storage, &signed_up.workspace.id).await?;
     let admin = signed_in(&fleet.servers[0]).await?;
+    let resources: Vec<String> = (0..config.resources)
+        .map(|i| format!("project:soak-{i}"))
+        .collect();
+    let pool = (config.pool_capacity > 0).then(|| POOL.to_owned());
+    let mut rules = create_rules(&admin, config, &resources).await?;
+    if let Some(capacity) = config.checker_pool_capacity
+        && let Some(told) = rules.capacity.get_mut(POOL)
+    {
+        *told = capacity;
+    }
     let proxy = FaultProxy::start(
         fleet.servers[0].addr().context("the server's address")?,
         config.faults,
@@ -158,9 +183,10 @@ pub async fn run_soak(config: &SoakConfig) -> anyhow::Result<Report> {
 
     let day_ms = 24 * 3600 * 1000;
     let workload = Arc::new(Workload {
-        resources: (0..config.resources)
-            .map(|i| format!("project:soak-{i}"))
-            .collect(),
+        resources,
+        pool,
+        multi_rate: config.multi_rate,
+        pool_rate: config.pool_rate,
         calendars: (0..config.calendars)
             .map(|i| format!("calendar:room-{i}"))
             .collect(),
@@ -263,6 +289,12 @@ pub async fn run_soak(config: &SoakConfig) -> anyhow::Result<Report> {
             })
             .try_collect()
             .await?,
+        rules: admin
+            .rules()
+            .await?
+            .into_iter()
+            .map(|rule| (rule.resource, (rule.capacity, rule.depends_on)))
+            .collect(),
     };
     for server in fleet.servers {
         server.stop().await?;
@@ -271,7 +303,7 @@ pub async fn run_soak(config: &SoakConfig) -> anyhow::Result<Report> {
     let mut recorded = history.snapshot();
     recorded.grants = recorded_grants;
     recorded.holds = recorded_holds;
-    let violations = checker::check(&recorded, &state);
+    let violations = checker::check(&recorded, &state, &rules);
     let kept = config.keep_data.then(|| work_dir.keep());
     Ok(Report {
         config: config.clone(),
@@ -281,6 +313,7 @@ pub async fn run_soak(config: &SoakConfig) -> anyhow::Result<Report> {
         database_restarts,
         counters: recorded.counters.clone(),
         grants_recorded: recorded.grants.len(),
+        multi_grants_recorded: recorded.grants.iter().filter(|g| g.held.len() > 1).count(),
         holds_recorded: recorded.holds.len(),
         proxy: report::ProxyTally::read(proxy.stats()),
         server_runs: state.runs.len(),
@@ -288,6 +321,47 @@ pub async fn run_soak(config: &SoakConfig) -> anyhow::Result<Report> {
         violations,
         kept_data: kept,
     })
+}
+
+/// Creates the soak's rules before any client starts: the pool's capacity,
+/// and the first resource depending on the second.
+async fn create_rules(
+    admin: &AdminClient,
+    config: &SoakConfig,
+    resources: &[String],
+) -> anyhow::Result<Rules> {
+    let mut rules = Rules::default();
+    if config.pool_capacity > 0 {
+        admin
+            .create_rule(&CreateRuleRequest {
+                resource: POOL.to_owned(),
+                depends_on: None,
+                capacity: Some(config.pool_capacity),
+                mode: None,
+                max_ttl_seconds: None,
+                note: Some("chaos soak: a capacity pool".to_owned()),
+            })
+            .await
+            .context("create the pool's rule")?;
+        rules.capacity.insert(POOL.to_owned(), config.pool_capacity);
+    }
+    if config.depends_on
+        && let [first, second, ..] = resources
+    {
+        admin
+            .create_rule(&CreateRuleRequest {
+                resource: first.clone(),
+                depends_on: Some(vec![second.clone()]),
+                capacity: None,
+                mode: None,
+                max_ttl_seconds: None,
+                note: Some("chaos soak: claiming it claims its dependency".to_owned()),
+            })
+            .await
+            .context("create the depends_on rule")?;
+        rules.depends_on.insert(first.clone(), vec![second.clone()]);
+    }
+    Ok(rules)
 }
 
 /// Moves the workspace to the business plan, as the operator would: on

@@ -49,6 +49,23 @@ struct SoakArgs {
     /// Claimable resources.
     #[arg(long, default_value_t = 6)]
     resources: usize,
+    /// Share of agents' starts that ask for 2–3 resources at once (0 to 1).
+    #[arg(long, default_value_t = 0.4)]
+    multi_rate: f64,
+    /// Share of agents' starts that ask for the capacity pool alone (0 to 1).
+    #[arg(long, default_value_t = 0.2)]
+    pool_rate: f64,
+    /// Capacity of the pool the soak creates a rule for (0: no pool).
+    #[arg(long, default_value_t = 3)]
+    pool_capacity: u32,
+    /// Do not create the `depends_on` rule (the first resource depends on
+    /// the second).
+    #[arg(long)]
+    no_depends_on: bool,
+    /// (testing the checker) Judge the pool as if its capacity were this,
+    /// whatever the server was told: a smaller one must be caught.
+    #[arg(long, hide = true)]
+    checker_pool_capacity: Option<u32>,
     /// Clients booking calendar windows.
     #[arg(long, default_value_t = 3)]
     hold_makers: usize,
@@ -101,10 +118,18 @@ fn soak_config(args: SoakArgs) -> anyhow::Result<SoakConfig> {
     for (name, rate) in [
         ("fault-rate", args.fault_rate),
         ("long-outage-rate", args.long_outage_rate),
+        ("multi-rate", args.multi_rate),
+        ("pool-rate", args.pool_rate),
     ] {
         if !(0.0..=1.0).contains(&rate) {
             anyhow::bail!("--{name} must be between 0 and 1, got {rate}");
         }
+    }
+    if args.multi_rate + args.pool_rate > 1.0 {
+        anyhow::bail!("--multi-rate and --pool-rate together must be at most 1");
+    }
+    if args.pool_capacity > 1000 {
+        anyhow::bail!("--pool-capacity must be at most 1000 (SPEC §11)");
     }
     if !(10..=3600).contains(&args.ttl) {
         anyhow::bail!(
@@ -130,6 +155,11 @@ fn soak_config(args: SoakArgs) -> anyhow::Result<SoakConfig> {
         duration: Duration::from_secs(args.seconds),
         agents: args.agents,
         resources: args.resources,
+        multi_rate: args.multi_rate,
+        pool_rate: args.pool_rate,
+        pool_capacity: args.pool_capacity,
+        depends_on: !args.no_depends_on,
+        checker_pool_capacity: args.checker_pool_capacity,
         hold_makers: args.hold_makers,
         calendars: args.calendars,
         ttl: Duration::from_secs(args.ttl),

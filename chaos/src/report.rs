@@ -51,6 +51,8 @@ pub struct Report {
     pub counters: Counters,
     /// Granted runs recorded.
     pub grants_recorded: usize,
+    /// Of those, grants holding several resources.
+    pub multi_grants_recorded: usize,
     /// Acknowledged holds recorded.
     pub holds_recorded: usize,
     /// What the proxy did.
@@ -101,12 +103,45 @@ impl fmt::Display for Report {
                     config.calendars
                 ),
             ),
+            (
+                "mix",
+                format!(
+                    "{:.0} % of starts on 2–3 resources, {}{}",
+                    config.multi_rate * 100.0,
+                    if config.pool_capacity > 0 {
+                        format!(
+                            "{:.0} % on {} (capacity {}) alone",
+                            config.pool_rate * 100.0,
+                            crate::POOL,
+                            config.pool_capacity
+                        )
+                    } else {
+                        "no pool".to_owned()
+                    },
+                    if config.depends_on && config.resources >= 2 {
+                        "; project:soak-0 depends on project:soak-1"
+                    } else {
+                        ""
+                    }
+                ),
+            ),
             ("operations", c.operations().to_string()),
             (
                 "starts",
                 format!(
-                    "{} ({} granted, {} skipped, {} failed)",
-                    c.starts, c.grants, c.skips, c.start_errors
+                    "{} ({} granted, {} skipped, {} failed, {} of them unanswered)",
+                    c.starts, c.grants, c.skips, c.start_errors, c.start_no_answer
+                ),
+            ),
+            (
+                "several-resource starts",
+                format!("{} ({} granted)", c.multi_starts, c.multi_grants),
+            ),
+            (
+                "pool starts",
+                format!(
+                    "{} ({} granted, {} skipped capacity_full)",
+                    c.pool_starts, c.pool_grants, c.capacity_full
                 ),
             ),
             (
@@ -159,8 +194,12 @@ impl fmt::Display for Report {
             (
                 "checked",
                 format!(
-                    "{} grants, {} holds told to clients; {} runs, {} holds on the server",
-                    self.grants_recorded, self.holds_recorded, self.server_runs, self.server_holds
+                    "{} grants ({} on several resources), {} holds told to clients; {} runs, {} holds on the server",
+                    self.grants_recorded,
+                    self.multi_grants_recorded,
+                    self.holds_recorded,
+                    self.server_runs,
+                    self.server_holds
                 ),
             ),
             ("violations", self.violations.len().to_string()),

@@ -1,17 +1,21 @@
 //! The simulated clients: agents that claim resources through the SDK's run
 //! guard and work while it says the lease is held, and hold makers that
 //! book and release time windows on shared calendars.
+//!
+//! An agent's start asks for one resource, for 2–3 of them at once (SPEC
+//! §12; the sets overlap each other and the single-resource starts), or
+//! for a share of a capacity pool (SPEC §11), by the workload's rates.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use availsync_sdk::{Client, NewHold, Outcome, RunStart, StartRun};
-use availsync_types::Timestamp;
+use availsync_sdk::{Client, Error, NewHold, Outcome, RunStart, StartRun};
+use availsync_types::{ReasonCode, Timestamp};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use tokio_util::sync::CancellationToken;
 
-use crate::history::{GrantRecord, History, HoldRecord, RunEnd};
+use crate::history::{GrantRecord, History, HoldRecord, RunEnd, StartRecord};
 
 /// Half an hour, the calendars' slot size.
 const SLOT_MS: i64 = 30 * 60 * 1000;
@@ -23,6 +27,14 @@ const SLOTS: i64 = 48;
 pub struct Workload {
     /// Claimable resources agents race for.
     pub resources: Vec<String>,
+    /// A resource with a capacity rule (several claims at once), if any.
+    pub pool: Option<String>,
+    /// Share of starts that ask for 2–3 resources at once (pairs three
+    /// times in four; half of them with the pool among them, when there is
+    /// one).
+    pub multi_rate: f64,
+    /// Share of starts that ask for the pool alone.
+    pub pool_rate: f64,
     /// Calendars hold makers book.
     pub calendars: Vec<String>,
     /// The lease TTL agents ask for.
@@ -59,28 +71,55 @@ pub async fn agent(
     let mut n = 0u64;
     while !stop.is_cancelled() {
         n += 1;
-        let resource = &workload.resources[rng.random_range(0..workload.resources.len())];
+        let requested = choose_resources(&workload, &mut rng);
         let run_id = format!("soak-a{index}-{n}");
-        history.with(|r| r.counters.starts += 1);
-        let start = match StartRun::new(resource) {
+        let multi = requested.len() > 1;
+        let pooled = workload
+            .pool
+            .as_ref()
+            .is_some_and(|pool| requested.contains(pool));
+        history.with(|r| {
+            r.counters.starts += 1;
+            r.counters.multi_starts += u64::from(multi);
+            r.counters.pool_starts += u64::from(pooled);
+            r.starts.push(StartRecord {
+                agent_id: actor.agent_id.clone(),
+                run_id: run_id.clone(),
+                requested: requested.clone(),
+            });
+        });
+        let start = if multi {
+            StartRun::resources(&requested)
+        } else {
+            StartRun::new(&requested[0])
+        };
+        let start = match start {
             Ok(start) => start.ttl(workload.ttl).run_id(&run_id),
             Err(e) => {
-                tracing::error!(%resource, error = %e, "bad resource in the workload");
+                tracing::error!(?requested, error = %e, "bad resources in the workload");
                 return grants;
             }
         };
         match actor.client.claim(start).await {
             Ok(RunStart::Claimed(guard)) => {
                 let received = Instant::now();
-                history.with(|r| r.counters.grants += 1);
+                history.with(|r| {
+                    r.counters.grants += 1;
+                    r.counters.multi_grants += u64::from(multi);
+                    r.counters.pool_grants += u64::from(pooled);
+                });
                 let record = work(
-                    guard, received, &actor, &workload, &history, &stop, &mut rng,
+                    guard, requested, received, &actor, &workload, &history, &stop, &mut rng,
                 )
                 .await;
                 grants.push(record);
             }
-            Ok(RunStart::Skipped(_)) => {
-                history.with(|r| r.counters.skips += 1);
+            Ok(RunStart::Skipped(skipped)) => {
+                let full = skipped.reason.code == ReasonCode::CapacityFull;
+                history.with(|r| {
+                    r.counters.skips += 1;
+                    r.counters.capacity_full += u64::from(full);
+                });
                 pause(&mut rng, 50, 300, &stop).await;
             }
             Ok(RunStart::Observed(_)) => {
@@ -91,7 +130,11 @@ pub async fn agent(
             }
             Err(e) => {
                 tracing::debug!(%run_id, error = %e, "start failed");
-                history.with(|r| r.counters.start_errors += 1);
+                let no_answer = matches!(e, Error::Transport { .. } | Error::Timeout { .. });
+                history.with(|r| {
+                    r.counters.start_errors += 1;
+                    r.counters.start_no_answer += u64::from(no_answer);
+                });
                 pause(&mut rng, 100, 500, &stop).await;
             }
         }
@@ -99,10 +142,52 @@ pub async fn agent(
     grants
 }
 
+/// The resources of the next start: the pool alone, 2–3 distinct
+/// resources (sometimes the pool among them), or one resource.
+fn choose_resources(workload: &Workload, rng: &mut StdRng) -> Vec<String> {
+    let resources = &workload.resources;
+    let roll: f64 = rng.random();
+    let pool_rate = if workload.pool.is_some() {
+        workload.pool_rate
+    } else {
+        0.0
+    };
+    if let Some(pool) = &workload.pool
+        && roll < pool_rate
+    {
+        return vec![pool.clone()];
+    }
+    if roll < pool_rate + workload.multi_rate && resources.len() >= 2 {
+        // Mostly pairs: a set is granted only when all of it is free.
+        let count = if resources.len() >= 3 && rng.random_bool(0.25) {
+            3
+        } else {
+            2
+        };
+        let mut chosen: Vec<String> = Vec::with_capacity(count);
+        while chosen.len() < count {
+            let resource = &resources[rng.random_range(0..resources.len())];
+            if !chosen.contains(resource) {
+                chosen.push(resource.clone());
+            }
+        }
+        if let Some(pool) = &workload.pool
+            && rng.random_bool(0.5)
+        {
+            let at = rng.random_range(0..chosen.len());
+            chosen[at] = pool.clone();
+        }
+        return chosen;
+    }
+    vec![resources[rng.random_range(0..resources.len())].clone()]
+}
+
 /// Works under `guard`, asking it every few tens of milliseconds whether the
 /// lease is still held, then finishes, walks away, or reports the loss.
+#[allow(clippy::too_many_arguments)]
 async fn work(
     guard: availsync_sdk::RunGuard,
+    requested: Vec<String>,
     received: Instant,
     actor: &Actor,
     workload: &Workload,
@@ -115,8 +200,12 @@ async fn work(
     let mut record = GrantRecord {
         agent_id: actor.agent_id.clone(),
         run_id: guard.run_id().to_owned(),
-        resource: claim.resource.clone(),
-        token: claim.fencing_token,
+        requested,
+        held: guard
+            .fencing_tokens()
+            .into_iter()
+            .map(|held| (held.resource, held.fencing_token))
+            .collect(),
         granted_ms: claim.expires_at.unix_millis() - ttl_ms,
         received,
         last_belief: None,

@@ -35,4 +35,15 @@ fn a_short_soak_finds_no_violation() {
         .and_then(|n| n.parse().ok())
         .unwrap();
     assert!(kills >= 4, "only {kills} kills:\n{report}");
+    // The several-resource and pool workloads ran, and were granted.
+    for row in ["several-resource starts", "pool starts"] {
+        let granted: u32 = report
+            .lines()
+            .find_map(|line| line.strip_prefix(&format!("| {row} | ")))
+            .and_then(|rest| rest.split_once('(')?.1.split_whitespace().next())
+            .and_then(|n| n.parse().ok())
+            .unwrap();
+        assert!(granted > 0, "no {row} granted:\n{report}");
+    }
+    assert!(report.contains("capacity 3"), "{report}");
 }
