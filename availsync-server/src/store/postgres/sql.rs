@@ -1,7 +1,7 @@
 //! Small helpers over a connection or transaction: cached statements,
 //! column conversions, the database clock and resource locks.
 
-use crate::store::StoreResult;
+use crate::store::{StoreResult, live_claim};
 use availsync_types::Timestamp;
 use deadpool_postgres::GenericClient;
 use sha2::{Digest, Sha256};
@@ -225,10 +225,10 @@ pub(super) enum ReadOrder {
 pub(super) enum Lock<'a> {
     /// A resource's lock: scope, workspace, resource.
     Resource(LockScope, &'a str, &'a str),
-    /// The claims lock of the resource of an agent's run, found from the
-    /// run by the database; nothing when there is no such run. A run's
-    /// resource never changes, so the lock is the one its resource's other
-    /// decisions take.
+    /// The claims locks of every resource of an agent's run (in byte
+    /// order, as a start takes them), found from the run by the database;
+    /// nothing when there is no such run. A run's resources never change,
+    /// so the locks are those their other decisions take.
     RunResource {
         /// The agent.
         agent_id: &'a str,
@@ -243,17 +243,99 @@ pub(super) enum Lock<'a> {
 const LOCK_NOW_SQL: &str = "SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint
     FROM (SELECT pg_advisory_xact_lock($1) OFFSET 0) AS locked";
 
-/// Takes the claims lock of an agent's (`$1`) run's (`$2`) resource, keyed
-/// as [`lock_key`] keys it, by the database from the run's row, and then
-/// reads the clock (the aggregate ends its scan, and so the lock, before
-/// its one row reaches the clock).
-const RUN_LOCK_NOW_SQL: &str = "SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint
-    FROM (SELECT count(pg_advisory_xact_lock(
-            ('x' || encode(substr(sha256(
+/// The claims lock key of resource column `$col` of workspace column
+/// `$ws`, computed by the database exactly as [`lock_key`] computes it.
+macro_rules! claims_lock_key {
+    ($ws:literal, $col:literal) => {
+        concat!(
+            "('x' || encode(substr(sha256(
                 convert_to('claims', 'UTF8') || decode('00', 'hex')
-                || convert_to(workspace_id, 'UTF8') || decode('00', 'hex')
-                || convert_to(resource, 'UTF8')), 1, 8), 'hex'))::bit(64)::bigint))
-          FROM runs WHERE agent_id = $1 AND run_id = $2) AS locked";
+                || convert_to(",
+            $ws,
+            ", 'UTF8') || decode('00', 'hex')
+                || convert_to(",
+            $col,
+            ", 'UTF8')), 1, 8), 'hex'))::bit(64)::bigint"
+        )
+    };
+}
+
+/// Every resource of run `$1`'s claim (its resource, and the others of a
+/// claim on several) with its workspace, in byte order: the canonical
+/// order every start takes its locks in.
+macro_rules! run_resources {
+    ($run:literal) => {
+        concat!(
+            "SELECT workspace_id, resource COLLATE \"C\" AS resource FROM runs WHERE ",
+            $run,
+            " UNION SELECT p.workspace_id, p.resource COLLATE \"C\"
+               FROM claim_parts p JOIN runs ON runs.seq = p.run_seq WHERE ",
+            $run,
+            " ORDER BY 2"
+        )
+    };
+}
+
+/// Takes the claims locks of every resource of an agent's (`$1`) run
+/// (`$2`), in byte order, keyed as [`lock_key`] keys them, by the database
+/// from the run's rows, and then reads the clock (the aggregate ends its
+/// scan, and so takes every lock, before its one row reaches the clock).
+const RUN_LOCK_NOW_SQL: &str = concat!(
+    "SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint
+    FROM (SELECT count(pg_advisory_xact_lock(",
+    claims_lock_key!("workspace_id", "resource"),
+    ")) FROM (",
+    run_resources!("runs.agent_id = $1 AND runs.run_id = $2"),
+    ") AS resources) AS locked"
+);
+
+/// Takes the claims locks of every resource of run `$1` (its `seq`), in
+/// byte order.
+const RUN_SEQ_LOCK_SQL: &str = concat!(
+    "SELECT count(pg_advisory_xact_lock(",
+    claims_lock_key!("workspace_id", "resource"),
+    ")) FROM (",
+    run_resources!("runs.seq = $1"),
+    ") AS resources"
+);
+
+/// Takes the claims locks of every resource of agent `$1`'s claims live at
+/// `$2`, in byte order.
+const AGENT_CLAIMS_LOCK_SQL: &str = concat!(
+    "SELECT count(pg_advisory_xact_lock(",
+    claims_lock_key!("workspace_id", "resource"),
+    ")) FROM (SELECT c.workspace_id, c.resource COLLATE \"C\" AS resource
+       FROM claims c WHERE c.agent_id = $1 AND ",
+    live_claim!(postgres, "c.", "$2"),
+    " UNION SELECT p.workspace_id, p.resource COLLATE \"C\"
+       FROM claim_parts p JOIN claims c ON c.run_seq = p.run_seq
+      WHERE c.agent_id = $1 AND ",
+    live_claim!(postgres, "c.", "$2"),
+    " ORDER BY 2) AS resources"
+);
+
+/// Takes the claims locks of every resource of an agent's claims live at
+/// `now`, all at once in the canonical (byte) order.
+pub(super) async fn lock_agent_claim_resources<C: GenericClient>(
+    client: &C,
+    agent_id: &str,
+    now: Timestamp,
+) -> StoreResult<()> {
+    execute(
+        client,
+        AGENT_CLAIMS_LOCK_SQL,
+        &[&agent_id, &now.unix_millis()],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Takes the claims locks of every resource of run `seq`'s claim, in the
+/// canonical (byte) order.
+pub(super) async fn lock_run_resources<C: GenericClient>(client: &C, seq: i64) -> StoreResult<()> {
+    execute(client, RUN_SEQ_LOCK_SQL, &[&seq]).await?;
+    Ok(())
+}
 
 /// Takes a lock and reads the clock after it, and runs the read `sql`
 /// before or after both: two statements in one round trip, which the
@@ -371,15 +453,18 @@ mod tests {
             client
                 .batch_execute(
                     "BEGIN;
-                     CREATE TEMPORARY TABLE runs (agent_id TEXT, run_id TEXT,
+                     CREATE TEMPORARY TABLE runs (seq BIGINT, agent_id TEXT, run_id TEXT,
                                                   workspace_id TEXT, resource TEXT)
+                     ON COMMIT DROP;
+                     CREATE TEMPORARY TABLE claim_parts (run_seq BIGINT, workspace_id TEXT,
+                                                         resource TEXT)
                      ON COMMIT DROP",
                 )
                 .await
                 .expect("temporary runs");
             client
                 .execute(
-                    "INSERT INTO runs VALUES ('agent', 'run', $1, $2)",
+                    "INSERT INTO runs VALUES (1, 'agent', 'run', $1, $2)",
                     &[&workspace_id, &resource],
                 )
                 .await
@@ -417,9 +502,12 @@ mod tests {
         let (holder, waiter) = (test_db::connect(&url).await, test_db::connect(&url).await);
         waiter
             .batch_execute(
-                "CREATE TEMPORARY TABLE runs (agent_id TEXT, run_id TEXT,
+                "CREATE TEMPORARY TABLE runs (seq BIGINT, agent_id TEXT, run_id TEXT,
                                               workspace_id TEXT, resource TEXT);
-                 INSERT INTO runs VALUES ('agent', 'run', 'ws_clock', 'repo:a/clock')",
+                 CREATE TEMPORARY TABLE claim_parts (run_seq BIGINT, workspace_id TEXT,
+                                                     resource TEXT);
+                 INSERT INTO runs VALUES (1, 'agent', 'run', 'ws_clock', 'repo:a/clock');
+                 INSERT INTO claim_parts VALUES (1, 'ws_clock', 'repo:a/clock')",
             )
             .await
             .expect("temporary runs");
@@ -455,6 +543,53 @@ mod tests {
                 "{sql}: clock {locked_at} read before the lock was released at {released_at}"
             );
         }
+    }
+
+    /// A run holding several resources takes the lock of each, as a start
+    /// on them would.
+    #[tokio::test]
+    async fn a_runs_locks_cover_every_resource_of_its_claim() {
+        let Some(url) = test_db::url() else {
+            return;
+        };
+        let client = test_db::connect(&url).await;
+        client
+            .batch_execute(
+                "BEGIN;
+                 CREATE TEMPORARY TABLE runs (seq BIGINT, agent_id TEXT, run_id TEXT,
+                                              workspace_id TEXT, resource TEXT)
+                 ON COMMIT DROP;
+                 CREATE TEMPORARY TABLE claim_parts (run_seq BIGINT, workspace_id TEXT,
+                                                     resource TEXT)
+                 ON COMMIT DROP;
+                 INSERT INTO runs VALUES (7, 'agent', 'run', 'ws_m', 'service:b');
+                 INSERT INTO claim_parts VALUES (7, 'ws_m', 'service:b'), (7, 'ws_m', 'db:a')",
+            )
+            .await
+            .expect("temporary tables");
+        client
+            .execute(RUN_LOCK_NOW_SQL, &[&"agent", &"run"])
+            .await
+            .expect("lock");
+        let mut held: Vec<i64> = client
+            .query(
+                "SELECT classid::bigint, objid::bigint FROM pg_locks
+                 WHERE locktype = 'advisory' AND objsubid = 1 AND pid = pg_backend_pid()",
+                &[],
+            )
+            .await
+            .expect("locks")
+            .iter()
+            .map(|row| (row.get::<_, i64>(0) << 32) | row.get::<_, i64>(1))
+            .collect();
+        client.batch_execute("COMMIT").await.expect("commit");
+        let mut expected: Vec<i64> = ["db:a", "service:b"]
+            .iter()
+            .map(|r| lock_key(LockScope::Claims, "ws_m", r))
+            .collect();
+        held.sort_unstable();
+        expected.sort_unstable();
+        assert_eq!(held, expected);
     }
 }
 

@@ -23,8 +23,9 @@ use super::accounts::{Refusable, plan_of};
 use super::events::{Events, WriteWithEvents, record};
 use super::rules;
 use super::sql::{
-    Lock, LockScope, ReadOrder, execute, get, int, json_opt, lock_read_now, lock_resource, now,
-    pipelined, row_one, row_opt, rows, text_enum, ts, ts_opt, u32_col,
+    Lock, LockScope, ReadOrder, execute, get, int, json_opt, lock_agent_claim_resources,
+    lock_read_now, lock_resource, lock_run_resources, now, pipelined, row_one, row_opt, rows,
+    text_enum, ts, ts_opt, u32_col,
 };
 use super::working_sets::{self, HELD_LIMIT};
 use crate::domain::clock::Clock;
@@ -268,7 +269,13 @@ pub(super) async fn start_run<C: GenericClient>(
     let reached = rules::closure(client, workspace_id, &requested, first_rules).await?;
     let mut sorted: Vec<&str> = reached.iter().map(|g| g.resource.as_str()).collect();
     sorted.sort_unstable();
-    lock_all_but_last(client, workspace_id, &sorted).await?;
+    if sorted.len() > 1 {
+        // The workspace's row before any resource, as every path takes
+        // them (see `ReadOrder::BeforeLock`); read again below, already
+        // locked.
+        row_opt(client, plan_lock_sql(seen_plan), &[&workspace_id]).await?;
+        lock_all_but_last(client, workspace_id, &sorted).await?;
+    }
     // One round trip: the workspace's row, then the (last) resource's lock,
     // then the clock.
     let last = sorted.last().copied().unwrap_or(resource);
@@ -765,7 +772,7 @@ pub(super) async fn release_claim<C: GenericClient>(
             .ok_or(StoreError::Refused(Refusal::NotFound("claim")))
     };
     let run = find().await?;
-    lock_resource(client, LockScope::Claims, workspace_id, &run.resource).await?;
+    lock_run_resources(client, run.seq).await?;
     let now = now(client, clock).await?;
     let run = find().await?;
     let release = run.release_by_user(claim_id, actor, now);
@@ -812,8 +819,10 @@ pub(super) async fn release_agent_claims<C: GenericClient>(
     .map(|row| get(row, 0))
     .collect::<Result<_, _>>()?;
     let (actor, mut released) = (by.actor(), 0);
+    // Every resource of every live claim (several for a claim on several
+    // resources), locked at once in the order starts take them.
+    lock_agent_claim_resources(client, agent_id.as_str(), now).await?;
     for resource in candidates {
-        lock_resource(client, LockScope::Claims, &workspace_id, &resource).await?;
         now = super::sql::now(client, clock).await?;
         let live: Vec<ClaimId> = rows(
             client,
