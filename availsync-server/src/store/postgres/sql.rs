@@ -276,43 +276,47 @@ macro_rules! run_resources {
     };
 }
 
+/// Takes the claims lock of every row (`workspace_id`, `resource`) of the
+/// query `$rows`, in its order, keyed as [`lock_key`] keys them; answers
+/// one row (how many were taken).
+macro_rules! lock_each {
+    ($rows:expr) => {
+        concat!(
+            "SELECT count(pg_advisory_xact_lock(",
+            claims_lock_key!("workspace_id", "resource"),
+            ")) FROM (",
+            $rows,
+            ") AS resources"
+        )
+    };
+}
+
 /// Takes the claims locks of every resource of an agent's (`$1`) run
-/// (`$2`), in byte order, keyed as [`lock_key`] keys them, by the database
-/// from the run's rows, and then reads the clock (the aggregate ends its
-/// scan, and so takes every lock, before its one row reaches the clock).
+/// (`$2`), in byte order, by the database from the run's rows, and then
+/// reads the clock (the aggregate ends its scan, and so takes every lock,
+/// before its one row reaches the clock).
 const RUN_LOCK_NOW_SQL: &str = concat!(
-    "SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint
-    FROM (SELECT count(pg_advisory_xact_lock(",
-    claims_lock_key!("workspace_id", "resource"),
-    ")) FROM (",
-    run_resources!("runs.agent_id = $1 AND runs.run_id = $2"),
-    ") AS resources) AS locked"
+    "SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint FROM (",
+    lock_each!(run_resources!("runs.agent_id = $1 AND runs.run_id = $2")),
+    ") AS locked"
 );
 
 /// Takes the claims locks of every resource of run `$1` (its `seq`), in
 /// byte order.
-const RUN_SEQ_LOCK_SQL: &str = concat!(
-    "SELECT count(pg_advisory_xact_lock(",
-    claims_lock_key!("workspace_id", "resource"),
-    ")) FROM (",
-    run_resources!("runs.seq = $1"),
-    ") AS resources"
-);
+const RUN_SEQ_LOCK_SQL: &str = lock_each!(run_resources!("runs.seq = $1"));
 
 /// Takes the claims locks of every resource of agent `$1`'s claims live at
 /// `$2`, in byte order.
-const AGENT_CLAIMS_LOCK_SQL: &str = concat!(
-    "SELECT count(pg_advisory_xact_lock(",
-    claims_lock_key!("workspace_id", "resource"),
-    ")) FROM (SELECT c.workspace_id, c.resource COLLATE \"C\" AS resource
+const AGENT_CLAIMS_LOCK_SQL: &str = lock_each!(concat!(
+    "SELECT c.workspace_id, c.resource COLLATE \"C\" AS resource
        FROM claims c WHERE c.agent_id = $1 AND ",
     live_claim!(postgres, "c.", "$2"),
     " UNION SELECT p.workspace_id, p.resource COLLATE \"C\"
        FROM claim_parts p JOIN claims c ON c.run_seq = p.run_seq
       WHERE c.agent_id = $1 AND ",
     live_claim!(postgres, "c.", "$2"),
-    " ORDER BY 2) AS resources"
-);
+    " ORDER BY 2"
+));
 
 /// Takes the claims locks of every resource of an agent's claims live at
 /// `now`, all at once in the canonical (byte) order.

@@ -6,6 +6,7 @@
 use availsync_types::{Holder, PathPattern, Timestamp, WorkingSetMode};
 use deadpool_postgres::GenericClient;
 use tokio_postgres::Row;
+use tokio_postgres::types::ToSql;
 
 use super::sql::{execute, get, rows, ts};
 use crate::domain::working_sets::{self, Held, HeldRow, Want, below_upper_bound};
@@ -79,60 +80,46 @@ pub(super) async fn held<C: GenericClient>(
     if let Want::Paths(requested) = want {
         let candidates = working_sets::candidates(&requested.paths);
         let edit = requested.mode == WorkingSetMode::Edit;
-        let exact = rows(
-            client,
-            concat!(
-                held_select!(
-                    "p.pattern",
-                    "claim_paths p JOIN claims c ON c.id = p.claim_id"
-                ),
-                " AND ($4 OR p.edit) AND p.workspace_id = $1 AND p.resource = $2
-                   AND p.prefix = ANY($5::text[])"
-            ),
-            &[&workspace_id, &resource, &at, &edit, &candidates.exact],
-        )
-        .await?;
-        for row in &exact {
-            found.push(held_row(row, vec![get(row, 6)?])?);
+        // Live patterns of the repository, `p.prefix` narrowed by `$range`.
+        macro_rules! candidate_patterns {
+            ($range:literal) => {
+                concat!(
+                    held_select!(
+                        "p.pattern",
+                        "claim_paths p JOIN claims c ON c.id = p.claim_id"
+                    ),
+                    " AND ($4 OR p.edit) AND p.workspace_id = $1 AND p.resource = $2",
+                    $range
+                )
+            };
         }
+        let base: [&(dyn ToSql + Sync); 4] = [&workspace_id, &resource, &at, &edit];
+        let mut reads = vec![
+            rows(
+                client,
+                candidate_patterns!(" AND p.prefix = ANY($5::text[])"),
+                &[base.as_slice(), &[&candidates.exact]].concat(),
+            )
+            .await?,
+        ];
         for root in &candidates.below {
-            // Two statements, not `($6 IS NULL OR p.prefix < $6)`: a
-            // prepared statement's generic plan bounds the index range only
-            // by a plain comparison.
-            let below = match below_upper_bound(root) {
+            // Bounded on both ends, or not at all: a prepared statement's
+            // generic plan bounds the index range only by plain
+            // comparisons, not by `($6 IS NULL OR p.prefix < $6)`.
+            reads.push(match below_upper_bound(root) {
                 Some(upper) => {
                     rows(
                         client,
-                        concat!(
-                            held_select!(
-                                "p.pattern",
-                                "claim_paths p JOIN claims c ON c.id = p.claim_id"
-                            ),
-                            " AND ($4 OR p.edit) AND p.workspace_id = $1 AND p.resource = $2
-                               AND p.prefix >= $5 AND p.prefix < $6"
-                        ),
-                        &[&workspace_id, &resource, &at, &edit, root, &upper],
+                        candidate_patterns!(" AND p.prefix >= $5 AND p.prefix < $6"),
+                        &[base.as_slice(), &[root, &upper]].concat(),
                     )
                     .await?
                 }
-                None => {
-                    rows(
-                        client,
-                        concat!(
-                            held_select!(
-                                "p.pattern",
-                                "claim_paths p JOIN claims c ON c.id = p.claim_id"
-                            ),
-                            " AND ($4 OR p.edit) AND p.workspace_id = $1 AND p.resource = $2"
-                        ),
-                        &[&workspace_id, &resource, &at, &edit],
-                    )
-                    .await?
-                }
-            };
-            for row in &below {
-                found.push(held_row(row, vec![get(row, 6)?])?);
-            }
+                None => rows(client, candidate_patterns!(""), &base).await?,
+            });
+        }
+        for row in reads.iter().flatten() {
+            found.push(held_row(row, vec![get(row, 6)?])?);
         }
     }
     Ok(working_sets::gather(found, skip))

@@ -77,52 +77,42 @@ pub(super) fn held(
         let edit = requested.mode == WorkingSetMode::Edit;
         let at = now.unix_millis();
         let exact = serde_json::to_string(&candidates.exact)?;
-        let mut statement = conn.prepare_cached(concat!(
-            held_select!(
-                "p.pattern",
-                "claim_paths p CROSS JOIN claims c ON c.id = p.claim_id"
-            ),
-            " AND (?4 OR p.edit) AND p.workspace_id = ?1 AND p.resource = ?2
-               AND p.prefix IN (SELECT value FROM json_each(?5))"
-        ))?;
-        let rows = statement
-            .query_map(params![workspace_id, resource, at, edit, exact], |row| {
-                held_row(row, false)
-            })?;
-        found.extend(rows.collect::<Result<Vec<_>, _>>()?);
-        for root in &candidates.below {
-            // Two statements, not `(?6 IS NULL OR p.prefix < ?6)`: SQLite
-            // bounds an index range only by a plain comparison, and without
-            // the upper bound it would read every prefix after the root.
-            let rows = match below_upper_bound(root) {
-                Some(upper) => conn
-                    .prepare_cached(concat!(
-                        held_select!(
-                            "p.pattern",
-                            "claim_paths p CROSS JOIN claims c ON c.id = p.claim_id"
-                        ),
-                        " AND (?4 OR p.edit) AND p.workspace_id = ?1 AND p.resource = ?2
-                           AND p.prefix >= ?5 AND p.prefix < ?6"
-                    ))?
-                    .query_map(
-                        params![workspace_id, resource, at, edit, root, upper],
-                        |row| held_row(row, false),
-                    )?
-                    .collect::<Result<Vec<_>, _>>()?,
-                None => conn
-                    .prepare_cached(concat!(
-                        held_select!(
-                            "p.pattern",
-                            "claim_paths p CROSS JOIN claims c ON c.id = p.claim_id"
-                        ),
-                        " AND (?4 OR p.edit) AND p.workspace_id = ?1 AND p.resource = ?2"
-                    ))?
-                    .query_map(params![workspace_id, resource, at, edit], |row| {
-                        held_row(row, false)
-                    })?
-                    .collect::<Result<Vec<_>, _>>()?,
+        // Live patterns of the repository, `p.prefix` narrowed by `$range`.
+        macro_rules! candidate_patterns {
+            ($range:literal) => {
+                concat!(
+                    held_select!(
+                        "p.pattern",
+                        "claim_paths p CROSS JOIN claims c ON c.id = p.claim_id"
+                    ),
+                    " AND (?4 OR p.edit) AND p.workspace_id = ?1 AND p.resource = ?2",
+                    $range
+                )
             };
-            found.extend(rows);
+        }
+        let mut read = |sql: &str, range: &[&dyn rusqlite::ToSql]| -> StoreResult<()> {
+            let mut values: Vec<&dyn rusqlite::ToSql> = vec![&workspace_id, &resource, &at, &edit];
+            values.extend_from_slice(range);
+            let mut statement = conn.prepare_cached(sql)?;
+            let rows = statement.query_map(values.as_slice(), |row| held_row(row, false))?;
+            found.extend(rows.collect::<Result<Vec<_>, _>>()?);
+            Ok(())
+        };
+        read(
+            candidate_patterns!(" AND p.prefix IN (SELECT value FROM json_each(?5))"),
+            &[&exact],
+        )?;
+        for root in &candidates.below {
+            // Bounded on both ends, or not at all: SQLite bounds an index
+            // range only by plain comparisons, and `(?6 IS NULL OR p.prefix
+            // < ?6)` would read every prefix after the root.
+            match below_upper_bound(root) {
+                Some(upper) => read(
+                    candidate_patterns!(" AND p.prefix >= ?5 AND p.prefix < ?6"),
+                    &[root, &upper],
+                )?,
+                None => read(candidate_patterns!(""), &[])?,
+            }
         }
     }
     Ok(working_sets::gather(found, skip))
