@@ -228,6 +228,7 @@ impl StartRun {
             metadata: self.metadata.clone(),
             working_set: self.working_set.clone(),
             partial: self.partial.then_some(true),
+            wait_seconds: None,
         }
     }
 }

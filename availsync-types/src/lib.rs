@@ -19,6 +19,7 @@
 //!     metadata: None,
 //!     working_set: None,
 //!     partial: None,
+//!     wait_seconds: None,
 //! };
 //! let json = serde_json::to_string(&body).unwrap();
 //! assert_eq!(json, r#"{"resource":"repo:acme/web","ttl_seconds":120,"purpose":"nightly deploy"}"#);

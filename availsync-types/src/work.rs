@@ -337,6 +337,12 @@ pub struct StartRunRequest {
     /// (`partial_proceed`) instead of skipping.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub partial: Option<bool>,
+    /// Up to 60 seconds to wait for the resource when others hold it,
+    /// granted in arrival order as soon as it can be (SPEC §13); 0 (the
+    /// default) answers at once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(minimum = 0, maximum = 60))]
+    pub wait_seconds: Option<u32>,
 }
 
 /// The decision on a `run/start`.
@@ -369,6 +375,10 @@ pub struct StartRunResponse {
     /// them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub blocked: Option<Vec<BlockedPath>>,
+    /// For a request with `wait_seconds` above 0: how long it waited, in
+    /// milliseconds (0 when it did not wait).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waited_ms: Option<u64>,
     /// The server's clock when it answered.
     pub server_time: Timestamp,
 }

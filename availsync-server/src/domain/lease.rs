@@ -333,6 +333,7 @@ impl StartDecision {
             reason: self.reason,
             retry_after: self.retry_after,
             blocked: self.blocked,
+            waited_ms: None,
             server_time: now,
         }
     }

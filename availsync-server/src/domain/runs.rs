@@ -112,6 +112,7 @@ impl StoredRun {
             reason: self.reason,
             retry_after: self.retry_after,
             blocked: self.blocked,
+            waited_ms: None,
             server_time: now,
         }
     }
