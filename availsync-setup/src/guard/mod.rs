@@ -9,6 +9,7 @@ mod github;
 mod process;
 mod reused;
 mod signals;
+mod wait;
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -61,6 +62,14 @@ pub struct GuardArgs {
     /// Exit code when the resource is busy and the command is skipped.
     #[arg(long, default_value_t = 0)]
     skip_exit_code: u8,
+    /// When the resource is busy, wait up to this long for it (e.g. 90s,
+    /// 5m, at most 24h) instead of skipping at once: the command runs as
+    /// soon as the claim is granted; at the deadline the guard skips as
+    /// without --wait. The server waits up to 60 s per request and grants
+    /// waiters in arrival order; longer waits are a chain of requests.
+    /// Unreachable servers are retried until the deadline too.
+    #[arg(long, value_name = "DURATION", value_parser = wait::parse)]
+    wait: Option<Duration>,
     /// Time between SIGTERM (or the signal passed on) and SIGKILL when the
     /// command must stop (e.g. 10s, 500ms, 1m).
     #[arg(long, default_value = "10s", value_parser = duration::parse)]
@@ -210,7 +219,11 @@ pub async fn run(args: GuardArgs) -> u8 {
     let resource = resource_list(&args.resource);
     let given = args.run_id.is_some();
 
-    match client.claim(start.clone()).await {
+    let (answer, start) = match args.wait.filter(|w| !w.is_zero()) {
+        Some(wait) => wait::claim(&client, &start, wait, &resource).await,
+        None => (client.claim(start.clone()).await, start),
+    };
+    match answer {
         // A replay of a run that has already ended: its lease is gone, and
         // the command must not start under it.
         Ok(RunStart::Claimed(guard)) if guard.state() == LeaseState::Lost(LossReason::Revoked) => {

@@ -1,0 +1,139 @@
+//! `guard --wait` against the real server (SPEC §13): the guard waits for a
+//! busy resource and runs the command once it is granted; at its deadline
+//! it skips as without --wait.
+
+use std::time::Duration;
+
+use availsync_sdk::Mode;
+use tokio::time::Instant;
+
+use super::{World, code, stderr, wait_for_file};
+
+/// A guard holding `resource` for about `seconds` (from when this returns).
+async fn hold(world: &World, key: &str, resource: &str, seconds: u32) -> tokio::process::Child {
+    let started = world.path("holder.started");
+    let holder = world
+        .guard(
+            key,
+            &[
+                "--resource",
+                resource,
+                "--",
+                "sh",
+                "-c",
+                &format!("touch '{}'; sleep {seconds}", started.display()),
+            ],
+        )
+        .spawn()
+        .unwrap();
+    wait_for_file(&started).await;
+    holder
+}
+
+#[tokio::test]
+async fn a_guard_with_wait_runs_its_command_once_the_holder_finishes() {
+    let world = World::new().await;
+    let (holder_key, waiter_key) = (
+        world.key("ci-bot", Mode::Enforce).await,
+        world.key("deployer", Mode::Enforce).await,
+    );
+    let holder = hold(&world, &holder_key, "repo:acme/web", 2).await;
+
+    let ran = world.path("waiter.ran");
+    let asked = Instant::now();
+    let output = world
+        .guard(
+            &waiter_key,
+            &[
+                "--resource",
+                "repo:acme/web",
+                "--wait",
+                "30s",
+                "--skip-exit-code",
+                "3",
+                "--",
+                "sh",
+                "-c",
+                &format!("echo $AVAILSYNC_RUN_ID > '{}'", ran.display()),
+            ],
+        )
+        .output()
+        .await
+        .unwrap();
+    let took = asked.elapsed();
+    let holder = holder.wait_with_output().await.unwrap();
+    assert_eq!(code(&holder), 0, "{}", stderr(&holder));
+
+    let text = stderr(&output);
+    assert_eq!(code(&output), 0, "the waiter did not run: {text}");
+    assert!(ran.exists(), "{text}");
+    assert!(
+        took < Duration::from_secs(20),
+        "granted late: {took:?}; {text}"
+    );
+    // Not a terminal: a line when the wait begins and one when it ends.
+    assert!(
+        text.contains("repo:acme/web is held by ci-bot (run ")
+            && text.contains("waiting up to 30s for it (--wait)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("waited ") && text.contains(" for repo:acme/web; it is free"),
+        "{text}"
+    );
+    assert!(
+        !text.contains('\r'),
+        "no status line outside a terminal: {text:?}"
+    );
+    // The grant is a later start of the chain, with its own run id.
+    let run_id = std::fs::read_to_string(&ran).unwrap();
+    assert!(run_id.trim().contains(".w"), "{run_id}");
+}
+
+#[tokio::test]
+async fn a_guard_whose_wait_runs_out_skips_as_without_wait() {
+    let world = World::new().await;
+    let (holder_key, waiter_key) = (
+        world.key("ci-bot", Mode::Enforce).await,
+        world.key("deployer", Mode::Enforce).await,
+    );
+    let mut holder = hold(&world, &holder_key, "project:site", 30).await;
+
+    let ran = world.path("waiter.ran");
+    let asked = Instant::now();
+    let output = world
+        .guard(
+            &waiter_key,
+            &[
+                "--resource",
+                "project:site",
+                "--wait",
+                "3s",
+                "--skip-exit-code",
+                "3",
+                "--",
+                "touch",
+                ran.to_str().unwrap(),
+            ],
+        )
+        .output()
+        .await
+        .unwrap();
+    let took = asked.elapsed();
+    let text = stderr(&output);
+    assert_eq!(code(&output), 3, "{text}");
+    assert!(!ran.exists(), "{text}");
+    assert!(
+        took >= Duration::from_millis(2900) && took < Duration::from_secs(12),
+        "skipped after {took:?}: {text}"
+    );
+    assert!(
+        text.contains("for project:site; still held by ci-bot (run "),
+        "{text}"
+    );
+    assert!(
+        text.contains("skipped: project:site is held by agent 'ci-bot'"),
+        "{text}"
+    );
+    let _ = holder.kill().await;
+}
