@@ -155,6 +155,14 @@ pub(super) async fn serve<C: GenericClient>(
     )
     .await?;
     let now = now(client, clock).await?;
+    // Rows of waiters whose replica stopped renewing them, or whose wait
+    // is over, go first: `anyone_waiting` then stops finding them.
+    execute(
+        client,
+        "DELETE FROM waiters WHERE workspace_id = $1 AND (alive_until <= $2 OR deadline_at <= $2)",
+        &[&workspace_id, &now.unix_millis()],
+    )
+    .await?;
     let waiters = rows(
         client,
         &format!(

@@ -431,14 +431,15 @@ impl Store for SqliteStore {
         let agent = agent.clone();
         // The hot path checks everything before its first change; a start
         // that may serve waiters first does not, and takes a savepoint.
-        let undo = if queueing == Queueing::Immediate && self.queued.load(Ordering::Relaxed) == 0 {
+        let anyone_waiting = self.queued.load(Ordering::Relaxed) > 0;
+        let undo = if queueing == Queueing::Immediate && !anyone_waiting {
             Undo::WholeBatch
         } else {
             Undo::Savepoint
         };
         let (outcome, served) = self
             .write_with(undo, move |conn, now| {
-                work::start_run(conn, now, &agent, start, queueing)
+                work::start_run(conn, now, &agent, start, queueing, anyone_waiting)
             })
             .await?;
         match (&outcome, queueing) {

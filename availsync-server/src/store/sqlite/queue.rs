@@ -103,6 +103,18 @@ pub(super) fn serve_keys(
     before: Option<i64>,
 ) -> StoreResult<Served> {
     let mut served = Served::default();
+    // Rows of waiters whose replica stopped renewing them, or whose wait
+    // is over, go first.
+    conn.prepare_cached(
+        "DELETE FROM waiter_keys WHERE waiter_seq IN
+             (SELECT seq FROM waiters
+              WHERE workspace_id = ?1 AND (alive_until <= ?2 OR deadline_at <= ?2))",
+    )?
+    .execute(params![workspace_id, now.unix_millis()])?;
+    conn.prepare_cached(
+        "DELETE FROM waiters WHERE workspace_id = ?1 AND (alive_until <= ?2 OR deadline_at <= ?2)",
+    )?
+    .execute(params![workspace_id, now.unix_millis()])?;
     for waiter in waiting(conn, now, workspace_id, keys, before)? {
         let Some(start) = waiter.start else {
             // A row this server cannot read again: it gives up its place.

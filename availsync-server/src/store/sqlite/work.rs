@@ -222,11 +222,16 @@ pub(super) fn start_run(
     agent: &AgentContext,
     start: StartRun,
     queueing: Queueing,
+    anyone_waiting: bool,
 ) -> StoreResult<(StartOutcome, Served)> {
     let workspace_id = agent.workspace_id.as_str();
     let reached = rules::closure(conn, workspace_id, &start.requested())?;
-    let keys: Vec<ResourceKey> = reached.iter().map(|g| g.resource.clone()).collect();
-    let served = queue::serve(conn, now, workspace_id, &keys, queueing.waiter())?;
+    let served = if anyone_waiting {
+        let keys: Vec<ResourceKey> = reached.iter().map(|g| g.resource.clone()).collect();
+        queue::serve(conn, now, workspace_id, &keys, queueing.waiter())?
+    } else {
+        Served::default()
+    };
     let outcome = start_one(conn, now, agent, start, queueing, reached)?;
     Ok((outcome, served))
 }
