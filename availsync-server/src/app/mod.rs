@@ -8,6 +8,7 @@ pub mod accounts;
 pub mod agents;
 mod error;
 pub mod hashing;
+pub mod waiting;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -29,4 +30,6 @@ pub struct Services {
     pub signups: Arc<SignupThrottle>,
     /// How long a session lasts.
     pub session_ttl: Duration,
+    /// Starts that wait (SPEC §13).
+    pub waits: waiting::WaitQueue,
 }
