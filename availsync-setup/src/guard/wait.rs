@@ -68,10 +68,14 @@ pub fn attempt_run_id(base: &str, attempt: u32) -> String {
     id
 }
 
-/// The wait to ask of the server when `left` remains: whole seconds, never
-/// past the deadline, at most the server's 60 s. Zero: no time is left.
+/// The wait to ask of the server when `left` remains: to the nearest
+/// whole second (so a chain ends within half a second of the deadline,
+/// rather than up to a second short of it: the first start's few
+/// milliseconds would otherwise cost a whole second), at most the server's
+/// 60 s. Zero: no time is left.
 pub fn server_wait(left: Duration) -> Duration {
-    Duration::from_secs(left.as_secs()).min(availsync_sdk::MAX_WAIT)
+    let nearest = left.saturating_add(Duration::from_millis(500)).as_secs();
+    Duration::from_secs(nearest).min(availsync_sdk::MAX_WAIT)
 }
 
 /// `45s`, `1m12s`, `2h5m`: how long the guard has waited.
@@ -313,16 +317,13 @@ mod tests {
     }
 
     #[test]
-    fn the_server_is_asked_for_whole_seconds_up_to_60_and_never_past_the_deadline() {
-        assert_eq!(
-            server_wait(Duration::from_secs(300)),
-            Duration::from_secs(60)
-        );
-        assert_eq!(
-            server_wait(Duration::from_millis(42_900)),
-            Duration::from_secs(42)
-        );
-        assert_eq!(server_wait(Duration::from_millis(999)), Duration::ZERO);
+    fn the_server_is_asked_for_the_nearest_whole_seconds_up_to_60() {
+        let secs = |ms| server_wait(Duration::from_millis(ms)).as_secs();
+        assert_eq!(secs(300_000), 60);
+        assert_eq!(secs(2_990), 3);
+        assert_eq!(secs(42_400), 42);
+        assert_eq!(secs(600), 1);
+        assert_eq!(secs(499), 0);
     }
 
     #[test]

@@ -137,3 +137,77 @@ async fn a_guard_whose_wait_runs_out_skips_as_without_wait() {
     );
     let _ = holder.kill().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn on_a_terminal_the_wait_is_one_status_line_redrawn_in_place() {
+    use expectrl::{Eof, Expect, Session};
+
+    let world = World::new().await;
+    let (holder_key, waiter_key) = (
+        world.key("ci-bot", Mode::Enforce).await,
+        world.key("deployer", Mode::Enforce).await,
+    );
+    let holder = hold(&world, &holder_key, "repo:acme/tty", 3).await;
+
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_availsync-setup"));
+    command
+        .args([
+            "guard",
+            "--resource",
+            "repo:acme/tty",
+            "--wait",
+            "30s",
+            "--",
+            "true",
+        ])
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("TERM", "xterm")
+        .env("AVAILSYNC_URL", &world.url)
+        .env("AVAILSYNC_API_KEY", &waiter_key)
+        .env(
+            "AVAILSYNC_CREDENTIALS_FILE",
+            world.path("no-credentials.toml"),
+        );
+    let (before, after, status) = tokio::task::spawn_blocking(move || {
+        let mut s = Session::spawn(command).unwrap();
+        s.set_expect_timeout(Some(Duration::from_secs(20)));
+        let before = s.expect("— held by ci-bot (run ").unwrap();
+        let after = s.expect(Eof).unwrap();
+        let status = s.get_process().wait().unwrap();
+        (
+            String::from_utf8_lossy(before.before()).into_owned(),
+            String::from_utf8_lossy(after.as_bytes()).into_owned(),
+            status,
+        )
+    })
+    .await
+    .unwrap();
+    holder.wait_with_output().await.unwrap();
+    assert!(
+        before.ends_with("\r\x1b[2Kavailsync guard: waiting for repo:acme/tty "),
+        "{before:?}"
+    );
+    // Redrawn in place (at least once a second while it waits), then
+    // cleared for the closing line.
+    assert!(
+        after
+            .matches("\r\x1b[2Kavailsync guard: waiting for repo:acme/tty")
+            .count()
+            >= 1,
+        "{after:?}"
+    );
+    assert!(
+        after.contains("\r\x1b[2Kavailsync guard: waited ")
+            && after.contains(" for repo:acme/tty; it is free"),
+        "{after:?}"
+    );
+    assert!(
+        !before.contains("waiting up to"),
+        "no log lines on a terminal"
+    );
+    assert!(
+        matches!(status, expectrl::process::unix::WaitStatus::Exited(_, 0)),
+        "{status:?}: {after:?}"
+    );
+}
