@@ -333,15 +333,15 @@ impl AvailsyncMcp {
     /// - SKIP: another agent or person is working on it (named in the answer).
     ///   Do not edit it now and do not retry in a loop; tell the user who holds
     ///   it and until when.
+    /// - STOP: do not do the work; tell the user (e.g. the server is
+    ///   unreachable, so nothing is protected).
+    /// An observe-mode agent always gets PROCEED; nothing is locked for it.
     ///
     /// Skipping at once is the default and usually right. Pass wait_seconds
     /// (a few seconds) only when the holder is about to finish and the user
     /// wants the work now: the answer then comes as soon as the resource is
     /// yours, or SKIP when the wait runs out ("waited 5 s; still held by
     /// …"). Never wait again and again for the same resource.
-    /// - STOP: do not do the work; tell the user (e.g. the server is
-    ///   unreachable, so nothing is protected).
-    /// An observe-mode agent always gets PROCEED; nothing is locked for it.
     #[tool(
         annotations(
             title = "Claim before editing",
