@@ -219,8 +219,23 @@ pub async fn run(args: GuardArgs) -> u8 {
     let resource = resource_list(&args.resource);
     let given = args.run_id.is_some();
 
+    // While it waits, the guard listens for SIGINT and SIGTERM itself (and
+    // hands the listeners on to the command's run, so none is missed).
+    let mut signals = None;
     let (answer, start) = match args.wait.filter(|w| !w.is_zero()) {
-        Some(wait) => wait::claim(&client, &start, wait, &resource).await,
+        Some(wait) => {
+            let listening = signals.insert(match Signals::listen() {
+                Ok(listening) => listening,
+                Err(e) => {
+                    say(format!("cannot listen for signals: {e}"));
+                    return exit::SOFTWARE;
+                }
+            });
+            match wait::claim(&client, &start, wait, &resource, listening).await {
+                wait::Waited::Answer(answer, start) => (answer, start),
+                wait::Waited::Signalled(signal) => return signal_exit_code(signal),
+            }
+        }
         None => (client.claim(start.clone()).await, start),
     };
     match answer {
@@ -231,7 +246,7 @@ pub async fn run(args: GuardArgs) -> u8 {
             drop(guard);
             reused::report(&client, &start, &run_id, given).await
         }
-        Ok(RunStart::Claimed(guard)) => run_claimed(guard, &args, &env).await,
+        Ok(RunStart::Claimed(guard)) => run_claimed(guard, &args, &env, signals).await,
         // Never asked for (the guard sends no `partial`): a command must
         // not run with part of what it declared.
         Ok(RunStart::Partial(guard, _)) => {
@@ -255,7 +270,7 @@ pub async fn run(args: GuardArgs) -> u8 {
             say(format!("{verdict} (run {})", observed.run_id));
             github::report_proceed(&env, Some(&observed.run_id), None);
             let vars = command_env(&observed.run_id, 0, &resource, &[]);
-            let code = run_unguarded(&args.command, &vars, args.grace).await;
+            let code = run_unguarded(&args.command, &vars, args.grace, signals).await;
             let outcome = if code == 0 {
                 Outcome::Succeeded
             } else {
@@ -287,7 +302,7 @@ pub async fn run(args: GuardArgs) -> u8 {
                 ));
                 github::report_proceed(&env, None, None);
                 let vars = command_env("", 0, &resource, &[]);
-                run_unguarded(&args.command, &vars, args.grace).await
+                run_unguarded(&args.command, &vars, args.grace, signals).await
             } else {
                 say(format!(
                     "{why}; not running the command. Use --fail-open to run without a claim."
@@ -440,8 +455,13 @@ fn holding(guard: &RunGuard) -> String {
 }
 
 /// Runs a command with no lease to watch (observe mode, fail-open).
-async fn run_unguarded(argv: &[String], vars: &[(&str, String)], grace: Duration) -> u8 {
-    let mut signals = match Signals::listen() {
+async fn run_unguarded(
+    argv: &[String],
+    vars: &[(&str, String)],
+    grace: Duration,
+    signals: Option<Signals>,
+) -> u8 {
+    let mut signals = match signals.map_or_else(Signals::listen, Ok) {
         Ok(signals) => signals,
         Err(e) => {
             say(format!("cannot listen for signals: {e}"));
@@ -482,8 +502,13 @@ enum Ending {
     Signalled(Signal),
 }
 
-async fn run_claimed(guard: RunGuard, args: &GuardArgs, env: &HashMap<String, String>) -> u8 {
-    let mut signals = match Signals::listen() {
+async fn run_claimed(
+    guard: RunGuard,
+    args: &GuardArgs,
+    env: &HashMap<String, String>,
+    signals: Option<Signals>,
+) -> u8 {
+    let mut signals = match signals.map_or_else(Signals::listen, Ok) {
         Ok(signals) => signals,
         Err(e) => {
             say(format!("cannot listen for signals: {e}"));

@@ -20,10 +20,14 @@ use std::future::Future;
 use std::io::{IsTerminal, Write};
 use std::time::Duration;
 
-use availsync_sdk::{Client, RetryPolicy, RunStart, Skipped, StartRun, types::is_valid_run_id};
+use availsync_sdk::{
+    Client, Outcome, RetryPolicy, RunStart, Skipped, StartRun, types::is_valid_run_id,
+};
+use nix::sys::signal::Signal;
 use tokio::time::Instant;
 
 use super::say;
+use super::signals::Signals;
 use crate::describe;
 
 /// The longest `--wait`: a day. Longer belongs in a scheduler.
@@ -100,15 +104,29 @@ pub fn blocker(skip: &Skipped) -> String {
     }
 }
 
-/// Claims `start`, waiting up to `wait` when it is busy. Answers the last
-/// start's answer (a grant, a skip at the deadline, an error) and that
-/// start, whose run id is the one the answer is about.
+/// How a wait ended.
+#[allow(
+    clippy::large_enum_variant,
+    reason = "made once per guard run and matched at once"
+)]
+pub enum Waited {
+    /// The last start's answer (a grant, a skip at the deadline, an error)
+    /// and that start, whose run id is the one the answer is about.
+    Answer(availsync_sdk::Result<RunStart>, StartRun),
+    /// SIGINT or SIGTERM arrived first: the wait was given up, and the
+    /// start in flight finished as cancelled in case it had been granted.
+    Signalled(Signal),
+}
+
+/// Claims `start`, waiting up to `wait` when it is busy; `signals` (SIGINT,
+/// SIGTERM) end the wait.
 pub async fn claim(
     client: &Client,
     start: &StartRun,
     wait: Duration,
     what: &str,
-) -> (availsync_sdk::Result<RunStart>, StartRun) {
+    signals: &mut Signals,
+) -> Waited {
     let began = Instant::now();
     let deadline = began + wait;
     let base = start.run_id_value().to_owned();
@@ -125,7 +143,13 @@ pub async fn claim(
     let mut failures = 0;
     loop {
         let sent_at = Instant::now();
-        let answer = progress.during(client.claim(current.clone())).await;
+        let answer = match progress
+            .during(signals, client.claim(current.clone()))
+            .await
+        {
+            Ok(answer) => answer,
+            Err(signal) => return given_up(client, &current, what, signal, &mut progress).await,
+        };
         let left = deadline.saturating_duration_since(Instant::now());
         let more = !server_wait(left).is_zero();
         match &answer {
@@ -138,7 +162,7 @@ pub async fn claim(
                         client.base_url()
                     ));
                     progress.end(&answer);
-                    return (answer, current);
+                    return Waited::Answer(answer, current);
                 }
                 progress.blocked_by(skip);
                 // A start the server answered before its wait ran out,
@@ -147,7 +171,10 @@ pub async fn claim(
                 // run's, answered at once: the chain moves on.
                 if !skip.replayed {
                     let until = (sent_at + current.wait_time()).min(deadline);
-                    progress.during(tokio::time::sleep_until(until)).await;
+                    let pause = tokio::time::sleep_until(until);
+                    if let Err(signal) = progress.during(signals, pause).await {
+                        return given_up(client, &current, what, signal, &mut progress).await;
+                    }
                 }
                 attempt += 1;
             }
@@ -164,30 +191,51 @@ pub async fn claim(
                     elapsed(wait),
                     elapsed(left)
                 ));
-                progress.during(tokio::time::sleep(pause.min(left))).await;
+                let pause = tokio::time::sleep(pause.min(left));
+                if let Err(signal) = progress.during(signals, pause).await {
+                    return given_up(client, &current, what, signal, &mut progress).await;
+                }
                 // The same run id again: a grant the failed call never
                 // read replays.
             }
             _ => {
                 progress.end(&answer);
-                return (answer, current);
+                return Waited::Answer(answer, current);
             }
         }
+        // When a pause ate the last of the wait, the next start asks for
+        // none: its answer is the one to end on.
         let left = deadline.saturating_duration_since(Instant::now());
-        if server_wait(left).is_zero() {
-            // The pause ate the last of the wait: one more start without a
-            // wait gives the answer to end on.
-            current = start
-                .clone()
-                .run_id(attempt_run_id(&base, attempt))
-                .wait(Duration::ZERO);
-        } else {
-            current = start
-                .clone()
-                .run_id(attempt_run_id(&base, attempt))
-                .wait(server_wait(left));
-        }
+        current = start
+            .clone()
+            .run_id(attempt_run_id(&base, attempt))
+            .wait(server_wait(left));
     }
+}
+
+/// A signal ended the wait. The start in flight was dropped, so the server
+/// gives up its place; a grant made just before is an ordinary claim,
+/// which is finished here as cancelled rather than left to lapse (finishing
+/// a run that was skipped, or that the server never saw, changes nothing
+/// that matters).
+async fn given_up(
+    client: &Client,
+    current: &StartRun,
+    what: &str,
+    signal: Signal,
+    progress: &mut Progress,
+) -> Waited {
+    progress.clear();
+    say(format!(
+        "received {signal} while waiting for {what}; not running the command"
+    ));
+    let finish = client.finish_run(
+        current.run_id_value(),
+        Outcome::Cancelled,
+        Some("the guard was stopped while it waited"),
+    );
+    let _ = tokio::time::timeout(Duration::from_secs(5), finish).await;
+    Waited::Signalled(signal)
 }
 
 /// What the user sees while the guard waits: on a terminal (stderr), one
@@ -217,13 +265,19 @@ impl Progress {
         }
     }
 
-    /// `future`, with the status kept up to date while it runs.
-    async fn during<T>(&mut self, future: impl Future<Output = T>) -> T {
+    /// `future`, with the status kept up to date while it runs, unless a
+    /// signal comes first.
+    async fn during<T>(
+        &mut self,
+        signals: &mut Signals,
+        future: impl Future<Output = T>,
+    ) -> Result<T, Signal> {
         tokio::pin!(future);
         let mut redraw = tokio::time::interval(REDRAW_EVERY);
         loop {
             tokio::select! {
-                out = &mut future => return out,
+                out = &mut future => return Ok(out),
+                signal = signals.recv() => return Err(signal),
                 _ = redraw.tick() => self.show(),
             }
         }

@@ -7,7 +7,7 @@ use std::time::Duration;
 use availsync_sdk::Mode;
 use tokio::time::Instant;
 
-use super::{World, code, stderr, wait_for_file};
+use super::{World, code, send, stderr, wait_for_file};
 
 /// A guard holding `resource` for about `seconds` (from when this returns).
 async fn hold(world: &World, key: &str, resource: &str, seconds: u32) -> tokio::process::Child {
@@ -210,4 +210,55 @@ async fn on_a_terminal_the_wait_is_one_status_line_redrawn_in_place() {
         matches!(status, expectrl::process::unix::WaitStatus::Exited(_, 0)),
         "{status:?}: {after:?}"
     );
+}
+
+#[tokio::test]
+async fn sigterm_while_waiting_exits_143_without_running_and_leaves_no_claim() {
+    let world = World::new().await;
+    let (holder_key, waiter_key) = (
+        world.key("ci-bot", Mode::Enforce).await,
+        world.key("deployer", Mode::Enforce).await,
+    );
+    let holder = hold(&world, &holder_key, "project:stop", 30).await;
+    let ran = world.path("waiter.ran");
+    let waiter = world
+        .guard(
+            &waiter_key,
+            &[
+                "--resource",
+                "project:stop",
+                "--wait",
+                "30s",
+                "--",
+                "touch",
+                ran.to_str().unwrap(),
+            ],
+        )
+        .spawn()
+        .unwrap();
+    // Well into its server-side wait.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let stopped = Instant::now();
+    send(&waiter, nix::sys::signal::Signal::SIGTERM);
+    let output = waiter.wait_with_output().await.unwrap();
+    let text = stderr(&output);
+    assert_eq!(code(&output), 143, "{text}");
+    assert!(stopped.elapsed() < Duration::from_secs(8), "{text}");
+    assert!(
+        text.contains("received SIGTERM while waiting for project:stop; not running the command"),
+        "{text}"
+    );
+    assert!(!ran.exists(), "{text}");
+
+    // Once the holder is stopped, nothing of the waiter's holds the
+    // resource: a guard without --wait runs at once.
+    send(&holder, nix::sys::signal::Signal::SIGTERM);
+    let holder = holder.wait_with_output().await.unwrap();
+    assert_eq!(code(&holder), 143, "{}", stderr(&holder));
+    let after = world
+        .guard(&waiter_key, &["--resource", "project:stop", "--", "true"])
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(code(&after), 0, "{}", stderr(&after));
 }
