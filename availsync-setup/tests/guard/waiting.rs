@@ -262,3 +262,93 @@ async fn sigterm_while_waiting_exits_143_without_running_and_leaves_no_claim() {
         .unwrap();
     assert_eq!(code(&after), 0, "{}", stderr(&after));
 }
+
+/// A server older than SPEC §13 that ignores `wait_seconds`: every start is
+/// told to skip at once, without `waited_ms`. Answers how many starts it
+/// got.
+async fn server_that_never_waits() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let starts = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&starts);
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let counted = Arc::clone(&counted);
+            tokio::spawn(async move {
+                let mut request = Vec::new();
+                let mut buf = [0u8; 4096];
+                // One request per connection: headers, then the body its
+                // Content-Length announces.
+                loop {
+                    let Ok(n) = socket.read(&mut buf).await else {
+                        return;
+                    };
+                    if n == 0 {
+                        return;
+                    }
+                    request.extend_from_slice(&buf[..n]);
+                    let text = String::from_utf8_lossy(&request).to_lowercase();
+                    if let Some(end) = text.find("\r\n\r\n") {
+                        let length = text
+                            .lines()
+                            .find_map(|l| l.strip_prefix("content-length:"))
+                            .and_then(|v| v.trim().parse::<usize>().ok())
+                            .unwrap_or(0);
+                        if request.len() >= end + 4 + length {
+                            break;
+                        }
+                    }
+                }
+                counted.fetch_add(1, Ordering::SeqCst);
+                let body = r#"{"run_id":"run-x","decision":"skip_run","mode":"enforce","replayed":false,"status":"skipped","claim":null,"would_block":false,"reason":{"code":"resource_claimed","message":"held","holder":{"agent_id":"agt_1","agent_name":"ci-bot","run_id":"run_1","expires_at":"2026-12-07T22:00:00.000Z"}},"retry_after":30,"server_time":"2026-12-07T21:00:00.000Z"}"#;
+                let answer = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = socket.write_all(answer.as_bytes()).await;
+                let _ = socket.shutdown().await;
+            });
+        }
+    });
+    (url, starts)
+}
+
+#[tokio::test]
+async fn a_server_that_does_not_wait_ends_the_wait_at_once_instead_of_polling() {
+    let world = World::new().await;
+    let (url, starts) = server_that_never_waits().await;
+    let asked = Instant::now();
+    let output = world
+        .guard(
+            "avs_live_anything",
+            &[
+                "--resource",
+                "repo:acme/old",
+                "--wait",
+                "30s",
+                "--skip-exit-code",
+                "3",
+                "--",
+                "true",
+            ],
+        )
+        .env("AVAILSYNC_URL", &url)
+        .output()
+        .await
+        .unwrap();
+    let text = stderr(&output);
+    assert_eq!(code(&output), 3, "{text}");
+    assert!(asked.elapsed() < Duration::from_secs(10), "{text}");
+    assert!(text.contains("does not wait for busy resources"), "{text}");
+    // The first start (no wait) and one waited start, whose answer came
+    // without waited_ms: no polling.
+    assert_eq!(
+        starts.load(std::sync::atomic::Ordering::SeqCst),
+        2,
+        "{text}"
+    );
+}
