@@ -180,9 +180,11 @@ impl Place {
 impl Drop for Place {
     fn drop(&mut self) {
         self.inner.parked().remove(&self.seq);
-        if !self.settled {
+        // Without a runtime (the server is going down) the row lapses on
+        // its own within the waiter liveness.
+        if let (false, Ok(runtime)) = (self.settled, tokio::runtime::Handle::try_current()) {
             let (store, seq) = (Arc::clone(&self.inner.store), self.seq);
-            tokio::spawn(async move {
+            runtime.spawn(async move {
                 if let Err(error) = store.leave_queue(seq).await {
                     tracing::warn!(%error, "a waiter that went away could not leave the queue");
                 }

@@ -320,3 +320,58 @@ async fn a_release_on_one_replica_wakes_a_waiter_on_another() {
     // Far below any timer: the release's notification woke it.
     assert!(latencies[2] < Duration::from_secs(2), "{latencies:?}");
 }
+
+#[tokio::test]
+async fn a_start_blocked_by_the_plan_limit_waits_in_its_workspace_queue() {
+    let server = TestServer::start().await;
+    let human = server.signup().await;
+    let holder = human.agent("holder").await;
+    let waiter = human.agent("waiter").await;
+    // The free plan allows three live claims.
+    let mut held = Vec::new();
+    for resource in ["deploy:a", "deploy:b", "deploy:c"] {
+        let answer = holder.start_on(resource).await;
+        assert_eq!(answer["decision"], "proceed");
+        held.push(run_id(&answer));
+    }
+    let waiting = start_in_background(&waiter, json!({"resource": "deploy:d", "wait_seconds": 30}));
+    tokio::time::sleep(ARRIVAL_GAP).await;
+    // Not a release on deploy:d: any claim ending in the workspace serves it.
+    holder.finish(&held[1], "succeeded").await.expect(200);
+    let (_, answer) = waiting.await.unwrap();
+    assert_eq!(answer["decision"], "proceed", "{answer}");
+    assert!(answer["waited_ms"].as_u64().unwrap() > 0);
+    // The place is taken again: a newcomer is at the limit.
+    let late = holder.start_on("deploy:e").await;
+    assert_eq!(late["decision"], "skip_run");
+    assert_eq!(late["reason"]["code"], "plan_limit_active_claims");
+}
+
+#[tokio::test]
+async fn working_sets_wait_for_their_paths_and_disjoint_paths_do_not_queue() {
+    let server = TestServer::start().await;
+    let human = server.signup().await;
+    let (editor, waiter) = (human.agent("editor").await, human.agent("waiter").await);
+    let paths = |p: &str| json!({"resource": "repo:acme/web", "working_set": {"paths": [p]}});
+    let held = editor.start(paths("src/api/**")).await;
+    assert_eq!(held["decision"], "proceed");
+    let mut wants_api = paths("src/api/routes.rs");
+    wants_api["wait_seconds"] = json!(30);
+    let waiting = start_in_background(&waiter, wants_api);
+    tokio::time::sleep(ARRIVAL_GAP).await;
+    // Other paths of the repository are not held up by the waiter.
+    let mut docs = paths("docs/**");
+    docs["wait_seconds"] = json!(30);
+    let docs = editor.start(docs).await;
+    assert_eq!(
+        (docs["decision"].as_str(), docs["waited_ms"].as_u64()),
+        (Some("proceed"), Some(0))
+    );
+    editor.finish(&run_id(&held), "succeeded").await.expect(200);
+    let (_, answer) = waiting.await.unwrap();
+    assert_eq!(answer["decision"], "proceed", "{answer}");
+    assert_eq!(
+        answer["claim"]["working_set"]["paths"],
+        json!(["src/api/routes.rs"])
+    );
+}
