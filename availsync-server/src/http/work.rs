@@ -68,7 +68,10 @@ pub async fn start(
     };
     let answer = match wait {
         // Observe runs are never told to skip, so they never wait.
-        Some(wait) => state.services.waits.start_run(&agent, start, wait).await?,
+        Some(wait) => {
+            super::request_id::allow_waiting(wait);
+            state.services.waits.start_run(&agent, start, wait).await?
+        }
         None => state.store().start_run(&agent, start).await?,
     };
     if !answer.replayed {

@@ -341,10 +341,6 @@ pub(super) async fn start_one<C: GenericClient>(
     let mode = effective_mode(agent_mode, start.observe_requested);
     let resource = start.resource.as_str();
     let reached = rules::closure(client, workspace_id, &requested, first_rules).await?;
-    if waiting {
-        let keys: Vec<ResourceKey> = reached.iter().map(|g| g.resource.clone()).collect();
-        return Ok(Step::Serve(serve_keys(&keys)));
-    }
     let mut sorted: Vec<&str> = reached.iter().map(|g| g.resource.as_str()).collect();
     sorted.sort_unstable();
     if sorted.len() > 1 {
@@ -369,6 +365,13 @@ pub(super) async fn start_one<C: GenericClient>(
     let plan = locked_plan(seen_plan, plan_row)?;
     let state = claim_state(client, now, workspace_id, reached, &start.want, plan).await?;
     let decided = state.decide(mode, &start.want, start.ttl_seconds, now)?;
+    // Only a start the state would grant can overtake an earlier waiter:
+    // those that can be served go first (under the locks taken so far),
+    // and this start is decided again after them.
+    if waiting && decided.grants() {
+        let keys: Vec<ResourceKey> = decided.claims.iter().map(|(r, _)| r.clone()).collect();
+        return Ok(Step::Serve(serve_keys(&keys)));
+    }
     if queueing.queues_skips() && keeps_waiting(&decided) {
         let seq = match queueing {
             Queueing::Join { deadline, replica } => {

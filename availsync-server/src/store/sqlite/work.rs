@@ -226,7 +226,9 @@ pub(super) fn start_run(
 ) -> StoreResult<(StartOutcome, Served)> {
     let workspace_id = agent.workspace_id.as_str();
     let reached = rules::closure(conn, workspace_id, &start.requested())?;
-    let served = if anyone_waiting {
+    // Only a start the state would grant can overtake anyone: a blocked
+    // one joins (or keeps) its place without looking at the others.
+    let served = if anyone_waiting && would_grant(conn, now, agent, &start, &reached)? {
         let keys: Vec<ResourceKey> = reached.iter().map(|g| g.resource.clone()).collect();
         queue::serve(conn, now, workspace_id, &keys, queueing.waiter())?
     } else {
@@ -234,6 +236,27 @@ pub(super) fn start_run(
     };
     let outcome = start_one(conn, now, agent, start, queueing, reached)?;
     Ok((outcome, served))
+}
+
+/// Whether the state alone (not the queue) would grant `start` now.
+fn would_grant(
+    conn: &Connection,
+    now: Timestamp,
+    agent: &AgentContext,
+    start: &StartRun,
+    reached: &[Governs],
+) -> StoreResult<bool> {
+    let Some((_, agent_mode)) =
+        writer_cache::live_agent(&agent.agent_id, || live_agent(conn, &agent.agent_id))?
+    else {
+        return Ok(false);
+    };
+    let mode = effective_mode(agent_mode, start.observe_requested);
+    let workspace_id = agent.workspace_id.as_str();
+    let state = claim_state_of(conn, now, workspace_id, reached.to_vec(), &start.want)?;
+    Ok(state
+        .decide(mode, &start.want, start.ttl_seconds, now)
+        .is_ok_and(|decided| decided.grants()))
 }
 
 /// Decides one start whose closure is `reached`, serving no one else.
