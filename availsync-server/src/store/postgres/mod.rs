@@ -17,6 +17,7 @@ mod accounts;
 mod events;
 mod feeds;
 mod holds;
+mod listen;
 mod migrations;
 mod rules;
 mod sql;
@@ -50,7 +51,11 @@ use super::{
     SweepReport, UsageQuery, WorkspaceId,
 };
 use crate::domain::clock::Clock;
+use crate::store::cursor::Position;
 use crate::store::write_health::WriteHealth;
+use crate::store::{FeedEvent, FeedScope};
+use std::sync::Arc;
+use tokio::sync::Notify;
 
 /// Connections per replica when not configured.
 pub const DEFAULT_POOL_SIZE: usize = 16;
@@ -104,6 +109,8 @@ pub struct PostgresStore {
     pool: Pool,
     clock: Clock,
     writes: WriteHealth,
+    /// Woken when activity commits, here or on another replica.
+    activity: listen::ActivityListener,
 }
 
 impl std::fmt::Debug for PostgresStore {
@@ -139,6 +146,7 @@ impl PostgresStore {
         if pg.get_application_name().is_none() {
             pg.application_name("availsync-server");
         }
+        let listen_config = pg.clone();
         let manager = Manager::from_config(
             pg,
             NoTls,
@@ -165,10 +173,16 @@ impl PostgresStore {
         migrations::apply(&mut client)
             .await
             .map_err(|e| PgOpenError::Migration(describe(&e)))?;
+        let schema: String = client
+            .query_one("SELECT current_schema()", &[])
+            .await
+            .map_err(|e| PgOpenError::Connect(describe(&e)))?
+            .get(0);
         Ok(Self {
             pool,
             clock,
             writes: WriteHealth::default(),
+            activity: listen::ActivityListener::new(listen_config, schema),
         })
     }
 
@@ -264,6 +278,9 @@ macro_rules! transact {
         };
         $store.writes.observe(&outcome);
         $crate::metrics::global().storage_write(&outcome, asked.elapsed());
+        if outcome.is_ok() {
+            $store.activity.committed_here();
+        }
         outcome
     }};
 }
@@ -599,6 +616,39 @@ impl Store for PostgresStore {
     ) -> StoreResult<Page<ActivityItem>> {
         read!(self, |client| feeds::activity(&client, &self.clock, &query)
             .await)
+    }
+
+    async fn activity_since(
+        &self,
+        scope: FeedScope<'_>,
+        after: Position,
+        limit: u32,
+    ) -> StoreResult<Vec<FeedEvent>> {
+        read!(self, |client| feeds::activity_since(
+            &client, scope, after, limit
+        )
+        .await)
+    }
+
+    async fn activity_head(&self) -> StoreResult<Position> {
+        read!(self, |client| feeds::activity_head(&client).await)
+    }
+
+    async fn activity_position(
+        &self,
+        workspace_id: &WorkspaceId,
+        event_id: &str,
+    ) -> StoreResult<Option<Position>> {
+        read!(self, |client| feeds::activity_position(
+            &client,
+            workspace_id,
+            event_id
+        )
+        .await)
+    }
+
+    fn activity_committed(&self) -> Arc<Notify> {
+        self.activity.wakeups()
     }
 
     async fn list_audit(&self, query: Listing<AuditFilter>) -> StoreResult<Page<AuditItem>> {
