@@ -12,6 +12,7 @@ use tokio::task::JoinHandle;
 use crate::app::Services;
 use crate::app::event_hub::EventHub;
 use crate::app::hashing::HashingPool;
+use crate::app::waiting::WaitQueue;
 use crate::config::ServerConfig;
 use crate::connections;
 use crate::dashboard;
@@ -217,6 +218,7 @@ async fn bind_with_store(
             hashing: HashingPool::new(config.password_hashing_places),
             signups: Arc::new(SignupThrottle::new(config.signups_per_client)),
             session_ttl: config.session_ttl,
+            waits: WaitQueue::start(Arc::clone(&store)),
         },
         config: Arc::new(HttpConfig {
             public_origin,

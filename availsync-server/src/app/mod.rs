@@ -9,6 +9,7 @@ pub mod agents;
 mod error;
 pub mod event_hub;
 pub mod hashing;
+pub mod waiting;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -32,4 +33,6 @@ pub struct Services {
     pub session_ttl: Duration,
     /// The activity feed, fanned out to event streams.
     pub events: Arc<event_hub::EventHub>,
+    /// Starts that wait (SPEC §13).
+    pub waits: waiting::WaitQueue,
 }

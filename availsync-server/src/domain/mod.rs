@@ -14,6 +14,7 @@ pub mod lease;
 pub mod login_throttle;
 pub mod password;
 pub mod plans;
+pub mod queue;
 pub mod refusal;
 pub mod rules;
 pub mod run_changes;

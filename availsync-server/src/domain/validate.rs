@@ -14,6 +14,7 @@ use availsync_types::{
 use std::borrow::Cow;
 
 use super::password::{MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS};
+use super::queue::MAX_WAIT_SECONDS;
 use super::rules::{RuleChange, RuleSettings};
 use super::schedule::Window;
 use super::working_sets::{RequestedSet, Want};
@@ -256,6 +257,21 @@ pub fn ttl_seconds(raw: Option<u32>) -> Result<u32, Invalid> {
                 "ttl_seconds must be between {MIN_TTL_SECONDS} and {MAX_TTL_SECONDS}, got {ttl}"
             ),
         ))
+    }
+}
+
+/// How long a start may wait (SPEC §13): 0-60 seconds; `None` for 0
+/// (answer at once, as v1 does).
+pub fn wait_seconds(raw: Option<u32>) -> Result<Option<std::time::Duration>, Invalid> {
+    match raw.unwrap_or(0) {
+        0 => Ok(None),
+        seconds if seconds <= MAX_WAIT_SECONDS => {
+            Ok(Some(std::time::Duration::from_secs(u64::from(seconds))))
+        }
+        seconds => Err(invalid(
+            "wait_seconds",
+            format!("wait_seconds must be between 0 and {MAX_WAIT_SECONDS}, got {seconds}"),
+        )),
     }
 }
 

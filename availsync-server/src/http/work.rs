@@ -54,22 +54,23 @@ pub async fn start(
     };
     let want = validate::want(&resource, &also, request.working_set, request.partial)?;
     let purpose = validate::optional_text("purpose", request.purpose, MAX_PURPOSE_CHARS)?;
-    let answer = state
-        .store()
-        .start_run(
-            &agent,
-            StartRun {
-                resource,
-                ttl_seconds,
-                run_id,
-                purpose,
-                observe_requested: request.mode == Some(Mode::Observe),
-                metadata: request.metadata,
-                want,
-                also,
-            },
-        )
-        .await?;
+    let wait = validate::wait_seconds(request.wait_seconds)?;
+    let observe_requested = request.mode == Some(Mode::Observe);
+    let start = StartRun {
+        resource,
+        ttl_seconds,
+        run_id,
+        purpose,
+        observe_requested,
+        metadata: request.metadata,
+        want,
+        also,
+    };
+    let answer = match wait {
+        // Observe runs are never told to skip, so they never wait.
+        Some(wait) => state.services.waits.start_run(&agent, start, wait).await?,
+        None => state.store().start_run(&agent, start).await?,
+    };
     if !answer.replayed {
         crate::metrics::global().decision(answer.decision.as_str(), answer.mode.as_str());
     }

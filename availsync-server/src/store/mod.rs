@@ -25,6 +25,8 @@ use availsync_types::{
 
 pub use error::{Refusal, StoreError};
 
+use crate::domain::queue::{QueueSignal, Queueing, Replica, StartOutcome};
+
 /// What a store operation answers.
 pub type StoreResult<T> = Result<T, StoreError>;
 pub use model::*;
@@ -150,12 +152,47 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes a rule (humans).
     async fn delete_rule(&self, actor: &SessionContext, rule_id: &RuleId) -> StoreResult<()>;
 
-    /// Decides a `run/start` and records the run, in one transaction.
+    /// Decides a `run/start` and records the run, in one transaction,
+    /// after granting the earlier waiters on its resources that can be
+    /// served now (SPEC §13).
     async fn start_run(
         &self,
         agent: &AgentContext,
         start: StartRun,
-    ) -> StoreResult<StartRunResponse>;
+    ) -> StoreResult<StartRunResponse> {
+        match self.start_queued(agent, start, Queueing::Immediate).await? {
+            StartOutcome::Answered(answer) => Ok(*answer),
+            StartOutcome::Queued(_) => Err(StoreError::Backend(
+                "a start that does not wait was queued".into(),
+            )),
+        }
+    }
+
+    /// Decides a `run/start` taking part in the waiters' queue as
+    /// `queueing` says (see [`crate::domain::queue`]): a start that waits
+    /// and would be told to skip joins the queue, or keeps its place,
+    /// instead; its last try leaves the queue and answers whatever it is.
+    async fn start_queued(
+        &self,
+        agent: &AgentContext,
+        start: StartRun,
+        queueing: Queueing,
+    ) -> StoreResult<StartOutcome>;
+
+    /// Grants the live waiters of a workspace that can be served now, in
+    /// arrival order.
+    async fn serve_waiters(&self, workspace_id: &WorkspaceId) -> StoreResult<()>;
+
+    /// Takes a waiter out of the queue (its client went away).
+    async fn leave_queue(&self, seq: i64) -> StoreResult<()>;
+
+    /// Keeps `replica`'s waiters in the queue for another
+    /// [`crate::domain::queue::WAITER_LIVENESS`], and drops those whose
+    /// replica stopped doing so.
+    async fn renew_waiters(&self, replica: Replica) -> StoreResult<()>;
+
+    /// What frees or grants waiters, as it commits, from every replica.
+    fn queue_signals(&self) -> tokio::sync::broadcast::Receiver<QueueSignal>;
 
     /// Whether a resource (or some of its paths) is free in the caller's
     /// workspace, changing nothing.

@@ -25,5 +25,6 @@ mod secret_hygiene;
 mod storage;
 mod support;
 mod sweeper_races;
+mod waiting;
 mod work;
 mod working_sets;

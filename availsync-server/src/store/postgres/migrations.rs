@@ -14,6 +14,7 @@ const MIGRATIONS: &[(i32, &str)] = &[
     (4, include_str!("migrations/004_health_probe.sql")),
     (5, include_str!("migrations/005_working_sets.sql")),
     (6, include_str!("migrations/006_rules_and_claim_parts.sql")),
+    (7, include_str!("migrations/007_waiters.sql")),
     (8, include_str!("migrations/008_commit_ordered_feeds.sql")),
 ];
 

@@ -19,6 +19,7 @@ mod feeds;
 mod holds;
 mod listen;
 mod migrations;
+mod queue;
 mod rules;
 mod sql;
 mod sweep;
@@ -37,9 +38,9 @@ use async_trait::async_trait;
 use availsync_types::{
     ActivityItem, Agent, AuditItem, AvailabilityResponse, CheckResponse, ConflictsCheckResponse,
     ExtendRunResponse, FinishRunResponse, Hold, HoldResponse, Page, Plan, ReleaseClaimResponse,
-    ResourceKey, Rule, Run, StartRunResponse, UpdateWorkingSetResponse, UsageResponse, Workspace,
+    ResourceKey, Rule, Run, UpdateWorkingSetResponse, UsageResponse, Workspace,
 };
-use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Pool, RecyclingMethod};
 use tokio_postgres::NoTls;
 use tokio_postgres::error::SqlState;
 
@@ -51,6 +52,9 @@ use super::{
     SweepReport, UsageQuery, WorkspaceId,
 };
 use crate::domain::clock::Clock;
+use crate::domain::queue::{
+    QueueSignal, Queueing, Replica, SignalSender, StartOutcome, signal_channel,
+};
 use crate::store::cursor::Position;
 use crate::store::write_health::WriteHealth;
 use crate::store::{FeedEvent, FeedScope};
@@ -111,6 +115,10 @@ pub struct PostgresStore {
     writes: WriteHealth,
     /// Woken when activity commits, here or on another replica.
     activity: listen::ActivityListener,
+    /// The queue's notification channel (see [`queue`]).
+    channel: String,
+    signals: SignalSender,
+    listener: queue::Listener,
 }
 
 impl std::fmt::Debug for PostgresStore {
@@ -147,6 +155,9 @@ impl PostgresStore {
             pg.application_name("availsync-server");
         }
         let listen_config = pg.clone();
+        let channel = queue::channel_name(config.schema.as_deref());
+        let signals = signal_channel();
+        let listener = queue::Listener::new(pg.clone(), channel.clone(), signals.clone());
         let manager = Manager::from_config(
             pg,
             NoTls,
@@ -183,7 +194,20 @@ impl PostgresStore {
             clock,
             writes: WriteHealth::default(),
             activity: listen::ActivityListener::new(listen_config, schema),
+            channel,
+            signals,
+            listener,
         })
+    }
+
+    /// Tells every replica's waiters in the workspace that something was
+    /// released (in the releasing transaction, after its locks).
+    async fn freed<C: GenericClient>(
+        &self,
+        client: &C,
+        workspace_id: &WorkspaceId,
+    ) -> StoreResult<()> {
+        queue::notify_freed(client, &self.channel, workspace_id.as_str()).await
     }
 
     async fn client(&self) -> StoreResult<deadpool_postgres::Object> {
@@ -428,7 +452,8 @@ impl Store for PostgresStore {
             let agent = accounts::find_agent(tx.db(), actor, agent_id).await?;
             let (released, now) =
                 work::release_agent_claims(tx.db(), &self.clock, actor, agent_id).await?;
-            accounts::delete_agent(tx.db(), now, actor, &agent, released).await
+            accounts::delete_agent(tx.db(), now, actor, &agent, released).await?;
+            self.freed(tx.db(), &actor.workspace_id()).await
         })
     }
 
@@ -468,29 +493,66 @@ impl Store for PostgresStore {
     ) -> StoreResult<Rule> {
         transact!(self, |tx| {
             let now = sql::now(tx.db(), &self.clock).await?;
-            rules::update(tx.db(), now, actor, rule_id, change.clone()).await
+            let rule = rules::update(tx.db(), now, actor, rule_id, change.clone()).await?;
+            self.freed(tx.db(), &actor.workspace_id()).await?;
+            Ok(rule)
         })
     }
 
     async fn delete_rule(&self, actor: &SessionContext, rule_id: &RuleId) -> StoreResult<()> {
         transact!(self, |tx| {
             let now = sql::now(tx.db(), &self.clock).await?;
-            rules::delete(tx.db(), now, actor, rule_id).await
+            rules::delete(tx.db(), now, actor, rule_id).await?;
+            self.freed(tx.db(), &actor.workspace_id()).await
         })
     }
 
-    async fn start_run(
+    async fn start_queued(
         &self,
         agent: &AgentContext,
         start: StartRun,
-    ) -> StoreResult<StartRunResponse> {
-        transact!(self, |tx| work::start_run(
+        queueing: Queueing,
+    ) -> StoreResult<StartOutcome> {
+        if queueing != Queueing::Immediate {
+            // Listening before queueing: no release after it goes unheard.
+            self.listener.ensure().await;
+        }
+        let (outcome, _served) = transact!(self, |tx| work::start_run(
             tx.db(),
             &self.clock,
             agent,
-            start.clone()
+            start.clone(),
+            queueing,
+            &self.channel,
         )
-        .await)
+        .await)?;
+        Ok(outcome)
+    }
+
+    async fn serve_waiters(&self, workspace_id: &WorkspaceId) -> StoreResult<()> {
+        transact!(self, |tx| queue::serve(
+            tx.db(),
+            &self.clock,
+            workspace_id.as_str(),
+            None,
+            None,
+            &self.channel,
+        )
+        .await)?;
+        Ok(())
+    }
+
+    async fn leave_queue(&self, seq: i64) -> StoreResult<()> {
+        read!(self, |client| queue::leave(&client, seq).await)
+    }
+
+    async fn renew_waiters(&self, replica: Replica) -> StoreResult<()> {
+        read!(self, |client| queue::renew(&client, &self.clock, replica)
+            .await)
+    }
+
+    fn queue_signals(&self) -> tokio::sync::broadcast::Receiver<QueueSignal> {
+        self.signals.subscribe()
     }
 
     async fn check_resource(&self, caller: &Principal, check: Check) -> StoreResult<CheckResponse> {
@@ -509,13 +571,11 @@ impl Store for PostgresStore {
         agent: &AgentContext,
         change: PathsChange,
     ) -> StoreResult<UpdateWorkingSetResponse> {
-        transact!(self, |tx| work::change_paths(
-            tx.db(),
-            &self.clock,
-            agent,
-            &change
-        )
-        .await)?
+        transact!(self, |tx| {
+            let changed = work::change_paths(tx.db(), &self.clock, agent, &change).await?;
+            self.freed(tx.db(), &agent.workspace_id).await?;
+            Ok(changed)
+        })?
     }
 
     async fn extend_run(
@@ -537,13 +597,11 @@ impl Store for PostgresStore {
         agent: &AgentContext,
         finish: FinishRun,
     ) -> StoreResult<FinishRunResponse> {
-        transact!(self, |tx| work::finish(
-            tx.db(),
-            &self.clock,
-            agent,
-            finish.clone()
-        )
-        .await)
+        transact!(self, |tx| {
+            let finished = work::finish(tx.db(), &self.clock, agent, finish.clone()).await?;
+            self.freed(tx.db(), &agent.workspace_id).await?;
+            Ok(finished)
+        })
     }
 
     async fn release_claim(
@@ -551,13 +609,11 @@ impl Store for PostgresStore {
         actor: &SessionContext,
         claim_id: &ClaimId,
     ) -> StoreResult<ReleaseClaimResponse> {
-        transact!(self, |tx| work::release_claim(
-            tx.db(),
-            &self.clock,
-            actor,
-            claim_id
-        )
-        .await)
+        transact!(self, |tx| {
+            let released = work::release_claim(tx.db(), &self.clock, actor, claim_id).await?;
+            self.freed(tx.db(), &actor.workspace_id()).await?;
+            Ok(released)
+        })
     }
 
     async fn list_runs(&self, query: Listing<RunFilter>) -> StoreResult<Page<Run>> {
@@ -679,8 +735,11 @@ impl Store for PostgresStore {
     }
 
     async fn set_plan(&self, workspace: &str, plan: Plan) -> StoreResult<Workspace> {
-        transact!(self, |tx| accounts::set_plan(tx.db(), workspace, plan)
-            .await)
+        transact!(self, |tx| {
+            let changed = accounts::set_plan(tx.db(), workspace, plan).await?;
+            self.freed(tx.db(), &WorkspaceId::new(&changed.id)).await?;
+            Ok(changed)
+        })
     }
 }
 

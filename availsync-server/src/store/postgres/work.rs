@@ -12,8 +12,8 @@ use std::sync::LazyLock;
 
 use availsync_types::{
     CheckResponse, Claim, ClaimedResource, ExtendRunResponse, FinishRunResponse, Mode, Page,
-    ReleaseClaimResponse, ResourceKey, Run, StartRunResponse, Timestamp, UpdateWorkingSetResponse,
-    WorkingSet, WorkingSetMode,
+    ReleaseClaimResponse, ResourceKey, Run, Timestamp, UpdateWorkingSetResponse, WorkingSet,
+    WorkingSetMode,
 };
 use deadpool_postgres::GenericClient;
 use tokio_postgres::Row;
@@ -21,6 +21,7 @@ use tokio_postgres::types::ToSql;
 
 use super::accounts::{Refusable, plan_of};
 use super::events::{Events, WriteWithEvents, record};
+use super::queue;
 use super::rules;
 use super::sql::{
     Lock, LockScope, ReadOrder, execute, get, int, json_opt, lock_agent_claim_resources,
@@ -32,6 +33,9 @@ use crate::domain::clock::Clock;
 use crate::domain::events::{self, RunSubject};
 use crate::domain::lease::{
     ClaimState, ResourceState, StartDecision, check_answer, effective_mode, new_claim,
+};
+use crate::domain::queue::{
+    Queued, Queueing, Served, StartOutcome, keeps_waiting, queue_keys, retry_at, serve_keys,
 };
 use crate::domain::rules::Governs;
 use crate::domain::run_changes::{ExtendOutcome, ExtendTarget, FinishOutcome, PathsOutcome};
@@ -243,30 +247,104 @@ async fn lock_all_but_last<C: GenericClient>(
     Ok(())
 }
 
+/// Decides a `run/start` taking part in the queue as `queueing` says: the
+/// earlier waiters on its keys that can be served now are granted first
+/// (the queue's notifications go on `channel`), then this start is decided
+/// (and, when it waits, queued). Answers what serving granted too.
 pub(super) async fn start_run<C: GenericClient>(
     client: &C,
     clock: &Clock,
     agent: &AgentContext,
     start: StartRun,
-) -> StoreResult<StartRunResponse> {
+    queueing: Queueing,
+    channel: &str,
+) -> StoreResult<(StartOutcome, Served)> {
+    let checked = start_one(
+        client,
+        clock,
+        agent,
+        start.clone(),
+        queueing,
+        Serving::Check,
+    )
+    .await?;
+    match checked {
+        Step::Done(outcome) => Ok((outcome, Served::default())),
+        Step::Serve(keys) => {
+            let workspace_id = agent.workspace_id.as_str();
+            let before = queueing.waiter();
+            let served =
+                queue::serve(client, clock, workspace_id, Some(&keys), before, channel).await?;
+            match start_one(client, clock, agent, start, queueing, Serving::Done).await? {
+                Step::Done(outcome) => Ok((outcome, served)),
+                Step::Serve(_) => Err(StoreError::Backend("the queue was served twice".into())),
+            }
+        }
+    }
+}
+
+/// Whether a start still looks for earlier waiters to serve.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Serving {
+    /// Look, and stop to serve them when there are any.
+    Check,
+    /// They were served (or this start is one being served).
+    Done,
+}
+
+/// How far [`start_one`] got.
+pub(super) enum Step {
+    /// Decided.
+    Done(StartOutcome),
+    /// Earlier waiters on these keys are to be served first.
+    Serve(Vec<String>),
+}
+
+/// Decides one start.
+pub(super) async fn start_one<C: GenericClient>(
+    client: &C,
+    clock: &Clock,
+    agent: &AgentContext,
+    start: StartRun,
+    queueing: Queueing,
+    serving: Serving,
+) -> StoreResult<Step> {
     let workspace_id = agent.workspace_id.as_str();
     // One round trip: the agent (share-locked), an earlier run with this id,
-    // the plan as it is before any lock, and the requested resources' rules.
+    // the plan as it is before any lock, the requested resources' rules,
+    // and whether anyone waits in the workspace.
     let requested = start.requested();
-    let (live, existing, seen_plan, first_rules) = pipelined!(
+    let waiting = async {
+        match serving {
+            Serving::Check => queue::anyone_waiting(client, workspace_id, queueing.waiter()).await,
+            Serving::Done => Ok(false),
+        }
+    };
+    let (live, existing, seen_plan, first_rules, waiting) = pipelined!(
         agent_row = live_agent(client, &agent.agent_id),
         existing = find_run(client, &agent.agent_id, &start.run_id),
         plan = plan_of(client, workspace_id, false),
         rules = rules::governing(client, workspace_id, &requested),
+        waiting = waiting,
     )?;
     let (agent_name, agent_mode) = live.ok_or(Refusal::NotFound("agent"))?;
     if let Some(existing) = existing {
+        // A replay, or a waiter granted while it waited.
+        if let Some(seq) = queueing.waiter() {
+            queue::leave(client, seq).await?;
+        }
         let now = now(client, clock).await?;
-        return Ok(existing.replay(&start.resource, now)?);
+        return Ok(Step::Done(StartOutcome::answered(
+            existing.replay(&start.resource, now)?,
+        )));
     }
     let mode = effective_mode(agent_mode, start.observe_requested);
     let resource = start.resource.as_str();
     let reached = rules::closure(client, workspace_id, &requested, first_rules).await?;
+    if waiting {
+        let keys: Vec<ResourceKey> = reached.iter().map(|g| g.resource.clone()).collect();
+        return Ok(Step::Serve(serve_keys(&keys)));
+    }
     let mut sorted: Vec<&str> = reached.iter().map(|g| g.resource.as_str()).collect();
     sorted.sort_unstable();
     if sorted.len() > 1 {
@@ -291,6 +369,20 @@ pub(super) async fn start_run<C: GenericClient>(
     let plan = locked_plan(seen_plan, plan_row)?;
     let state = claim_state(client, now, workspace_id, reached, &start.want, plan).await?;
     let decided = state.decide(mode, &start.want, start.ttl_seconds, now)?;
+    if queueing.queues_skips() && keeps_waiting(&decided) {
+        let seq = match queueing {
+            Queueing::Join { deadline, replica } => {
+                let keys = queue_keys(&decided.claims, decided.blocker.as_ref());
+                queue::join(client, now, agent, &start, &keys, deadline, replica).await?
+            }
+            _ => queueing.waiter().unwrap_or_default(),
+        };
+        let retry_at = retry_at(&decided);
+        return Ok(Step::Done(StartOutcome::Queued(Queued { seq, retry_at })));
+    }
+    if let Some(seq) = queueing.waiter() {
+        queue::leave(client, seq).await?;
+    }
     // One round trip: the run, and for a grant each resource's next token.
     let tokens = async {
         if !decided.grants() {
@@ -361,7 +453,11 @@ pub(super) async fn start_run<C: GenericClient>(
     }
     // The same answer a replay gives (StoredRun::start_response), without
     // reading the new run back.
-    Ok(decided.answer(start.run_id.into_string(), granted, now))
+    Ok(Step::Done(StartOutcome::answered(decided.answer(
+        start.run_id.into_string(),
+        granted,
+        now,
+    ))))
 }
 
 /// Inserts a new run (a replay was found before, under the agent's row

@@ -9,6 +9,7 @@ mod holds;
 mod key_cache;
 mod migrations;
 mod priority;
+mod queue;
 mod readers;
 mod rows;
 mod rules;
@@ -26,7 +27,7 @@ use async_trait::async_trait;
 use availsync_types::{
     ActivityItem, Agent, AuditItem, AvailabilityResponse, CheckResponse, ConflictsCheckResponse,
     ExtendRunResponse, FinishRunResponse, Hold, HoldResponse, Page, Plan, ReleaseClaimResponse,
-    ResourceKey, Rule, Run, StartRunResponse, UpdateWorkingSetResponse, UsageResponse, Workspace,
+    ResourceKey, Rule, Run, UpdateWorkingSetResponse, UsageResponse, Workspace,
 };
 use rusqlite::{Connection, OpenFlags};
 
@@ -43,9 +44,13 @@ use super::{
     UsageQuery, WorkspaceId,
 };
 use crate::domain::clock::Clock;
+use crate::domain::queue::{
+    QueueSignal, Queueing, Replica, Served, SignalSender, StartOutcome, signal_channel,
+};
 use crate::store::cursor::Position;
 use crate::store::{FeedEvent, FeedScope};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use tokio::sync::Notify;
 
 /// File name of the database inside the data directory.
@@ -56,6 +61,10 @@ const READERS: usize = 2;
 
 /// The SQLite store.
 pub struct SqliteStore {
+    /// Waiters in the queue, about: while there are none, a start cannot
+    /// serve any and runs without a savepoint.
+    queued: AtomicUsize,
+    signals: SignalSender,
     writer: Writer,
     readers: Readers,
     keys: KeyCache,
@@ -117,6 +126,9 @@ impl SqliteStore {
             path: path.clone(),
             message,
         })?;
+        // One process owns the file: the waiters of an earlier one are gone.
+        conn.execute_batch("DELETE FROM waiter_keys; DELETE FROM waiters;")
+            .map_err(sqlite)?;
         let mut reader_conns = Vec::with_capacity(READERS);
         for _ in 0..READERS {
             let reader = Connection::open_with_flags(
@@ -134,6 +146,8 @@ impl SqliteStore {
         configure(&checkpointer).map_err(sqlite)?;
         let checkpoints = Checkpoints::start(&conn, checkpointer).map_err(OpenError::Thread)?;
         Ok(Self {
+            queued: AtomicUsize::new(0),
+            signals: signal_channel(),
             writer: Writer::start(conn, checkpoints).map_err(OpenError::Thread)?,
             readers: Readers::start(reader_conns).map_err(OpenError::Thread)?,
             keys: KeyCache::default(),
@@ -149,6 +163,28 @@ impl SqliteStore {
         F: FnOnce(&Connection, availsync_types::Timestamp) -> StoreResult<T> + Send + 'static,
     {
         self.write_with(Undo::Savepoint, job).await
+    }
+
+    /// Wakes the waiters a write granted.
+    fn granted(&self, served: Served) {
+        if !served.granted.is_empty() {
+            let _ = self.signals.send(QueueSignal::Granted(served.granted));
+        }
+    }
+
+    /// Tells the queue that something in the workspace was released.
+    fn freed(&self, workspace_id: &str) {
+        if self.queued.load(Ordering::Relaxed) > 0 {
+            let _ = self.signals.send(QueueSignal::Freed {
+                workspace_id: workspace_id.to_owned(),
+            });
+        }
+    }
+
+    fn left_queue(&self) {
+        let _ = self
+            .queued
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
     }
 
     /// A write whose failure `undo` takes back: [`Undo::WholeBatch`] (no
@@ -324,8 +360,11 @@ impl Store for SqliteStore {
 
     async fn delete_agent(&self, actor: &SessionContext, agent_id: &AgentId) -> StoreResult<()> {
         let (actor, agent_id) = (actor.clone(), agent_id.clone());
+        let workspace_id = actor.workspace_id();
         self.change_agents(move |conn, now| accounts::delete_agent(conn, now, &actor, &agent_id))
-            .await
+            .await?;
+        self.freed(workspace_id.as_str());
+        Ok(())
     }
 
     async fn agent_by_key(&self, key_hash: &[u8]) -> StoreResult<Option<AgentContext>> {
@@ -376,26 +415,78 @@ impl Store for SqliteStore {
         change: RuleChange,
     ) -> StoreResult<Rule> {
         let (actor, rule_id) = (actor.clone(), rule_id.clone());
-        self.write(move |conn, now| rules::update(conn, now, &actor, &rule_id, change))
-            .await
+        let workspace_id = actor.workspace_id();
+        let rule = self
+            .write(move |conn, now| rules::update(conn, now, &actor, &rule_id, change))
+            .await?;
+        self.freed(workspace_id.as_str());
+        Ok(rule)
     }
 
     async fn delete_rule(&self, actor: &SessionContext, rule_id: &RuleId) -> StoreResult<()> {
         let (actor, rule_id) = (actor.clone(), rule_id.clone());
+        let workspace_id = actor.workspace_id();
         self.write(move |conn, now| rules::delete(conn, now, &actor, &rule_id))
-            .await
+            .await?;
+        self.freed(workspace_id.as_str());
+        Ok(())
     }
 
-    async fn start_run(
+    async fn start_queued(
         &self,
         agent: &AgentContext,
         start: StartRun,
-    ) -> StoreResult<StartRunResponse> {
+        queueing: Queueing,
+    ) -> StoreResult<StartOutcome> {
         let agent = agent.clone();
-        self.write_with(Undo::WholeBatch, move |conn, now| {
-            work::start_run(conn, now, &agent, start)
-        })
-        .await
+        // The hot path checks everything before its first change; a start
+        // that may serve waiters first does not, and takes a savepoint.
+        let anyone_waiting = self.queued.load(Ordering::Relaxed) > 0;
+        let undo = if queueing == Queueing::Immediate && !anyone_waiting {
+            Undo::WholeBatch
+        } else {
+            Undo::Savepoint
+        };
+        let (outcome, served) = self
+            .write_with(undo, move |conn, now| {
+                work::start_run(conn, now, &agent, start, queueing, anyone_waiting)
+            })
+            .await?;
+        match (&outcome, queueing) {
+            (StartOutcome::Queued(_), Queueing::Join { .. }) => {
+                self.queued.fetch_add(1, Ordering::Relaxed);
+            }
+            (StartOutcome::Answered(_), Queueing::Retry { .. } | Queueing::Last { .. }) => {
+                self.left_queue();
+            }
+            _ => {}
+        }
+        self.granted(served);
+        Ok(outcome)
+    }
+
+    async fn serve_waiters(&self, workspace_id: &WorkspaceId) -> StoreResult<()> {
+        let workspace_id = workspace_id.clone();
+        let served = self
+            .write(move |conn, now| queue::serve_keys(conn, now, &workspace_id, None, None))
+            .await?;
+        self.granted(served);
+        Ok(())
+    }
+
+    async fn leave_queue(&self, seq: i64) -> StoreResult<()> {
+        self.write(move |conn, _| queue::leave(conn, seq)).await?;
+        self.left_queue();
+        Ok(())
+    }
+
+    async fn renew_waiters(&self, replica: Replica) -> StoreResult<()> {
+        self.write(move |conn, now| queue::renew(conn, now, replica))
+            .await
+    }
+
+    fn queue_signals(&self) -> tokio::sync::broadcast::Receiver<QueueSignal> {
+        self.signals.subscribe()
     }
 
     async fn check_resource(&self, caller: &Principal, check: Check) -> StoreResult<CheckResponse> {
@@ -409,9 +500,13 @@ impl Store for SqliteStore {
         agent: &AgentContext,
         change: PathsChange,
     ) -> StoreResult<UpdateWorkingSetResponse> {
+        let workspace_id = agent.workspace_id.clone();
         let agent = agent.clone();
-        self.write(move |conn, now| work::change_paths(conn, now, &agent, change))
-            .await?
+        let changed = self
+            .write(move |conn, now| work::change_paths(conn, now, &agent, change))
+            .await?;
+        self.freed(workspace_id.as_str());
+        changed
     }
 
     async fn extend_run(
@@ -431,11 +526,15 @@ impl Store for SqliteStore {
         agent: &AgentContext,
         finish: FinishRun,
     ) -> StoreResult<FinishRunResponse> {
+        let workspace_id = agent.workspace_id.clone();
         let agent = agent.clone();
-        self.write_with(Undo::WholeBatch, move |conn, now| {
-            work::finish(conn, now, &agent, finish)
-        })
-        .await
+        let finished = self
+            .write_with(Undo::WholeBatch, move |conn, now| {
+                work::finish(conn, now, &agent, finish)
+            })
+            .await?;
+        self.freed(workspace_id.as_str());
+        Ok(finished)
     }
 
     async fn release_claim(
@@ -444,8 +543,12 @@ impl Store for SqliteStore {
         claim_id: &ClaimId,
     ) -> StoreResult<ReleaseClaimResponse> {
         let (actor, claim_id) = (actor.clone(), claim_id.clone());
-        self.write(move |conn, now| work::release_claim(conn, now, &actor, &claim_id))
-            .await
+        let workspace_id = actor.workspace_id();
+        let released = self
+            .write(move |conn, now| work::release_claim(conn, now, &actor, &claim_id))
+            .await?;
+        self.freed(workspace_id.as_str());
+        Ok(released)
     }
 
     async fn list_runs(&self, query: Listing<RunFilter>) -> StoreResult<Page<Run>> {
@@ -555,7 +658,10 @@ impl Store for SqliteStore {
 
     async fn set_plan(&self, workspace: &str, plan: Plan) -> StoreResult<Workspace> {
         let workspace = workspace.to_owned();
-        self.write(move |conn, _| accounts::set_plan(conn, &workspace, plan))
-            .await
+        let changed = self
+            .write(move |conn, _| accounts::set_plan(conn, &workspace, plan))
+            .await?;
+        self.freed(&changed.id);
+        Ok(changed)
     }
 }

@@ -5,13 +5,14 @@ use crate::store::StoreResult;
 use crate::store::live_claim;
 use availsync_types::{
     CheckResponse, Claim, ClaimedResource, Decision, ExtendRunResponse, FinishRunResponse, Mode,
-    Outcome, Page, ReleaseClaimResponse, ResourceKey, Run, StartRunResponse, Timestamp,
-    UpdateWorkingSetResponse, WorkingSet, WorkingSetMode,
+    Outcome, Page, ReleaseClaimResponse, ResourceKey, Run, Timestamp, UpdateWorkingSetResponse,
+    WorkingSet, WorkingSetMode,
 };
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::accounts::{Refusable, plan_of};
 use super::events::record;
+use super::queue;
 use super::rows::{self, Sql, paginate};
 use super::rules;
 use super::working_sets::{self, HELD_LIMIT};
@@ -20,6 +21,10 @@ use crate::domain::events::{self, RunSubject};
 use crate::domain::lease::{
     ClaimState, ResourceState, StartDecision, check_answer, effective_mode, new_claim,
 };
+use crate::domain::queue::{
+    Queued, Queueing, Served, StartOutcome, keeps_waiting, queue_keys, retry_at,
+};
+use crate::domain::rules::Governs;
 use crate::domain::run_changes::{ExtendOutcome, ExtendTarget, FinishOutcome, PathsOutcome};
 use crate::domain::runs::with_parts;
 use crate::domain::working_sets::{Want, granted_patterns};
@@ -153,6 +158,18 @@ fn claim_state(
     requested: &[ResourceKey],
     want: &Want,
 ) -> StoreResult<ClaimState> {
+    let reached = rules::closure(conn, workspace_id, requested)?;
+    claim_state_of(conn, now, workspace_id, reached, want)
+}
+
+/// [`claim_state`] of resources whose closure is already known.
+fn claim_state_of(
+    conn: &Connection,
+    now: Timestamp,
+    workspace_id: &str,
+    reached: Vec<Governs>,
+    want: &Want,
+) -> StoreResult<ClaimState> {
     let plan = writer_cache::plan(workspace_id, || plan_of(conn, workspace_id))?;
     // Live claims are counted only when the plan limits them.
     let (live_claims, earliest) = if plan.limits().active_claims.is_some() {
@@ -167,10 +184,7 @@ fn claim_state(
         (0, None)
     };
     let mut resources = Vec::new();
-    for (index, governs) in rules::closure(conn, workspace_id, requested)?
-        .into_iter()
-        .enumerate()
-    {
+    for (index, governs) in reached.into_iter().enumerate() {
         let (want, limit) = match (index, governs.capacity) {
             (_, capacity) if capacity > 1 => (&Want::Whole, (capacity as usize).max(HELD_LIMIT)),
             (0, _) => (want, HELD_LIMIT),
@@ -198,21 +212,73 @@ fn live_agent(conn: &Connection, agent_id: &str) -> StoreResult<Option<(String, 
         .optional()?)
 }
 
+/// Decides a `run/start` taking part in the queue as `queueing` says: the
+/// earlier waiters on its keys that can be served now are granted first,
+/// then this start is decided (and, when it waits, queued). Answers what
+/// serving granted too, for the wake-ups sent once committed.
 pub(super) fn start_run(
     conn: &Connection,
     now: Timestamp,
     agent: &AgentContext,
     start: StartRun,
-) -> StoreResult<StartRunResponse> {
+    queueing: Queueing,
+    anyone_waiting: bool,
+) -> StoreResult<(StartOutcome, Served)> {
+    let workspace_id = agent.workspace_id.as_str();
+    let reached = rules::closure(conn, workspace_id, &start.requested())?;
+    let served = if anyone_waiting {
+        let keys: Vec<ResourceKey> = reached.iter().map(|g| g.resource.clone()).collect();
+        queue::serve(conn, now, workspace_id, &keys, queueing.waiter())?
+    } else {
+        Served::default()
+    };
+    let outcome = start_one(conn, now, agent, start, queueing, reached)?;
+    Ok((outcome, served))
+}
+
+/// Decides one start whose closure is `reached`, serving no one else.
+pub(super) fn start_one(
+    conn: &Connection,
+    now: Timestamp,
+    agent: &AgentContext,
+    start: StartRun,
+    queueing: Queueing,
+    reached: Vec<Governs>,
+) -> StoreResult<StartOutcome> {
     let (agent_name, agent_mode) =
         writer_cache::live_agent(&agent.agent_id, || live_agent(conn, &agent.agent_id))?
             .ok_or(Refusal::NotFound("agent"))?;
     let mode = effective_mode(agent_mode, start.observe_requested);
     let workspace_id = agent.workspace_id.as_str();
     let resource = start.resource.as_str();
-    let requested = start.requested();
-    let state = claim_state(conn, now, workspace_id, &requested, &start.want)?;
+    if queueing != Queueing::Immediate {
+        // A waiter already granted (by another start serving the queue)
+        // finds its run; so does the replay of a finished one.
+        if let Some(existing) = find_run(conn, agent, &start.run_id)? {
+            if let Some(seq) = queueing.waiter() {
+                queue::leave(conn, seq)?;
+            }
+            return Ok(StartOutcome::answered(
+                existing.replay(&start.resource, now)?,
+            ));
+        }
+    }
+    let state = claim_state_of(conn, now, workspace_id, reached, &start.want)?;
     let decided = state.decide(mode, &start.want, start.ttl_seconds, now)?;
+    if queueing.queues_skips() && keeps_waiting(&decided) {
+        let seq = match queueing {
+            Queueing::Join { deadline, replica } => {
+                let keys = queue_keys(&decided.claims, decided.blocker.as_ref());
+                queue::join(conn, now, agent, &start, &keys, deadline, replica)?
+            }
+            _ => queueing.waiter().unwrap_or_default(),
+        };
+        let retry_at = retry_at(&decided);
+        return Ok(StartOutcome::Queued(Queued { seq, retry_at }));
+    }
+    if let Some(seq) = queueing.waiter() {
+        queue::leave(conn, seq)?;
+    }
     // A run id already used by this agent is a replay (or a mistake): the
     // unique (run_id, agent_id) index turns the insert into nothing, and
     // only then is the earlier run read, instead of looking for it first
@@ -222,7 +288,9 @@ pub(super) fn start_run(
     // leaves a gap in the fencing tokens: they still only grow.
     let Some(run_seq) = insert_run(conn, now, agent, &decided, &start)? else {
         let existing = find_run(conn, agent, &start.run_id)?.ok_or(Refusal::NotFound("run"))?;
-        return Ok(existing.replay(&start.resource, now)?);
+        return Ok(StartOutcome::answered(
+            existing.replay(&start.resource, now)?,
+        ));
     };
     let granted = if decided.grants() {
         Some(grant(conn, now, agent, run_seq, &start, &decided)?)
@@ -238,7 +306,11 @@ pub(super) fn start_run(
     record(conn, now, &events)?;
     // The same answer a replay gives (StoredRun::start_response), without
     // reading the new run back.
-    Ok(decided.answer(start.run_id.into_string(), granted, now))
+    Ok(StartOutcome::answered(decided.answer(
+        start.run_id.into_string(),
+        granted,
+        now,
+    )))
 }
 
 /// Inserts a new run; `None` when the agent already has a run with this
