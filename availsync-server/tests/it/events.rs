@@ -243,6 +243,33 @@ async fn a_quiet_stream_sends_keep_alive_comments() {
 }
 
 #[tokio::test]
+async fn a_stream_outlives_the_header_read_timeout() {
+    let storage = Storage::for_test();
+    let server = TestServer::start_configured(&storage, |config| availsync_server::ServerConfig {
+        events_keep_alive: Duration::from_millis(300),
+        limits: availsync_server::ConnectionLimits {
+            header_read_timeout: Duration::from_millis(500),
+            ..config.limits
+        },
+        ..config
+    })
+    .await;
+    let agent = server.signup().await.agent("ci-bot").await;
+    let mut stream = Stream::open(&server.url, &agent.auth(), "", None).await;
+    let open = std::time::Instant::now();
+    while open.elapsed() < Duration::from_secs(2) {
+        let frame = stream
+            .frame(Duration::from_secs(2))
+            .await
+            .expect("still open");
+        assert_eq!(frame.comment.as_deref(), Some("keep-alive"));
+    }
+    agent.start_on("repo:acme/late").await;
+    let frame = stream.event(WAIT).await;
+    assert_eq!(frame.event.as_deref(), Some("run_started"));
+}
+
+#[tokio::test]
 async fn a_stream_resumes_after_last_event_id_or_after_without_loss_or_repeat() {
     let server = TestServer::start().await;
     let agent = server.signup().await.agent("ci-bot").await;
