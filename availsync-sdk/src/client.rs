@@ -78,12 +78,14 @@ impl Client {
     }
 
     /// `POST /v1/work/run/start`: the raw decision. Most callers want
-    /// [`Client::claim`], which keeps the lease alive.
+    /// [`Client::claim`], which keeps the lease alive. A start with a
+    /// [`StartRun::wait`] may take that long, beyond the client's timeout.
     pub async fn start_run(&self, start: &StartRun) -> Result<StartRunResponse> {
         // Safe to retry: the run_id makes a repeated start a replay.
         let call = Call::post("/v1/work/run/start")
             .run_id(&start.run_id)
-            .resource(Some(start.resource.as_str()));
+            .resource(Some(start.resource.as_str()))
+            .extra_time(start.wait_time());
         self.transport.json(call, Some(&start.body())).await
     }
 

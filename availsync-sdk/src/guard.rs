@@ -39,6 +39,20 @@ pub enum RunStart {
     Observed(ObservedRun),
 }
 
+impl RunStart {
+    /// For a start with a [`StartRun::wait`](crate::StartRun::wait): how
+    /// long the server waited before it answered (zero when it did not
+    /// wait). `None` when no wait was asked, or from a server that does
+    /// not wait (one older than SPEC §13, which ignores the wait).
+    pub fn waited(&self) -> Option<Duration> {
+        match self {
+            Self::Claimed(guard) | Self::Partial(guard, _) => guard.waited(),
+            Self::Skipped(skip) => skip.waited,
+            Self::Observed(observed) => observed.waited,
+        }
+    }
+}
+
 /// A `skip_run` answer.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
@@ -53,6 +67,10 @@ pub struct Skipped {
     pub retry_after: Option<Duration>,
     /// Whether this answer replayed an earlier start with the same run id.
     pub replayed: bool,
+    /// For a start with a [`StartRun::wait`](crate::StartRun::wait): how
+    /// long the server waited before it gave up (about the wait asked).
+    /// `None` when no wait was asked or the server does not wait.
+    pub waited: Option<Duration>,
 }
 
 impl Skipped {
@@ -84,6 +102,8 @@ pub struct ObservedRun {
     pub would_block: bool,
     /// What would have blocked it.
     pub reason: Option<Reason>,
+    /// For a start with a wait: zero, since observe runs never wait.
+    pub waited: Option<Duration>,
     client: Client,
 }
 
@@ -266,6 +286,8 @@ pub struct RunGuard {
     state: watch::Receiver<LeaseState>,
     stop: CancellationToken,
     extender: Option<JoinHandle<()>>,
+    /// How long the server waited before granting (a waited start).
+    waited: Option<Duration>,
 }
 
 impl std::fmt::Debug for RunGuard {
@@ -289,16 +311,19 @@ pub(crate) fn from_start(
     answer: StartRunResponse,
     sent_at: Instant,
 ) -> RunStart {
+    let waited = answer.waited_ms.map(Duration::from_millis);
     match (answer.decision, answer.claim) {
         (decision, Some(claim)) if decision.proceeds() => {
-            let guard = if answer.status == RunStatus::Active {
-                RunGuard::start(client, answer.run_id, resource, claim, sent_at)
+            let mut guard = if answer.status == RunStatus::Active {
+                let granted_at = granted_at(sent_at, waited, answer.replayed);
+                RunGuard::start(client, answer.run_id, resource, claim, granted_at)
             } else {
                 // A replay of a run whose lease is already gone: hand back
                 // a guard that is lost from the start, so the work never
                 // begins.
                 RunGuard::lost_from_start(client, answer.run_id, resource, claim)
             };
+            guard.waited = waited;
             if decision == Decision::PartialProceed {
                 RunStart::Partial(guard, answer.blocked.unwrap_or_default())
             } else {
@@ -310,6 +335,7 @@ pub(crate) fn from_start(
             resource,
             would_block: answer.would_block,
             reason: answer.reason,
+            waited,
             client,
         }),
         (_, _) => RunStart::Skipped(Skipped {
@@ -324,7 +350,22 @@ pub(crate) fn from_start(
             }),
             retry_after: answer.retry_after.map(Duration::from_secs),
             replayed: answer.replayed,
+            waited,
         }),
+    }
+}
+
+/// The earliest the server can have granted a lease, by the local clock:
+/// the start was sent at `sent_at`, reached the server after that, and
+/// waited there `waited` before the grant. Counting the lease from here
+/// keeps it conservative without throwing away a long wait (a 60 s wait
+/// for a 30 s lease would otherwise look lapsed on arrival). A replay's
+/// wait is that of an earlier request, sent before this one: it is not
+/// added. Never later than now.
+fn granted_at(sent_at: Instant, waited: Option<Duration>, replayed: bool) -> Instant {
+    match waited {
+        Some(waited) if !replayed => (sent_at + waited).min(Instant::now()),
+        _ => sent_at,
     }
 }
 
@@ -369,6 +410,7 @@ impl RunGuard {
             shared,
             stop,
             extender: Some(extender),
+            waited: None,
         }
     }
 
@@ -390,6 +432,7 @@ impl RunGuard {
             shared,
             stop: CancellationToken::new(),
             extender: None,
+            waited: None,
         }
     }
 
@@ -401,6 +444,13 @@ impl RunGuard {
     /// The resource.
     pub fn resource(&self) -> &ResourceKey {
         &self.shared.resource
+    }
+
+    /// For a start with a [`StartRun::wait`](crate::StartRun::wait): how
+    /// long the server waited before granting (zero when the resource was
+    /// free). `None` when no wait was asked or the server does not wait.
+    pub fn waited(&self) -> Option<Duration> {
+        self.waited
     }
 
     /// The claim as granted (its `working_set` as granted too:
@@ -732,5 +782,27 @@ async fn keep_alive(shared: Arc<Shared>, granted_at: Instant, stop: Cancellation
                 next = Instant::now() + wait;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_waited_grant_counts_its_lease_from_the_end_of_the_wait_but_never_later_than_now() {
+        let sent_at = Instant::now() - Duration::from_secs(30);
+        let waited = Some(Duration::from_secs(20));
+        assert_eq!(
+            granted_at(sent_at, waited, false),
+            sent_at + Duration::from_secs(20)
+        );
+        assert_eq!(granted_at(sent_at, None, false), sent_at);
+        // A replay's wait was an earlier request's.
+        assert_eq!(granted_at(sent_at, waited, true), sent_at);
+        // A wait longer than the call itself took (a clock between the two
+        // that runs fast) is cut to now.
+        let late = granted_at(sent_at, Some(Duration::from_secs(300)), false);
+        assert!(late <= Instant::now() && late > sent_at);
     }
 }

@@ -42,7 +42,9 @@
 //! # async fn deploy(_fencing_token: u64) {}
 //! ```
 //!
-//! Or let [`Client::guarded`] do all of that around a closure.
+//! Or let [`Client::guarded`] do all of that around a closure. To wait a
+//! little for a busy resource instead of skipping at once, see
+//! [`StartRun::wait`].
 //!
 //! # Working sets
 //!
@@ -164,7 +166,8 @@ pub use guard::{Lease, LeaseState, LossReason, ObservedRun, RunGuard, RunStart, 
 pub use guarded::Guarded;
 pub use http::HttpError;
 pub use requests::{
-    ActivityQuery, AuditQuery, HoldsQuery, NewHold, PathsChange, RunsQuery, StartRun, new_run_id,
+    ActivityQuery, AuditQuery, HoldsQuery, MAX_WAIT, NewHold, PathsChange, RunsQuery, StartRun,
+    new_run_id,
 };
 
 /// The README's example, compiled as a doc test.

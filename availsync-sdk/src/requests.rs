@@ -40,7 +40,15 @@ pub struct StartRun {
     pub(crate) metadata: Option<serde_json::Map<String, serde_json::Value>>,
     pub(crate) working_set: Option<WorkingSetRequest>,
     pub(crate) partial: bool,
+    /// Whole seconds the server may wait for the resource (SPEC §13); 0
+    /// answers at once.
+    pub(crate) wait_seconds: u32,
 }
+
+/// The longest wait one `run/start` may ask of the server (SPEC §13). A
+/// longer wait is a chain of starts, each a new run: see
+/// [`StartRun::wait`].
+pub const MAX_WAIT: Duration = Duration::from_secs(60);
 
 /// A new client-side run id (`run-` plus 32 hex digits): 6 bytes of the
 /// time in milliseconds, then 10 random bytes (a UUIDv7's layout), so ids
@@ -74,6 +82,7 @@ impl StartRun {
             metadata: None,
             working_set: None,
             partial: false,
+            wait_seconds: 0,
         }
     }
 
@@ -189,6 +198,63 @@ impl StartRun {
         self
     }
 
+    /// When others hold the resource (or all of its places, or the plan's
+    /// active claims), let the server wait up to `wait` for it and grant it
+    /// as soon as it can, waiters in arrival order, instead of answering
+    /// `skip_run` at once (SPEC §13). At the deadline the answer is the
+    /// usual skip. The answer says how long the server waited:
+    /// [`RunStart::waited`](crate::RunStart::waited), or the raw
+    /// `waited_ms`.
+    ///
+    /// The wait is sent in whole seconds: a part of a second rounds up (so
+    /// 200 ms waits up to 1 s), and anything above [`MAX_WAIT`] (60 s) is
+    /// cut to it. To wait longer, start again when the skip comes, with a
+    /// new run id: a run id that was skipped replays its skip. Waiting is
+    /// for short waits; a run that may not start soon should skip.
+    ///
+    /// The call's timeout ([`ClientBuilder::timeout`](crate::ClientBuilder::timeout))
+    /// is counted from the end of the wait, so a waited start is not cut
+    /// off while the server waits. Observe runs never wait. A zero wait
+    /// answers at once, as without this call.
+    ///
+    /// ```
+    /// use availsync_sdk::StartRun;
+    /// use std::time::Duration;
+    ///
+    /// let start = StartRun::new("repo:acme/web")?.wait(Duration::from_secs(20));
+    /// assert_eq!(start.wait_time(), Duration::from_secs(20));
+    /// // Rounded up to whole seconds, and at most 60 s.
+    /// assert_eq!(start.clone().wait(Duration::from_millis(1_200)).wait_time(), Duration::from_secs(2));
+    /// assert_eq!(start.wait(Duration::from_secs(600)).wait_time(), Duration::from_secs(60));
+    /// # Ok::<(), availsync_sdk::Error>(())
+    /// ```
+    ///
+    /// ```no_run
+    /// # async fn demo(client: availsync_sdk::Client) -> availsync_sdk::Result<()> {
+    /// use availsync_sdk::{Outcome, RunStart, StartRun};
+    /// use std::time::Duration;
+    ///
+    /// let start = StartRun::new("repo:acme/web")?.wait(Duration::from_secs(30));
+    /// match client.claim(start).await? {
+    ///     RunStart::Claimed(guard) => {
+    ///         println!("granted after {:?}", guard.waited().unwrap_or_default());
+    ///         guard.finish(Outcome::Succeeded).await?;
+    ///     }
+    ///     RunStart::Skipped(skip) => println!("still busy after {:?}", skip.waited),
+    ///     other => println!("{other:?}"),
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn wait(mut self, wait: Duration) -> Self {
+        self.wait_seconds = wait_seconds(wait);
+        self
+    }
+
+    /// How long the server may wait, as it will be sent (zero: no wait).
+    pub fn wait_time(&self) -> Duration {
+        Duration::from_secs(self.wait_seconds.into())
+    }
+
     /// The working set's paths as they will be sent (normalised; empty when
     /// the start claims the whole resource).
     pub fn working_set_paths(&self) -> &[String] {
@@ -228,9 +294,18 @@ impl StartRun {
             metadata: self.metadata.clone(),
             working_set: self.working_set.clone(),
             partial: self.partial.then_some(true),
-            wait_seconds: None,
+            wait_seconds: (self.wait_seconds > 0).then_some(self.wait_seconds),
         }
     }
+}
+
+/// `wait` as the whole seconds `wait_seconds` carries: rounded up, at most
+/// [`MAX_WAIT`].
+fn wait_seconds(wait: Duration) -> u32 {
+    let rounded_up = wait
+        .as_secs()
+        .saturating_add(u64::from(wait.subsec_nanos() > 0));
+    u32::try_from(rounded_up.min(MAX_WAIT.as_secs())).unwrap_or(u32::MAX)
 }
 
 /// Paths checked with SPEC §10's rules and normalised, a refused one named
@@ -440,4 +515,31 @@ pub struct AuditQuery {
     pub action: Option<String>,
     /// Page size (1-200).
     pub limit: Option<u32>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_wait_is_sent_in_whole_seconds_rounded_up_and_capped_at_60() {
+        let start = StartRun::new("repo:acme/web").unwrap();
+        assert_eq!(start.body().wait_seconds, None, "no wait asked");
+        for (wait, sent) in [
+            (Duration::ZERO, None),
+            (Duration::from_millis(1), Some(1)),
+            (Duration::from_millis(999), Some(1)),
+            (Duration::from_secs(1), Some(1)),
+            (Duration::from_millis(5_001), Some(6)),
+            (Duration::from_secs(60), Some(60)),
+            (Duration::from_secs(61), Some(60)),
+            (Duration::MAX, Some(60)),
+        ] {
+            assert_eq!(
+                start.clone().wait(wait).body().wait_seconds,
+                sent,
+                "{wait:?}"
+            );
+        }
+    }
 }

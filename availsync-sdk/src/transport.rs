@@ -67,6 +67,9 @@ pub(crate) struct Call<'a> {
     run_id: Option<&'a str>,
     resource: Option<&'a str>,
     retry: Retry,
+    /// Time the server may take on purpose (a waited `run/start`), added
+    /// to the client's timeout.
+    extra_time: Duration,
 }
 
 impl<'a> Call<'a> {
@@ -79,6 +82,7 @@ impl<'a> Call<'a> {
             run_id: None,
             resource: None,
             retry: Retry::Idempotent,
+            extra_time: Duration::ZERO,
         }
     }
 
@@ -124,12 +128,20 @@ impl<'a> Call<'a> {
         self.retry = retry;
         self
     }
+
+    /// Lets each attempt take `extra` longer than the client's timeout:
+    /// the server holds the answer that long on purpose.
+    pub(crate) fn extra_time(mut self, extra: Duration) -> Self {
+        self.extra_time = extra;
+        self
+    }
 }
 
 /// A configured HTTP transport. Cheap to clone: clones share one pool.
 ///
 /// Every call is bounded by the client's timeout as a whole: connecting,
-/// sending, and reading the answer to its end.
+/// sending, and reading the answer to its end (plus the time a waited
+/// start lets the server wait).
 ///
 /// The base URL is parsed once, here, rather than on every call (with the
 /// API key's header, that parsing and formatting was about a tenth of a
@@ -264,7 +276,11 @@ impl Transport {
         loop {
             attempt += 1;
             span.record("attempt", attempt);
-            let error = match self.send_once(&call.method, &url, body.clone()).await {
+            let timeout = self.timeout.saturating_add(call.extra_time);
+            let error = match self
+                .send_once(&call.method, &url, body.clone(), timeout)
+                .await
+            {
                 Ok(answer) => return Ok(answer),
                 Err(error) => error,
             };
@@ -315,6 +331,7 @@ impl Transport {
         method: &Method,
         url: &Url,
         body: Option<Bytes>,
+        timeout: Duration,
     ) -> Result<(StatusCode, Bytes)> {
         let mut headers = HeaderMap::new();
         self.authorize(&mut headers, url)?;
@@ -332,11 +349,11 @@ impl Transport {
             let body = response.bytes().await?;
             Ok::<_, crate::http::HttpError>((status, retry_after, body))
         };
-        let (status, retry_after, body) = tokio::time::timeout(self.timeout, exchange)
+        let (status, retry_after, body) = tokio::time::timeout(timeout, exchange)
             .await
             .map_err(|_| Error::Timeout {
                 url: url.to_string(),
-                timeout: self.timeout,
+                timeout,
             })?
             .map_err(|error| Error::Transport {
                 url: url.to_string(),

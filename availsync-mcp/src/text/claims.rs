@@ -2,6 +2,7 @@
 //! repository, or several resources at once), `claim_paths`, and the rules
 //! (`list_rules`) that decide what a claim holds.
 
+use super::waiting;
 use super::{LISTED, clock, held_until, holder, listed};
 use crate::tools::shapes::{
     Action, BlockedResourceInfo, ClaimPathsOutput, HeldPathInfo, LeaseInfo, ListRulesOutput,
@@ -98,18 +99,25 @@ fn paths_rule(lease: &LeaseInfo) -> &'static str {
     }
 }
 
-/// The line of a `start_run` answer.
+/// The line of a `start_run` answer, with how long it waited for the
+/// resource, if it did.
 pub fn start_run(out: &StartRunOutput) -> String {
+    let line = decision(out);
+    format!("{line}{}", waiting::shortened(out))
+}
+
+fn decision(out: &StartRunOutput) -> String {
     let resource = &out.resource;
+    let waited = waiting::prefix(out);
     match (out.action, &out.lease) {
         (Action::Proceed, Some(lease)) => format!(
-            "PROCEED: you hold {} {}.{} Call finish_run when done.",
+            "PROCEED: {waited}you hold {} {}.{} Call finish_run when done.",
             holding(resource, lease),
             lease_terms(&out.run_id, lease),
             paths_rule(lease)
         ),
         (Action::Partial, Some(lease)) => format!(
-            "PARTIAL: you hold {} {}; not yours: {}.{} Tell the user which paths are held by others. Call finish_run when done.",
+            "PARTIAL: {waited}you hold {} {}; not yours: {}.{} Tell the user which paths are held by others. Call finish_run when done.",
             holding(resource, lease),
             lease_terms(&out.run_id, lease),
             held_paths(resource, &out.blocked_paths),
@@ -150,15 +158,19 @@ fn observed(out: &StartRunOutput) -> String {
 fn skipped(out: &StartRunOutput) -> String {
     let resource = &out.resource;
     let code = out.reason.as_ref().map(|r| r.code.as_str());
+    // After a wait that ran out: "waited 5 s; repo:x is still being
+    // worked on by …".
+    let waited = waiting::prefix(out);
+    let still = if waited.is_empty() { "" } else { "still " };
     if !out.blocked_paths.is_empty() {
         return format!(
-            "SKIP: {}. Do not edit those paths now; tell the user. Paths no one holds can still be claimed.",
+            "SKIP: {waited}{}. Do not edit those paths now; tell the user. Paths no one holds can still be claimed.",
             held_paths(resource, &out.blocked_paths)
         );
     }
     if !out.blocked_resources.is_empty() {
         return format!(
-            "SKIP: nothing was claimed, because {}. Do not do the work now; tell the user.",
+            "SKIP: {waited}nothing was claimed, because {}. Do not do the work now; tell the user.",
             listed(&out.blocked_resources, "; ", blocked_resource)
         );
     }
@@ -167,14 +179,14 @@ fn skipped(out: &StartRunOutput) -> String {
             format!("{}{}", holder(h), held_until(h))
         });
         return format!(
-            "SKIP: {resource} admits {} run{} at once and all places are taken: {who}. Do not do the work now; tell the user.",
+            "SKIP: {waited}{resource} admits {} run{} at once and all places are {still}taken: {who}. Do not do the work now; tell the user.",
             out.holders.len(),
             if out.holders.len() == 1 { "" } else { "s" }
         );
     }
     let why = match (&out.holder, &out.reason) {
         (Some(h), _) => format!(
-            "{resource} is being worked on by {}{}",
+            "{resource} is {still}being worked on by {}{}",
             holder(h),
             held_until(h)
         ),
@@ -187,7 +199,7 @@ fn skipped(out: &StartRunOutput) -> String {
         (None, Some(r)) => format!("{resource} is not available now: {}", r.message),
         (None, None) => format!("{resource} is not available now"),
     };
-    format!("SKIP: {why}. Do not edit it now; tell the user.")
+    format!("SKIP: {waited}{why}. Do not edit it now; tell the user.")
 }
 
 /// The line of a `claim_paths` answer.

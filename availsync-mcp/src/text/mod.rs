@@ -6,6 +6,7 @@
 use std::time::Duration;
 
 mod claims;
+mod waiting;
 
 pub use claims::{claim_paths, list_rules, start_run};
 
@@ -448,11 +449,11 @@ mod tests {
         ResourceToken, StartRunOutput,
     };
 
-    fn start(action: Action) -> StartRunOutput {
+    pub(super) fn start(action: Action) -> StartRunOutput {
         StartRunOutput::new(action, "run-1".into(), "repo:acme/web".into(), "enforce")
     }
 
-    fn lease(paths: Option<&[&str]>, resources: &[(&str, u64)]) -> LeaseInfo {
+    pub(super) fn lease(paths: Option<&[&str]>, resources: &[(&str, u64)]) -> LeaseInfo {
         LeaseInfo {
             claim_id: "clm_1".into(),
             expires_at: "2026-11-29T12:30:05.000Z".into(),
@@ -472,7 +473,7 @@ mod tests {
         }
     }
 
-    fn ci_bot() -> HolderInfo {
+    pub(super) fn ci_bot() -> HolderInfo {
         HolderInfo {
             agent_id: "agt_1".into(),
             agent_name: "ci-bot".into(),

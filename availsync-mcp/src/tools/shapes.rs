@@ -257,6 +257,15 @@ pub struct StartRunOutput {
     pub blocked_resources: Vec<BlockedResourceInfo>,
     /// `capacity_full`: every run holding the resource's places.
     pub holders: Vec<HolderInfo>,
+    /// The wait sent to the server, in seconds, when wait_seconds was
+    /// given (shortened to fit this server's call deadline); null otherwise.
+    pub wait_seconds: Option<u32>,
+    /// The wait_seconds asked for, when it was shortened to fit this
+    /// server's call deadline; null otherwise.
+    pub wait_shortened_from: Option<u32>,
+    /// How long the server waited for the resource before it answered, in
+    /// milliseconds; null when no wait was sent.
+    pub waited_ms: Option<u64>,
 }
 
 impl StartRunOutput {
@@ -276,6 +285,9 @@ impl StartRunOutput {
             blocked_paths: Vec::new(),
             blocked_resources: Vec::new(),
             holders: Vec::new(),
+            wait_seconds: None,
+            wait_shortened_from: None,
+            waited_ms: None,
         }
     }
 }

@@ -75,6 +75,31 @@ pub struct StartRunArgs {
     /// you would have been told to skip.
     #[serde(default)]
     pub observe: bool,
+    /// Seconds to wait for the resource when someone else holds it (0-60;
+    /// default 0: answer SKIP at once). The answer comes as soon as it is
+    /// yours (PROCEED), or SKIP when the wait runs out. Only for short
+    /// waits, when the holder is about to finish and the user wants the
+    /// work now; leave it out otherwise. This server cuts the wait to fit
+    /// its own answer deadline (a few seconds), and says so.
+    #[serde(default)]
+    #[schemars(range(min = 0, max = 60))]
+    pub wait_seconds: Option<u32>,
+}
+
+/// The longest wait a `start_run` may ask for (SPEC §13).
+pub const MAX_WAIT_SECONDS: u32 = 60;
+
+/// Time a waited `start_run` keeps for everything but the wait: the
+/// answer's way back, and naming the holder of a skip.
+pub const WAIT_MARGIN: Duration = Duration::from_secs(2);
+
+/// The wait to send for `asked` seconds when `left` remains before the
+/// call's deadline: what the deadline allows less [`WAIT_MARGIN`], to the
+/// nearest whole second (the milliseconds a call spends before its start
+/// must not cost a second of the wait), and never more than asked.
+pub fn wait_to_send(asked: u32, left: Duration) -> u32 {
+    let allowed = (left.saturating_sub(WAIT_MARGIN) + Duration::from_millis(500)).as_secs();
+    u32::try_from(allowed).unwrap_or(u32::MAX).min(asked)
 }
 
 /// Whether a working set changes its paths or only reads them.
@@ -311,6 +336,12 @@ impl AvailsyncMcp {
     /// - STOP: do not do the work; tell the user (e.g. the server is
     ///   unreachable, so nothing is protected).
     /// An observe-mode agent always gets PROCEED; nothing is locked for it.
+    ///
+    /// Skipping at once is the default and usually right. Pass wait_seconds
+    /// (a few seconds) only when the holder is about to finish and the user
+    /// wants the work now: the answer then comes as soon as the resource is
+    /// yours, or SKIP when the wait runs out ("waited 5 s; still held by
+    /// …"). Never wait again and again for the same resource.
     #[tool(
         annotations(
             title = "Claim before editing",
@@ -326,8 +357,14 @@ impl AvailsyncMcp {
             Ok(resource) => resource,
             Err(invalid) => return invalid,
         };
+        let called_at = Instant::now();
         if let Err(invalid) = check_ttl(args.ttl_seconds) {
             return invalid;
+        }
+        if let Some(wait) = args.wait_seconds.filter(|w| *w > MAX_WAIT_SECONDS) {
+            return invalid_argument(&format!(
+                "wait_seconds must be between 0 and {MAX_WAIT_SECONDS}, not {wait}"
+            ));
         }
         let ttl = args.ttl_seconds.unwrap_or(self.options.default_ttl_seconds);
         let mut start = match start_of(&args, &resource, ttl) {
@@ -379,7 +416,21 @@ impl AvailsyncMcp {
         self.settler
             .wait_for(resource.as_str(), self.options.call_timeout / 2)
             .await;
-        tracing::info!(%resource, run_id = start.run_id_value(), ttl, observe = args.observe, "start_run");
+        // The wait fits in what is left of this call's deadline, so that
+        // its answer (a grant to keep alive, or a skip to explain) is not
+        // cut off.
+        let asked_wait = args.wait_seconds.filter(|w| *w > 0);
+        let sent_wait = asked_wait.map(|asked| {
+            let left = self
+                .options
+                .call_timeout
+                .saturating_sub(called_at.elapsed());
+            wait_to_send(asked, left)
+        });
+        if let Some(wait) = sent_wait {
+            start = start.wait(Duration::from_secs(wait.into()));
+        }
+        tracing::info!(%resource, run_id = start.run_id_value(), ttl, observe = args.observe, wait = ?sent_wait, "start_run");
 
         let asked_at = Instant::now();
         let answer = match self.bounded(self.client.claim(start.clone())).await {
@@ -398,6 +449,7 @@ impl AvailsyncMcp {
                 return sdk_failure(&self.client, &e, &subject);
             }
         };
+        let waited = answer.waited();
         let out = match answer {
             RunStart::Claimed(guard) => self.granted(guard, Vec::new(), &resource).await,
             RunStart::Partial(guard, blocked) => self.granted(guard, blocked, &resource).await,
@@ -456,7 +508,7 @@ impl AvailsyncMcp {
                 }
             }),
         };
-        let out = match out {
+        let mut out = match out {
             Ok(out) => out,
             Err(ShuttingDown) => {
                 return failure(
@@ -467,7 +519,10 @@ impl AvailsyncMcp {
                 );
             }
         };
-        tracing::info!(%resource, run_id = %out.run_id, action = ?out.action, "start_run answered");
+        out.wait_seconds = sent_wait;
+        out.wait_shortened_from = asked_wait.filter(|asked| Some(*asked) != sent_wait);
+        out.waited_ms = waited.map(|w| u64::try_from(w.as_millis()).unwrap_or(u64::MAX));
+        tracing::info!(%resource, run_id = %out.run_id, action = ?out.action, waited_ms = ?out.waited_ms, "start_run answered");
         let line = text::start_run(&out);
         success(&out, line)
     }

@@ -11,4 +11,5 @@ mod lost;
 mod process;
 mod schedule;
 mod support;
+mod waiting;
 mod work;

@@ -247,6 +247,8 @@ async def test_initialize_lists_eleven_tools_with_schemas(ctx) -> None:
         assert field(start, "input_schema", "inputSchema")["required"] == ["resource"]
         ttl = field(start, "input_schema", "inputSchema")["properties"]["ttl_seconds"]
         assert ttl["type"] == "integer" and ttl["minimum"] == 10, ttl
+        wait = field(start, "input_schema", "inputSchema")["properties"]["wait_seconds"]
+        assert (wait["type"], wait["minimum"], wait["maximum"]) == ("integer", 0, 60), wait
 
 
 async def test_skip_names_the_holder_the_lease_outlives_its_ttl_and_closing_releases_it(ctx) -> None:

@@ -281,6 +281,8 @@ const tests = {
         [start.inputSchema.properties.ttl_seconds.type, start.inputSchema.properties.ttl_seconds.minimum],
         ["integer", 10],
       );
+      const wait = start.inputSchema.properties.wait_seconds;
+      assert.deepEqual([wait.type, wait.minimum, wait.maximum], ["integer", 0, 60]);
       const finish = s.tools.find((t) => t.name === "finish_run");
       assert.deepEqual(finish.inputSchema.properties.outcome.enum, ["succeeded", "failed", "cancelled"]);
     });

@@ -12,5 +12,6 @@ mod rules;
 mod scheduling;
 mod support;
 mod transport;
+mod waiting;
 mod work;
 mod working_sets;

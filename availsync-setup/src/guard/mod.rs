@@ -9,6 +9,7 @@ mod github;
 mod process;
 mod reused;
 mod signals;
+mod wait;
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -61,6 +62,14 @@ pub struct GuardArgs {
     /// Exit code when the resource is busy and the command is skipped.
     #[arg(long, default_value_t = 0)]
     skip_exit_code: u8,
+    /// When the resource is busy, wait up to this long for it (e.g. 90s,
+    /// 5m, at most 24h) instead of skipping at once: the command runs as
+    /// soon as the claim is granted; at the deadline the guard skips as
+    /// without --wait. The server waits up to 60 s per request and grants
+    /// waiters in arrival order; longer waits are a chain of requests.
+    /// Unreachable servers are retried until the deadline too.
+    #[arg(long, value_name = "DURATION", value_parser = wait::parse)]
+    wait: Option<Duration>,
     /// Time between SIGTERM (or the signal passed on) and SIGKILL when the
     /// command must stop (e.g. 10s, 500ms, 1m).
     #[arg(long, default_value = "10s", value_parser = duration::parse)]
@@ -210,7 +219,26 @@ pub async fn run(args: GuardArgs) -> u8 {
     let resource = resource_list(&args.resource);
     let given = args.run_id.is_some();
 
-    match client.claim(start.clone()).await {
+    // While it waits, the guard listens for SIGINT and SIGTERM itself (and
+    // hands the listeners on to the command's run, so none is missed).
+    let mut signals = None;
+    let (answer, start) = match args.wait.filter(|w| !w.is_zero()) {
+        Some(wait) => {
+            let listening = signals.insert(match Signals::listen() {
+                Ok(listening) => listening,
+                Err(e) => {
+                    say(format!("cannot listen for signals: {e}"));
+                    return exit::SOFTWARE;
+                }
+            });
+            match wait::claim(&client, &start, wait, &resource, listening).await {
+                wait::Waited::Answer(answer, start) => (answer, start),
+                wait::Waited::Signalled(signal) => return signal_exit_code(signal),
+            }
+        }
+        None => (client.claim(start.clone()).await, start),
+    };
+    match answer {
         // A replay of a run that has already ended: its lease is gone, and
         // the command must not start under it.
         Ok(RunStart::Claimed(guard)) if guard.state() == LeaseState::Lost(LossReason::Revoked) => {
@@ -218,7 +246,7 @@ pub async fn run(args: GuardArgs) -> u8 {
             drop(guard);
             reused::report(&client, &start, &run_id, given).await
         }
-        Ok(RunStart::Claimed(guard)) => run_claimed(guard, &args, &env).await,
+        Ok(RunStart::Claimed(guard)) => run_claimed(guard, &args, &env, signals).await,
         // Never asked for (the guard sends no `partial`): a command must
         // not run with part of what it declared.
         Ok(RunStart::Partial(guard, _)) => {
@@ -242,7 +270,7 @@ pub async fn run(args: GuardArgs) -> u8 {
             say(format!("{verdict} (run {})", observed.run_id));
             github::report_proceed(&env, Some(&observed.run_id), None);
             let vars = command_env(&observed.run_id, 0, &resource, &[]);
-            let code = run_unguarded(&args.command, &vars, args.grace).await;
+            let code = run_unguarded(&args.command, &vars, args.grace, signals).await;
             let outcome = if code == 0 {
                 Outcome::Succeeded
             } else {
@@ -274,7 +302,7 @@ pub async fn run(args: GuardArgs) -> u8 {
                 ));
                 github::report_proceed(&env, None, None);
                 let vars = command_env("", 0, &resource, &[]);
-                run_unguarded(&args.command, &vars, args.grace).await
+                run_unguarded(&args.command, &vars, args.grace, signals).await
             } else {
                 say(format!(
                     "{why}; not running the command. Use --fail-open to run without a claim."
@@ -427,8 +455,13 @@ fn holding(guard: &RunGuard) -> String {
 }
 
 /// Runs a command with no lease to watch (observe mode, fail-open).
-async fn run_unguarded(argv: &[String], vars: &[(&str, String)], grace: Duration) -> u8 {
-    let mut signals = match Signals::listen() {
+async fn run_unguarded(
+    argv: &[String],
+    vars: &[(&str, String)],
+    grace: Duration,
+    signals: Option<Signals>,
+) -> u8 {
+    let mut signals = match signals.map_or_else(Signals::listen, Ok) {
         Ok(signals) => signals,
         Err(e) => {
             say(format!("cannot listen for signals: {e}"));
@@ -469,8 +502,13 @@ enum Ending {
     Signalled(Signal),
 }
 
-async fn run_claimed(guard: RunGuard, args: &GuardArgs, env: &HashMap<String, String>) -> u8 {
-    let mut signals = match Signals::listen() {
+async fn run_claimed(
+    guard: RunGuard,
+    args: &GuardArgs,
+    env: &HashMap<String, String>,
+    signals: Option<Signals>,
+) -> u8 {
+    let mut signals = match signals.map_or_else(Signals::listen, Ok) {
         Ok(signals) => signals,
         Err(e) => {
             say(format!("cannot listen for signals: {e}"));

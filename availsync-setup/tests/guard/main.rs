@@ -19,6 +19,8 @@ mod net;
 
 use net::{TestCa, http_proxy, socks5_proxy, tls_proxy};
 
+mod waiting;
+
 struct World {
     server: Option<RunningServer>,
     url: String,
