@@ -4,10 +4,18 @@
 //! The hub follows the whole store's activity in feed order
 //! ([`crate::store::cursor`]) from the position it had when the server
 //! started, and broadcasts each event once, on a bounded channel. It reads
-//! when woken by a commit (of this process, or of another replica through
-//! the store's [`Store::activity_committed`]) and again every
-//! [`RE_READ`] at the latest, for events that commit behind a long
-//! transaction and so become readable later than their commit's wake-up.
+//! when one of this process's commits wakes it
+//! ([`Store::activity_committed`]) and at least every [`RE_READ`]: for
+//! other replicas' commits, and for events that commit behind a long
+//! transaction and so become readable later than their commit.
+//!
+//! Other replicas are found by that periodic read rather than by
+//! `LISTEN`/`NOTIFY`: a notifying transaction takes PostgreSQL's one
+//! notification lock from its commit until it is durable, so every
+//! activity-writing commit of every replica (of every store on the cluster)
+//! would wait in one line; under the test suite's load that held
+//! transactions, and with them every feed (store/cursor.rs), back by
+//! seconds. One indexed read four times a second per replica costs less.
 //!
 //! A stream never waits on the hub: it catches up from the store itself,
 //! then follows the broadcast, skipping what it has already sent. The
@@ -24,7 +32,7 @@ use crate::store::cursor::Position;
 use crate::store::{FeedEvent, FeedScope, Store, StoreResult};
 
 /// Longest wait between two reads, whatever wakes the hub.
-pub const RE_READ: Duration = Duration::from_secs(1);
+pub const RE_READ: Duration = Duration::from_millis(250);
 
 /// Events read at once.
 pub const READ_BATCH: u32 = 500;

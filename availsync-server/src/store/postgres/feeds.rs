@@ -25,10 +25,10 @@ const COMMITTED: &str = "tx < pg_snapshot_xmin(pg_current_snapshot())::text::big
 
 /// Longest a list waits for the transactions that began before its
 /// workspace's newest commits to end (see [`settle`]).
-const SETTLE_WAIT: Duration = Duration::from_secs(2);
+const SETTLE_WAIT: Duration = Duration::from_secs(5);
 
 /// Pause between two looks at whether those transactions have ended.
-const SETTLE_PAUSE: Duration = Duration::from_millis(5);
+const SETTLE_PAUSE: Duration = Duration::from_millis(10);
 
 /// Read-your-writes for the newest-first lists: rows of the workspace that
 /// have committed but still wait behind an older transaction (of any
@@ -36,11 +36,25 @@ const SETTLE_PAUSE: Duration = Duration::from_millis(5);
 /// [`SETTLE_WAIT`], until every transaction older than the newest of them
 /// has ended, so that a list shows what committed before it was asked
 /// for. Rows that commit meanwhile are not waited for. `table` is
-/// `activity` or `audit`.
-async fn settle<C: GenericClient>(client: &C, table: &str, workspace_id: &str) -> StoreResult<()> {
-    let held_back =
-        format!("SELECT MAX(tx) FROM {table} WHERE workspace_id = $1 AND NOT ({COMMITTED})");
-    let newest: Option<i64> = get(&row_one(client, &held_back, &[&workspace_id]).await?, 0)?;
+/// `activity` or `audit`; without a workspace, every workspace's rows
+/// count (where a new event stream starts).
+async fn settle<C: GenericClient>(
+    client: &C,
+    table: &str,
+    workspace_id: Option<&str>,
+) -> StoreResult<()> {
+    let newest: Option<i64> = match workspace_id {
+        Some(workspace_id) => {
+            let held_back = format!(
+                "SELECT MAX(tx) FROM {table} WHERE workspace_id = $1 AND NOT ({COMMITTED})"
+            );
+            get(&row_one(client, &held_back, &[&workspace_id]).await?, 0)?
+        }
+        None => {
+            let held_back = format!("SELECT MAX(tx) FROM {table} WHERE NOT ({COMMITTED})");
+            get(&row_one(client, &held_back, &[]).await?, 0)?
+        }
+    };
     let Some(newest) = newest else {
         return Ok(());
     };
@@ -112,7 +126,7 @@ pub(super) async fn activity<C: GenericClient>(
         )
     });
     let (workspace_id, filter, page) = (query.workspace_id.as_str(), &query.filter, &query.page);
-    settle(client, "activity", workspace_id).await?;
+    settle(client, "activity", Some(workspace_id)).await?;
     let now = now(client, clock).await?;
     let (tx, seq) = cursor_params(page.after);
     let items = rows(
@@ -183,8 +197,11 @@ pub(super) async fn activity_since<C: GenericClient>(
     found.iter().map(activity_row).collect()
 }
 
-/// The newest committed activity's position.
+/// The newest committed activity's position, once the transactions older
+/// than the rows committed so far have ended (see [`settle`]): a stream
+/// that starts there has seen what committed before it.
 pub(super) async fn activity_head<C: GenericClient>(client: &C) -> StoreResult<Position> {
+    settle(client, "activity", None).await?;
     static SQL: LazyLock<String> = LazyLock::new(|| {
         format!(
             "SELECT tx, seq FROM activity WHERE {COMMITTED}
@@ -240,7 +257,7 @@ pub(super) async fn audit<C: GenericClient>(
         )
     });
     let (workspace_id, filter, page) = (query.workspace_id.as_str(), &query.filter, &query.page);
-    settle(client, "audit", workspace_id).await?;
+    settle(client, "audit", Some(workspace_id)).await?;
     let now = now(client, clock).await?;
     let (tx, seq) = cursor_params(page.after);
     let items = rows(

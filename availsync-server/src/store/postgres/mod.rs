@@ -17,7 +17,6 @@ mod accounts;
 mod events;
 mod feeds;
 mod holds;
-mod listen;
 mod migrations;
 mod queue;
 mod rules;
@@ -113,8 +112,9 @@ pub struct PostgresStore {
     pool: Pool,
     clock: Clock,
     writes: WriteHealth,
-    /// Woken when activity commits, here or on another replica.
-    activity: listen::ActivityListener,
+    /// Woken when a write of this replica commits (other replicas'
+    /// commits are found by the event hub's periodic read).
+    committed: Arc<Notify>,
     /// The queue's notification channel (see [`queue`]).
     channel: String,
     signals: SignalSender,
@@ -154,7 +154,6 @@ impl PostgresStore {
         if pg.get_application_name().is_none() {
             pg.application_name("availsync-server");
         }
-        let listen_config = pg.clone();
         let channel = queue::channel_name(config.schema.as_deref());
         let signals = signal_channel();
         let listener = queue::Listener::new(pg.clone(), channel.clone(), signals.clone());
@@ -184,16 +183,11 @@ impl PostgresStore {
         migrations::apply(&mut client)
             .await
             .map_err(|e| PgOpenError::Migration(describe(&e)))?;
-        let schema: String = client
-            .query_one("SELECT current_schema()", &[])
-            .await
-            .map_err(|e| PgOpenError::Connect(describe(&e)))?
-            .get(0);
         Ok(Self {
             pool,
             clock,
             writes: WriteHealth::default(),
-            activity: listen::ActivityListener::new(listen_config, schema),
+            committed: Arc::new(Notify::new()),
             channel,
             signals,
             listener,
@@ -303,7 +297,7 @@ macro_rules! transact {
         $store.writes.observe(&outcome);
         $crate::metrics::global().storage_write(&outcome, asked.elapsed());
         if outcome.is_ok() {
-            $store.activity.committed_here();
+            $store.committed.notify_one();
         }
         outcome
     }};
@@ -704,7 +698,7 @@ impl Store for PostgresStore {
     }
 
     fn activity_committed(&self) -> Arc<Notify> {
-        self.activity.wakeups()
+        Arc::clone(&self.committed)
     }
 
     async fn list_audit(&self, query: Listing<AuditFilter>) -> StoreResult<Page<AuditItem>> {

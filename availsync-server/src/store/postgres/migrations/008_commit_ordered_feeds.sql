@@ -13,16 +13,3 @@ CREATE INDEX activity_by_workspace ON activity (workspace_id, tx, seq);
 CREATE INDEX activity_by_position ON activity (tx, seq);
 DROP INDEX audit_by_workspace;
 CREATE INDEX audit_by_workspace ON audit (workspace_id, tx, seq);
-
--- Wakes every replica's event stream when activity commits. The channel
--- is one for the whole database; the payload names the schema, as
--- several stores can share one database in schemas of their own.
-CREATE FUNCTION availsync_activity_committed() RETURNS trigger
-LANGUAGE plpgsql AS $$
-BEGIN
-    PERFORM pg_notify('availsync_activity', TG_TABLE_SCHEMA);
-    RETURN NULL;
-END;
-$$;
-CREATE TRIGGER activity_committed AFTER INSERT ON activity
-    FOR EACH STATEMENT EXECUTE FUNCTION availsync_activity_committed();
