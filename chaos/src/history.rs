@@ -117,6 +117,10 @@ pub struct Counters {
     pub pool_starts: u64,
     /// Of those, granted.
     pub pool_grants: u64,
+    /// Starts that asked to wait (SPEC §13).
+    pub waiting_starts: u64,
+    /// Grants that came after waiting in the queue.
+    pub grants_after_waiting: u64,
     /// Skips answered `capacity_full`.
     pub capacity_full: u64,
     /// Guard checks made while working.

@@ -56,6 +56,8 @@ pub struct SoakConfig {
     pub multi_rate: f64,
     /// Share of agents' starts that ask for the capacity pool alone.
     pub pool_rate: f64,
+    /// Share of agents' starts that wait briefly instead of skipping.
+    pub wait_rate: f64,
     /// Capacity of the pool (`pool:soak-gpu`, a rule the soak creates);
     /// 0 for no pool.
     pub pool_capacity: u32,
@@ -187,6 +189,7 @@ pub async fn run_soak(config: &SoakConfig) -> anyhow::Result<Report> {
         pool,
         multi_rate: config.multi_rate,
         pool_rate: config.pool_rate,
+        wait_rate: config.wait_rate,
         calendars: (0..config.calendars)
             .map(|i| format!("calendar:room-{i}"))
             .collect(),

@@ -55,6 +55,10 @@ struct SoakArgs {
     /// Share of agents' starts that ask for the capacity pool alone (0 to 1).
     #[arg(long, default_value_t = 0.2)]
     pool_rate: f64,
+    /// Share of agents' starts that wait up to 0.5–3 s for what they ask
+    /// for instead of skipping at once (SPEC §13; 0 to 1).
+    #[arg(long, default_value_t = 0.25)]
+    wait_rate: f64,
     /// Capacity of the pool the soak creates a rule for (0: no pool).
     #[arg(long, default_value_t = 3)]
     pool_capacity: u32,
@@ -120,6 +124,7 @@ fn soak_config(args: SoakArgs) -> anyhow::Result<SoakConfig> {
         ("long-outage-rate", args.long_outage_rate),
         ("multi-rate", args.multi_rate),
         ("pool-rate", args.pool_rate),
+        ("wait-rate", args.wait_rate),
     ] {
         if !(0.0..=1.0).contains(&rate) {
             anyhow::bail!("--{name} must be between 0 and 1, got {rate}");
@@ -157,6 +162,7 @@ fn soak_config(args: SoakArgs) -> anyhow::Result<SoakConfig> {
         resources: args.resources,
         multi_rate: args.multi_rate,
         pool_rate: args.pool_rate,
+        wait_rate: args.wait_rate,
         pool_capacity: args.pool_capacity,
         depends_on: !args.no_depends_on,
         checker_pool_capacity: args.checker_pool_capacity,

@@ -138,6 +138,13 @@ impl fmt::Display for Report {
                 format!("{} ({} granted)", c.multi_starts, c.multi_grants),
             ),
             (
+                "waiting starts",
+                format!(
+                    "{} ({} granted after waiting)",
+                    c.waiting_starts, c.grants_after_waiting
+                ),
+            ),
+            (
                 "pool starts",
                 format!(
                     "{} ({} granted, {} skipped capacity_full)",

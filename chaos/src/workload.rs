@@ -35,6 +35,9 @@ pub struct Workload {
     pub multi_rate: f64,
     /// Share of starts that ask for the pool alone.
     pub pool_rate: f64,
+    /// Share of starts that wait 0.5–3 s in the server's queue (SPEC §13)
+    /// instead of skipping at once.
+    pub wait_rate: f64,
     /// Calendars hold makers book.
     pub calendars: Vec<String>,
     /// The lease TTL agents ask for.
@@ -72,6 +75,9 @@ pub async fn agent(
     while !stop.is_cancelled() {
         n += 1;
         let requested = choose_resources(&workload, &mut rng);
+        let wait = rng
+            .random_bool(workload.wait_rate)
+            .then(|| Duration::from_millis(rng.random_range(500..=3000)));
         let run_id = format!("soak-a{index}-{n}");
         let multi = requested.len() > 1;
         let pooled = workload
@@ -82,6 +88,7 @@ pub async fn agent(
             r.counters.starts += 1;
             r.counters.multi_starts += u64::from(multi);
             r.counters.pool_starts += u64::from(pooled);
+            r.counters.waiting_starts += u64::from(wait.is_some());
             r.starts.push(StartRecord {
                 agent_id: actor.agent_id.clone(),
                 run_id: run_id.clone(),
@@ -94,7 +101,10 @@ pub async fn agent(
             StartRun::new(&requested[0])
         };
         let start = match start {
-            Ok(start) => start.ttl(workload.ttl).run_id(&run_id),
+            Ok(start) => match wait {
+                Some(wait) => start.ttl(workload.ttl).run_id(&run_id).wait(wait),
+                None => start.ttl(workload.ttl).run_id(&run_id),
+            },
             Err(e) => {
                 tracing::error!(?requested, error = %e, "bad resources in the workload");
                 return grants;
@@ -103,8 +113,10 @@ pub async fn agent(
         match actor.client.claim(start).await {
             Ok(RunStart::Claimed(guard)) => {
                 let received = Instant::now();
+                let waited = guard.waited().filter(|w| !w.is_zero());
                 history.with(|r| {
                     r.counters.grants += 1;
+                    r.counters.grants_after_waiting += u64::from(waited.is_some());
                     r.counters.multi_grants += u64::from(multi);
                     r.counters.pool_grants += u64::from(pooled);
                 });
