@@ -13,6 +13,7 @@ use futures::Stream;
 
 use crate::config::ClientBuilder;
 use crate::error::Result;
+use crate::events::EventFilter;
 use crate::guard::{self, RunStart};
 use crate::requests::{
     ActivityQuery, HoldsQuery, NewHold, PathsChange, RunsQuery, StartRun, checked_paths,
@@ -328,6 +329,36 @@ impl Client {
         query: ActivityQuery,
     ) -> impl Stream<Item = Result<ActivityItem>> + Send + 'static {
         self.transport.list(query)
+    }
+
+    /// `GET /v1/events`: the workspace's activity as it commits, one item
+    /// at a time, for as long as the stream is polled.
+    ///
+    /// The stream reconnects by itself after a dropped or silent
+    /// connection, a server error or a `lagged` notice (the client read too
+    /// slowly), resuming after the last item it yielded, with a growing
+    /// wait between failed attempts: no item is lost or repeated. It ends
+    /// only with an error that retrying cannot fix (a refused key, an
+    /// unknown [`EventFilter::after`] id), which it yields last.
+    ///
+    /// ```no_run
+    /// use availsync_sdk::{Client, EventFilter};
+    /// use futures::StreamExt;
+    ///
+    /// # async fn demo(client: Client) -> availsync_sdk::Result<()> {
+    /// let events = client.events(EventFilter::new().resource("repo:acme/web")?);
+    /// futures::pin_mut!(events);
+    /// while let Some(item) = events.next().await {
+    ///     let item = item?;
+    ///     println!("{} {} {:?}", item.at, item.kind, item.agent_name);
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn events(
+        &self,
+        filter: EventFilter,
+    ) -> impl Stream<Item = Result<ActivityItem>> + Send + 'static {
+        crate::events::follow(self.transport.clone(), filter)
     }
 
     /// `GET /v1/rules`: the workspace's rules (SPEC §11), which humans

@@ -147,6 +147,7 @@ mod client;
 mod config;
 pub mod credentials;
 mod error;
+mod events;
 mod guard;
 mod guarded;
 mod http;
@@ -160,6 +161,7 @@ pub use availsync_types::{Mode, Outcome, PathPattern, ResourceKey, Timestamp, Wo
 pub use client::Client;
 pub use config::{API_KEY_ENV, ClientBuilder, RetryPolicy, URL_ENV, URL_ENV_ALIAS};
 pub use error::{ApiError, Error, PathsClaimed, Result};
+pub use events::{EventFilter, SILENCE_LIMIT};
 pub use guard::{Lease, LeaseState, LossReason, ObservedRun, RunGuard, RunStart, Skipped};
 pub use guarded::Guarded;
 pub use http::HttpError;

@@ -334,19 +334,7 @@ impl Transport {
         timeout: Duration,
     ) -> Result<(StatusCode, Bytes)> {
         let mut headers = HeaderMap::new();
-        match &self.credentials {
-            Credentials::ApiKey(authorization) => {
-                headers.insert(AUTHORIZATION, authorization.clone());
-            }
-            Credentials::Session(cookie) => {
-                if let Some(cookie) = cookie.lock().ok().and_then(|c| c.clone()) {
-                    let mut cookie = HeaderValue::try_from(cookie)
-                        .map_err(|e| Error::Config(format!("cannot call {url}: {e}")))?;
-                    cookie.set_sensitive(true);
-                    headers.insert(COOKIE, cookie);
-                }
-            }
-        }
+        self.authorize(&mut headers, url)?;
         if body.is_some() {
             headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         }
@@ -376,6 +364,67 @@ impl Transport {
         }
         let error: Option<ErrorBody> = serde_json::from_slice(&body).ok();
         Err(Error::from_answer(status.as_u16(), error, retry_after))
+    }
+
+    /// Opens a streaming `GET` (the event stream): answers the response
+    /// once its head has arrived (within the call timeout), its body still
+    /// to be read for as long as the stream lasts. A non-2xx answer is the
+    /// error it names.
+    pub(crate) async fn open_stream(
+        &self,
+        route: &'static str,
+        query: &[(&'static str, String)],
+        extra: HeaderMap,
+    ) -> Result<reqwest::Response> {
+        let mut url = self.endpoint(route, None);
+        if !query.is_empty() {
+            url.query_pairs_mut().extend_pairs(query);
+        }
+        let mut headers = extra;
+        self.authorize(&mut headers, &url)?;
+        let response = tokio::time::timeout(
+            self.timeout,
+            self.http.send(Method::GET, url.clone(), headers, None),
+        )
+        .await
+        .map_err(|_| Error::Timeout {
+            url: url.to_string(),
+            timeout: self.timeout,
+        })?
+        .map_err(|error| Error::Transport {
+            url: url.to_string(),
+            error,
+        })?;
+        let status = response.status();
+        if status.is_success() {
+            return Ok(response);
+        }
+        let retry_after = retry_after(response.headers());
+        let body = tokio::time::timeout(self.timeout, response.bytes())
+            .await
+            .ok()
+            .and_then(std::result::Result::ok)
+            .unwrap_or_default();
+        let error: Option<ErrorBody> = serde_json::from_slice(&body).ok();
+        Err(Error::from_answer(status.as_u16(), error, retry_after))
+    }
+
+    /// Adds the caller's credentials to `headers`.
+    fn authorize(&self, headers: &mut HeaderMap, url: &Url) -> Result<()> {
+        match &self.credentials {
+            Credentials::ApiKey(authorization) => {
+                headers.insert(AUTHORIZATION, authorization.clone());
+            }
+            Credentials::Session(cookie) => {
+                if let Some(cookie) = cookie.lock().ok().and_then(|c| c.clone()) {
+                    let mut cookie = HeaderValue::try_from(cookie)
+                        .map_err(|e| Error::Config(format!("cannot call {url}: {e}")))?;
+                    cookie.set_sensitive(true);
+                    headers.insert(COOKIE, cookie);
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Keeps (or clears) the session cookie a human endpoint set.

@@ -20,6 +20,9 @@ pub const DEFAULT_SWEEP_INTERVAL: Duration = Duration::from_secs(5);
 /// Default retention of activity events: 30 days (audit is kept forever).
 pub const DEFAULT_ACTIVITY_RETENTION: Duration = Duration::from_secs(30 * 24 * 3600);
 
+/// Default longest silence on an event stream.
+pub const DEFAULT_EVENTS_KEEP_ALIVE: Duration = Duration::from_secs(15);
+
 /// Everything a server needs to start.
 ///
 /// ```
@@ -64,6 +67,12 @@ pub struct ServerConfig {
     pub signups_per_client: u32,
     /// Where `GET /metrics` is served, apart from the API (off when `None`).
     pub metrics_listen: Option<SocketAddr>,
+    /// Longest silence on an event stream before a comment line keeps it
+    /// open (SPEC §14: at most 15 s).
+    pub events_keep_alive: Duration,
+    /// Events an event stream may fall behind before it is closed with a
+    /// `lagged` event.
+    pub events_buffer: usize,
 }
 
 impl ServerConfig {
@@ -86,6 +95,8 @@ impl ServerConfig {
             password_hashing_places: HashingPool::default_size(),
             signups_per_client: DEFAULT_MAX_SIGNUPS,
             metrics_listen: None,
+            events_keep_alive: DEFAULT_EVENTS_KEEP_ALIVE,
+            events_buffer: crate::app::event_hub::DEFAULT_BUFFER,
         }
     }
 

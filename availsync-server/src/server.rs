@@ -10,6 +10,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use crate::app::Services;
+use crate::app::event_hub::EventHub;
 use crate::app::hashing::HashingPool;
 use crate::app::waiting::WaitQueue;
 use crate::config::ServerConfig;
@@ -32,6 +33,9 @@ pub enum StartError {
     /// The PostgreSQL store could not be opened.
     #[error(transparent)]
     Postgres(#[from] PgOpenError),
+    /// The activity feed could not be read to start the event stream.
+    #[error("cannot read the activity feed: {0}")]
+    Events(StoreError),
     /// The listen address could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -204,8 +208,12 @@ async fn bind_with_store(
         .unwrap_or_else(|| format!("http://{addr}"))
         .trim_end_matches('/')
         .to_owned();
+    let events = EventHub::start(Arc::clone(&store), config.events_buffer)
+        .await
+        .map_err(StartError::Events)?;
     let state = AppState {
         services: Services {
+            events: Arc::clone(&events),
             store: Arc::clone(&store),
             hashing: HashingPool::new(config.password_hashing_places),
             signups: Arc::new(SignupThrottle::new(config.signups_per_client)),
@@ -217,6 +225,7 @@ async fn bind_with_store(
             secure_cookies: !config.insecure_http,
             session_ttl: config.session_ttl,
             trust_forwarded_for: config.trust_forwarded_for,
+            events_keep_alive: config.events_keep_alive,
         }),
     };
     // The API and the dashboard, one site.
@@ -244,10 +253,14 @@ async fn bind_with_store(
         tokio::select! {
             () = &mut api => {}
             () = shutdown => {
+                // Event streams never finish on their own: end them, so
+                // that their connections can close.
+                events.shut_down();
                 let _ = stop.send(true);
                 api.await;
             }
         }
+        events.shut_down();
         let _ = stop.send(true);
         if let Some(metrics) = metrics {
             let _ = metrics.await;

@@ -4,6 +4,7 @@
 //! operation and peak RSS in markdown tables. `bench/run.sh` installs the
 //! other servers and runs the full suite.
 
+mod events;
 mod measure;
 mod process;
 mod report;
@@ -108,7 +109,7 @@ struct Cli {
     server_wrapper: Option<String>,
 }
 
-const SECTIONS: [&str; 7] = [
+const SECTIONS: [&str; 8] = [
     "claim-finish",
     "contended",
     "heartbeat",
@@ -116,6 +117,7 @@ const SECTIONS: [&str; 7] = [
     "path-sets",
     "clients",
     "resources",
+    "events",
 ];
 
 /// Resources workload 1 spreads over in the workload and client tables.
@@ -601,7 +603,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             write_report(path, &report::render(&header, &rows, &failures))?;
         }
     }
-    let markdown = report::render(&header, &rows, &failures);
+    let mut markdown = report::render(&header, &rows, &failures);
+    if plan.sections.iter().any(|s| s == "events") {
+        markdown.push_str(&events::section(&plan.kinds, &binaries, cli.clients, plan.window).await);
+    }
     println!("{markdown}");
     if let Some(path) = &cli.out {
         write_report(path, &markdown)?;

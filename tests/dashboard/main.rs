@@ -114,6 +114,110 @@ async fn a_human_declares_rules_from_the_dashboard() {
     .await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs chromium and chromedriver; run by .ci/run"]
+async fn a_run_started_by_an_agent_appears_on_the_open_runs_page_and_focus_stays() {
+    in_browser("live-runs", |browser, url, shots| {
+        Box::pin(live_runs(browser, url, shots))
+    })
+    .await;
+}
+
+/// The runs page follows the event stream: a run an agent starts appears
+/// without a reload, and the element that had focus keeps it.
+async fn live_runs(browser: &Browser, url: &str, shots: &Path) -> Step {
+    let email = "live@example.com";
+    sign_up(browser, url, email, shots, "01-signup").await?;
+    let admin = availsync_sdk::AdminClient::new(url).context("admin client")?;
+    admin.login(email, PASSWORD).await.context("log in")?;
+    let key = admin
+        .create_agent("ci-bot", None)
+        .await
+        .context("creating an agent")?
+        .api_key;
+    let agent = Client::builder()
+        .base_url(url)
+        .api_key(key)
+        .build()
+        .context("client")?;
+    let first = match agent
+        .claim(StartRun::new("repo:acme/first").context("resource")?)
+        .await
+        .context("first run")?
+    {
+        RunStart::Claimed(guard) => guard,
+        other => return Err(format!("expected a claim: {other:?}")),
+    };
+
+    browser.goto(&format!("{url}/runs")).await?;
+    browser.find("tr[data-run-id]").await?;
+    // Focus the first run's Release button, as a keyboard user would.
+    let focused = browser
+        .js("var b = document.querySelector('form[action$=\"/release\"] button');              b.focus(); window.__marker = 1;              return b.closest('form').getAttribute('action');")
+        .await?;
+    // Wait until the stream is open, so that the next run is an event.
+    for _ in 0..40 {
+        if browser
+            .js("return document.querySelector('.live-status').hidden;")
+            .await?
+            == json!(true)
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let second = match agent
+        .claim(StartRun::new("repo:acme/second").context("resource")?)
+        .await
+        .context("second run")?
+    {
+        RunStart::Claimed(guard) => guard,
+        other => return Err(format!("expected a claim: {other:?}")),
+    };
+    let mut appeared = false;
+    for _ in 0..40 {
+        if browser
+            .text("[data-live='runs']")
+            .await?
+            .contains("repo:acme/second")
+        {
+            appeared = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    browser.screenshot(shots, "02-runs-live").await?;
+    ensure!(appeared, "the new run did not appear without a reload");
+    ensure!(
+        browser.js("return window.__marker === 1;").await? == json!(true),
+        "the page was reloaded instead of updated in place"
+    );
+    let now_focused = browser
+        .js("var f = document.activeElement.closest('form');              return f ? f.getAttribute('action') : document.activeElement.tagName;")
+        .await?;
+    ensure!(
+        now_focused == focused,
+        "focus moved from {focused} to {now_focused}"
+    );
+    ensure!(
+        browser
+            .text(".live-controls .updated")
+            .await?
+            .contains("just now"),
+        "the Updated label did not follow the refresh"
+    );
+    first
+        .finish(availsync_sdk::Outcome::Succeeded)
+        .await
+        .context("finish")?;
+    second
+        .finish(availsync_sdk::Outcome::Succeeded)
+        .await
+        .context("finish")?;
+    console_is_clean(browser, &[]).await
+}
+
 /// Signs up from the home page (a screenshot of the filled-in form as
 /// `shot`); ends on the agents page.
 async fn sign_up(browser: &Browser, url: &str, email: &str, shots: &Path, shot: &str) -> Step {

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, missing_docs)]
 
 mod admin;
+mod events;
 mod faults;
 mod guard;
 mod net;

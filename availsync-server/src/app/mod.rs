@@ -7,6 +7,7 @@
 pub mod accounts;
 pub mod agents;
 mod error;
+pub mod event_hub;
 pub mod hashing;
 pub mod waiting;
 
@@ -30,6 +31,8 @@ pub struct Services {
     pub signups: Arc<SignupThrottle>,
     /// How long a session lasts.
     pub session_ttl: Duration,
+    /// The activity feed, fanned out to event streams.
+    pub events: Arc<event_hub::EventHub>,
     /// Starts that wait (SPEC §13).
     pub waits: waiting::WaitQueue,
 }

@@ -1,7 +1,7 @@
 //! The page shell (head, navigation, footer), the pieces pages share, and
 //! the one error type of the dashboard, rendered as a page.
 
-use availsync_types::{ErrorCode, Timestamp};
+use availsync_types::{ActivityKind, ErrorCode, Timestamp};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use maud::{DOCTYPE, Markup, html};
@@ -211,15 +211,20 @@ pub fn copyable(id: &str, label: &str, text: &str) -> Markup {
     }
 }
 
-/// The "updated … · live" line above a list that the script refreshes.
+/// The "updated … · live" line above a list that the script keeps up to
+/// date from the event stream (`GET /v1/events`). `data-kinds` names the
+/// stream's events, which the script listens to; the status line says
+/// when the stream is down or the session has ended.
 pub fn live_controls(now: Timestamp) -> Markup {
+    let kinds: Vec<String> = ActivityKind::ALL.iter().map(ToString::to_string).collect();
     html! {
-        div.live-controls {
+        div.live-controls data-kinds=(kinds.join(",")) {
             span.updated { "Updated " (when(now, now)) }
             label.live-toggle hidden {
                 input type="checkbox" data-live-toggle checked;
-                " Live refresh"
+                " Live updates"
             }
+            span.live-status role="status" aria-live="polite" hidden {}
             a.btn.btn-small.btn-quiet href="" data-refresh-link { "Refresh" }
         }
     }

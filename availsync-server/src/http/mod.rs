@@ -8,6 +8,7 @@ pub(crate) mod caller;
 pub(crate) mod client_addr;
 mod duplicate_keys;
 mod error;
+pub(crate) mod events;
 pub(crate) mod feeds;
 mod health;
 mod json;
@@ -49,6 +50,8 @@ pub struct HttpConfig {
     /// Whether the first `X-Forwarded-For` hop names the client (behind a
     /// proxy that sets it), instead of the TCP peer.
     pub trust_forwarded_for: bool,
+    /// Longest silence on an event stream before a keep-alive comment.
+    pub events_keep_alive: Duration,
 }
 
 /// What every handler can reach.
@@ -117,6 +120,7 @@ pub fn router() -> Router<AppState> {
         )
         .route("/holds/{hold_id}", delete(schedule::release_hold))
         .route("/activity", get(feeds::activity))
+        .route("/events", get(events::stream))
         .route("/audit", get(feeds::audit))
         .route("/activity/usage", post(feeds::usage));
     Router::new()

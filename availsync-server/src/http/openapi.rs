@@ -5,7 +5,7 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
-use super::{accounts, agents, feeds, health, rules, schedule, work};
+use super::{accounts, agents, events, feeds, health, rules, schedule, work};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -44,6 +44,7 @@ use super::{accounts, agents, feeds, health, rules, schedule, work};
         schedule::list_holds,
         schedule::release_hold,
         feeds::activity,
+        events::stream,
         feeds::audit,
         feeds::usage,
     ),

@@ -267,6 +267,33 @@ pub trait Store: Send + Sync + 'static {
         query: Listing<ActivityFilter>,
     ) -> StoreResult<Page<ActivityItem>>;
 
+    /// Committed activity after `after`, oldest first (feed order), at
+    /// most `limit` events: only events below every position still to come
+    /// ([`cursor`]), so a reader that goes on from the last one misses
+    /// nothing.
+    async fn activity_since(
+        &self,
+        scope: FeedScope<'_>,
+        after: cursor::Position,
+        limit: u32,
+    ) -> StoreResult<Vec<FeedEvent>>;
+
+    /// The position of the newest committed activity (by the rule of
+    /// [`Store::activity_since`]), or the start when there is none.
+    async fn activity_head(&self) -> StoreResult<cursor::Position>;
+
+    /// The position of a workspace's activity event, unless it is unknown
+    /// or was pruned.
+    async fn activity_position(
+        &self,
+        workspace_id: &WorkspaceId,
+        event_id: &str,
+    ) -> StoreResult<Option<cursor::Position>>;
+
+    /// Woken (at least) after activity commits: this process's writes
+    /// and, where replicas share the store, theirs.
+    fn activity_committed(&self) -> std::sync::Arc<tokio::sync::Notify>;
+
     /// The workspace's audit log, newest first.
     async fn list_audit(&self, query: Listing<AuditFilter>) -> StoreResult<Page<AuditItem>>;
 

@@ -217,5 +217,32 @@ pub struct PageRequest {
     /// 1-200.
     pub limit: u32,
     /// Position after which to continue (decoded cursor).
-    pub after: Option<i64>,
+    pub after: Option<crate::store::cursor::Position>,
+}
+
+impl PageRequest {
+    /// The `seq` to continue below, for the lists ordered by `seq` alone.
+    pub fn after_seq(&self) -> Option<i64> {
+        self.after.map(|position| position.seq)
+    }
+}
+
+/// A committed activity event and its place in the feed.
+#[derive(Debug, Clone)]
+pub struct FeedEvent {
+    /// Where it stands (see [`crate::store::cursor`]).
+    pub position: crate::store::cursor::Position,
+    /// Its workspace.
+    pub workspace_id: String,
+    /// The event, as `GET /v1/activity` answers it.
+    pub item: availsync_types::ActivityItem,
+}
+
+/// Which committed activity to read in feed order.
+#[derive(Debug, Clone, Copy)]
+pub enum FeedScope<'a> {
+    /// Every workspace's (one server-wide reader).
+    All,
+    /// One workspace's, filtered.
+    Workspace(&'a WorkspaceId, &'a ActivityFilter),
 }

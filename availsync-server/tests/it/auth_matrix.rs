@@ -223,6 +223,10 @@ const ROUTES: &[Route] = &[
     route("DELETE", "/v1/holds/{hold_id}", Access::Both, 204).target(Target::Hold),
     route("GET", "/v1/activity", Access::Both, 200),
     route("GET", "/v1/audit", Access::Human, 200),
+    // A stream that opens never ends; an unknown start id gets an answer
+    // that does, once the caller is let in (tests/it/events.rs opens it).
+    route("GET", "/v1/events", Access::Both, 400)
+        .query("?after=evt_00000000000000000000000000000000"),
     route("POST", "/v1/activity/usage", Access::Both, 200).body(|_| json!({})),
 ];
 

@@ -10,6 +10,7 @@ mod child;
 mod concurrency;
 mod crash;
 mod dashboard;
+mod events;
 mod exclusion;
 mod exposure;
 mod feeds;

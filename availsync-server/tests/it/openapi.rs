@@ -40,6 +40,7 @@ fn openapi_documents_every_route() {
         "/v1/activity",
         "/v1/audit",
         "/v1/activity/usage",
+        "/v1/events",
     ] {
         assert!(doc["paths"][path].is_object(), "{path} is not documented");
     }

@@ -128,6 +128,11 @@ impl Availsync {
 
 #[async_trait]
 impl System for Availsync {
+    fn event_stream(&self) -> Option<(String, String)> {
+        // The last agent's key: the workloads' clients use the first ones.
+        Some((self.servers[0].1.clone(), self.agent_keys.last()?.clone()))
+    }
+
     fn label(&self) -> String {
         if self.postgres {
             format!(

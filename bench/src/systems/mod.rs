@@ -113,6 +113,11 @@ pub trait System: Send + Sync {
     fn keeps_released_resources(&self) -> bool;
     /// Each server process's state and the end of its log, after a failure.
     fn diagnose(&mut self) -> String;
+    /// The URL and an agent key to follow `GET /v1/events` with, on a
+    /// system that has the event stream (Availsync).
+    fn event_stream(&self) -> Option<(String, String)> {
+        None
+    }
     /// A new client connection; `client` numbers the simulated agent.
     async fn session(&self, client: usize) -> anyhow::Result<Box<dyn Session>>;
     /// Stops the server and deletes its data.

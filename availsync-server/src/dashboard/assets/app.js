@@ -1,6 +1,6 @@
 // Availsync dashboard: progressive enhancements only. Every page works
 // without this file; with it you get copy buttons, confirmations before
-// destructive actions, and live refresh of the lists.
+// destructive actions, and live updates of the lists from the event stream.
 "use strict";
 
 (function () {
@@ -50,11 +50,7 @@
   }
 
   function setUpForms() {
-    document.querySelectorAll("form[data-confirm]").forEach(function (form) {
-      form.addEventListener("submit", function (event) {
-        if (!window.confirm(form.getAttribute("data-confirm"))) { event.preventDefault(); }
-      });
-    });
+    confirmForms(document);
     document.querySelectorAll("form[data-busy]").forEach(function (form) {
       form.addEventListener("submit", function () {
         var button = form.querySelector("button[type=submit]");
@@ -83,49 +79,173 @@
     });
   }
 
-  // Live refresh: fetch this same page again and swap the lists in place.
+  // "just now", "12 s ago", "3 min ago": as layout.rs's `relative`.
+  function ago(then) {
+    var seconds = Math.floor((Date.now() - then) / 1000);
+    if (seconds < 5) { return "just now"; }
+    if (seconds < 60) { return seconds + " s ago"; }
+    if (seconds < 3600) { return Math.floor(seconds / 60) + " min ago"; }
+    if (seconds < 86400) { return Math.floor(seconds / 3600) + " h ago"; }
+    return Math.floor(seconds / 86400) + " d ago";
+  }
+
+  // A way to find the focused element again once its region is replaced:
+  // its id, else its form's action, else its link, else its place.
+  function focusKey(region) {
+    var active = document.activeElement;
+    if (!active || active === document.body || !region.contains(active)) { return null; }
+    if (active.id) { return "#" + CSS.escape(active.id); }
+    var form = active.closest("form[action]");
+    if (form) {
+      return 'form[action="' + CSS.escape(form.getAttribute("action")) + '"] ' + active.tagName.toLowerCase();
+    }
+    if (active.getAttribute("href")) {
+      return 'a[href="' + CSS.escape(active.getAttribute("href")) + '"]';
+    }
+    var all = region.querySelectorAll(active.tagName);
+    return { tag: active.tagName, index: Array.prototype.indexOf.call(all, active) };
+  }
+
+  function refocus(region, key) {
+    if (!key) { return; }
+    var target = typeof key === "string" ? region.querySelector(key)
+      : region.querySelectorAll(key.tag)[key.index];
+    if (target) { target.focus({ preventScroll: true }); }
+  }
+
+  function confirmForms(root) {
+    root.querySelectorAll("form[data-confirm]").forEach(function (form) {
+      form.addEventListener("submit", function (event) {
+        if (!window.confirm(form.getAttribute("data-confirm"))) { event.preventDefault(); }
+      });
+    });
+  }
+
+  // Live updates: the page listens to the workspace's event stream
+  // (GET /v1/events, with the session cookie) and, when something happens,
+  // fetches this same page again and swaps its lists in place, keeping
+  // focus and scroll. The audit log is not in the stream: its page
+  // refreshes on activity (most governance events come with some) and at
+  // least every 30 s. A plain line says when the stream is down or the
+  // session has ended.
   function setUpLive() {
     var regions = document.querySelectorAll("[data-live]");
-    if (!regions.length) { return; }
+    if (!regions.length || !window.EventSource) { return; }
+    var controls = document.querySelector(".live-controls");
     var toggle = document.querySelector("[data-live-toggle]");
     var label = document.querySelector(".live-toggle");
+    var status = document.querySelector(".live-status");
+    var updated = document.querySelector(".live-controls .updated");
+    var kinds = ((controls && controls.getAttribute("data-kinds")) || "").split(",").filter(Boolean);
     var paged = new URLSearchParams(window.location.search).has("cursor");
+    var audit = !!document.querySelector('[data-live="audit"]');
     if (label) { label.hidden = false; }
     if (toggle && paged) { toggle.checked = false; }
-    var busy = false;
+    var lastUpdate = Date.now();
+    var busy = false, again = false, timer = null, source = null, retry = null;
+
+    function show(text) {
+      if (!status) { return; }
+      status.textContent = text;
+      status.hidden = !text;
+    }
+
+    function age() {
+      var rel = updated && updated.querySelector(".rel");
+      if (rel) { rel.textContent = ago(lastUpdate); }
+    }
+
+    function on() { return !toggle || toggle.checked; }
 
     function refresh() {
-      if (busy || document.hidden || (toggle && !toggle.checked)) { return; }
+      if (busy) { again = true; return; }
       busy = true;
       fetch(window.location.href, { credentials: "same-origin", cache: "no-store", headers: { "Accept": "text/html" } })
         .then(function (response) {
-          if (!response.ok || response.redirected) { throw new Error("stopped"); }
+          if (response.redirected || response.status === 401) { throw new Error("signed out"); }
+          if (!response.ok) { throw new Error("failed"); }
           return response.text();
         })
         .then(function (html) {
           var fresh = new DOMParser().parseFromString(html, "text/html");
+          var x = window.scrollX, y = window.scrollY;
           document.querySelectorAll("[data-live]").forEach(function (region) {
             var next = fresh.querySelector('[data-live="' + region.getAttribute("data-live") + '"]');
-            if (next) { region.innerHTML = next.innerHTML; }
+            if (!next) { return; }
+            var key = focusKey(region);
+            region.innerHTML = next.innerHTML;
+            confirmForms(region);
+            refocus(region, key);
           });
-          var updated = document.querySelector(".live-controls .updated");
+          window.scrollTo(x, y);
           var freshUpdated = fresh.querySelector(".live-controls .updated");
           if (updated && freshUpdated) { updated.innerHTML = freshUpdated.innerHTML; }
-          var forms = document.querySelectorAll("[data-live] form[data-confirm]");
-          forms.forEach(function (form) {
-            form.addEventListener("submit", function (event) {
-              if (!window.confirm(form.getAttribute("data-confirm"))) { event.preventDefault(); }
-            });
-          });
+          lastUpdate = Date.now();
+          age();
         })
-        .catch(function () {
-          if (toggle) { toggle.checked = false; }
+        .catch(function (error) {
+          if (error.message === "signed out") {
+            stop();
+            show("Your session has ended: log in again to see live updates.");
+          } else {
+            show("Could not refresh the list; it will try again on the next event.");
+          }
         })
-        .then(function () { busy = false; });
+        .then(function () {
+          busy = false;
+          if (again) { again = false; soon(); }
+        });
     }
 
-    setInterval(refresh, 5000);
-    if (toggle) { toggle.addEventListener("change", refresh); }
+    // Many events in a burst make one refresh.
+    function soon() {
+      if (timer) { return; }
+      timer = setTimeout(function () { timer = null; refresh(); }, 300);
+    }
+
+    function stop() {
+      if (source) { source.close(); source = null; }
+      if (retry) { clearTimeout(retry); retry = null; }
+    }
+
+    function start() {
+      stop();
+      if (!on()) { show(""); return; }
+      source = new EventSource("/v1/events", { withCredentials: true });
+      source.onopen = function () { show(""); };
+      kinds.forEach(function (kind) { source.addEventListener(kind, soon); });
+      source.addEventListener("lagged", soon);
+      source.onerror = function () {
+        if (source && source.readyState === EventSource.CONNECTING) {
+          show("Live updates paused: reconnecting…");
+          return;
+        }
+        // Closed for good: the answer was not a stream. Find out why.
+        stop();
+        fetch("/v1/session", { credentials: "same-origin", cache: "no-store" })
+          .then(function (response) {
+            if (response.status === 401) {
+              show("Your session has ended: log in again to see live updates.");
+            } else {
+              show("Live updates paused: the server cannot be reached; retrying…");
+              retry = setTimeout(start, 5000);
+            }
+          }, function () {
+            show("Live updates paused: the server cannot be reached; retrying…");
+            retry = setTimeout(start, 5000);
+          });
+      };
+    }
+
+    setInterval(age, 10000);
+    if (audit) { setInterval(function () { if (on() && !document.hidden) { refresh(); } }, 30000); }
+    if (toggle) {
+      toggle.addEventListener("change", function () {
+        if (on()) { refresh(); }
+        start();
+      });
+    }
+    start();
   }
 
   document.addEventListener("DOMContentLoaded", function () {

@@ -339,7 +339,7 @@ pub(super) async fn list_agents<C: GenericClient>(
     let found = rows(
         client,
         &sql,
-        &[&query.workspace_id.as_str(), &page.after, &limit],
+        &[&query.workspace_id.as_str(), &page.after_seq(), &limit],
     )
     .await?
     .iter()

@@ -210,7 +210,7 @@ pub(super) async fn list<C: GenericClient>(
         &[
             &workspace_id,
             &filter.resource.as_ref().map(ResourceKey::as_str),
-            &page.after,
+            &page.after_seq(),
             &filter.active_only,
             &now.unix_millis(),
             &(i64::from(page.limit) + 1),

@@ -15,6 +15,7 @@ const MIGRATIONS: &[(i32, &str)] = &[
     (5, include_str!("migrations/005_working_sets.sql")),
     (6, include_str!("migrations/006_rules_and_claim_parts.sql")),
     (7, include_str!("migrations/007_waiters.sql")),
+    (8, include_str!("migrations/008_commit_ordered_feeds.sql")),
 ];
 
 /// Any constant both replicas agree on; "avs-migr" in ASCII.

@@ -54,7 +54,11 @@ use crate::domain::clock::Clock;
 use crate::domain::queue::{
     QueueSignal, Queueing, Replica, SignalSender, StartOutcome, signal_channel,
 };
+use crate::store::cursor::Position;
 use crate::store::write_health::WriteHealth;
+use crate::store::{FeedEvent, FeedScope};
+use std::sync::Arc;
+use tokio::sync::Notify;
 
 /// Connections per replica when not configured.
 pub const DEFAULT_POOL_SIZE: usize = 16;
@@ -108,6 +112,9 @@ pub struct PostgresStore {
     pool: Pool,
     clock: Clock,
     writes: WriteHealth,
+    /// Woken when a write of this replica commits (other replicas'
+    /// commits are found by the event hub's periodic read).
+    committed: Arc<Notify>,
     /// The queue's notification channel (see [`queue`]).
     channel: String,
     signals: SignalSender,
@@ -180,6 +187,7 @@ impl PostgresStore {
             pool,
             clock,
             writes: WriteHealth::default(),
+            committed: Arc::new(Notify::new()),
             channel,
             signals,
             listener,
@@ -288,6 +296,9 @@ macro_rules! transact {
         };
         $store.writes.observe(&outcome);
         $crate::metrics::global().storage_write(&outcome, asked.elapsed());
+        if outcome.is_ok() {
+            $store.committed.notify_one();
+        }
         outcome
     }};
 }
@@ -655,6 +666,39 @@ impl Store for PostgresStore {
     ) -> StoreResult<Page<ActivityItem>> {
         read!(self, |client| feeds::activity(&client, &self.clock, &query)
             .await)
+    }
+
+    async fn activity_since(
+        &self,
+        scope: FeedScope<'_>,
+        after: Position,
+        limit: u32,
+    ) -> StoreResult<Vec<FeedEvent>> {
+        read!(self, |client| feeds::activity_since(
+            &client, scope, after, limit
+        )
+        .await)
+    }
+
+    async fn activity_head(&self) -> StoreResult<Position> {
+        read!(self, |client| feeds::activity_head(&client).await)
+    }
+
+    async fn activity_position(
+        &self,
+        workspace_id: &WorkspaceId,
+        event_id: &str,
+    ) -> StoreResult<Option<Position>> {
+        read!(self, |client| feeds::activity_position(
+            &client,
+            workspace_id,
+            event_id
+        )
+        .await)
+    }
+
+    fn activity_committed(&self) -> Arc<Notify> {
+        Arc::clone(&self.committed)
     }
 
     async fn list_audit(&self, query: Listing<AuditFilter>) -> StoreResult<Page<AuditItem>> {

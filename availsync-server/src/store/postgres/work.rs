@@ -980,7 +980,7 @@ pub(super) async fn list_runs<C: GenericClient>(
         &[
             &query.workspace_id.as_str(),
             &filter.resource.as_ref().map(ResourceKey::as_str),
-            &page.after,
+            &page.after_seq(),
             &filter.active_only,
             &now.unix_millis(),
             &(i64::from(page.limit) + 1),

@@ -263,7 +263,11 @@ pub(super) fn list_agents(
     let mut stmt = conn.prepare_cached(&sql)?;
     let rows: Vec<(i64, Agent)> = stmt
         .query_map(
-            params![query.workspace_id, page.after, i64::from(page.limit) + 1],
+            params![
+                query.workspace_id,
+                page.after_seq(),
+                i64::from(page.limit) + 1
+            ],
             |row| Ok((row.get(0)?, rows::agent(row, 1)?)),
         )?
         .collect::<Result<_, _>>()?;

@@ -196,7 +196,7 @@ pub(super) fn list(
             params![
                 workspace_id,
                 filter.resource.as_ref().map(ResourceKey::as_str),
-                page.after,
+                page.after_seq(),
                 filter.active_only,
                 now.unix_millis(),
                 i64::from(page.limit) + 1

@@ -15,6 +15,7 @@ const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("migrations/008_working_sets.sql")),
     M::up(include_str!("migrations/009_rules_and_claim_parts.sql")),
     M::up(include_str!("migrations/010_waiters.sql")),
+    M::up(include_str!("migrations/011_activity_by_id.sql")),
 ];
 
 /// Brings the database's schema up to date.

@@ -47,7 +47,11 @@ use crate::domain::clock::Clock;
 use crate::domain::queue::{
     QueueSignal, Queueing, Replica, Served, SignalSender, StartOutcome, signal_channel,
 };
+use crate::store::cursor::Position;
+use crate::store::{FeedEvent, FeedScope};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use tokio::sync::Notify;
 
 /// File name of the database inside the data directory.
 pub const DATABASE_FILE: &str = "availsync.db";
@@ -66,6 +70,8 @@ pub struct SqliteStore {
     keys: KeyCache,
     clock: Clock,
     writes: WriteHealth,
+    /// Woken after every commit of the writer.
+    committed: Arc<Notify>,
 }
 
 /// Why the store could not be opened.
@@ -147,6 +153,7 @@ impl SqliteStore {
             keys: KeyCache::default(),
             clock,
             writes: WriteHealth::default(),
+            committed: Arc::new(Notify::new()),
         })
     }
 
@@ -198,6 +205,9 @@ impl SqliteStore {
             .await;
         self.writes.observe(&outcome);
         crate::metrics::global().storage_write(&outcome, asked.elapsed());
+        if outcome.is_ok() {
+            self.committed.notify_one();
+        }
         outcome
     }
 
@@ -589,6 +599,46 @@ impl Store for SqliteStore {
     ) -> StoreResult<Page<ActivityItem>> {
         self.read(move |conn, now| feeds::activity(conn, now, &query))
             .await
+    }
+
+    async fn activity_since(
+        &self,
+        scope: FeedScope<'_>,
+        after: Position,
+        limit: u32,
+    ) -> StoreResult<Vec<FeedEvent>> {
+        let owned = match scope {
+            FeedScope::All => None,
+            FeedScope::Workspace(workspace_id, filter) => {
+                Some((workspace_id.clone(), filter.clone()))
+            }
+        };
+        self.read(move |conn, _| {
+            let scope = match &owned {
+                None => FeedScope::All,
+                Some((workspace_id, filter)) => FeedScope::Workspace(workspace_id, filter),
+            };
+            feeds::activity_since(conn, scope, after, limit)
+        })
+        .await
+    }
+
+    async fn activity_head(&self) -> StoreResult<Position> {
+        self.read(|conn, _| feeds::activity_head(conn)).await
+    }
+
+    async fn activity_position(
+        &self,
+        workspace_id: &WorkspaceId,
+        event_id: &str,
+    ) -> StoreResult<Option<Position>> {
+        let (workspace_id, event_id) = (workspace_id.clone(), event_id.to_owned());
+        self.read(move |conn, _| feeds::activity_position(conn, &workspace_id, &event_id))
+            .await
+    }
+
+    fn activity_committed(&self) -> Arc<Notify> {
+        Arc::clone(&self.committed)
     }
 
     async fn list_audit(&self, query: Listing<AuditFilter>) -> StoreResult<Page<AuditItem>> {

@@ -674,7 +674,7 @@ pub(super) fn list_runs(
             params![
                 query.workspace_id,
                 filter.resource.as_ref().map(ResourceKey::as_str),
-                page.after,
+                page.after_seq(),
                 filter.active_only,
                 now.unix_millis(),
                 i64::from(page.limit) + 1,
