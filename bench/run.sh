@@ -6,6 +6,7 @@
 #   bench/run.sh --quick         # every table with short windows (a few minutes)
 #   bench/run.sh --no-postgres   # without the availsync-on-PostgreSQL rows
 #   bench/run.sh --quick --only claim-finish --systems availsync,etcd
+#   bench/run.sh --only waiting --systems availsync,availsync-pg1,availsync-pg2
 #
 # Every other argument goes to availsync-bench (see its --help).
 #

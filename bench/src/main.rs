@@ -9,6 +9,7 @@ mod measure;
 mod process;
 mod report;
 mod systems;
+mod waiting;
 mod workloads;
 
 use std::path::PathBuf;
@@ -36,7 +37,13 @@ struct Cli {
     #[arg(long, value_delimiter = ',')]
     systems: Vec<String>,
     /// Sections, comma-separated: claim-finish, contended, heartbeat,
-    /// holds, path-sets, clients, resources [default: all].
+    /// holds, path-sets, clients, resources, waiting [default: all].
+    /// `waiting` (bounded waiting, SPEC §13; Availsync systems only):
+    /// grant latency (a waiter's `run/start` with `wait_seconds: 30` is
+    /// answered how long after the holder's finish; on PostgreSQL ×2 at the
+    /// other replica) and server memory with `--waiters` starts with
+    /// `wait_seconds: 60` parked at once on one held resource, each on a
+    /// connection of its own.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// A PostgreSQL database for the availsync-pg systems (each run gets a
@@ -95,6 +102,15 @@ struct Cli {
     /// Warm-up seconds per run, not measured [default: 2; quick: 1].
     #[arg(long)]
     warmup: Option<f64>,
+    /// Grant-latency samples of the waiting section, per system
+    /// [default: 200; quick: 50].
+    #[arg(long)]
+    grants: Option<usize>,
+    /// Waiters parked at once for the waiting section's memory figure,
+    /// each a connection (the bench raises its open-file limit to the hard
+    /// limit) [default: 10000; quick: 2000].
+    #[arg(long)]
+    waiters: Option<usize>,
     /// Write the markdown report here too.
     #[arg(long)]
     out: Option<PathBuf>,
@@ -109,7 +125,7 @@ struct Cli {
     server_wrapper: Option<String>,
 }
 
-const SECTIONS: [&str; 8] = [
+const SECTIONS: [&str; 9] = [
     "claim-finish",
     "contended",
     "heartbeat",
@@ -118,6 +134,7 @@ const SECTIONS: [&str; 8] = [
     "clients",
     "resources",
     "events",
+    "waiting",
 ];
 
 /// Resources workload 1 spreads over in the workload and client tables.
@@ -149,6 +166,7 @@ struct Plan {
     resource_counts: Vec<usize>,
     live_claims: usize,
     heartbeat_leases: usize,
+    waiting: waiting::Settings,
 }
 
 fn plan(cli: &Cli) -> anyhow::Result<Plan> {
@@ -210,6 +228,16 @@ fn plan(cli: &Cli) -> anyhow::Result<Plan> {
         heartbeat_leases: cli
             .heartbeat_leases
             .unwrap_or(if cli.quick { 1_000 } else { 10_000 }),
+        waiting: waiting::Settings {
+            grants: cli
+                .grants
+                .unwrap_or(if cli.quick { 50 } else { 200 })
+                .max(1),
+            waiters: cli
+                .waiters
+                .unwrap_or(if cli.quick { 2_000 } else { 10_000 })
+                .max(1),
+        },
     })
 }
 
@@ -600,10 +628,87 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         // Written after every measurement, so that an interrupted run
         // still leaves what it measured.
         if let Some(path) = &cli.out {
-            write_report(path, &report::render(&header, &rows, &failures))?;
+            write_report(path, &report::render(&header, &rows, "", &failures))?;
         }
     }
-    let mut markdown = report::render(&header, &rows, &failures);
+    let mut waiting_rows = Vec::new();
+    if plan.sections.iter().any(|s| s == "waiting") {
+        let settings = plan.waiting;
+        let limit = waiting::raise_open_file_limit();
+        for kind in &plan.kinds {
+            if !waiting::applies_to(kind) {
+                eprintln!(
+                    "[waiting] {}: left out (the waiting section measures Availsync only)",
+                    kind.name()
+                );
+                continue;
+            }
+            if let Some(limit) = limit
+                && limit < settings.waiters as u64 + 256
+            {
+                let e = format!(
+                    "the open-file limit ({limit}) is too low for {} waiters: raise the hard limit or lower --waiters",
+                    settings.waiters
+                );
+                eprintln!("[waiting] {}: {e}", kind.name());
+                failures.push(format!("{} · waiting: {e}", kind.name()));
+                continue;
+            }
+            eprintln!(
+                "[waiting] {} · grant latency ×{} · {} waiters",
+                kind.name(),
+                settings.grants,
+                settings.waiters
+            );
+            let row = waiting::measure(kind, &binaries, settings).await;
+            match &row.grant {
+                Ok(g) => eprintln!(
+                    "    grant latency p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms ({} samples, {} not queued)",
+                    g.percentile(0.5),
+                    g.percentile(0.99),
+                    g.percentile(1.0),
+                    g.samples.len(),
+                    g.not_queued
+                ),
+                Err(e) => {
+                    eprintln!("    grant latency failed: {e}");
+                    failures.push(format!("{} · waiting, grant latency: {e}", kind.name()));
+                }
+            }
+            match &row.memory {
+                Ok(m) => eprintln!(
+                    "    {} waiters: {}; at the last read RSS +{:.1} MiB with {} waiting; answers: {} skip at the deadline, {} 503, {} other, {} none{}",
+                    m.waiters,
+                    match (m.clean, m.clean_kib_per_waiter()) {
+                        (Some(c), Some(kib)) =>
+                            format!("{} parked before any answer, {kib:.2} KiB each", c.waiters),
+                        _ => "never all parked with none answered".to_owned(),
+                    },
+                    m.more_kib() as f64 / 1024.0,
+                    m.waiting_at_read,
+                    m.waited_out,
+                    m.unavailable,
+                    m.other_answers,
+                    m.failed,
+                    m.first_error
+                        .as_deref()
+                        .map(|e| format!(" (first: {e})"))
+                        .unwrap_or_default()
+                ),
+                Err(e) => {
+                    eprintln!("    waiter memory failed: {e}");
+                    failures.push(format!("{} · waiting, memory: {e}", kind.name()));
+                }
+            }
+            waiting_rows.push(row);
+            if let Some(path) = &cli.out {
+                let table = waiting::table(&waiting_rows, settings);
+                write_report(path, &report::render(&header, &rows, &table, &failures))?;
+            }
+        }
+    }
+    let table = waiting::table(&waiting_rows, plan.waiting);
+    let mut markdown = report::render(&header, &rows, &table, &failures);
     if plan.sections.iter().any(|s| s == "events") {
         markdown.push_str(&events::section(&plan.kinds, &binaries, cli.clients, plan.window).await);
     }

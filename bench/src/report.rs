@@ -127,8 +127,9 @@ pub struct Header {
     pub settings: Vec<String>,
 }
 
-/// Renders the whole report.
-pub fn render(header: &Header, rows: &[Row], failures: &[String]) -> String {
+/// Renders the whole report; `waiting` is the waiting section's table
+/// (empty when it did not run).
+pub fn render(header: &Header, rows: &[Row], waiting: &str, failures: &[String]) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "# Availsync benchmark, {}\n", header.date);
     let _ = writeln!(out, "Command:\n\n```sh\n{}\n```\n", header.command);
@@ -145,6 +146,7 @@ pub fn render(header: &Header, rows: &[Row], failures: &[String]) -> String {
     out.push_str(&workload_tables(&chosen));
     out.push_str(&client_table(&chosen));
     out.push_str(&resource_table(&chosen));
+    out.push_str(waiting);
     out.push_str(&targets(&chosen, rows));
     if !failures.is_empty() {
         out.push_str("## Failed measurements\n\n");
@@ -400,7 +402,8 @@ fn targets(rows: &[Row], all: &[Row]) -> String {
         rows.iter()
             .find(|r| r.system == system && r.section == section && r.preload.is_none())
     };
-    let mut out = String::from("## Issue 10's targets, judged from this run\n\n");
+    let heading = "## Issue 10's targets, judged from this run\n\n";
+    let mut out = String::from(heading);
     let availsync = find("availsync", Section::Workload(1));
     let etcd = find("etcd", Section::Workload(1));
     let redis = find("redis", Section::Workload(1));
@@ -477,6 +480,9 @@ fn targets(rows: &[Row], all: &[Row]) -> String {
                 thousands(large.resources as f64)
             );
         }
+    }
+    if out.len() == heading.len() {
+        return String::new();
     }
     out.push('\n');
     out

@@ -40,6 +40,17 @@ impl Availsync {
         clients: usize,
         postgres: Option<(String, usize)>,
     ) -> anyhow::Result<Self> {
+        Self::start_with(binaries, clients, postgres, &[]).await
+    }
+
+    /// [`Availsync::start`] with more arguments for `serve` (e.g.
+    /// `--max-connections`).
+    pub async fn start_with(
+        binaries: &Binaries,
+        clients: usize,
+        postgres: Option<(String, usize)>,
+        serve_args: &[String],
+    ) -> anyhow::Result<Self> {
         let data = tempfile::Builder::new()
             .prefix("availsync-bench-")
             .tempdir()
@@ -72,6 +83,7 @@ impl Availsync {
                 addr.to_string(),
             ];
             args.extend(storage.iter().cloned());
+            args.extend(serve_args.iter().cloned());
             let server = ChildServer::spawn(
                 &format!("availsync-{replica}"),
                 &binaries.server_wrapper,
@@ -119,6 +131,20 @@ impl Availsync {
 }
 
 impl Availsync {
+    /// Where replica `replica` listens.
+    pub fn addr(&self, replica: usize) -> anyhow::Result<SocketAddr> {
+        let url = &self.servers[replica % self.servers.len()].1;
+        url.trim_start_matches("http://")
+            .parse()
+            .with_context(|| format!("a loopback address in {url}"))
+    }
+
+    /// The API key of agent `agent` (the one [`System::session`] gives
+    /// client `agent`).
+    pub fn agent_key(&self, agent: usize) -> &str {
+        &self.agent_keys[agent % self.agent_keys.len()]
+    }
+
     /// Counts the PostgreSQL server's CPU (postmaster and backends) too.
     pub fn with_database_pid(mut self, pid: Option<u32>) -> Self {
         self.database_pid = pid;
@@ -200,7 +226,8 @@ struct AvailsyncSession {
     client: Client,
 }
 
-fn resource_key(resource: &str) -> String {
+/// The resource key a bench resource name stands for.
+pub fn resource_key(resource: &str) -> String {
     format!("repo:bench/{resource}")
 }
 
