@@ -97,6 +97,12 @@ pub enum LeaseKeeping {
     /// request). A `start_run` that asks for no lease length is started
     /// with `ttl_seconds`, the window within which the agent's next call
     /// must reach the server for it to extend the lease there.
+    ///
+    /// What the handler knows of the leases it granted lives only as long
+    /// as the handler: built per request, it has no lost-lease news for the
+    /// next answer, `claim_paths` finds no run of this session to add paths
+    /// to, and `list_runs` marks none as `kept_alive_by_this_session`.
+    /// Those need per-agent state from the server (not yet provided).
     ByServer {
         /// Lease length of a `start_run` that asks for none.
         ttl_seconds: u32,
