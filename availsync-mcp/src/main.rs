@@ -11,25 +11,20 @@
 //! API key is never printed.
 
 mod config;
-mod leases;
 mod session_link;
-mod settle;
-mod text;
-mod tools;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use availsync_mcp::{AvailsyncMcp, LeaseKeeping, Options};
 use availsync_sdk::Client;
 use clap::Parser;
+use humantime::format_duration;
 use rmcp::ServiceExt;
 use tracing_subscriber::EnvFilter;
 
 use crate::config::{Cli, Target};
-use crate::leases::Leases;
-use crate::settle::Settler;
-use crate::tools::{AvailsyncMcp, Options};
 
 /// Exit code when the server is not configured (no key, unreadable
 /// credentials, bad URL).
@@ -90,9 +85,9 @@ async fn serve(cli: &Cli, target: &Target, client: Client) -> ExitCode {
         version = env!("CARGO_PKG_VERSION"),
         url = %target.url,
         key_from = %target.key_source,
-        max_run_time = %text::duration(cli.max_run_time),
+        max_run_time = %format_duration(cli.max_run_time),
         default_ttl_seconds = cli.ttl_seconds,
-        call_timeout = %text::duration(cli.call_timeout),
+        call_timeout = %format_duration(cli.call_timeout),
         "availsync-mcp starting"
     );
     let mut signals = match Signals::new() {
@@ -104,15 +99,17 @@ async fn serve(cli: &Cli, target: &Target, client: Client) -> ExitCode {
     };
     tokio::spawn(report_reachability(client.clone()));
 
-    let leases = Leases::new(cli.max_run_time);
-    let settler = Settler::new(client.clone());
     let options = Options {
         default_ttl_seconds: cli.ttl_seconds,
         call_timeout: cli.call_timeout,
     };
-    let server = AvailsyncMcp::new(client, leases.clone(), settler.clone(), options);
+    let keeping = LeaseKeeping::InProcess {
+        max_run_time: cli.max_run_time,
+    };
+    let server =
+        AvailsyncMcp::new(client, keeping, options).with_run_ids(session_link::next_run_id);
     let running = tokio::select! {
-        served = server.serve(rmcp::transport::stdio()) => match served {
+        served = server.clone().serve(rmcp::transport::stdio()) => match served {
             Ok(running) => running,
             Err(e) => {
                 tracing::warn!(error = %e, "the MCP session did not start");
@@ -139,16 +136,13 @@ async fn serve(cli: &Cli, target: &Target, client: Client) -> ExitCode {
             signal
         }
     };
-    let held = leases.all().len();
+    let held = server.held_leases();
     tracing::info!(
         reason,
         held,
         "shutting down; finishing held leases as cancelled"
     );
-    let (report, ()) = tokio::join!(
-        leases.shutdown(cli.shutdown_timeout),
-        settler.shutdown(cli.shutdown_timeout)
-    );
+    let report = server.shutdown(cli.shutdown_timeout).await;
     tracing::info!(
         finished = report.finished,
         unfinished = report.unfinished,

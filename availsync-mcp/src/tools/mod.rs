@@ -21,15 +21,15 @@ use availsync_sdk::{Client, ResourceKey};
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::tool::{ToolCallContext, schema_for_output};
 use rmcp::model::{
-    CallToolRequestParams, CallToolResult, Content, Implementation, JsonObject, Meta, RawContent,
-    ServerCapabilities, ServerInfo,
+    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
+    JsonObject, MetaObject, ServerCapabilities, ServerConfig, Tool,
 };
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData, RoleServer, ServerHandler, tool_handler};
 use schemars::JsonSchema;
 use serde::Serialize;
 
-use crate::leases::Leases;
+use crate::leases::{Leases, ShutdownReport};
 use crate::settle::Settler;
 use crate::text;
 use schema::Side;
@@ -69,18 +69,57 @@ check_conflicts, then create_hold before you book the downstream system, and rel
 /// How a server answers, set once at start.
 #[derive(Debug, Clone, Copy)]
 pub struct Options {
-    /// Lease length of a `start_run` that asks for none.
+    /// Lease length of a `start_run` that asks for none (under
+    /// [`LeaseKeeping::ByServer`], its `ttl_seconds` is used instead).
     pub default_ttl_seconds: u32,
     /// Longest a tool call waits for the Availsync server before it answers
     /// STOP.
     pub call_timeout: Duration,
 }
 
-/// The MCP server: the agent's client, the leases it keeps alive, the
-/// calls it is still settling, and the tool router.
+/// Who keeps the leases that `start_run` grants alive until `finish_run`:
+/// chosen when the handler is built. The tools, their schemas and their
+/// answers are the same either way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LeaseKeeping {
+    /// This process, as the stdio server does: each granted lease is
+    /// extended in the background (about every third of its TTL) until
+    /// `finish_run`, `max_run_time` or [`AvailsyncMcp::shutdown`]. Leases
+    /// lost meanwhile are news in the next tool answer, and `claim_paths`
+    /// and `list_runs` know which runs this session holds.
+    InProcess {
+        /// How long a lease is kept alive without `finish_run` before it is
+        /// finished as `cancelled`.
+        max_run_time: Duration,
+    },
+    /// The Availsync server, as for remote MCP: the handler extends
+    /// nothing and keeps no state between calls (it may be built per
+    /// request). A `start_run` that asks for no lease length is started
+    /// with `ttl_seconds`, the window within which the agent's next call
+    /// must reach the server for it to extend the lease there.
+    ///
+    /// What the handler knows of the leases it granted lives only as long
+    /// as the handler: built per request, it has no lost-lease news for the
+    /// next answer, `claim_paths` finds no run of this session to add paths
+    /// to, and `list_runs` marks none as `kept_alive_by_this_session`.
+    /// Those need per-agent state from the server (not yet provided).
+    ByServer {
+        /// Lease length of a `start_run` that asks for none.
+        ttl_seconds: u32,
+    },
+}
+
+/// Names the runs `start_run` starts (`None`: the SDK's random id).
+type RunIds = Arc<dyn Fn() -> Option<String> + Send + Sync>;
+
+/// The MCP server handler (`rmcp`'s [`ServerHandler`]): the agent's
+/// Availsync client, the leases it keeps alive (under
+/// [`LeaseKeeping::InProcess`]), the calls it is still settling, and the
+/// tools. Cheap to clone; clones share their state.
 #[derive(Clone)]
 pub struct AvailsyncMcp {
     client: Client,
+    keeping: LeaseKeeping,
     leases: Leases,
     settler: Settler,
     options: Options,
@@ -89,6 +128,7 @@ pub struct AvailsyncMcp {
     /// Serialises `start_run` calls that name their own run_id, so one run
     /// never gets two guards.
     named_starts: Arc<tokio::sync::Mutex<()>>,
+    run_ids: Option<RunIds>,
     tool_router: ToolRouter<Self>,
 }
 
@@ -96,6 +136,7 @@ impl std::fmt::Debug for AvailsyncMcp {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AvailsyncMcp")
             .field("client", &self.client)
+            .field("keeping", &self.keeping)
             .field("leases", &self.leases)
             .field("settler", &self.settler)
             .field("options", &self.options)
@@ -104,9 +145,9 @@ impl std::fmt::Debug for AvailsyncMcp {
 }
 
 impl AvailsyncMcp {
-    /// A server calling the API through `client`, keeping its leases in
-    /// `leases` and settling unanswered calls through `settler`.
-    pub fn new(client: Client, leases: Leases, settler: Settler, options: Options) -> Self {
+    /// A handler calling the Availsync API through `client` (which carries
+    /// the agent's key), its leases kept alive as `keeping` says.
+    pub fn new(client: Client, keeping: LeaseKeeping, options: Options) -> Self {
         let mut tool_router = Self::work_router()
             + Self::paths_router()
             + Self::rules_router()
@@ -119,22 +160,68 @@ impl AvailsyncMcp {
                 tool.output_schema = Some(Arc::new(schema::plain(output, Side::Output)));
             }
         }
+        let max_run_time = match keeping {
+            LeaseKeeping::InProcess { max_run_time } => max_run_time,
+            // Never used: nothing is kept.
+            LeaseKeeping::ByServer { .. } => Duration::ZERO,
+        };
         Self {
+            settler: Settler::new(client.clone()),
             client,
-            leases,
-            settler,
+            keeping,
+            leases: Leases::new(max_run_time),
             options,
             me: Arc::new(OnceLock::new()),
             named_starts: Arc::new(tokio::sync::Mutex::new(())),
+            run_ids: None,
             tool_router,
         }
+    }
+
+    /// Names the runs `start_run` starts with `next` (each call gives the
+    /// next id; `None` leaves the SDK's random id), unless the model names
+    /// the run itself. The stdio server names them after the agent session,
+    /// so that the session's edit hook counts them as its own.
+    pub fn with_run_ids(
+        mut self,
+        next: impl Fn() -> Option<String> + Send + Sync + 'static,
+    ) -> Self {
+        self.run_ids = Some(Arc::new(next));
+        self
+    }
+
+    /// The tools as `tools/list` shows them: names, descriptions,
+    /// annotations, input and output schemas.
+    pub fn tools(&self) -> Vec<Tool> {
+        self.tool_router.list_all()
+    }
+
+    /// How many leases this handler keeps alive now (always 0 under
+    /// [`LeaseKeeping::ByServer`]).
+    pub fn held_leases(&self) -> usize {
+        self.leases.all().len()
+    }
+
+    /// Stops taking leases and finishes every lease it keeps alive as
+    /// `cancelled`, and gives every call still being settled one last try,
+    /// all within `within` (what is left lapses at its TTL).
+    pub async fn shutdown(&self, within: Duration) -> ShutdownReport {
+        let (report, ()) =
+            tokio::join!(self.leases.shutdown(within), self.settler.shutdown(within));
+        report
+    }
+
+    /// The id to give the next run `start_run` starts, if the handler
+    /// names its runs.
+    fn next_run_id(&self) -> Option<String> {
+        self.run_ids.as_ref().and_then(|next| next())
     }
 
     /// `call`, cut off at the call deadline (then a [`Error::Timeout`]
     /// naming it).
     ///
     /// [`Error::Timeout`]: availsync_sdk::Error::Timeout
-    pub async fn bounded<T>(
+    pub(crate) async fn bounded<T>(
         &self,
         call: impl Future<Output = availsync_sdk::Result<T>>,
     ) -> availsync_sdk::Result<T> {
@@ -157,13 +244,13 @@ impl AvailsyncMcp {
         }
         let lines: Vec<String> = news.iter().map(text::lease_lost_news).collect();
         let lines = lines.join("\n");
-        let first_text = result.content.iter_mut().find_map(|c| match &mut c.raw {
-            RawContent::Text(t) => Some(t),
+        let first_text = result.content.iter_mut().find_map(|c| match c {
+            ContentBlock::Text(t) => Some(t),
             _ => None,
         });
         match first_text {
             Some(t) => t.text = format!("{lines}\n{}", t.text),
-            None => result.content.insert(0, Content::text(lines)),
+            None => result.content.insert(0, ContentBlock::text(lines)),
         }
         let listed: Vec<serde_json::Value> = news
             .iter()
@@ -171,7 +258,7 @@ impl AvailsyncMcp {
             .collect();
         result
             .meta
-            .get_or_insert_with(Meta::new)
+            .get_or_insert_with(MetaObject::new)
             .0
             .insert(LOST_LEASES_META.into(), listed.into());
         result
@@ -197,12 +284,16 @@ impl ServerHandler for AvailsyncMcp {
         &self,
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
-    ) -> Result<CallToolResult, ErrorData> {
+    ) -> Result<CallToolResponse, ErrorData> {
         let name = request.name.clone();
         let call = ToolCallContext::new(self, request, context);
         let deadline = self.options.call_timeout + BACKSTOP;
         let result = match tokio::time::timeout(deadline, self.tool_router.call(call)).await {
-            Ok(result) => result?,
+            // The tools here answer at once: no input requests, no tasks.
+            Ok(response) => match response? {
+                CallToolResponse::Complete(result) => result,
+                other => return Ok(other),
+            },
             Err(_) => {
                 tracing::warn!(tool = %name, "tool call cut off at its deadline");
                 failure(
@@ -228,15 +319,17 @@ impl ServerHandler for AvailsyncMcp {
                 .strip_prefix("failed to deserialize parameters: ")
                 .unwrap_or(&detail);
             tracing::info!(tool = %name, %detail, "arguments do not match the schema");
-            return Ok(self.with_news(invalid_argument(&format!(
-                "the arguments of {name} do not match its schema: {detail}"
-            ))));
+            return Ok(self
+                .with_news(invalid_argument(&format!(
+                    "the arguments of {name} do not match its schema: {detail}"
+                )))
+                .into());
         }
-        Ok(self.with_news(result))
+        Ok(self.with_news(result).into())
     }
 
-    fn get_info(&self) -> ServerInfo {
-        ServerInfo::new(ServerCapabilities::builder().enable_tools().build())
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
             .with_server_info(
                 Implementation::new("availsync-mcp", env!("CARGO_PKG_VERSION"))
                     .with_title("Availsync"),
@@ -245,22 +338,16 @@ impl ServerHandler for AvailsyncMcp {
     }
 }
 
-/// The `outputSchema` of a tool answering `T` (an empty object schema,
-/// logged, should `T`'s schema not be an object: never a panic).
+/// The `outputSchema` of a tool answering `T`.
 pub fn output_schema<T: JsonSchema + 'static>() -> Arc<JsonObject> {
-    schema_for_output::<T>().unwrap_or_else(|e| {
-        tracing::error!(error = %e, "invalid output schema");
-        let mut object = JsonObject::new();
-        object.insert("type".into(), "object".into());
-        Arc::new(object)
-    })
+    schema_for_output::<T>()
 }
 
 /// A successful result: `out` as structured content, `line` as its text.
 pub fn success<T: Serialize>(out: &T, line: String) -> CallToolResult {
     match serde_json::to_value(out) {
         Ok(value) => {
-            let mut result = CallToolResult::success(vec![Content::text(line)]);
+            let mut result = CallToolResult::success(vec![ContentBlock::text(line)]);
             result.structured_content = Some(value);
             result
         }
@@ -283,8 +370,8 @@ pub fn failure(code: &str, message: &str, retryable: bool, line: String) -> Call
         message: message.to_owned(),
         retryable,
     };
-    let mut result = CallToolResult::error(vec![Content::text(line)]);
-    let mut meta = Meta::new();
+    let mut result = CallToolResult::error(vec![ContentBlock::text(line)]);
+    let mut meta = MetaObject::new();
     meta.0.insert(
         ERROR_META.into(),
         serde_json::to_value(info).unwrap_or_default(),

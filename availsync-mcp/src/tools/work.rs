@@ -23,7 +23,8 @@ use super::shapes::{
     ReasonInfo, ResourceToken, RunInfo, StartRunOutput, blockers,
 };
 use super::{
-    AvailsyncMcp, failure, invalid_argument, output_schema, resource_argument, sdk_failure, success,
+    AvailsyncMcp, LeaseKeeping, failure, invalid_argument, output_schema, resource_argument,
+    sdk_failure, success,
 };
 use crate::leases::{HeldLease, LostCause, LostLease, ShuttingDown};
 use crate::text;
@@ -366,14 +367,17 @@ impl AvailsyncMcp {
                 "wait_seconds must be between 0 and {MAX_WAIT_SECONDS}, not {wait}"
             ));
         }
-        let ttl = args.ttl_seconds.unwrap_or(self.options.default_ttl_seconds);
+        let ttl = args.ttl_seconds.unwrap_or(match self.keeping {
+            LeaseKeeping::InProcess { .. } => self.options.default_ttl_seconds,
+            LeaseKeeping::ByServer { ttl_seconds } => ttl_seconds,
+        });
         let mut start = match start_of(&args, &resource, ttl) {
             Ok(start) => start,
             Err(invalid) => return invalid,
         };
         // The session link: runs named after the agent session, so that
         // its edit hook counts them as the session's own.
-        if let Some(run_id) = crate::session_link::next_run_id() {
+        if let Some(run_id) = self.next_run_id() {
             start = start.run_id(run_id);
         }
         if !args.observe && args.run_id.is_none() {
@@ -773,10 +777,20 @@ impl AvailsyncMcp {
         let run_id = guard.run_id().to_owned();
         // A replay of a run whose lease is gone.
         let lost = !guard.is_held();
-        let kept = if lost {
-            None
-        } else {
-            Some(self.leases.keep(guard).await?)
+        let lease = match self.keeping {
+            _ if lost => None,
+            LeaseKeeping::InProcess { .. } => {
+                let held = self.leases.keep(guard).await?;
+                Some(LeaseInfo::new(&claim, Some(held.kept_until.to_string())))
+            }
+            // The server extends it on the agent's next calls.
+            LeaseKeeping::ByServer { .. } => {
+                guard.detach();
+                Some(LeaseInfo {
+                    kept_alive: true,
+                    ..LeaseInfo::new(&claim, None)
+                })
+            }
         };
         let action = match (lost, blocked.is_empty()) {
             (true, _) => Action::Stop,
@@ -787,7 +801,7 @@ impl AvailsyncMcp {
             // The SDK's guard does not say whether the start was a replay;
             // only a run_id the model chose can be one.
             replayed: lost,
-            lease: kept.map(|held| LeaseInfo::new(&claim, Some(held.kept_until.to_string()))),
+            lease,
             blocked_paths: blocked.iter().map(HeldPathInfo::from).collect(),
             ..StartRunOutput::new(action, run_id, resource.to_string(), "enforce")
         })

@@ -7,6 +7,7 @@
 mod claims;
 mod deadline;
 mod holders;
+mod library;
 mod lost;
 mod process;
 mod schedule;

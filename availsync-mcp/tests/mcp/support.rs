@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use availsync_sdk::{AdminClient, Mode};
 use availsync_server::{RunningServer, ServerConfig};
-use rmcp::model::{CallToolRequestParams, CallToolResult, RawContent};
+use rmcp::model::{CallToolRequestParams, CallToolResult, ContentBlock};
 use rmcp::service::RunningService;
 use rmcp::{RoleClient, ServiceExt};
 use serde_json::Value;
@@ -232,8 +232,8 @@ impl Answer {
         let texts: Vec<String> = result
             .content
             .iter()
-            .filter_map(|c| match &c.raw {
-                RawContent::Text(t) => Some(t.text.clone()),
+            .filter_map(|c| match c {
+                ContentBlock::Text(t) => Some(t.text.clone()),
                 _ => None,
             })
             .collect();
@@ -302,18 +302,7 @@ pub struct Mcp {
 
 impl Mcp {
     pub async fn call(&self, tool: &str, arguments: Value) -> Answer {
-        let Value::Object(arguments) = arguments else {
-            panic!("arguments must be an object");
-        };
-        let result = tokio::time::timeout(
-            Duration::from_secs(30),
-            self.client
-                .call_tool(CallToolRequestParams::new(tool.to_owned()).with_arguments(arguments)),
-        )
-        .await
-        .expect("tool answers within 30 s")
-        .expect("tools/call");
-        Answer::of(result)
+        call(&self.client, tool, arguments).await
     }
 
     pub fn pid(&self) -> u32 {
@@ -355,6 +344,21 @@ impl Mcp {
         }
         stderr
     }
+}
+
+/// Calls `tool` through `client`, within 30 s.
+pub async fn call(client: &RunningService<RoleClient, ()>, tool: &str, arguments: Value) -> Answer {
+    let Value::Object(arguments) = arguments else {
+        panic!("arguments must be an object");
+    };
+    let result = tokio::time::timeout(
+        Duration::from_secs(30),
+        client.call_tool(CallToolRequestParams::new(tool.to_owned()).with_arguments(arguments)),
+    )
+    .await
+    .expect("tool answers within 30 s")
+    .expect("tools/call");
+    Answer::of(result)
 }
 
 /// Polls `check` every 50 ms until it is true or `within` passes; answers

@@ -27,7 +27,10 @@ async fn initialize_names_the_server_and_lists_eleven_tools_with_input_and_outpu
     let mcp = Launch::agent(&world.url(), &key).start().await;
 
     let info = mcp.client.peer_info().unwrap();
-    assert_eq!(info.server_info.name, "availsync-mcp");
+    assert_eq!(
+        info.server_info.as_ref().map(|s| s.name.as_str()),
+        Some("availsync-mcp")
+    );
     assert!(info.capabilities.tools.is_some());
     let instructions = info.instructions.clone().unwrap();
     assert!(instructions.contains("start_run") && instructions.contains("finish_run"));

@@ -9,7 +9,11 @@ standard library, then spawns the built `availsync-mcp` through
 PROCEED, SKIP naming the holder, the lease outliving its TTL, its release
 when the first session closes, holds, failing closed (STOP), INVALID
 arguments, and LEASE LOST on the next call after the server was paused
-(SIGSTOP) past the lease's TTL and resumed. The SDK also validates every
+(SIGSTOP) past the lease's TTL and resumed. Two tests speak the stateless
+2026-07-28 revision (`mcp.Client` in `mode="auto"`, which asks
+`server/discover`, and pinned to "2026-07-28", which sends its version and
+capabilities in every request's `_meta`): the same tools, and the same
+answers. The SDK also validates every
 non-error result's structured content against the tool's output schema;
 errors carry none (their code is in `_meta["availsync/error"]`).
 
@@ -37,7 +41,7 @@ import urllib.request
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from mcp import ClientSession, StdioServerParameters
+from mcp import Client, ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -196,12 +200,9 @@ class Session:
         return Answer(result)
 
 
-@contextlib.asynccontextmanager
-async def mcp_session(binary: Path, url: str, key: str, workdir: Path, env: dict | None = None):
-    """Spawns availsync-mcp via the SDK's stdio_client; on exit, the SDK closes
-    its stdin and waits for it to exit. Checks the key never reached stderr."""
-    stderr_path = workdir / f"mcp-{time.time_ns()}.stderr"
-    params = StdioServerParameters(
+def server_parameters(binary: Path, url: str, key: str, workdir: Path, env: dict | None = None):
+    """How to launch availsync-mcp for the agent `key` against `url`."""
+    return StdioServerParameters(
         command=str(binary),
         args=[],
         env={
@@ -212,6 +213,14 @@ async def mcp_session(binary: Path, url: str, key: str, workdir: Path, env: dict
             **(env or {}),
         },
     )
+
+
+@contextlib.asynccontextmanager
+async def mcp_session(binary: Path, url: str, key: str, workdir: Path, env: dict | None = None):
+    """Spawns availsync-mcp via the SDK's stdio_client; on exit, the SDK closes
+    its stdin and waits for it to exit. Checks the key never reached stderr."""
+    stderr_path = workdir / f"mcp-{time.time_ns()}.stderr"
+    params = server_parameters(binary, url, key, workdir, env)
     with open(stderr_path, "w") as errlog:
         async with stdio_client(params, errlog=errlog) as (read, write):
             async with ClientSession(read, write) as session:
@@ -219,6 +228,49 @@ async def mcp_session(binary: Path, url: str, key: str, workdir: Path, env: dict
                 yield Session(session, init, stderr_path, key)
     stderr = stderr_path.read_text()
     assert key not in stderr, "the API key leaked to stderr"
+
+
+class ModernSession(Session):
+    """A 2026-07-28 session: no initialize; `client` is the SDK's `Client`."""
+
+    def __init__(self, client: Client, stderr_path: Path, key: str) -> None:
+        super().__init__(client.session, None, stderr_path, key)
+        self.client = client
+
+    async def call(self, tool: str, **arguments) -> Answer:
+        result = await asyncio.wait_for(self.client.call_tool(tool, arguments), timeout=30)
+        return Answer(result)
+
+
+@contextlib.asynccontextmanager
+async def modern_session(binary: Path, url: str, key: str, workdir: Path, mode: str):
+    """Like mcp_session, through `mcp.Client` with `mode` ("auto" or a
+    2026-era version): no initialize handshake."""
+    stderr_path = workdir / f"mcp-{time.time_ns()}.stderr"
+    params = server_parameters(binary, url, key, workdir)
+    with open(stderr_path, "w") as errlog:
+        client = Client(stdio_client(params, errlog=errlog), mode=mode)
+        async with asyncio.timeout(10):
+            await client.__aenter__()
+        try:
+            yield ModernSession(client, stderr_path, key)
+        finally:
+            await client.__aexit__(None, None, None)
+    stderr = stderr_path.read_text()
+    assert key not in stderr, "the API key leaked to stderr"
+
+
+def tool_listing(tools) -> dict:
+    """Each tool's description and schemas, by name: what a model is shown."""
+    return {
+        t.name: (
+            t.description,
+            field(t, "input_schema", "inputSchema"),
+            field(t, "output_schema", "outputSchema"),
+            field(t, "annotations", "annotations"),
+        )
+        for t in tools
+    }
 
 
 def hours_from_now(hours: int) -> str:
@@ -376,6 +428,57 @@ async def test_a_lease_lost_while_the_server_was_paused_is_news_on_the_next_call
         assert finished.error["code"] == "lease_lost", finished.error
 
 
+async def test_a_2026_07_28_client_discovers_the_server_and_lists_the_same_tools(ctx) -> None:
+    key = ctx.server.workspace().agent("py-modern-lister")
+    async with mcp_session(ctx.mcp, ctx.server.url, key, ctx.workdir) as legacy:
+        assert field(legacy.init, "protocol_version", "protocolVersion") == "2025-11-25", legacy.init
+        legacy_tools = tool_listing((await legacy.session.list_tools()).tools)
+    # "auto" asks server/discover and, answered, stays on 2026-07-28.
+    async with modern_session(ctx.mcp, ctx.server.url, key, ctx.workdir, "auto") as s:
+        assert s.client.protocol_version == "2026-07-28", s.client.protocol_version
+        discovered = s.session.discover_result
+        assert discovered is not None, "no server/discover answer"
+        assert "2026-07-28" in discovered.supported_versions, discovered
+        assert "2025-11-25" in discovered.supported_versions, discovered
+        assert s.client.server_info is not None and s.client.server_info.name == "availsync-mcp"
+        assert "start_run" in (s.client.instructions or ""), s.client.instructions
+        assert s.client.server_capabilities.tools is not None
+        modern_tools = tool_listing((await s.client.list_tools()).tools)
+        assert set(modern_tools) == TOOLS, set(modern_tools)
+        assert modern_tools == legacy_tools, "the tools differ between the two revisions"
+        used = await s.call("usage")
+        assert not used.is_error and used.verdict == "USAGE", used
+
+
+async def test_a_2026_07_28_client_claims_skips_and_finishes(ctx) -> None:
+    workspace = ctx.server.workspace()
+    key_a = workspace.agent("py-modern-a")
+    key_b = workspace.agent("py-modern-b")
+    repo = "repo:py/modern"
+    # Pinned: no probe; every request carries the version and capabilities in _meta.
+    async with modern_session(ctx.mcp, ctx.server.url, key_a, ctx.workdir, "2026-07-28") as a:
+        assert a.client.protocol_version == "2026-07-28"
+        async with mcp_session(ctx.mcp, ctx.server.url, key_b, ctx.workdir) as b:
+            claimed = await a.call("start_run", resource=repo, ttl_seconds=10, purpose="modern flow")
+            assert claimed.verdict == "PROCEED" and not claimed.is_error, claimed
+            run_a = claimed.data["run_id"]
+            assert claimed.data["lease"]["kept_alive"] is True, claimed.data
+            await asyncio.sleep(12)  # past the TTL: kept alive by the server process
+            skipped = await b.call("start_run", resource=repo)
+            assert skipped.verdict == "SKIP", skipped
+            assert skipped.data["holder"]["run_id"] == run_a, skipped.data
+            invalid = await a.call("start_run", resource="repo:not a repo")
+            assert invalid.is_error and invalid.verdict == "INVALID", invalid
+            active = await a.call("list_runs", status="active", resource=repo)
+            mine = next(r for r in active.data["runs"] if r["run_id"] == run_a)
+            assert mine["kept_alive_by_this_session"] is True, mine
+            finished = await a.call("finish_run", run_id=run_a, outcome="succeeded")
+            assert finished.verdict == "FINISHED" and finished.data["released"] is True, finished
+            proceed = await b.call("start_run", resource=repo)
+            assert proceed.verdict == "PROCEED", proceed
+            await b.call("finish_run", run_id=proceed.data["run_id"], outcome="cancelled")
+
+
 TESTS = [
     test_initialize_lists_eleven_tools_with_schemas,
     test_skip_names_the_holder_the_lease_outlives_its_ttl_and_closing_releases_it,
@@ -383,6 +486,8 @@ TESTS = [
     test_unreachable_server_is_a_tool_error_that_says_stop,
     test_invalid_arguments_are_an_invalid_read_as_text,
     test_a_lease_lost_while_the_server_was_paused_is_news_on_the_next_call,
+    test_a_2026_07_28_client_discovers_the_server_and_lists_the_same_tools,
+    test_a_2026_07_28_client_claims_skips_and_finishes,
 ]
 
 

@@ -12,6 +12,10 @@
 // what the model is told: PROCEED, SKIP naming the holder, STOP from an
 // unreachable server, INVALID arguments, and LEASE LOST on the next call after
 // the server was paused (SIGSTOP) past the lease's TTL and resumed (SIGCONT).
+// Two tests use the v2 SDK (@modelcontextprotocol/client, pinned too) to speak
+// the stateless 2026-07-28 revision: versionNegotiation pinned to 2026-07-28
+// (each request carries its version and capabilities in `_meta`), and 'auto'
+// (which asks `server/discover` first).
 //
 // Usage: node test_stdio.mjs [--server PATH] [--mcp PATH]  (default target/debug)
 // Prints one line per test and a closing "N passed, N failed"; exits 1 on any
@@ -27,6 +31,8 @@ import assert from "node:assert/strict";
 
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
+import { Client as ModernClient } from "@modelcontextprotocol/client";
+import { StdioClientTransport as ModernStdioClientTransport } from "@modelcontextprotocol/client/stdio";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../../..");
 const TARGET = join(process.env.CARGO_TARGET_DIR ?? join(ROOT, "target"), "debug");
@@ -177,11 +183,17 @@ class Answer {
 
 /** An MCP session with one availsync-mcp process. */
 class Session {
-  static async open(binary, url, key, workdir, extraEnv = {}) {
+  /**
+   * `negotiation`: null for the v1 SDK (initialize, 2025-11-25), else the v2
+   * SDK's versionNegotiation mode ('auto' or { pin: "2026-07-28" }).
+   */
+  static async open(binary, url, key, workdir, extraEnv = {}, negotiation = null) {
     const session = new Session();
     session.key = key;
     session.stderr = "";
-    session.transport = new StdioClientTransport({
+    session.modern = negotiation !== null;
+    const Transport = session.modern ? ModernStdioClientTransport : StdioClientTransport;
+    session.transport = new Transport({
       command: binary,
       args: [],
       env: {
@@ -198,7 +210,10 @@ class Session {
     session.transport.stderr?.on("data", (chunk) => {
       session.stderr += chunk.toString();
     });
-    session.client = new Client({ name: "availsync-typescript-test", version: "1.0.0" });
+    const clientInfo = { name: "availsync-typescript-test", version: "1.0.0" };
+    session.client = session.modern
+      ? new ModernClient(clientInfo, { versionNegotiation: { mode: negotiation } })
+      : new Client(clientInfo);
     await session.client.connect(session.transport);
     // The SDK validates structured content only for tools it has listed.
     session.tools = (await session.client.listTools()).tools;
@@ -206,7 +221,9 @@ class Session {
   }
 
   async call(name, args = {}) {
-    const result = await this.client.callTool({ name, arguments: args }, undefined, { timeout: 30_000 });
+    const result = this.modern
+      ? await this.client.callTool({ name, arguments: args }, { timeout: 30_000 })
+      : await this.client.callTool({ name, arguments: args }, undefined, { timeout: 30_000 });
     return new Answer(result);
   }
 
@@ -216,8 +233,8 @@ class Session {
   }
 }
 
-async function withSession(ctx, key, body, { url = ctx.server.url, env = {} } = {}) {
-  const session = await Session.open(ctx.mcp, url, key, ctx.workdir, env);
+async function withSession(ctx, key, body, { url = ctx.server.url, env = {}, negotiation = null } = {}) {
+  const session = await Session.open(ctx.mcp, url, key, ctx.workdir, env, negotiation);
   try {
     await body(session);
   } finally {
@@ -406,6 +423,60 @@ const tests = {
         assert.equal(finished.error.code, "lease_lost");
       },
       { env: { AVAILSYNC_MCP_CALL_TIMEOUT: "3s" } },
+    );
+  },
+
+  async a_2026_07_28_client_pinned_sees_the_same_tools_and_claims_and_finishes(ctx) {
+    const workspace = await Workspace.signUp(ctx.server.url);
+    const keyA = await workspace.agent("ts-modern-a");
+    const keyB = await workspace.agent("ts-modern-b");
+    const repo = "repo:ts/modern";
+    const shown = (tools) =>
+      Object.fromEntries(tools.map((t) => [t.name, [t.description, t.inputSchema, t.outputSchema, t.annotations]]));
+    await withSession(ctx, keyB, async (b) => {
+      await withSession(
+        ctx,
+        keyA,
+        async (a) => {
+          assert.equal(a.client.getNegotiatedProtocolVersion(), "2026-07-28");
+          assert.equal(a.client.getProtocolEra(), "modern");
+          assert.deepEqual(shown(a.tools), shown(b.tools), "the tools differ between the two revisions");
+          const claimed = await a.call("start_run", { resource: repo, purpose: "modern flow" });
+          assert.equal(claimed.verdict, "PROCEED", String(claimed));
+          assert.equal(claimed.data.lease.kept_alive, true);
+          const runA = claimed.data.run_id;
+          const skipped = await b.call("start_run", { resource: repo });
+          assert.equal(skipped.verdict, "SKIP", String(skipped));
+          assert.equal(skipped.data.holder.run_id, runA);
+          const invalid = await a.call("finish_run", { run_id: runA, outcome: "maybe" });
+          assert.ok(invalid.isError && invalid.verdict === "INVALID", String(invalid));
+          const finished = await a.call("finish_run", { run_id: runA, outcome: "succeeded" });
+          assert.equal(finished.verdict, "FINISHED", String(finished));
+          assert.equal(finished.data.released, true);
+        },
+        { negotiation: { pin: "2026-07-28" } },
+      );
+    });
+  },
+
+  async a_2026_07_28_client_in_auto_mode_discovers_the_server(ctx) {
+    const key = await (await Workspace.signUp(ctx.server.url)).agent("ts-modern-auto");
+    await withSession(
+      ctx,
+      key,
+      async (s) => {
+        assert.equal(s.client.getProtocolEra(), "modern");
+        const discovered = s.client.getDiscoverResult();
+        assert.ok(discovered, "no server/discover answer");
+        assert.ok(discovered.supportedVersions.includes("2026-07-28"), JSON.stringify(discovered));
+        assert.ok(discovered.supportedVersions.includes("2025-11-25"), JSON.stringify(discovered));
+        assert.equal(s.client.getServerVersion()?.name, "availsync-mcp");
+        assert.ok(s.client.getInstructions()?.includes("start_run"));
+        assert.deepEqual(s.tools.map((t) => t.name).sort(), TOOLS);
+        const used = await s.call("usage");
+        assert.equal(used.verdict, "USAGE", String(used));
+      },
+      { negotiation: "auto" },
     );
   },
 };
