@@ -16,6 +16,10 @@ const MIGRATIONS: &[(i32, &str)] = &[
     (6, include_str!("migrations/006_rules_and_claim_parts.sql")),
     (7, include_str!("migrations/007_waiters.sql")),
     (8, include_str!("migrations/008_commit_ordered_feeds.sql")),
+    (
+        9,
+        include_str!("migrations/009_claim_paths_deferred_check.sql"),
+    ),
 ];
 
 /// Any constant both replicas agree on; "avs-migr" in ASCII.
