@@ -117,9 +117,10 @@ impl StartRun {
 
     /// Lease length (10-3600 s; whole seconds, rounded up).
     pub fn ttl(mut self, ttl: Duration) -> Self {
-        self.ttl_seconds = Some(
-            u32::try_from(ttl.as_secs() + u64::from(ttl.subsec_nanos() > 0)).unwrap_or(u32::MAX),
-        );
+        let rounded_up = ttl
+            .as_secs()
+            .saturating_add(u64::from(ttl.subsec_nanos() > 0));
+        self.ttl_seconds = Some(u32::try_from(rounded_up).unwrap_or(u32::MAX));
         self
     }
 
@@ -520,6 +521,23 @@ pub struct AuditQuery {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_ttl_is_sent_in_whole_seconds_rounded_up_without_overflowing() {
+        let start = StartRun::new("repo:acme/web").unwrap();
+        for (ttl, sent) in [
+            (Duration::from_millis(1), 1),
+            (Duration::from_secs(120), 120),
+            (Duration::from_millis(10_500), 11),
+            (Duration::MAX, u32::MAX),
+        ] {
+            assert_eq!(
+                start.clone().ttl(ttl).body().ttl_seconds,
+                Some(sent),
+                "{ttl:?}"
+            );
+        }
+    }
 
     #[test]
     fn a_wait_is_sent_in_whole_seconds_rounded_up_and_capped_at_60() {
